@@ -1,0 +1,582 @@
+/**
+ * The error hierarchy. Every error the library throws on purpose is an {@link AmiChrootError}
+ * with a stable `code`, the `phase` it happened in, the ids of the resources involved, and the
+ * underlying `cause`. Messages say what failed, on which resource, and what to do about it.
+ *
+ * @packageDocumentation
+ */
+
+/**
+ * The phases of a build, in pipeline order. Errors, log lines and progress events name one.
+ * @public
+ */
+export type Phase =
+  | 'validate'
+  | 'identity'
+  | 'source'
+  | 'device'
+  | 'volume'
+  | 'attach'
+  | 'pre-mount'
+  | 'mount'
+  | 'post-mount'
+  | 'chroot-mounts'
+  | 'copy-files'
+  | 'service-guard'
+  | 'provision'
+  | 'unmount'
+  | 'detach'
+  | 'snapshot'
+  | 'deregister'
+  | 'register'
+  | 'encrypt'
+  | 'copy'
+  | 'permissions'
+  | 'tags'
+  | 'deprecate'
+  | 'cleanup'
+  | 'recovery';
+
+/**
+ * Stable, machine-readable error codes. They never change meaning between versions.
+ * @public
+ */
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_AWS'
+  | 'ERR_WAIT_TIMEOUT'
+  | 'ERR_WAIT_FAILED'
+  | 'ERR_HOST_IDENTITY'
+  | 'ERR_SOURCE_IMAGE'
+  | 'ERR_DEVICE'
+  | 'ERR_LOCK'
+  | 'ERR_COMMAND'
+  | 'ERR_MOUNT'
+  | 'ERR_UNMOUNT'
+  | 'ERR_PATH_ESCAPE'
+  | 'ERR_PROVISION'
+  | 'ERR_REGION_COPY'
+  | 'ERR_CLEANUP'
+  | 'ERR_UNSUPPORTED_PLATFORM';
+
+/**
+ * Ids of the resources an error concerns. Only the ones that exist are set.
+ * @public
+ */
+export interface ResourceRefs {
+  /** EC2 instance id of the build host. */
+  readonly instanceId?: string;
+  /** Work volume id. */
+  readonly volumeId?: string;
+  /** Snapshot id. */
+  readonly snapshotId?: string;
+  /** Image (AMI) id. */
+  readonly imageId?: string;
+  /** AWS region. */
+  readonly region?: string;
+  /** Attachment name (`/dev/sdf`) or host block device (`/dev/nvme1n1`). */
+  readonly device?: string;
+  /** Mount point on the host. */
+  readonly mountPath?: string;
+}
+
+/**
+ * Options accepted by every error constructor.
+ * @public
+ */
+export interface AmiChrootErrorOptions {
+  /** The phase the error happened in. */
+  readonly phase?: Phase;
+  /** Resources the error concerns. */
+  readonly resources?: ResourceRefs;
+  /** The underlying error. */
+  readonly cause?: unknown;
+}
+
+const BRAND = Symbol.for('ami-chroot.error');
+
+/**
+ * Base class of every error that ami-chroot throws on purpose.
+ *
+ * @remarks
+ * `instanceof` works across duplicate copies of the package (the check uses a global brand).
+ * Errors raised during cleanup are attached to the original error in `cleanupErrors` instead of
+ * replacing it.
+ *
+ * @example
+ * ```ts
+ * try { await buildAmi(config, provision) }
+ * catch (e) { if (e instanceof AmiChrootError) console.error(e.code, e.phase, e.resources) }
+ * ```
+ * @public
+ */
+export class AmiChrootError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** The phase the error happened in, when known. */
+  readonly phase: Phase | undefined;
+  /** Ids of the resources involved. */
+  readonly resources: ResourceRefs;
+  /** Failures of cleanup steps that ran after this error; they never replace it. */
+  readonly cleanupErrors: Error[] = [];
+
+  /**
+   * @param code - stable error code
+   * @param message - what failed, on which resource, and what to do
+   * @param options - phase, resources and cause
+   */
+  constructor(code: ErrorCode, message: string, options: AmiChrootErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.phase = options.phase;
+    this.resources = { ...options.resources };
+  }
+
+  /** Brand check so `instanceof` works across package copies. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this === AmiChrootError) {
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+Object.defineProperty(AmiChrootError.prototype, BRAND, { value: true });
+Object.defineProperty(AmiChrootError.prototype, 'name', { value: 'AmiChrootError', writable: true, configurable: true });
+
+/**
+ * Defines the literal `name` of an error class on its prototype (non-enumerable, like built-ins).
+ * @internal
+ */
+function named(cls: { prototype: object }, name: string): void {
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+}
+
+/**
+ * One problem found in a configuration.
+ * @public
+ */
+export interface ConfigIssue {
+  /** Dotted path of the option, e.g. `amiBlockDeviceMappings.0.iops`. */
+  readonly path: string;
+  /** The offending value (secrets are redacted). */
+  readonly value?: unknown;
+  /** What is wrong and how to fix it. */
+  readonly message: string;
+}
+
+/**
+ * The configuration is invalid. Thrown before any side effect; `issues` lists every problem.
+ * @public
+ */
+export class ConfigError extends AmiChrootError {
+  /** Every problem found, not just the first. */
+  readonly issues: readonly ConfigIssue[];
+  /**
+   * @param issues - every problem found
+   * @param options - cause
+   */
+  constructor(issues: readonly ConfigIssue[], options: AmiChrootErrorOptions = {}) {
+    const lines = issues.map((i) => `  - ${i.path || '(config)'}: ${i.message}`);
+    super(
+      'ERR_CONFIG',
+      `Invalid configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+      { phase: 'validate', ...options },
+    );
+    this.issues = issues;
+  }
+}
+named(ConfigError, 'ConfigError');
+
+/**
+ * Options of an {@link AwsError}.
+ * @public
+ */
+export interface AwsErrorOptions extends AmiChrootErrorOptions {
+  /** The EC2/STS operation, e.g. `CreateVolume`. */
+  readonly operation: string;
+  /** The AWS error code, e.g. `InvalidParameterValue`. */
+  readonly awsCode?: string;
+  /** The AWS request id, for support cases. */
+  readonly requestId?: string;
+  /** Decoded authorization failure message (decodeAuthorizationMessages). */
+  readonly decodedMessage?: string;
+}
+
+/**
+ * An AWS API call failed after the SDK's own retries.
+ * @public
+ */
+export class AwsError extends AmiChrootError {
+  /** The operation that failed. */
+  readonly operation: string;
+  /** AWS error code. */
+  readonly awsCode: string | undefined;
+  /** AWS request id. */
+  readonly requestId: string | undefined;
+  /** Decoded authorization failure message, when decoding was enabled. */
+  readonly decodedMessage: string | undefined;
+  /**
+   * @param message - what failed and what to do
+   * @param options - operation, AWS code, request id, phase, resources, cause
+   */
+  constructor(message: string, options: AwsErrorOptions) {
+    super('ERR_AWS', message, options);
+    this.operation = options.operation;
+    this.awsCode = options.awsCode;
+    this.requestId = options.requestId;
+    this.decodedMessage = options.decodedMessage;
+  }
+}
+named(AwsError, 'AwsError');
+
+/**
+ * A wait for an AWS state change ran out of time.
+ * @public
+ */
+export class WaitTimeoutError extends AmiChrootError {
+  /** What was waited for, e.g. `snapshot snap-1 to be completed`. */
+  readonly waitedFor: string;
+  /** The limit that was exceeded. */
+  readonly timeoutMs: number;
+  /** The last state observed. */
+  readonly lastState: string | undefined;
+  /**
+   * @param waitedFor - description of the awaited state
+   * @param timeoutMs - the limit
+   * @param lastState - last observed state
+   * @param options - phase, resources
+   */
+  constructor(waitedFor: string, timeoutMs: number, lastState: string | undefined, options: AmiChrootErrorOptions = {}) {
+    super(
+      'ERR_WAIT_TIMEOUT',
+      `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${waitedFor}` +
+        (lastState ? ` (last state: ${lastState})` : '') +
+        '. Raise the wait with `polling` (or AWS_MAX_ATTEMPTS / AWS_POLL_DELAY_SECONDS), and check the resource in the EC2 console.',
+      options,
+    );
+    this.waitedFor = waitedFor;
+    this.timeoutMs = timeoutMs;
+    this.lastState = lastState;
+  }
+}
+named(WaitTimeoutError, 'WaitTimeoutError');
+
+/**
+ * A resource reached a failure state while being waited for (volume `error`, image `failed`, ...).
+ * @public
+ */
+export class WaitFailedError extends AmiChrootError {
+  /** The failure state reached. */
+  readonly state: string;
+  /**
+   * @param message - what failed
+   * @param state - the failure state
+   * @param options - phase, resources, cause
+   */
+  constructor(message: string, state: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_WAIT_FAILED', message, options);
+    this.state = state;
+  }
+}
+named(WaitFailedError, 'WaitFailedError');
+
+/**
+ * The build host's identity (instance id, availability zone, region) could not be read.
+ * @public
+ */
+export class HostIdentityError extends AmiChrootError {
+  /**
+   * @param message - what failed and what to check
+   * @param options - cause
+   */
+  constructor(message: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_HOST_IDENTITY', message, { phase: 'identity', ...options });
+  }
+}
+named(HostIdentityError, 'HostIdentityError');
+
+/**
+ * The source image could not be resolved, or is not usable (not EBS-backed, ambiguous, missing).
+ * @public
+ */
+export class SourceImageError extends AmiChrootError {
+  /**
+   * @param message - what is wrong and what to do
+   * @param options - resources, cause
+   */
+  constructor(message: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_SOURCE_IMAGE', message, { phase: 'source', ...options });
+  }
+}
+named(SourceImageError, 'SourceImageError');
+
+/**
+ * No free attachment name, an unusable device path, or a host block device that never appeared.
+ * @public
+ */
+export class DeviceError extends AmiChrootError {
+  /**
+   * @param message - what is wrong and what to do
+   * @param options - phase, resources, cause
+   */
+  constructor(message: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_DEVICE', message, { phase: 'device', ...options });
+  }
+}
+named(DeviceError, 'DeviceError');
+
+/**
+ * A cross-process lock could not be taken in time.
+ * @public
+ */
+export class LockError extends AmiChrootError {
+  /** The lock file. */
+  readonly lockPath: string;
+  /**
+   * @param message - what failed
+   * @param lockPath - the lock file
+   * @param options - phase, cause
+   */
+  constructor(message: string, lockPath: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_LOCK', message, { phase: 'device', ...options });
+    this.lockPath = lockPath;
+  }
+}
+named(LockError, 'LockError');
+
+/**
+ * Options of a {@link CommandError}.
+ * @public
+ */
+export interface CommandErrorOptions extends AmiChrootErrorOptions {
+  /** The program (or `sh` for shell commands). */
+  readonly command: string;
+  /** Its arguments. */
+  readonly args: readonly string[];
+  /** Exit code, when it exited. */
+  readonly exitCode?: number | null;
+  /** The signal that ended it, if any. */
+  readonly signal?: string | null;
+  /** The tail of its standard error. */
+  readonly stderr?: string;
+  /** True when it was stopped by its timeout. */
+  readonly timedOut?: boolean;
+}
+
+/**
+ * A host command, or a command inside the chroot, failed.
+ * @public
+ */
+export class CommandError extends AmiChrootError {
+  /** The program. */
+  readonly command: string;
+  /** Its arguments. */
+  readonly args: readonly string[];
+  /** Exit code, null when killed by a signal. */
+  readonly exitCode: number | null;
+  /** Signal that ended it. */
+  readonly signal: string | null;
+  /** Tail of standard error. */
+  readonly stderr: string;
+  /** True when its timeout stopped it. */
+  readonly timedOut: boolean;
+  /**
+   * @param message - what failed
+   * @param options - command, args, exit code, stderr, phase, cause
+   */
+  constructor(message: string, options: CommandErrorOptions) {
+    super('ERR_COMMAND', message, options);
+    this.command = options.command;
+    this.args = options.args;
+    this.exitCode = options.exitCode ?? null;
+    this.signal = options.signal ?? null;
+    this.stderr = options.stderr ?? '';
+    this.timedOut = options.timedOut ?? false;
+  }
+}
+named(CommandError, 'CommandError');
+
+/**
+ * Mounting the root device or a chroot mount failed.
+ * @public
+ */
+export class MountError extends AmiChrootError {
+  /**
+   * @param message - what failed and what to do
+   * @param options - phase, resources, cause
+   */
+  constructor(message: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_MOUNT', message, { phase: 'mount', ...options });
+  }
+}
+named(MountError, 'MountError');
+
+/**
+ * A process or file that keeps a mount busy.
+ * @public
+ */
+export interface MountHolder {
+  /** Process id. */
+  readonly pid: number;
+  /** Command line, as far as it could be read. */
+  readonly command: string;
+  /** Why it holds the mount: its root, cwd, executable, an open file or a mapping. */
+  readonly reason: string;
+}
+
+/**
+ * Something stayed mounted. The library never reports success while anything is mounted.
+ * @public
+ */
+export class UnmountError extends AmiChrootError {
+  /** Mount points still mounted. */
+  readonly stillMounted: readonly string[];
+  /** Processes that were found holding them. */
+  readonly holders: readonly MountHolder[];
+  /**
+   * @param message - what is still mounted and why
+   * @param stillMounted - mount points still present
+   * @param holders - processes holding them
+   * @param options - resources, cause
+   */
+  constructor(message: string, stillMounted: readonly string[], holders: readonly MountHolder[], options: AmiChrootErrorOptions = {}) {
+    super('ERR_UNMOUNT', message, { phase: 'unmount', ...options });
+    this.stillMounted = stillMounted;
+    this.holders = holders;
+  }
+}
+named(UnmountError, 'UnmountError');
+
+/**
+ * A path inside the chroot resolved outside of it (a hostile or absolute symlink in the image).
+ * @public
+ */
+export class PathEscapeError extends AmiChrootError {
+  /** The path asked for, relative to the chroot. */
+  readonly path: string;
+  /**
+   * @param message - which path escaped and through what
+   * @param path - the requested path
+   * @param options - resources
+   */
+  constructor(message: string, path: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_PATH_ESCAPE', message, { phase: 'provision', ...options });
+    this.path = path;
+  }
+}
+named(PathEscapeError, 'PathEscapeError');
+
+/**
+ * The user's provision callback threw; the original error is the `cause`.
+ * @public
+ */
+export class ProvisionError extends AmiChrootError {
+  /**
+   * @param message - summary
+   * @param options - resources, cause
+   */
+  constructor(message: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_PROVISION', message, { phase: 'provision', ...options });
+  }
+}
+named(ProvisionError, 'ProvisionError');
+
+/**
+ * The outcome of one region of a region copy.
+ * @public
+ */
+export interface RegionOutcome {
+  /** Target region. */
+  readonly region: string;
+  /** `ok`: copied; `failed`: the copy failed; `undone`: copied, then removed because another region failed; `kept`: left by keepOnError. */
+  readonly status: 'ok' | 'failed' | 'undone' | 'kept' | 'undo-failed';
+  /** The image id in that region, if one was created. */
+  readonly imageId?: string;
+  /** The failure, when it failed. */
+  readonly error?: Error;
+}
+
+/**
+ * One or more region copies failed. `outcomes` tells what happened in every region.
+ * @public
+ */
+export class RegionCopyError extends AmiChrootError {
+  /** Every region's outcome. */
+  readonly outcomes: readonly RegionOutcome[];
+  /**
+   * @param message - summary
+   * @param outcomes - every region's outcome
+   * @param options - resources, cause
+   */
+  constructor(message: string, outcomes: readonly RegionOutcome[], options: AmiChrootErrorOptions = {}) {
+    super('ERR_REGION_COPY', message, { phase: 'copy', ...options });
+    this.outcomes = outcomes;
+  }
+}
+named(RegionCopyError, 'RegionCopyError');
+
+/**
+ * Cleanup failed while there was no other error to attach the failures to.
+ * @public
+ */
+export class CleanupError extends AmiChrootError {
+  /** Every cleanup failure. */
+  readonly errors: readonly Error[];
+  /**
+   * @param errors - every cleanup failure
+   * @param options - resources
+   */
+  constructor(errors: readonly Error[], options: AmiChrootErrorOptions = {}) {
+    super(
+      'ERR_CLEANUP',
+      `Cleanup failed (${errors.length} step${errors.length === 1 ? '' : 's'}):\n` + errors.map((e) => `  - ${e.message}`).join('\n'),
+      { phase: 'cleanup', ...options },
+    );
+    this.errors = errors;
+  }
+}
+named(CleanupError, 'CleanupError');
+
+/**
+ * The host cannot run this operation (not Linux, not root, a missing tool).
+ * @public
+ */
+export class UnsupportedPlatformError extends AmiChrootError {
+  /**
+   * @param message - what is missing and how to get it
+   * @param options - phase
+   */
+  constructor(message: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_UNSUPPORTED_PLATFORM', message, options);
+  }
+}
+named(UnsupportedPlatformError, 'UnsupportedPlatformError');
+
+/**
+ * Returns true when `error` is an abort: a DOMException or Error named `AbortError`, or the
+ * `TimeoutError` of `AbortSignal.timeout()`.
+ * @public
+ */
+export function isAbortError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const name = (error as { name?: unknown }).name;
+  // AbortSignal.timeout() aborts with a DOMException named TimeoutError; ours is WaitTimeoutError.
+  return name === 'AbortError' || name === 'TimeoutError';
+}
+
+/**
+ * Attaches cleanup failures to the original error without replacing it.
+ * @internal
+ */
+export function attachCleanupErrors(original: unknown, cleanupErrors: readonly Error[]): unknown {
+  if (cleanupErrors.length === 0) return original;
+  if (original instanceof AmiChrootError) {
+    original.cleanupErrors.push(...cleanupErrors);
+    return original;
+  }
+  if (original instanceof Error) {
+    const list = ((original as Error & { cleanupErrors?: Error[] }).cleanupErrors ??= []);
+    list.push(...cleanupErrors);
+  }
+  return original;
+}

@@ -1,0 +1,112 @@
+import type { Ctx } from './logger.js';
+import { cleanupSignal } from './abort.js';
+
+/** One registered undo. @internal */
+export interface Undo {
+  /** Human description, e.g. `delete volume vol-1`. */
+  readonly name: string;
+  /** Drops the undo at a commit point (e.g. the snapshot delete once the image owns it). */
+  cancel(): void;
+  /** Runs the undo now, at most once (early cleanup); later runs are no-ops. */
+  run(): Promise<void>;
+}
+
+interface Entry {
+  name: string;
+  fn: (signal: AbortSignal) => Promise<void>;
+  state: 'pending' | 'running' | 'done' | 'cancelled';
+  promise?: Promise<void>;
+  onlyOnFailure: boolean;
+}
+
+/**
+ * A last-in-first-out stack of undo steps. Each undo runs at most once, whether early (before the
+ * snapshot) or at the end; the final run never uses the caller's signal but its own bounded time,
+ * and collects failures instead of throwing, so cleanup can never mask the original error.
+ * @internal
+ */
+export class CleanupStack {
+  readonly #entries: Entry[] = [];
+  readonly #ctx: Ctx;
+  readonly #stepTimeoutMs: number;
+
+  constructor(ctx: Ctx, stepTimeoutMs = 5 * 60_000) {
+    this.#ctx = ctx;
+    this.#stepTimeoutMs = stepTimeoutMs;
+  }
+
+  /** Registers an undo. `onlyOnFailure` undos (deregister the image, delete its snapshot) are dropped on success. */
+  defer(name: string, fn: (signal: AbortSignal) => Promise<void>, options: { onlyOnFailure?: boolean } = {}): Undo {
+    const entry: Entry = { name, fn, state: 'pending', onlyOnFailure: options.onlyOnFailure ?? false };
+    this.#entries.push(entry);
+    return {
+      name,
+      cancel: () => {
+        if (entry.state === 'pending') entry.state = 'cancelled';
+      },
+      run: () => this.#runOne(entry, true),
+    };
+  }
+
+  /** Names of the undos that have not run yet (for keepOnError reporting). */
+  pending(): string[] {
+    return this.#entries.filter((e) => e.state === 'pending').map((e) => e.name);
+  }
+
+  async #runOne(entry: Entry, rethrow: boolean): Promise<void> {
+    if (entry.state === 'done' || entry.state === 'cancelled') return;
+    if (entry.state === 'running') return entry.promise;
+    entry.state = 'running';
+    this.#ctx.emit({ type: 'cleanup', step: entry.name, status: 'start' });
+    entry.promise = (async () => {
+      try {
+        await entry.fn(cleanupSignal(this.#stepTimeoutMs));
+        entry.state = 'done';
+        this.#ctx.emit({ type: 'cleanup', step: entry.name, status: 'done' });
+      } catch (error) {
+        // A failed undo may be retried by the final cleanup.
+        entry.state = 'pending';
+        this.#ctx.emit({ type: 'cleanup', step: entry.name, status: 'failed', error: String((error as Error)?.message ?? error) });
+        throw error;
+      }
+    })();
+    if (rethrow) return entry.promise;
+    return entry.promise.catch(() => {});
+  }
+
+  /**
+   * Runs every pending undo, last registered first. Returns the failures; never throws.
+   * @param outcome - `failure` also runs the onlyOnFailure undos; `success` drops them.
+   */
+  async unwind(outcome: 'success' | 'failure'): Promise<Error[]> {
+    const errors: Error[] = [];
+    for (let i = this.#entries.length - 1; i >= 0; i--) {
+      const entry = this.#entries[i]!;
+      if (entry.state !== 'pending') continue;
+      if (entry.onlyOnFailure && outcome === 'success') {
+        entry.state = 'cancelled';
+        continue;
+      }
+      try {
+        await this.#runOne(entry, true);
+      } catch (error) {
+        const e = error instanceof Error ? error : new Error(String(error));
+        this.#ctx.logger.error(`Cleanup step "${entry.name}" failed: ${e.message}`);
+        errors.push(Object.assign(new Error(`${entry.name}: ${e.message}`, { cause: e })));
+      }
+    }
+    return errors;
+  }
+
+  /** Marks every pending undo as kept (keepOnError) and returns their names. */
+  keepAll(): string[] {
+    const kept: string[] = [];
+    for (const e of this.#entries) {
+      if (e.state === 'pending') {
+        e.state = 'cancelled';
+        kept.push(e.name);
+      }
+    }
+    return kept;
+  }
+}
