@@ -1,0 +1,189 @@
+/**
+ * The local recovery journal. Every primitive that changes the host (a mount tree, a loop
+ * device) writes what it is about to do into a small JSON file *before* doing it, and removes
+ * the file once it has undone everything. When a build process is killed, its journal stays
+ * behind; {@link recoverHost} finds journals whose owner is dead and undoes what they list.
+ *
+ * The default directory is `/run/ami-chroot`: /run is a tmpfs, so journals vanish on reboot
+ * exactly when the mounts and loop devices they describe do.
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { ProcessIdentity } from './processes.js';
+import { selfIdentity } from './processes.js';
+
+/**
+ * Default directory of recovery journals.
+ * @public
+ */
+export const DEFAULT_STATE_DIR = '/run/ami-chroot';
+
+/**
+ * One thing a journal owner did to the host, recorded before it was done.
+ * @internal
+ */
+export type JournalEntry =
+  /** A mount point (the whole tree under it is unmounted on recovery). */
+  | { readonly type: 'mount'; readonly target: string }
+  /** A directory created for a mount; removed if empty. */
+  | { readonly type: 'dir'; readonly path: string }
+  /** A loop device over `file`; every loop device backed by `file` is detached on recovery. */
+  | { readonly type: 'loop'; readonly file: string; readonly device?: string }
+  /**
+   * A file placed at `path` inside the mounted image `root`; the image's original (if any) was
+   * renamed to `backup`. Recovery puts the original back while `root` is still mounted.
+   */
+  | { readonly type: 'file'; readonly root: string; readonly path: string; readonly backup?: string };
+
+/**
+ * The on-disk form of a journal.
+ * @internal
+ */
+export interface JournalData {
+  readonly version: 1;
+  readonly pid: number;
+  readonly startTime: number;
+  readonly createdAt: string;
+  /** What the owner was doing, for humans: `mount /mnt/ami-chroot/xvdf`. */
+  readonly label: string;
+  readonly entries: readonly JournalEntry[];
+}
+
+function sameEntry(a: JournalEntry, b: JournalEntry): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * A journal owned by this process. Writes are serialized and atomic (write a temp file, rename).
+ * @internal
+ */
+export class Journal {
+  readonly path: string;
+  readonly #owner: ProcessIdentity;
+  readonly #label: string;
+  #entries: JournalEntry[] = [];
+  #writing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(path: string, owner: ProcessIdentity, label: string) {
+    this.path = path;
+    this.#owner = owner;
+    this.#label = label;
+  }
+
+  /** Creates an empty journal file in `stateDir`. */
+  static async create(stateDir: string, label: string): Promise<Journal> {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const owner = await selfIdentity();
+    const slug = label.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 60);
+    const file = join(stateDir, `${slug}.${owner.pid}.${randomBytes(4).toString('hex')}.json`);
+    const journal = new Journal(file, owner, label);
+    await journal.#flush();
+    return journal;
+  }
+
+  /** The entries recorded so far. */
+  get entries(): readonly JournalEntry[] {
+    return this.#entries;
+  }
+
+  /** Records an entry (call before doing the thing). */
+  add(entry: JournalEntry): Promise<void> {
+    this.#entries.push(entry);
+    return this.#flush();
+  }
+
+  /** Forgets an entry (call after undoing the thing). */
+  remove(entry: JournalEntry): Promise<void> {
+    this.#entries = this.#entries.filter((e) => !sameEntry(e, entry));
+    return this.#flush();
+  }
+
+  /** Deletes the journal: everything it listed has been undone. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#writing.catch(() => {});
+    await rm(this.path, { force: true });
+  }
+
+  #flush(): Promise<void> {
+    const data: JournalData = {
+      version: 1,
+      pid: this.#owner.pid,
+      startTime: this.#owner.startTime,
+      createdAt: new Date().toISOString(),
+      label: this.#label,
+      entries: [...this.#entries],
+    };
+    const next = this.#writing.then(async () => {
+      if (this.#closed) return;
+      const tmp = `${this.path}.tmp`;
+      await writeFile(tmp, JSON.stringify(data, null, 1), { mode: 0o600 });
+      await rename(tmp, this.path);
+    });
+    // Keep the chain alive after a failed write; the caller still sees this one's failure.
+    this.#writing = next.catch(() => {});
+    return next;
+  }
+}
+
+/**
+ * Reads every journal in `stateDir` (unreadable or foreign files are skipped).
+ * @internal
+ */
+export async function readJournals(stateDir: string): Promise<{ path: string; data: JournalData }[]> {
+  let names: string[];
+  try {
+    names = await readdir(stateDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const out: { path: string; data: JournalData }[] = [];
+  for (const name of names.sort()) {
+    if (!name.endsWith('.json')) continue;
+    const path = join(stateDir, name);
+    try {
+      const data = JSON.parse(await readFile(path, 'utf8')) as JournalData;
+      if (data.version === 1 && typeof data.pid === 'number' && Array.isArray(data.entries)) out.push({ path, data });
+    } catch {
+      // Half-written temp files and strangers are not ours to judge.
+    }
+  }
+  return out;
+}
+
+/**
+ * Removes a directory if it is empty and really a directory (never follows a symlink).
+ * @internal
+ */
+export async function removeEmptyDir(path: string): Promise<boolean> {
+  try {
+    const st = await lstat(path);
+    if (!st.isDirectory()) return false;
+    await rmdir(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes leftover temp files of journals (a kill between write and rename).
+ * @internal
+ */
+export async function removeJournalTemps(stateDir: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await readdir(stateDir);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.endsWith('.json.tmp')) await unlink(join(stateDir, name)).catch(() => {});
+}
+
+/** @internal */
+export function journalName(path: string): string {
+  return basename(path);
+}

@@ -1,0 +1,166 @@
+/**
+ * Loop devices over image files, with their partitions. On some kernels (these build VMs among
+ * them) `losetup -P` makes no `loopNp1`: the kernel does not scan the table, so partitions are
+ * added with `partx -a`, which asks the kernel to create exactly the ones in the table.
+ */
+import { readdir } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { DeviceError } from '../errors.js';
+import type { OperationOptions } from '../types.js';
+import { idempotent } from '../internal/once.js';
+import { toCtx } from '../internal/logger.js';
+import { run } from './exec.js';
+import { DEFAULT_STATE_DIR, Journal } from './journal.js';
+import { partitionPath, waitForPath } from './resolve-device.js';
+
+/**
+ * Options of {@link attachLoop}.
+ * @public
+ */
+export interface AttachLoopOptions {
+  /** Add the partitions of the image's partition table (`partx -a`). @defaultValue true */
+  readonly partscan?: boolean;
+  /** Attach read-only. @defaultValue false */
+  readonly readOnly?: boolean;
+  /**
+   * Where the recovery journal goes (see {@link recoverHost}); `false` writes none.
+   * @defaultValue `/run/ami-chroot`
+   */
+  readonly stateDir?: string | false;
+}
+
+/**
+ * A loop device attached to an image file.
+ * @public
+ */
+export interface LoopDevice {
+  /** The whole device, e.g. `/dev/loop3`. */
+  readonly device: string;
+  /** The image file. */
+  readonly file: string;
+  /** Partition nodes, e.g. `['/dev/loop3p1']` (empty without partscan or without a table). */
+  readonly partitions: readonly string[];
+  /** Re-reads the partition table (after partitioning the device) and returns the partitions. */
+  rescan(options?: OperationOptions): Promise<readonly string[]>;
+  /** Removes the partitions, then detaches the device. Idempotent. */
+  detach(options?: OperationOptions): Promise<void>;
+  /** Same as {@link LoopDevice.detach}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function listPartitions(device: string, sysRoot = '/sys'): Promise<string[]> {
+  const name = basename(device);
+  let entries: string[];
+  try {
+    entries = await readdir(`${sysRoot}/block/${name}`);
+  } catch {
+    return [];
+  }
+  const numbers = entries
+    .filter((e) => e.startsWith(`${name}p`) && /^\d+$/.test(e.slice(name.length + 1)))
+    .map((e) => e.slice(name.length + 1))
+    .sort((a, b) => Number(a) - Number(b));
+  return numbers.map((n) => partitionPath(device, n));
+}
+
+async function addPartitions(device: string, options: OperationOptions): Promise<string[]> {
+  try {
+    // -a adds what the table has; the nodes that already exist make it fail, so update instead.
+    await run('partx', ['-u', device], { ...options, timeoutMs: 30_000, phase: 'device' });
+  } catch {
+    // No partition table (a blank image): nothing to add.
+  }
+  const partitions = await listPartitions(device);
+  for (const p of partitions) await waitForPath(p, 10_000, options.signal);
+  return partitions;
+}
+
+/**
+ * Attaches `file` to a free loop device and (by default) adds its partitions.
+ *
+ * @example
+ * ```ts
+ * await using loop = await attachLoop('disk.img')
+ * console.log(loop.device, loop.partitions) // /dev/loop0 [ '/dev/loop0p1' ]
+ * ```
+ * @public
+ */
+export async function attachLoop(file: string, attachOptions: AttachLoopOptions = {}, options: OperationOptions = {}): Promise<LoopDevice> {
+  const ctx = toCtx(options);
+  const path = resolve(file);
+  const stateDir = attachOptions.stateDir ?? DEFAULT_STATE_DIR;
+  const journal = stateDir === false ? undefined : await Journal.create(stateDir, `loop ${basename(path)}`);
+  const loopEntry = { type: 'loop', file: path } as const;
+  await journal?.add(loopEntry);
+  let device: string;
+  try {
+    const args = ['--find', '--show', ...(attachOptions.readOnly ? ['--read-only'] : []), path];
+    device = (await run('losetup', args, { ...options, timeoutMs: 30_000, phase: 'device' })).stdout.trim();
+    if (!device.startsWith('/dev/')) throw new DeviceError(`losetup printed no device for ${path} (got "${device}").`);
+  } catch (error) {
+    await journal?.close();
+    throw error;
+  }
+  ctx.emit({ type: 'resource', action: 'created', kind: 'loop-device', id: device });
+  let partitions: string[] = [];
+  const detach = idempotent(async (opts: OperationOptions = {}) => {
+    const o: OperationOptions = { ...options, ...opts };
+    await detachLoopDevice(device, o);
+    toCtx(o).emit({ type: 'resource', action: 'removed', kind: 'loop-device', id: device });
+    await journal?.close();
+  });
+  try {
+    if (attachOptions.partscan ?? true) partitions = await addPartitions(device, options);
+  } catch (error) {
+    await detach().catch(() => {});
+    throw error;
+  }
+  return {
+    device,
+    file: path,
+    get partitions() {
+      return partitions;
+    },
+    rescan: async (opts: OperationOptions = {}) => (partitions = await addPartitions(device, opts)),
+    detach,
+    [Symbol.asyncDispose]: () => detach(),
+  };
+}
+
+/**
+ * Removes a loop device's partitions (`partx -d`) and detaches it (`losetup -d`). A partition
+ * that is still mounted makes this fail rather than leave a half-removed device.
+ * @internal
+ */
+export async function detachLoopDevice(device: string, options: OperationOptions = {}): Promise<void> {
+  const partitions = await listPartitions(device);
+  if (partitions.length > 0) {
+    try {
+      await run('partx', ['-d', device], { ...options, timeoutMs: 30_000, phase: 'device' });
+    } catch (error) {
+      throw new DeviceError(
+        `Could not remove the partitions of ${device} (${partitions.join(', ')}): is one still mounted? ` +
+          'Unmount it first (or run recoverHost()).',
+        { cause: error, resources: { device } },
+      );
+    }
+  }
+  try {
+    await run('losetup', ['-d', device], { ...options, timeoutMs: 30_000, phase: 'device' });
+  } catch (error) {
+    // Already detached (by someone else, or autoclear): that is what we wanted.
+    if (!/No such device|not a block device|No such device or address/i.test(String((error as Error).message))) throw error;
+  }
+}
+
+/**
+ * The loop devices currently backed by `file` (`losetup -j`).
+ * @internal
+ */
+export async function loopDevicesOf(file: string, options: OperationOptions = {}): Promise<string[]> {
+  const { stdout } = await run('losetup', ['-j', resolve(file)], { ...options, timeoutMs: 30_000 });
+  return stdout
+    .split('\n')
+    .map((line) => line.slice(0, line.indexOf(':')))
+    .filter((d) => d.startsWith('/dev/'));
+}

@@ -1,0 +1,222 @@
+/**
+ * Processes on the host: liveness that survives pid reuse, and the processes that keep a mount
+ * busy (root, cwd, executable, open files, mappings), stopped TERM-then-KILL.
+ */
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import type { MountHolder } from '../errors.js';
+import { sleep } from '../internal/abort.js';
+import type { Ctx } from '../internal/logger.js';
+
+/**
+ * Identifies one process for its whole life: a pid plus its start time (clock ticks since boot),
+ * so a reused pid is never mistaken for the original owner.
+ * @internal
+ */
+export interface ProcessIdentity {
+  readonly pid: number;
+  readonly startTime: number;
+}
+
+interface ProcStat {
+  readonly state: string;
+  readonly ppid: number;
+  readonly pgrp: number;
+  readonly startTime: number;
+}
+
+async function readStat(pid: number, procRoot: string): Promise<ProcStat | undefined> {
+  try {
+    const text = await readFile(`${procRoot}/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses: split after the last ')'.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0] ?? '?', ppid: Number(f[1]), pgrp: Number(f[2]), startTime: Number(f[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * This process's identity (for journals and reservations).
+ * @internal
+ */
+export async function selfIdentity(procRoot = '/proc'): Promise<ProcessIdentity> {
+  const stat = await readStat(process.pid, procRoot);
+  return { pid: process.pid, startTime: stat?.startTime ?? 0 };
+}
+
+/**
+ * True when the process exists, is not a zombie, and (if known) started at `startTime`.
+ * @internal
+ */
+export async function isAlive(who: { pid: number; startTime?: number | undefined }, procRoot = '/proc'): Promise<boolean> {
+  const stat = await readStat(who.pid, procRoot);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+  return who.startTime === undefined || who.startTime === 0 || stat.startTime === who.startTime;
+}
+
+/**
+ * This process and its ancestors: never stopped, whatever they hold (killing our own parent
+ * shell or test runner would be worse than any leftover mount).
+ * @internal
+ */
+export async function protectedPids(procRoot = '/proc'): Promise<Set<number>> {
+  const pids = new Set<number>([1, process.pid]);
+  let pid = process.pid;
+  for (let i = 0; i < 64 && pid > 1; i++) {
+    const stat = await readStat(pid, procRoot);
+    if (!stat) break;
+    pid = stat.ppid;
+    pids.add(pid);
+  }
+  return pids;
+}
+
+function inside(path: string, root: string): boolean {
+  const p = path.endsWith(' (deleted)') ? path.slice(0, -' (deleted)'.length) : path;
+  return p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+async function link(path: string): Promise<string | undefined> {
+  try {
+    return await readlink(path);
+  } catch {
+    return undefined;
+  }
+}
+
+async function commandOf(pid: number, procRoot: string): Promise<string> {
+  try {
+    const raw = await readFile(`${procRoot}/${pid}/cmdline`, 'utf8');
+    const cmd = raw.split('\0').filter(Boolean).join(' ');
+    if (cmd) return cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd;
+  } catch {
+    // fall through to comm
+  }
+  try {
+    return `[${(await readFile(`${procRoot}/${pid}/comm`, 'utf8')).trim()}]`;
+  } catch {
+    return '?';
+  }
+}
+
+async function holderReason(pid: number, root: string, procRoot: string): Promise<string | undefined> {
+  const base = `${procRoot}/${pid}`;
+  const [r, cwd, exe] = await Promise.all([link(`${base}/root`), link(`${base}/cwd`), link(`${base}/exe`)]);
+  if (r !== undefined && r !== '/' && inside(r, root)) return `root ${r}`;
+  if (cwd !== undefined && inside(cwd, root)) return `cwd ${cwd}`;
+  if (exe !== undefined && inside(exe, root)) return `executable ${exe}`;
+  let fds: string[] = [];
+  try {
+    fds = await readdir(`${base}/fd`);
+  } catch {
+    // Gone, or a kernel thread.
+  }
+  for (const fd of fds) {
+    const target = await link(`${base}/fd/${fd}`);
+    if (target !== undefined && target.startsWith('/') && inside(target, root)) return `open file ${target}`;
+  }
+  try {
+    const maps = await readFile(`${base}/maps`, 'utf8');
+    // Cheap substring test first; most processes map nothing from the chroot.
+    if (maps.includes(root)) {
+      for (const line of maps.split('\n')) {
+        const at = line.indexOf('/');
+        if (at >= 0 && inside(line.slice(at), root)) return `mapping ${line.slice(at)}`;
+      }
+    }
+  } catch {
+    // Gone.
+  }
+  return undefined;
+}
+
+/**
+ * Every process whose root, cwd, executable, open files or memory mappings are at or under
+ * `root` (exact path prefix on a `/` boundary). Processes that exit during the scan are skipped.
+ * @internal
+ */
+export async function findHolders(root: string, procRoot = '/proc'): Promise<MountHolder[]> {
+  let names: string[];
+  try {
+    names = await readdir(procRoot);
+  } catch {
+    return [];
+  }
+  const holders: MountHolder[] = [];
+  await Promise.all(
+    names.map(async (name) => {
+      if (!/^\d+$/.test(name)) return;
+      const pid = Number(name);
+      const reason = await holderReason(pid, root, procRoot);
+      if (reason === undefined) return;
+      holders.push({ pid, command: await commandOf(pid, procRoot), reason });
+    }),
+  );
+  return holders.sort((a, b) => a.pid - b.pid);
+}
+
+/**
+ * Options of {@link stopHolders}.
+ * @internal
+ */
+export interface StopHoldersOptions {
+  /** Time between SIGTERM and SIGKILL. @defaultValue 3000 */
+  readonly graceMs?: number;
+  /** Never signal these (besides this process and its ancestors, always protected). */
+  readonly protect?: ReadonlySet<number>;
+  /** /proc, for tests. */
+  readonly procRoot?: string;
+}
+
+/**
+ * Stops the processes holding `root`: SIGTERM, then SIGKILL to whatever still holds it after
+ * the grace period. Returns the holders it could not stop (protected ones included).
+ * Time is spent only when holders exist.
+ * @internal
+ */
+export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOptions = {}): Promise<MountHolder[]> {
+  const procRoot = options.procRoot ?? '/proc';
+  const graceMs = options.graceMs ?? 3000;
+  const initial = await findHolders(root, procRoot);
+  if (initial.length === 0) return [];
+  const protect = new Set([...(await protectedPids(procRoot)), ...(options.protect ?? [])]);
+  const killable = (hs: MountHolder[]) => hs.filter((h) => !protect.has(h.pid));
+  const targets = killable(initial);
+  for (const h of initial.filter((x) => protect.has(x.pid))) {
+    ctx.logger.warn(`Process ${h.pid} (${h.command}) holds ${root} (${h.reason}) but is this process or an ancestor; not stopping it.`);
+  }
+  if (targets.length > 0) {
+    ctx.logger.warn(
+      `Stopping ${targets.length} process(es) left inside ${root}: ` + targets.map((h) => `${h.pid} ${h.command} (${h.reason})`).join(', '),
+    );
+    for (const h of targets) signal(h.pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    let delay = 5;
+    let remaining = killable(await findHolders(root, procRoot));
+    while (remaining.length > 0 && Date.now() < deadline) {
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+      // Re-scan rather than track pids: a holder may have forked a replacement.
+      remaining = killable(await findHolders(root, procRoot));
+      for (const h of remaining) if (!targets.some((t) => t.pid === h.pid)) signal(h.pid, 'SIGTERM');
+    }
+    for (let round = 0; round < 5 && remaining.length > 0; round++) {
+      ctx.logger.warn(`Killing ${remaining.map((h) => `${h.pid} ${h.command}`).join(', ')} (still inside ${root} after SIGTERM).`);
+      for (const h of remaining) signal(h.pid, 'SIGKILL');
+      // SIGKILL is not ignorable; the kernel needs a moment to tear the process down.
+      for (let i = 0; i < 20 && remaining.length > 0; i++) {
+        await sleep(10);
+        remaining = killable(await findHolders(root, procRoot));
+      }
+    }
+  }
+  return findHolders(root, procRoot);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}

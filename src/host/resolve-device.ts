@@ -1,0 +1,196 @@
+/**
+ * Finding the host block device of an attached EBS volume, by volume id: NVMe (Nitro) by the
+ * udev by-id link or the controller serial, Xen by the attachment name, or an explicit override.
+ * The /dev and /sys roots are parameters so tests can point them at fake trees.
+ */
+import { access, readdir, readFile, realpath } from 'node:fs/promises';
+import { DeviceError } from '../errors.js';
+import type { OperationOptions } from '../types.js';
+import { sleep } from '../internal/abort.js';
+import { toCtx } from '../internal/logger.js';
+
+/**
+ * The node of partition `partition` of `disk`: a `p` goes between a name ending in a digit and
+ * the number (`/dev/nvme1n1` + `1` = `/dev/nvme1n1p1`, `/dev/loop3` + `1` = `/dev/loop3p1`,
+ * `/dev/xvdf` + `1` = `/dev/xvdf1`). `'0'` or `''` means the whole disk.
+ * @public
+ */
+export function partitionPath(disk: string, partition: string): string {
+  if (partition === '' || partition === '0') return disk;
+  return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits for a path to exist, polling quickly at first. Returns false on timeout.
+ * @internal
+ */
+export async function waitForPath(path: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 5;
+  for (;;) {
+    if (await exists(path)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), signal);
+    delay = Math.min(delay * 2, 250);
+  }
+}
+
+/**
+ * Options of {@link waitForPartition}.
+ * @public
+ */
+export interface WaitForPartitionOptions {
+  /** Stops waiting; the call rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** Give up after this long. @defaultValue 30000 */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * Waits for partition `partition` of `disk` to appear and returns its node. The kernel (or
+ * udev) creates partition nodes a moment after the disk appears or is re-partitioned.
+ * @throws {@link DeviceError} when it does not appear within `timeoutMs` (default 30 s).
+ * @public
+ */
+export async function waitForPartition(disk: string, partition: string, options: WaitForPartitionOptions = {}): Promise<string> {
+  const path = partitionPath(disk, partition);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (await waitForPath(path, timeoutMs, options.signal)) return path;
+  throw new DeviceError(
+    `Partition ${partition} of ${disk} (${path}) did not appear within ${Math.round(timeoutMs / 1000)} s. ` +
+      'Check that the volume has a partition table (use mountPartition "0" for a whole-disk filesystem); ' +
+      'after partitioning in preMountCommands, re-read the table (partprobe, or partx -u for loop devices).',
+    { phase: 'mount', resources: { device: disk } },
+  );
+}
+
+/**
+ * Input of {@link resolveBlockDevice}.
+ * @public
+ */
+export interface ResolveBlockDeviceInput {
+  /** The attached volume, e.g. `vol-0123456789abcdef0`. */
+  readonly volumeId: string;
+  /** Its attachment name, e.g. `/dev/sdf` (Xen hosts show it as `/dev/sdf` or `/dev/xvdf`). */
+  readonly device: string;
+  /**
+   * Packer's `nvme_device_path`: use this node instead of looking. Packer's idiom of a trailing
+   * `p` (`/dev/nvme1n1p`, concatenated with the partition number) is accepted.
+   */
+  readonly nvmeDevicePath?: string | undefined;
+  /** Also wait for this partition (`'0'`: none). @defaultValue none */
+  readonly partition?: string | undefined;
+  /** @defaultValue `/dev` */
+  readonly devRoot?: string | undefined;
+  /** @defaultValue `/sys` */
+  readonly sysRoot?: string | undefined;
+  /** How long to wait for the node (and partition) to appear. @defaultValue 60000 */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** `vol-0abc` → `vol0abc`: the form in NVMe serials and by-id names. */
+function serialOf(volumeId: string): string {
+  return volumeId.replace(/^vol-/, 'vol');
+}
+
+async function byNvmeSerial(serial: string, devRoot: string, sysRoot: string): Promise<{ found?: string; seen: string[] }> {
+  const seen: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(`${sysRoot}/block`);
+  } catch {
+    return { seen };
+  }
+  for (const name of names.filter((n) => /^nvme\d+n\d+$/.test(n)).sort()) {
+    let value: string;
+    try {
+      value = (await readFile(`${sysRoot}/block/${name}/device/serial`, 'utf8')).trim();
+    } catch {
+      continue;
+    }
+    seen.push(`${name}=${value}`);
+    // Serials are padded with spaces to 20 characters; some tools print them with the dash.
+    if (value === serial || value.replace(/^vol-/, 'vol') === serial) return { found: `${devRoot}/${name}`, seen };
+  }
+  return { seen };
+}
+
+async function firstExisting(paths: readonly string[]): Promise<string | undefined> {
+  for (const p of paths) if (await exists(p)) return p;
+  return undefined;
+}
+
+/**
+ * Finds the host block device (whole disk) of an attached volume and waits for it, and for
+ * `partition` if given, to appear. Looks, in order, at `nvmeDevicePath`; the udev link
+ * `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…`; the NVMe controller serials in
+ * `/sys/block/nvme*n*\/device/serial`; then the Xen names `/dev/sdX` and `/dev/xvdX`. Symlinks
+ * are resolved, so the result is the real node (`/dev/nvme1n1`, `/dev/xvdf`).
+ *
+ * @remarks
+ * Nitro hosts number NVMe devices in attach order, not by the requested name, so a fixed
+ * `/dev/nvme1n1` is wrong as soon as two volumes are attached; the volume id is what identifies
+ * the device. No "device prefix" detection is needed.
+ * @throws {@link DeviceError} when nothing appears within `timeoutMs`, listing what was looked at.
+ * @public
+ */
+export async function resolveBlockDevice(input: ResolveBlockDeviceInput, options: OperationOptions = {}): Promise<string> {
+  const ctx = toCtx(options);
+  const devRoot = input.devRoot ?? '/dev';
+  const sysRoot = input.sysRoot ?? '/sys';
+  const timeoutMs = input.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const serial = serialOf(input.volumeId);
+  const letterName = input.device.replace(/^\/dev\//, '').replace(/^(xvd|sd)/, '');
+  const byId = `${devRoot}/disk/by-id/nvme-Amazon_Elastic_Block_Store_${serial}`;
+  const xen = [`${devRoot}/sd${letterName}`, `${devRoot}/xvd${letterName}`];
+  const override = input.nvmeDevicePath?.replace(/(nvme\d+n\d+)p$/, '$1');
+
+  let seen: string[] = [];
+  let delay = 5;
+  for (;;) {
+    let found: string | undefined;
+    if (override !== undefined) {
+      if (await exists(override)) found = override;
+    } else {
+      if (await exists(byId)) found = byId;
+      if (!found) {
+        const nvme = await byNvmeSerial(serial, devRoot, sysRoot);
+        seen = nvme.seen;
+        found = nvme.found;
+      }
+      // Xen names only when no NVMe device exists at all: on Nitro, /dev/sdX may be a udev
+      // link that already resolved above, or absent; it is never another volume's node.
+      if (!found && seen.length === 0) found = await firstExisting(xen);
+    }
+    if (found) {
+      const disk = await realpath(found);
+      ctx.logger.debug(`Volume ${input.volumeId} (${input.device}) is ${disk} on this host (found at ${found}).`);
+      if (input.partition !== undefined && input.partition !== '0' && input.partition !== '') {
+        await waitForPartition(disk, input.partition, { signal: options.signal, timeoutMs: Math.max(1000, deadline - Date.now()) });
+      }
+      return disk;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), options.signal);
+    delay = Math.min(delay * 2, 250);
+  }
+  const looked =
+    override !== undefined
+      ? `nvmeDevicePath ${override}`
+      : `${byId}, NVMe serials in ${sysRoot}/block/nvme*n*/device/serial (${seen.length ? seen.join(', ') : 'no NVMe devices'}), ${xen.join(', ')}`;
+  throw new DeviceError(
+    `Volume ${input.volumeId} attached as ${input.device} did not appear on this host within ${Math.round(timeoutMs / 1000)} s. ` +
+      `Looked at: ${looked}. Check that the attachment is in state "attached", or set nvmeDevicePath to the right node.`,
+    { phase: 'attach', resources: { volumeId: input.volumeId, device: input.device } },
+  );
+}
