@@ -1,0 +1,485 @@
+/**
+ * The work volume: create it from the source's root snapshot (or blank), attach it to the build
+ * host, and undo both. Handles are disposable and their undo is idempotent, so an early cleanup
+ * (before the snapshot) and the final one can both call it.
+ *
+ * @packageDocumentation
+ */
+import {
+  AttachVolumeCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+} from '@aws-sdk/client-ec2';
+import type { CreateVolumeRequest, EC2Client, Volume, VolumeType } from '@aws-sdk/client-ec2';
+import { ConfigError, DeviceError } from '../errors.js';
+import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
+import { toCtx } from '../internal/logger.js';
+import type { Ctx } from '../internal/logger.js';
+import { idempotent } from '../internal/once.js';
+import { NOT_FOUND_CODES, awsErrorCode, hasAwsCode } from './aws-errors.js';
+import { send } from './call.js';
+import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
+import type { AwsOperationOptions } from './common.js';
+import { pollUntil } from './poll.js';
+import type { PollClock } from './poll.js';
+
+/**
+ * The source root volume a work volume copies (a {@link SourceImage} fits).
+ * @public
+ */
+export interface RootVolumeSource {
+  /** Snapshot to create the volume from. */
+  readonly rootSnapshotId: string;
+  /** Its size in GiB. */
+  readonly rootVolumeSize: number;
+  /** Its volume type. */
+  readonly rootVolumeType: string;
+  /** Its IOPS, if any. */
+  readonly rootIops?: number | undefined;
+  /** Its throughput, if any. */
+  readonly rootThroughput?: number | undefined;
+  /** Whether the snapshot is encrypted. */
+  readonly rootEncrypted?: boolean | undefined;
+  /** Its KMS key, if any. */
+  readonly rootKmsKeyId?: string | undefined;
+}
+
+/**
+ * Input of {@link createVolume}.
+ * @public
+ */
+export interface CreateVolumeInput {
+  /** The build host's availability zone. */
+  readonly availabilityZone: string;
+  /** The source root volume; omit to create a blank volume (fromScratch). */
+  readonly source?: RootVolumeSource;
+  /** Size in GiB (`rootVolumeSize`): grows the source's size, required without a source. */
+  readonly size?: number;
+  /** Volume type (`rootVolumeType`). @defaultValue the source's type; `gp2` without a source */
+  readonly volumeType?: string;
+  /** IOPS (io1/io2/gp3). @defaultValue the source's, when the type is unchanged */
+  readonly iops?: number;
+  /** Throughput in MiB/s (gp3). @defaultValue the source's, when the type is unchanged */
+  readonly throughput?: number;
+  /** Encrypt the volume (`rootVolumeEncryptBoot`). @defaultValue as the source snapshot */
+  readonly encrypted?: boolean;
+  /** KMS key for the volume (`rootVolumeKmsKeyId`). */
+  readonly kmsKeyId?: string;
+  /** Tags, already rendered (`rootVolumeTags`). */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Build id; adds the `ami-chroot:build-id` and `ami-chroot:created-by` tags. */
+  readonly buildId?: string;
+  /** Region. @defaultValue the EC2 client's */
+  readonly region?: string;
+}
+
+/**
+ * A work volume. `delete()` waits until it is detached, then deletes it; it is idempotent.
+ * @public
+ */
+export interface WorkVolume extends AsyncDisposable {
+  /** Volume id. */
+  readonly volumeId: string;
+  /** Region. */
+  readonly region: string;
+  /** Availability zone. */
+  readonly availabilityZone: string;
+  /** Waits until the volume is detached, then deletes it. Never uses the creating call's signal. */
+  delete(options?: { readonly signal?: AbortSignal }): Promise<void>;
+}
+
+/** Volume types that need an IOPS value. */
+const NEEDS_IOPS = new Set(['io1', 'io2']);
+
+/**
+ * The CreateVolume request that the source and the options decide.
+ * @internal
+ */
+export function createVolumeRequest(input: CreateVolumeInput): CreateVolumeRequest {
+  const { source } = input;
+  const issues: { path: string; value?: unknown; message: string }[] = [];
+  let size: number | undefined;
+  let volumeType: string;
+  let iops: number | undefined;
+  let throughput: number | undefined;
+  if (source) {
+    // Packer only ever grows the root volume; a smaller size would not fit the snapshot.
+    size = input.size !== undefined && input.size > source.rootVolumeSize ? input.size : source.rootVolumeSize;
+    volumeType = input.volumeType ?? source.rootVolumeType;
+    const sameType = volumeType === source.rootVolumeType;
+    iops = input.iops ?? (sameType ? source.rootIops : undefined);
+    throughput = input.throughput ?? (sameType ? source.rootThroughput : undefined);
+    if (input.encrypted === false && source.rootEncrypted) {
+      issues.push({ path: 'encrypted', value: false, message: 'the source snapshot is encrypted; a volume made from it cannot be unencrypted' });
+    }
+  } else {
+    if (input.size === undefined) issues.push({ path: 'size', message: 'a blank (fromScratch) volume needs a size in GiB' });
+    size = input.size;
+    volumeType = input.volumeType ?? 'gp2';
+    iops = input.iops;
+    throughput = input.throughput;
+  }
+  if (NEEDS_IOPS.has(volumeType) && iops === undefined) {
+    issues.push({ path: 'iops', message: `volume type ${volumeType} needs iops (the source volume's type is ${source?.rootVolumeType ?? 'none'})` });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  const encrypted = input.encrypted ?? (input.kmsKeyId !== undefined ? true : source?.rootEncrypted);
+  const kmsKeyId = input.kmsKeyId ?? (encrypted && input.encrypted === undefined ? source?.rootKmsKeyId : undefined);
+  const tags = tagList(input.tags, input.buildId);
+  const specs = tagSpecs({ type: 'volume', tags });
+  return {
+    AvailabilityZone: input.availabilityZone,
+    ...(source ? { SnapshotId: source.rootSnapshotId } : {}),
+    ...(size === undefined ? {} : { Size: size }),
+    VolumeType: volumeType as VolumeType,
+    ...(iops === undefined ? {} : { Iops: iops }),
+    ...(throughput === undefined ? {} : { Throughput: throughput }),
+    ...(encrypted ? { Encrypted: true } : {}),
+    ...(kmsKeyId === undefined ? {} : { KmsKeyId: kmsKeyId }),
+    ...(specs ? { TagSpecifications: specs } : {}),
+  };
+}
+
+async function describeVolume(ec2: EC2Client, volumeId: string, ctx: Ctx, region: string, signal: AbortSignal | undefined): Promise<Volume | undefined> {
+  const out = await send(ec2, new DescribeVolumesCommand({ VolumeIds: [volumeId] }), ctx, { phase: 'volume', region, resources: { volumeId }, signal });
+  return out.Volumes?.find((v) => v.VolumeId === volumeId);
+}
+
+interface WaitContext {
+  readonly ec2: EC2Client;
+  readonly ctx: Ctx;
+  readonly region: string;
+  readonly options: Pick<AwsOperationOptions, 'polling' | 'clock'>;
+}
+
+/**
+ * Waits until the volume has no attachment to `instanceId` (any instance when omitted); a deleted
+ * volume counts. With `detachingOnly`, an attachment that is not on its way out fails the wait at
+ * once (deleting a volume that nobody detaches would otherwise hang until the timeout).
+ */
+async function waitDetached(w: WaitContext, volumeId: string, instanceId: string | undefined, signal: AbortSignal | undefined, detachingOnly: boolean): Promise<void> {
+  const ctx: Ctx = { ...w.ctx, signal };
+  await pollUntil({
+    describe: async (s) => {
+      try {
+        return await describeVolume(w.ec2, volumeId, ctx, w.region, s);
+      } catch (error) {
+        if (hasAwsCode(error, NOT_FOUND_CODES.volume)) return undefined;
+        throw error;
+      }
+    },
+    evaluate: (volume) => {
+      if (!volume || volume.State === 'deleted' || volume.State === 'deleting') return { done: true, value: undefined, state: volume?.State ?? 'gone' };
+      const live = (volume.Attachments ?? []).filter((a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached');
+      if (live.length === 0) return { done: true, value: undefined, state: 'detached' };
+      const stuck = live.find((a) => a.State !== 'detaching');
+      if (detachingOnly && stuck) {
+        return {
+          failed: true,
+          state: stuck.State ?? 'attached',
+          message: `It is still attached to ${stuck.InstanceId ?? '?'} as ${stuck.Device ?? '?'}; detach it first (the attachment's undo runs before the volume's).`,
+        };
+      }
+      return { done: false, state: live.map((a) => a.State ?? 'unknown').join(',') };
+    },
+    waitingFor: `volume ${volumeId} to be detached${instanceId ? ` from ${instanceId}` : ''}`,
+    id: volumeId,
+    kind: 'volumeDetached',
+    policy: policyFor('volumeDetached', w.options, w.ctx),
+    ctx,
+    region: w.region,
+    phase: 'detach',
+    resources: { volumeId, region: w.region, ...(instanceId ? { instanceId } : {}) },
+    ...pollBits(w.options),
+  });
+}
+
+/**
+ * Creates the work volume and waits until it is available.
+ *
+ * @remarks
+ * From the source's root snapshot in the host's availability zone, with the size (only ever
+ * grown), type, IOPS, throughput, encryption and KMS key the input and the source decide; tagged
+ * on create. If the wait fails, the volume is deleted (unless `keepOnError`) before the error is
+ * thrown, so a failed call leaves nothing behind.
+ *
+ * @throws {@link ConfigError} impossible size/type/encryption combinations
+ * @throws {@link WaitFailedError} the volume went to `error`
+ * @throws {@link WaitTimeoutError} it never became available
+ * @throws {@link AwsError} an EC2 call failed
+ * @public
+ */
+export async function createVolume(input: CreateVolumeInput, options: AwsOperationOptions): Promise<WorkVolume> {
+  const ctx = toCtx(options);
+  const request = createVolumeRequest(input);
+  const { client: ec2, region } = await ec2For(options.ec2, input.region);
+  throwIfAborted(ctx.signal);
+  const clock: PollClock | undefined = options.clock;
+  ctx.logger.info(`Creating a ${request.Size ?? '?'} GiB ${request.VolumeType ?? ''} volume in ${input.availabilityZone}${request.SnapshotId ? ` from ${request.SnapshotId}` : ''}`);
+  const created = await send(ec2, new CreateVolumeCommand(request), ctx, { phase: 'volume', region });
+  const volumeId = created.VolumeId;
+  if (!volumeId) throw new Error('CreateVolume returned no VolumeId');
+  const createdAt = (clock ?? { now: () => performance.now() }).now();
+  ctx.emit({ type: 'resource', action: 'created', kind: 'volume', id: volumeId, region });
+  const w: WaitContext = { ec2, ctx, region, options };
+
+  const remove = idempotent(async (signal: AbortSignal) => {
+    const c: Ctx = { ...ctx, signal };
+    await waitDetached(w, volumeId, undefined, signal, true);
+    try {
+      await send(ec2, new DeleteVolumeCommand({ VolumeId: volumeId }), c, { phase: 'cleanup', region, resources: { volumeId }, signal });
+    } catch (error) {
+      if (!hasAwsCode(error, NOT_FOUND_CODES.volume)) throw error;
+    }
+    ctx.logger.info(`Deleted volume ${volumeId}`);
+    ctx.emit({ type: 'resource', action: 'removed', kind: 'volume', id: volumeId, region });
+  });
+  const handle: WorkVolume = {
+    volumeId,
+    region,
+    availabilityZone: input.availabilityZone,
+    delete: (opts = {}) => remove(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+    [Symbol.asyncDispose]: () => handle.delete(),
+  };
+
+  try {
+    await pollUntil({
+      describe: (s) => describeVolume(ec2, volumeId, ctx, region, s),
+      evaluate: (volume) => {
+        const state = volume?.State ?? 'not-visible-yet';
+        if (state === 'available') return { done: true, value: undefined, state };
+        if (state === 'error' || state === 'deleted' || state === 'deleting') {
+          return { failed: true, state, message: 'EC2 could not create the volume; check the snapshot, the KMS key permissions and the volume quotas.' };
+        }
+        return { done: false, state };
+      },
+      waitingFor: `volume ${volumeId} to be available`,
+      id: volumeId,
+      kind: 'volumeAvailable',
+      policy: policyFor('volumeAvailable', options, ctx),
+      ctx,
+      region,
+      phase: 'volume',
+      resources: { volumeId, region },
+      createdAt,
+      ...pollBits(options),
+    });
+  } catch (error) {
+    throw await undoAfterFailure(error, [{ name: `delete volume ${volumeId}`, run: (signal) => handle.delete({ signal }) }], ctx, options);
+  }
+  ctx.logger.info(`Volume ${volumeId} is available`);
+  return handle;
+}
+
+/**
+ * An attachment name held for the caller until the attachment is confirmed.
+ * @public
+ */
+export interface DeviceLease {
+  /** The attachment name, e.g. `/dev/sdf` (a `/dev/xvdf` spelling is sent to EC2 as `/dev/sdf`). */
+  readonly device: string;
+  /** Gives the name back. Called once the attachment is `attached`, or on failure. */
+  release(): Promise<void>;
+}
+
+/**
+ * Picks a free attachment name, avoiding `exclude` (names EC2 just refused).
+ * @public
+ */
+export type DeviceAllocator = (exclude: readonly string[]) => Promise<DeviceLease>;
+
+/**
+ * Finds the host block device of an attached volume (NVMe or Xen).
+ * @public
+ */
+export type DeviceResolver = (args: { readonly volumeId: string; readonly device: string; readonly signal: AbortSignal | undefined }) => Promise<string>;
+
+/**
+ * Input of {@link attachVolume}.
+ * @public
+ */
+export interface AttachVolumeInput {
+  /** The volume. */
+  readonly volumeId: string;
+  /** The build host. */
+  readonly instanceId: string;
+  /** A fixed attachment name, or an allocator (retried with the next name when EC2 says the name is in use). */
+  readonly device: string | DeviceAllocator;
+  /** Resolves the host block device. @defaultValue the attachment name itself */
+  readonly resolveDevice?: DeviceResolver;
+  /** How many names to try when EC2 reports "already in use". @defaultValue 5 */
+  readonly maxDeviceAttempts?: number;
+  /** Region. @defaultValue the EC2 client's */
+  readonly region?: string;
+}
+
+/**
+ * An attached volume. `detach()` detaches and waits until EC2 reports it detached; idempotent.
+ * @public
+ */
+export interface AttachedVolume extends AsyncDisposable {
+  /** Volume id. */
+  readonly volumeId: string;
+  /** The instance it is attached to. */
+  readonly instanceId: string;
+  /** Attachment name as EC2 knows it, e.g. `/dev/sdf`. */
+  readonly device: string;
+  /** Host block device, e.g. `/dev/nvme1n1` or `/dev/xvdf`. */
+  readonly hostDevice: string;
+  /** Detaches (never forced) and waits until detached. Never uses the attaching call's signal. */
+  detach(options?: { readonly signal?: AbortSignal }): Promise<void>;
+}
+
+/** EC2 wants `/dev/sdX` names; the host may call the same slot `/dev/xvdX`. */
+export function toAttachName(device: string): string {
+  return device.replace('/xvd', '/sd');
+}
+
+function isDeviceInUse(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return hasAwsCode(error, 'InvalidParameterValue', 'InvalidDevice.InUse') && /already in use/i.test(message);
+}
+
+/**
+ * Attaches a volume to the build host at the caller's device, waits until the attachment is
+ * `attached`, then resolves the host block device.
+ *
+ * @remarks
+ * The detach undo exists as soon as AttachVolume returns, before the wait, as in Packer. With an
+ * allocator, "attachment point already in use" is retried with the next free name; the lease is
+ * released the moment the attachment is confirmed, and on any failure. If the wait or the device
+ * resolution fails, the volume is detached (unless `keepOnError`) before the error is thrown.
+ *
+ * @throws {@link DeviceError} every name tried was in use
+ * @throws {@link WaitTimeoutError} the attachment never completed
+ * @throws {@link AwsError} an EC2 call failed
+ * @public
+ */
+export async function attachVolume(input: AttachVolumeInput, options: AwsOperationOptions): Promise<AttachedVolume> {
+  const ctx = toCtx(options);
+  const { client: ec2, region } = await ec2For(options.ec2, input.region);
+  const { volumeId, instanceId } = input;
+  const maxAttempts = input.maxDeviceAttempts ?? 5;
+  const exclude: string[] = [];
+  const w: WaitContext = { ec2, ctx, region, options };
+  let lease: DeviceLease | undefined;
+  let device = '';
+
+  const releaseLease = async (): Promise<void> => {
+    const l = lease;
+    lease = undefined;
+    if (!l) return;
+    try {
+      await l.release();
+    } catch (error) {
+      ctx.logger.warn(`Releasing the device lease for ${l.device} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+
+  // 1. Attach, moving to the next name when EC2 says a name is taken.
+  try {
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(ctx.signal);
+      lease = typeof input.device === 'string' ? { device: input.device, release: async () => {} } : await input.device([...exclude]);
+      device = toAttachName(lease.device);
+      try {
+        ctx.logger.info(`Attaching ${volumeId} to ${instanceId} as ${device}`);
+        await send(ec2, new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device }), ctx, {
+          phase: 'attach',
+          region,
+          resources: { volumeId, instanceId, device },
+        });
+        break;
+      } catch (error) {
+        if (!isDeviceInUse(error) || typeof input.device === 'string' || attempt >= maxAttempts) {
+          if (isDeviceInUse(error)) {
+            throw new DeviceError(
+              typeof input.device === 'string'
+                ? `EC2 says attachment point ${device} of ${instanceId} is already in use: pick another device, or let the allocator choose.`
+                : `EC2 refused ${attempt} attachment points of ${instanceId} as already in use (${[...exclude, device].join(', ')}): detach stale volumes from the instance, or wait for earlier detaches to finish.`,
+              { cause: error, phase: 'attach', resources: { volumeId, instanceId, device, region } },
+            );
+          }
+          throw error;
+        }
+        ctx.logger.warn(`Attachment point ${device} is already in use on ${instanceId}; trying another one.`);
+        exclude.push(lease.device);
+        await releaseLease();
+      }
+    }
+  } catch (error) {
+    await releaseLease();
+    throw error;
+  }
+
+  // 2. The undo exists from here on, before the wait.
+  const createdAt = (options.clock ?? { now: () => performance.now() }).now();
+  const attachName = device;
+  const detach = idempotent(async (signal: AbortSignal) => {
+    const c: Ctx = { ...ctx, signal };
+    try {
+      // InstanceId always: valid on AWS and required by moto and some EC2-compatible endpoints.
+      await send(ec2, new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: attachName }), c, {
+        phase: 'detach',
+        region,
+        resources: { volumeId, instanceId, device: attachName },
+        signal,
+      });
+    } catch (error) {
+      // Already detaching/detached, or gone: the wait below settles it.
+      if (!hasAwsCode(error, 'IncorrectState', 'InvalidAttachment.NotFound', NOT_FOUND_CODES.volume)) throw error;
+      ctx.logger.debug(`DetachVolume ${volumeId}: ${awsErrorCode(error)}; waiting for the detached state anyway`);
+    }
+    await waitDetached(w, volumeId, instanceId, signal, false);
+    ctx.logger.info(`Detached ${volumeId} from ${instanceId}`);
+    ctx.emit({ type: 'resource', action: 'removed', kind: 'attachment', id: `${volumeId}:${attachName}`, region });
+  });
+  ctx.emit({ type: 'resource', action: 'created', kind: 'attachment', id: `${volumeId}:${attachName}`, region });
+
+  // 3. Wait for `attached`, release the name, resolve the host device.
+  let hostDevice: string;
+  try {
+    await pollUntil({
+      describe: (s) => describeVolume(ec2, volumeId, ctx, region, s),
+      evaluate: (volume) => {
+        if (!volume) return { done: false, state: 'not-visible-yet' };
+        if (volume.State === 'error' || volume.State === 'deleted' || volume.State === 'deleting') {
+          return { failed: true, state: volume.State, message: 'The volume cannot be attached.' };
+        }
+        const mine = (volume.Attachments ?? []).find((a) => a.InstanceId === instanceId);
+        const state = mine?.State ?? 'no-attachment-yet';
+        if (state === 'attached') return { done: true, value: undefined, state };
+        return { done: false, state };
+      },
+      waitingFor: `volume ${volumeId} to be attached to ${instanceId} as ${device}`,
+      id: volumeId,
+      kind: 'volumeAttached',
+      policy: policyFor('volumeAttached', options, ctx),
+      ctx,
+      region,
+      phase: 'attach',
+      resources: { volumeId, instanceId, device, region },
+      createdAt,
+      ...pollBits(options),
+    });
+    await releaseLease();
+    const resolve = input.resolveDevice ?? (async (args: { device: string }) => args.device);
+    hostDevice = await resolve({ volumeId, device, signal: ctx.signal });
+  } catch (error) {
+    await releaseLease();
+    throw await undoAfterFailure(error, [{ name: `detach volume ${volumeId} from ${instanceId}`, run: (signal) => detach(signal) }], ctx, options);
+  }
+  ctx.logger.info(`Volume ${volumeId} is attached to ${instanceId} as ${device} (host device ${hostDevice})`);
+
+  const handle: AttachedVolume = {
+    volumeId,
+    instanceId,
+    device,
+    hostDevice,
+    detach: (opts = {}) => detach(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+    [Symbol.asyncDispose]: () => handle.detach(),
+  };
+  return handle;
+}
