@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { CommandError } from '../errors.js';
 import type { Phase } from '../errors.js';
 import type { Logger, ProgressListener } from '../types.js';
-import { sleep } from '../internal/abort.js';
+import { delay } from './delay.js';
 import { toCtx } from '../internal/logger.js';
 
 /**
@@ -253,14 +253,14 @@ async function spawnAndWait(
       signalGroup(pgid, 'SIGTERM');
       const deadline = Date.now() + killGraceMs;
       // Poll quickly: most programs exit on TERM within milliseconds.
-      let delay = 5;
+      let pauseMs = 5;
       while ((await liveGroupMembers(pgid)).length > 0) {
         if (Date.now() >= deadline) {
           signalGroup(pgid, 'SIGKILL');
           break;
         }
-        await sleep(delay);
-        delay = Math.min(delay * 2, 100);
+        await delay(pauseMs);
+        pauseMs = Math.min(pauseMs * 2, 100);
       }
     })();
     return stopping;
@@ -324,7 +324,7 @@ async function spawnAndWait(
     signal?.removeEventListener('abort', onAbort);
     if (stopping) await stopping;
     // Read what is left in the pipes; don't wait for background processes holding them.
-    const drained = await Promise.race([closed.then(() => true), sleep(DRAIN_MS).then(() => false)]);
+    const drained = await Promise.race([closed.then(() => true), delay(DRAIN_MS).then(() => false)]);
     if (!drained) {
       child.stdout!.destroy();
       child.stderr!.destroy();

@@ -7,7 +7,7 @@ import { open, readFile, rmdir } from 'node:fs/promises';
 import { UnmountError } from '../errors.js';
 import type { MountHolder, Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { sleep } from '../internal/abort.js';
+import { delay } from './delay.js';
 import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import { run } from './exec.js';
@@ -201,7 +201,7 @@ export async function unmountTreeCtx(
   const stopped: MountHolder[] = [];
   let lastError = '';
   let holders: MountHolder[];
-  let delay = 50;
+  let pauseMs = 50;
   for (let attempt = 1; ; attempt++) {
     ctx.signal?.throwIfAborted();
     const remaining = mountsUnder(await readMountInfo(), root).map((m) => m.mountPoint);
@@ -247,8 +247,8 @@ export async function unmountTreeCtx(
     const after = new Set(mountsUnder(await readMountInfo(), root).map((m) => m.mountPoint));
     for (const m of remaining) if (!after.has(m)) unmounted.push(m);
     if (after.size > 0 && attempt > 1) {
-      await sleep(delay, ctx.signal);
-      delay = Math.min(delay * 2, 1000);
+      await delay(pauseMs, ctx.signal);
+      pauseMs = Math.min(pauseMs * 2, 1000);
     }
   }
   if (options.removeDir) {
@@ -269,7 +269,7 @@ export async function unmountTreeCtx(
  */
 export async function waitDeviceReleased(device: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  let delay = 5;
+  let pauseMs = 5;
   for (;;) {
     try {
       const handle = await open(device, constants.O_RDONLY | constants.O_EXCL);
@@ -280,7 +280,7 @@ export async function waitDeviceReleased(device: string, timeoutMs: number, sign
       if (code !== 'EBUSY') return true; // Gone or not a block device: nothing holds it.
     }
     if (Date.now() >= deadline) return false;
-    await sleep(delay, signal);
-    delay = Math.min(delay * 2, 200);
+    await delay(pauseMs, signal);
+    pauseMs = Math.min(pauseMs * 2, 200);
   }
 }

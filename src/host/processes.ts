@@ -4,7 +4,7 @@
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import type { MountHolder } from '../errors.js';
-import { sleep } from '../internal/abort.js';
+import { delay } from './delay.js';
 import type { Ctx } from '../internal/logger.js';
 
 /**
@@ -191,11 +191,11 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
     );
     for (const h of targets) signal(h.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
-    let delay = 5;
+    let pauseMs = 5;
     let remaining = killable(await findHolders(root, procRoot));
     while (remaining.length > 0 && Date.now() < deadline) {
-      await sleep(delay);
-      delay = Math.min(delay * 2, 100);
+      await delay(pauseMs);
+      pauseMs = Math.min(pauseMs * 2, 100);
       // Re-scan rather than track pids: a holder may have forked a replacement.
       remaining = killable(await findHolders(root, procRoot));
       for (const h of remaining) if (!targets.some((t) => t.pid === h.pid)) signal(h.pid, 'SIGTERM');
@@ -205,7 +205,7 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
       for (const h of remaining) signal(h.pid, 'SIGKILL');
       // SIGKILL is not ignorable; the kernel needs a moment to tear the process down.
       for (let i = 0; i < 20 && remaining.length > 0; i++) {
-        await sleep(10);
+        await delay(10);
         remaining = killable(await findHolders(root, procRoot));
       }
     }

@@ -6,7 +6,7 @@
 import { access, readdir, readFile, realpath } from 'node:fs/promises';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { sleep } from '../internal/abort.js';
+import { delay } from './delay.js';
 import { toCtx } from '../internal/logger.js';
 
 /**
@@ -35,12 +35,12 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function waitForPath(path: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  let delay = 5;
+  let pauseMs = 5;
   for (;;) {
     if (await exists(path)) return true;
     if (Date.now() >= deadline) return false;
-    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), signal);
-    delay = Math.min(delay * 2, 250);
+    await delay(Math.min(pauseMs, Math.max(1, deadline - Date.now())), signal);
+    pauseMs = Math.min(pauseMs * 2, 250);
   }
 }
 
@@ -156,7 +156,7 @@ export async function resolveBlockDevice(input: ResolveBlockDeviceInput, options
   const override = input.nvmeDevicePath?.replace(/(nvme\d+n\d+)p$/, '$1');
 
   let seen: string[] = [];
-  let delay = 5;
+  let pauseMs = 5;
   for (;;) {
     let found: string | undefined;
     if (override !== undefined) {
@@ -181,8 +181,8 @@ export async function resolveBlockDevice(input: ResolveBlockDeviceInput, options
       return disk;
     }
     if (Date.now() >= deadline) break;
-    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), options.signal);
-    delay = Math.min(delay * 2, 250);
+    await delay(Math.min(pauseMs, Math.max(1, deadline - Date.now())), options.signal);
+    pauseMs = Math.min(pauseMs * 2, 250);
   }
   const looked =
     override !== undefined
