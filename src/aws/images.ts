@@ -1,0 +1,518 @@
+/**
+ * From the detached work volume to a registered, shared, tagged AMI: snapshot, (force) deregister
+ * older images of the same name, register, optionally re-encrypt by copy, apply permissions.
+ * A failure after any resource exists removes what this call created (unless `keepOnError`).
+ *
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  CopyImageCommand,
+  CreateSnapshotCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  RegisterImageCommand,
+} from '@aws-sdk/client-ec2';
+import type {
+  ArchitectureValues,
+  BlockDeviceMapping,
+  BootModeValues,
+  EC2Client,
+  EbsBlockDevice,
+  Image,
+  ImdsSupportValues,
+  RegisterImageRequest,
+  TpmSupportValues,
+  VolumeType,
+} from '@aws-sdk/client-ec2';
+import { ConfigError } from '../errors.js';
+import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
+import { toCtx } from '../internal/logger.js';
+import type { Ctx } from '../internal/logger.js';
+import { idempotent } from '../internal/once.js';
+import { send } from './call.js';
+import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
+import type { AwsOperationOptions } from './common.js';
+import { applySharing, describeImage, removeImage, deleteSnapshot, snapshotIdsOf } from './permissions.js';
+import type { ImageSharing } from './permissions.js';
+import { pollUntil } from './poll.js';
+
+/**
+ * What a registration inherits from the source image (a {@link SourceImage} fits).
+ * @public
+ */
+export interface RegisterSource {
+  /** Root device name, e.g. `/dev/xvda`. */
+  readonly rootDeviceName: string;
+  /** Every block device mapping of the source. */
+  readonly blockDeviceMappings: readonly BlockDeviceMapping[];
+  /** Architecture. */
+  readonly architecture: string;
+  /** `hvm` or `paravirtual`. */
+  readonly virtualizationType: string;
+  /** ENA support. */
+  readonly enaSupport?: boolean | undefined;
+  /** SR-IOV (`simple`). */
+  readonly sriovNetSupport?: string | undefined;
+  /** Boot mode. */
+  readonly bootMode?: string | undefined;
+  /** NitroTPM. */
+  readonly tpmSupport?: string | undefined;
+  /** IMDS support. */
+  readonly imdsSupport?: string | undefined;
+  /** Kernel id (paravirtual). */
+  readonly kernelId?: string | undefined;
+  /** RAM disk id (paravirtual). */
+  readonly ramdiskId?: string | undefined;
+}
+
+/**
+ * How the image is registered. Unset attributes are inherited from the source (Packer drops
+ * ENA, SR-IOV, boot mode, TPM and IMDS support unless set again; this does not).
+ * @public
+ */
+export interface RegisterOptions {
+  /** AMI name (`amiName`). */
+  readonly name: string;
+  /** Description, already rendered (`amiDescription`). */
+  readonly description?: string;
+  /** The source image; omit for fromScratch (then `rootDeviceName` and `blockDeviceMappings` are required). */
+  readonly source?: RegisterSource;
+  /** Root device name (`rootDeviceName`). @defaultValue the source's */
+  readonly rootDeviceName?: string;
+  /** Replaces the source's mappings entirely (`amiBlockDeviceMappings`); the root entry gets the new snapshot. */
+  readonly blockDeviceMappings?: readonly BlockDeviceMapping[];
+  /** Root size in GiB (`rootVolumeSize`); grows the root mapping. */
+  readonly rootVolumeSize?: number;
+  /** Root volume type of the AMI's mapping (`rootVolumeType`). @defaultValue the mapping's */
+  readonly rootVolumeType?: string;
+  /** Root IOPS of the AMI's mapping. */
+  readonly rootVolumeIops?: number;
+  /** Root throughput of the AMI's mapping. */
+  readonly rootVolumeThroughput?: number;
+  /** Architecture (`amiArchitecture`). @defaultValue the source's; `x86_64` without one */
+  readonly architecture?: string;
+  /** `hvm` or `paravirtual` (`amiVirtualizationType`). @defaultValue the source's; `hvm` without one */
+  readonly virtualizationType?: string;
+  /** ENA (`enaSupport`). @defaultValue the source's */
+  readonly enaSupport?: boolean;
+  /** SR-IOV `simple` (`sriovSupport`). @defaultValue the source's */
+  readonly sriovNetSupport?: boolean;
+  /** Boot mode (`bootMode`). @defaultValue the source's */
+  readonly bootMode?: string;
+  /** UEFI variable store, base64 (`uefiData`). */
+  readonly uefiData?: string;
+  /** NitroTPM `v2.0` (`tpmSupport`). @defaultValue the source's */
+  readonly tpmSupport?: string;
+  /** IMDS support `v2.0` (`imdsSupport`). @defaultValue the source's */
+  readonly imdsSupport?: string;
+}
+
+/**
+ * Input of {@link snapshotAndRegister}.
+ * @public
+ */
+export interface SnapshotAndRegisterInput extends RegisterOptions, ImageSharing {
+  /** The detached work volume. */
+  readonly volumeId: string;
+  /** Region. @defaultValue the EC2 client's */
+  readonly region?: string;
+  /** Snapshot description. @defaultValue `ami-chroot: <name>` */
+  readonly snapshotDescription?: string;
+  /** Tags for the image and its snapshots, already rendered (`tags`). */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Snapshot tags, already rendered; they win over `tags` on snapshots (`snapshotTags`). */
+  readonly snapshotTags?: Readonly<Record<string, string>>;
+  /** Build id; adds the `ami-chroot:build-id` and `ami-chroot:created-by` tags. */
+  readonly buildId?: string;
+  /** Deregister images of the same name (owned by this account) first (`forceDeregister`). */
+  readonly forceDeregister?: boolean;
+  /** Also delete their snapshots (`forceDeleteSnapshot`). */
+  readonly forceDeleteSnapshot?: boolean;
+  /** Regions whose same-name images `forceDeregister` also removes (`amiRegions`). */
+  readonly amiRegions?: readonly string[];
+  /** Re-encrypt by copying (`encryptBoot`): the registered image becomes an intermediary, replaced by an encrypted copy. */
+  readonly encryptBoot?: boolean;
+  /** KMS key of that copy (`kmsKeyId`). @defaultValue the account's default EBS key */
+  readonly kmsKeyId?: string;
+}
+
+/**
+ * A registered image. `deregister()` deregisters it and deletes its snapshots (the undo after a
+ * later failure); it is idempotent. Disposing it does the same: use `await using` only for images
+ * you mean to throw away.
+ * @public
+ */
+export interface RegisteredImage extends AsyncDisposable {
+  /** AMI id. */
+  readonly imageId: string;
+  /** Region. */
+  readonly region: string;
+  /** The snapshots this call created that the image uses. */
+  readonly snapshotIds: readonly string[];
+  /** AMI name. */
+  readonly name: string;
+  /** Deregisters the image and deletes its snapshots. Never uses the creating call's signal. */
+  deregister(options?: { readonly signal?: AbortSignal }): Promise<void>;
+}
+
+function sameDevice(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  return a.replace(/^\/dev\//, '') === b.replace(/^\/dev\//, '');
+}
+
+// AWS rejects Encrypted (and a KMS key) next to a SnapshotId in RegisterImage: the snapshot decides.
+function cleanEbs(ebs: EbsBlockDevice): EbsBlockDevice {
+  const copy: EbsBlockDevice = {};
+  if (ebs.DeleteOnTermination !== undefined) copy.DeleteOnTermination = ebs.DeleteOnTermination;
+  if (ebs.Iops !== undefined) copy.Iops = ebs.Iops;
+  if (ebs.SnapshotId !== undefined) copy.SnapshotId = ebs.SnapshotId;
+  if (ebs.VolumeSize !== undefined) copy.VolumeSize = ebs.VolumeSize;
+  if (ebs.VolumeType !== undefined) copy.VolumeType = ebs.VolumeType;
+  if (ebs.Throughput !== undefined) copy.Throughput = ebs.Throughput;
+  if (ebs.SnapshotId === undefined) {
+    if (ebs.Encrypted !== undefined) copy.Encrypted = ebs.Encrypted;
+    if (ebs.KmsKeyId !== undefined) copy.KmsKeyId = ebs.KmsKeyId;
+  }
+  return copy;
+}
+
+function cleanMapping(m: BlockDeviceMapping): BlockDeviceMapping {
+  return {
+    ...(m.DeviceName === undefined ? {} : { DeviceName: m.DeviceName }),
+    ...(m.VirtualName === undefined ? {} : { VirtualName: m.VirtualName }),
+    ...(m.NoDevice === undefined ? {} : { NoDevice: m.NoDevice }),
+    ...(m.Ebs === undefined ? {} : { Ebs: cleanEbs(m.Ebs) }),
+  };
+}
+
+function rootEbs(base: EbsBlockDevice | undefined, options: RegisterOptions, snapshotId: string, grow: boolean): EbsBlockDevice {
+  const baseSize = base?.VolumeSize;
+  const size =
+    options.rootVolumeSize === undefined ? baseSize : grow && baseSize !== undefined ? Math.max(baseSize, options.rootVolumeSize) : options.rootVolumeSize;
+  const type = options.rootVolumeType ?? base?.VolumeType ?? 'gp2';
+  const sameType = type === base?.VolumeType;
+  const iops = options.rootVolumeIops ?? (sameType ? base?.Iops : undefined);
+  const throughput = options.rootVolumeThroughput ?? (sameType ? base?.Throughput : undefined);
+  return {
+    SnapshotId: snapshotId,
+    DeleteOnTermination: base?.DeleteOnTermination ?? true,
+    VolumeType: type as VolumeType,
+    ...(size === undefined ? {} : { VolumeSize: size }),
+    ...(iops === undefined ? {} : { Iops: iops }),
+    ...(throughput === undefined ? {} : { Throughput: throughput }),
+  };
+}
+
+/**
+ * The RegisterImage request for a new root snapshot.
+ * @internal
+ */
+export function registerImageRequest(options: RegisterOptions, snapshotId: string, name: string, tags: ReturnType<typeof tagList>): RegisterImageRequest {
+  const { source } = options;
+  const rootDeviceName = options.rootDeviceName ?? source?.rootDeviceName;
+  const issues: { path: string; message: string }[] = [];
+  if (!rootDeviceName) issues.push({ path: 'rootDeviceName', message: 'required without a source image (fromScratch)' });
+  if (!source && !options.blockDeviceMappings?.length) issues.push({ path: 'amiBlockDeviceMappings', message: 'required without a source image (fromScratch)' });
+  if (issues.length > 0 || !rootDeviceName) throw new ConfigError(issues);
+
+  let mappings: BlockDeviceMapping[];
+  if (options.blockDeviceMappings?.length) {
+    mappings = options.blockDeviceMappings.map(cleanMapping);
+    const root = mappings.findIndex((m) => sameDevice(m.DeviceName, rootDeviceName));
+    if (root >= 0) {
+      const m = mappings[root]!;
+      mappings[root] = { ...m, DeviceName: m.DeviceName ?? rootDeviceName, Ebs: rootEbs(m.Ebs, options, snapshotId, false) };
+    } else {
+      mappings.unshift({ DeviceName: rootDeviceName, Ebs: rootEbs(undefined, options, snapshotId, false) });
+    }
+  } else {
+    mappings = source!.blockDeviceMappings.map(cleanMapping);
+    const root = mappings.findIndex((m) => sameDevice(m.DeviceName, rootDeviceName) && m.Ebs);
+    const m = root >= 0 ? mappings[root]! : { DeviceName: rootDeviceName };
+    const entry = { ...m, Ebs: rootEbs(m.Ebs, options, snapshotId, true) };
+    if (root >= 0) mappings[root] = entry;
+    else mappings.unshift(entry);
+  }
+
+  const virtualizationType = options.virtualizationType ?? source?.virtualizationType ?? 'hvm';
+  const sriov = options.sriovNetSupport === undefined ? source?.sriovNetSupport : options.sriovNetSupport ? 'simple' : undefined;
+  const ena = options.enaSupport ?? source?.enaSupport;
+  const bootMode = options.bootMode ?? source?.bootMode;
+  const tpm = options.tpmSupport ?? source?.tpmSupport;
+  const imds = options.imdsSupport ?? source?.imdsSupport;
+  const specs = tagSpecs({ type: 'image', tags });
+  return {
+    Name: name,
+    ...(options.description ? { Description: options.description } : {}),
+    Architecture: (options.architecture ?? source?.architecture ?? 'x86_64') as ArchitectureValues,
+    VirtualizationType: virtualizationType,
+    RootDeviceName: rootDeviceName,
+    BlockDeviceMappings: mappings,
+    // Kernel and RAM disk only mean something for paravirtual images.
+    ...(virtualizationType !== 'hvm' && source?.kernelId ? { KernelId: source.kernelId } : {}),
+    ...(virtualizationType !== 'hvm' && source?.ramdiskId ? { RamdiskId: source.ramdiskId } : {}),
+    ...(ena === undefined ? {} : { EnaSupport: ena }),
+    ...(sriov === undefined ? {} : { SriovNetSupport: sriov }),
+    ...(bootMode === undefined ? {} : { BootMode: bootMode as BootModeValues }),
+    ...(options.uefiData === undefined ? {} : { UefiData: options.uefiData }),
+    ...(tpm === undefined ? {} : { TpmSupport: tpm as TpmSupportValues }),
+    ...(imds === undefined ? {} : { ImdsSupport: imds as ImdsSupportValues }),
+    ...(specs ? { TagSpecifications: specs } : {}),
+  };
+}
+
+/**
+ * Waits until an image is available and returns it.
+ * @internal
+ */
+export async function waitImageAvailable(
+  ec2: EC2Client,
+  imageId: string,
+  kind: 'imageAvailable' | 'copyAvailable',
+  ctx: Ctx,
+  region: string,
+  options: Pick<AwsOperationOptions, 'polling' | 'clock'>,
+  createdAt: number,
+): Promise<Image> {
+  const result = await pollUntil({
+    describe: (signal) => describeImage(ec2, imageId, ctx, region, signal),
+    evaluate: (image) => {
+      const state = image?.State ?? 'not-visible-yet';
+      if (image && state === 'available') return { done: true, value: image, state };
+      if (state === 'failed' || state === 'invalid' || state === 'deregistered' || state === 'error') {
+        return {
+          failed: true,
+          state,
+          message: `${image?.StateReason?.Message ?? 'EC2 gave no reason.'} Check the snapshot, the KMS key (permissions, region) and the image quotas.`,
+        };
+      }
+      return { done: false, state };
+    },
+    waitingFor: `${kind === 'copyAvailable' ? 'image copy' : 'image'} ${imageId} to be available in ${region}`,
+    id: imageId,
+    kind,
+    policy: policyFor(kind, options, ctx),
+    ctx,
+    region,
+    phase: kind === 'copyAvailable' ? 'copy' : 'register',
+    resources: { imageId, region },
+    createdAt,
+    ...pollBits(options),
+  });
+  return result.value;
+}
+
+function now(options: Pick<AwsOperationOptions, 'clock'>): number {
+  return (options.clock ?? { now: () => performance.now() }).now();
+}
+
+/**
+ * Finds and deregisters every image of this name owned by the account, in each region (Packer
+ * `force_deregister`), deleting their snapshots too when asked (`force_delete_snapshot`).
+ *
+ * @returns what was removed, per region
+ * @public
+ */
+export async function deregisterImagesByName(
+  input: { readonly name: string; readonly regions: readonly string[]; readonly deleteSnapshots?: boolean },
+  options: OperationOptionsWithEc2,
+): Promise<{ region: string; imageId: string; snapshotIds: string[] }[]> {
+  const ctx = toCtx(options);
+  const first = input.regions[0];
+  if (first === undefined) return [];
+  const ec2Of = ec2InRegion(options.ec2, typeof options.ec2 === 'function' ? first : await options.ec2.config.region());
+  const removed: { region: string; imageId: string; snapshotIds: string[] }[] = [];
+  for (const region of [...new Set(input.regions)]) {
+    const ec2 = ec2Of(region);
+    const out = await send(ec2, new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [input.name] }] }), ctx, { phase: 'deregister', region });
+    for (const image of out.Images ?? []) {
+      if (!image.ImageId || image.Name !== input.name) continue;
+      const snapshotIds = input.deleteSnapshots ? snapshotIdsOf(image) : [];
+      ctx.logger.info(`forceDeregister: removing ${image.ImageId} (${input.name}) in ${region}`);
+      await removeImage(ec2, image.ImageId, snapshotIds, ctx, region);
+      removed.push({ region, imageId: image.ImageId, snapshotIds });
+    }
+  }
+  return removed;
+}
+
+/**
+ * Options of {@link deregisterImagesByName}.
+ * @public
+ */
+export type OperationOptionsWithEc2 = Pick<AwsOperationOptions, 'ec2' | 'signal' | 'logger' | 'onProgress'>;
+
+async function waitSnapshotCompleted(ec2: EC2Client, snapshotId: string, ctx: Ctx, region: string, options: AwsOperationOptions, createdAt: number): Promise<void> {
+  await pollUntil({
+    describe: async (signal) => {
+      const out = await send(ec2, new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), ctx, {
+        phase: 'snapshot',
+        region,
+        resources: { snapshotId },
+        signal,
+      });
+      return out.Snapshots?.find((s) => s.SnapshotId === snapshotId);
+    },
+    evaluate: (snapshot) => {
+      const state = snapshot?.State ?? 'not-visible-yet';
+      if (state === 'completed') return { done: true, value: undefined, state };
+      if (state === 'error') {
+        return { failed: true, state, message: `${snapshot?.StateMessage ?? 'EC2 gave no reason.'} Check the volume and the KMS key permissions.` };
+      }
+      const percent = Number.parseInt(snapshot?.Progress ?? '', 10);
+      return Number.isFinite(percent) ? { done: false, state, progress: Math.max(0, Math.min(100, percent)) } : { done: false, state };
+    },
+    waitingFor: `snapshot ${snapshotId} to be completed`,
+    id: snapshotId,
+    kind: 'snapshotCompleted',
+    policy: policyFor('snapshotCompleted', options, ctx),
+    ctx,
+    region,
+    phase: 'snapshot',
+    resources: { snapshotId, region },
+    createdAt,
+    ...pollBits(options),
+  });
+}
+
+function randomSuffix(): string {
+  return randomBytes(5).toString('hex');
+}
+
+/**
+ * Snapshots the detached work volume and registers the AMI, then shares and protects it.
+ *
+ * @remarks
+ * Order: CreateSnapshot (tagged on create) and wait with percent progress; `forceDeregister` in
+ * the build region and every `amiRegions` (after the new snapshot exists, as in Packer);
+ * RegisterImage (tagged on create) and wait; with `encryptBoot`, an encrypted CopyImage replaces
+ * the registered image, which is removed with its snapshot; then launch permissions, product
+ * codes, snapshot permissions, deprecation, deregistration protection. If any step fails, the
+ * image(s) and snapshot(s) this call created are removed before the error is thrown (unless
+ * `keepOnError`).
+ *
+ * @throws {@link ConfigError} fromScratch without a root device or mappings
+ * @throws {@link WaitFailedError} the snapshot or image failed
+ * @throws {@link WaitTimeoutError} a wait ran out of time
+ * @throws {@link AwsError} an EC2 call failed
+ * @public
+ */
+export async function snapshotAndRegister(input: SnapshotAndRegisterInput, options: AwsOperationOptions): Promise<RegisteredImage> {
+  const ctx = toCtx(options);
+  const { client: ec2, region } = await ec2For(options.ec2, input.region);
+  throwIfAborted(ctx.signal);
+  // Validate the registration before creating anything.
+  const intermediaryName = input.encryptBoot ? `ami-chroot-intermediary-${randomSuffix()}` : input.name;
+  const imageTags = tagList(input.tags, input.buildId);
+  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
+  registerImageRequest(input, 'snap-validate', intermediaryName, imageTags);
+
+  const undo: { name: string; run: (signal: AbortSignal) => Promise<void> }[] = [];
+  const cleanCtx = (signal: AbortSignal): Ctx => ({ ...ctx, signal });
+  try {
+    // 1. Snapshot.
+    const snapSpecs = tagSpecs({ type: 'snapshot', tags: snapshotTags });
+    ctx.logger.info(`Creating a snapshot of ${input.volumeId}`);
+    const snap = await send(
+      ec2,
+      new CreateSnapshotCommand({
+        VolumeId: input.volumeId,
+        Description: input.snapshotDescription ?? `ami-chroot: ${input.name}`,
+        ...(snapSpecs ? { TagSpecifications: snapSpecs } : {}),
+      }),
+      ctx,
+      { phase: 'snapshot', region, resources: { volumeId: input.volumeId } },
+    );
+    const snapshotId = snap.SnapshotId;
+    if (!snapshotId) throw new Error('CreateSnapshot returned no SnapshotId');
+    const snapshotCreatedAt = now(options);
+    ctx.emit({ type: 'resource', action: 'created', kind: 'snapshot', id: snapshotId, region });
+    const dropSnapshot = idempotent((signal: AbortSignal) => deleteSnapshot(ec2, snapshotId, cleanCtx(signal), region));
+    undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
+    await waitSnapshotCompleted(ec2, snapshotId, ctx, region, options, snapshotCreatedAt);
+    ctx.logger.info(`Snapshot ${snapshotId} is completed`);
+
+    // 2. Same-name images go (only now, so a failed snapshot leaves the old image in place).
+    if (input.forceDeregister) {
+      await deregisterImagesByName(
+        { name: input.name, regions: [region, ...(input.amiRegions ?? [])], deleteSnapshots: input.forceDeleteSnapshot ?? false },
+        { ...options, ec2: typeof options.ec2 === 'function' ? options.ec2 : ec2InRegion(options.ec2, region) },
+      );
+    }
+
+    // 3. Register.
+    const request = registerImageRequest(input, snapshotId, intermediaryName, imageTags);
+    ctx.logger.info(`Registering ${intermediaryName} from ${snapshotId}`);
+    const registered = await send(ec2, new RegisterImageCommand(request), ctx, { phase: 'register', region, resources: { snapshotId } });
+    let imageId = registered.ImageId;
+    if (!imageId) throw new Error('RegisterImage returned no ImageId');
+    const registeredId = imageId;
+    ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
+    // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
+    const dropRegistered = idempotent((signal: AbortSignal) => removeImage(ec2, registeredId, [], cleanCtx(signal), region));
+    undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
+    await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
+    ctx.logger.info(`Image ${imageId} is available`);
+    let snapshotIds: string[] = [snapshotId];
+
+    // 4. encryptBoot: an encrypted copy replaces the intermediary.
+    if (input.encryptBoot) {
+      const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
+      ctx.logger.info(`Copying ${imageId} to an encrypted image ${input.name}`);
+      const copy = await send(
+        ec2,
+        new CopyImageCommand({
+          SourceImageId: imageId,
+          SourceRegion: region,
+          Name: input.name,
+          Encrypted: true,
+          ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
+          ...(input.description ? { Description: input.description } : {}),
+          ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
+        }),
+        ctx,
+        { phase: 'encrypt', region, resources: { imageId } },
+      );
+      const copyId = copy.ImageId;
+      if (!copyId) throw new Error('CopyImage returned no ImageId');
+      ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: copyId, region });
+      let copySnapshots: string[] | undefined;
+      const dropCopy = idempotent(async (signal: AbortSignal) => {
+        const c = cleanCtx(signal);
+        const snaps = copySnapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
+        await removeImage(ec2, copyId, snaps, c, region);
+      });
+      undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
+      const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
+      copySnapshots = snapshotIdsOf(copied);
+      // The intermediary has served its purpose.
+      const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);
+      await dropRegistered(signal);
+      await dropSnapshot(signal);
+      imageId = copyId;
+      snapshotIds = copySnapshots;
+    }
+
+    // 5. Sharing, deprecation, protection.
+    await applySharing(ec2, imageId, snapshotIds, input, ctx, region);
+
+    const finalId = imageId;
+    const finalSnapshots = snapshotIds;
+    const protectedImage = input.deregistrationProtection?.enabled ?? false;
+    const remove = idempotent((signal: AbortSignal) => removeImage(ec2, finalId, finalSnapshots, cleanCtx(signal), region, { unprotect: protectedImage }));
+    const handle: RegisteredImage = {
+      imageId: finalId,
+      region,
+      snapshotIds: finalSnapshots,
+      name: input.name,
+      deregister: (opts = {}) => remove(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+      [Symbol.asyncDispose]: () => handle.deregister(),
+    };
+    ctx.logger.info(`Registered ${finalId} (${input.name}) in ${region}`);
+    return handle;
+  } catch (error) {
+    throw await undoAfterFailure(error, undo, ctx, options);
+  }
+}
+

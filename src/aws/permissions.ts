@@ -1,0 +1,194 @@
+/**
+ * What is applied to a finished image in each region: launch permissions, product codes,
+ * snapshot permissions, deprecation and deregistration protection. Also removal of an image and
+ * its snapshots (undo, force_deregister).
+ *
+ * @packageDocumentation
+ */
+import {
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DisableImageDeregistrationProtectionCommand,
+  EnableImageDeprecationCommand,
+  EnableImageDeregistrationProtectionCommand,
+  ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
+} from '@aws-sdk/client-ec2';
+import type { EC2Client, Image, LaunchPermission } from '@aws-sdk/client-ec2';
+import pRetry from 'p-retry';
+import type { Ctx } from '../internal/logger.js';
+import { NOT_FOUND_CODES, hasAwsCode } from './aws-errors.js';
+import { send } from './call.js';
+
+/**
+ * Who may use the image and its snapshots, and its lifecycle settings.
+ * @public
+ */
+export interface ImageSharing {
+  /** Account ids that may launch the image (Packer `ami_users`). */
+  readonly amiUsers?: readonly string[];
+  /** Groups that may launch it; `all` makes it public (Packer `ami_groups`). */
+  readonly amiGroups?: readonly string[];
+  /** Organization ARNs that may launch it (Packer `ami_org_arns`). */
+  readonly amiOrgArns?: readonly string[];
+  /** Organizational unit ARNs that may launch it (Packer `ami_ou_arns`). */
+  readonly amiOuArns?: readonly string[];
+  /** Product codes to associate (Packer `ami_product_codes`). */
+  readonly productCodes?: readonly string[];
+  /** Account ids that may create volumes from the snapshots (Packer `snapshot_users`). */
+  readonly snapshotUsers?: readonly string[];
+  /** Groups that may create volumes from the snapshots; `all` makes them public (Packer `snapshot_groups`). */
+  readonly snapshotGroups?: readonly string[];
+  /** When the image becomes deprecated (Packer `deprecate_at`). */
+  readonly deprecateAt?: Date | string;
+  /** Protect the image from deregistration (Packer `deregistration_protection`). */
+  readonly deregistrationProtection?: { readonly enabled: boolean; readonly withCooldown?: boolean };
+}
+
+/** The snapshots an image's EBS mappings point to. @internal */
+export function snapshotIdsOf(image: Image | undefined): string[] {
+  return (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => typeof s === 'string');
+}
+
+/**
+ * Retries a call that can fail right after an image became available (eventual consistency).
+ * @internal
+ */
+export function retryConsistency<T>(fn: () => Promise<T>, ctx: Ctx): Promise<T> {
+  return pRetry(fn, {
+    retries: 6,
+    minTimeout: 500,
+    maxTimeout: 8_000,
+    randomize: true,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    shouldRetry: ({ error }) => hasAwsCode(error, NOT_FOUND_CODES.image, NOT_FOUND_CODES.snapshot, 'InvalidAMIID.Unavailable'),
+    onFailedAttempt: ({ error, attemptNumber }) => {
+      ctx.logger.debug(`Attempt ${attemptNumber} failed (${error.message.split('\n')[0]}); EC2 may not see the resource yet`);
+    },
+  });
+}
+
+/**
+ * Applies launch permissions, product codes, snapshot permissions (the flat
+ * OperationType/UserIds/GroupNames form, valid on AWS and the one moto honours), deprecation and
+ * deregistration protection, in that order.
+ * @internal
+ */
+export async function applySharing(
+  ec2: EC2Client,
+  imageId: string,
+  snapshotIds: readonly string[],
+  sharing: ImageSharing,
+  ctx: Ctx,
+  region: string,
+): Promise<void> {
+  const launch: LaunchPermission[] = [
+    ...(sharing.amiUsers ?? []).map((UserId) => ({ UserId })),
+    ...(sharing.amiGroups ?? []).map((Group) => ({ Group: Group as LaunchPermission['Group'] })),
+    ...(sharing.amiOrgArns ?? []).map((OrganizationArn) => ({ OrganizationArn })),
+    ...(sharing.amiOuArns ?? []).map((OrganizationalUnitArn) => ({ OrganizationalUnitArn })),
+  ];
+  const meta = { phase: 'permissions' as const, region, resources: { imageId } };
+  if (launch.length > 0) {
+    ctx.logger.info(`Granting launch permission on ${imageId} in ${region}`);
+    await retryConsistency(() => send(ec2, new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Add: launch } }), ctx, meta), ctx);
+  }
+  if (sharing.productCodes?.length) {
+    await retryConsistency(() => send(ec2, new ModifyImageAttributeCommand({ ImageId: imageId, ProductCodes: [...sharing.productCodes!] }), ctx, meta), ctx);
+  }
+  if (sharing.snapshotUsers?.length || sharing.snapshotGroups?.length) {
+    for (const snapshotId of snapshotIds) {
+      await retryConsistency(
+        () =>
+          send(
+            ec2,
+            new ModifySnapshotAttributeCommand({
+              SnapshotId: snapshotId,
+              Attribute: 'createVolumePermission',
+              OperationType: 'add',
+              ...(sharing.snapshotUsers?.length ? { UserIds: [...sharing.snapshotUsers] } : {}),
+              ...(sharing.snapshotGroups?.length ? { GroupNames: [...sharing.snapshotGroups] } : {}),
+            }),
+            ctx,
+            { phase: 'permissions', region, resources: { imageId, snapshotId } },
+          ),
+        ctx,
+      );
+    }
+  }
+  if (sharing.deprecateAt !== undefined) {
+    const at = sharing.deprecateAt instanceof Date ? sharing.deprecateAt : new Date(sharing.deprecateAt);
+    await retryConsistency(() => send(ec2, new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at }), ctx, { ...meta, phase: 'deprecate' }), ctx);
+  }
+  if (sharing.deregistrationProtection?.enabled) {
+    await retryConsistency(
+      () =>
+        send(
+          ec2,
+          new EnableImageDeregistrationProtectionCommand({ ImageId: imageId, WithCooldown: sharing.deregistrationProtection?.withCooldown ?? false }),
+          ctx,
+          meta,
+        ),
+      ctx,
+    );
+  }
+}
+
+/**
+ * Deregisters an image, then deletes the given snapshots; tolerates both being gone already.
+ * @internal
+ */
+export async function removeImage(
+  ec2: EC2Client,
+  imageId: string,
+  snapshotIds: readonly string[],
+  ctx: Ctx,
+  region: string,
+  options: { readonly unprotect?: boolean } = {},
+): Promise<void> {
+  const meta = { phase: 'cleanup' as const, region, resources: { imageId } };
+  if (options.unprotect) {
+    try {
+      await send(ec2, new DisableImageDeregistrationProtectionCommand({ ImageId: imageId }), ctx, meta);
+    } catch (error) {
+      ctx.logger.warn(`Could not lift deregistration protection of ${imageId}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  try {
+    await send(ec2, new DeregisterImageCommand({ ImageId: imageId }), ctx, meta);
+    ctx.logger.info(`Deregistered ${imageId} in ${region}`);
+  } catch (error) {
+    if (!hasAwsCode(error, NOT_FOUND_CODES.image, 'InvalidAMIID.Unavailable')) throw error;
+  }
+  ctx.emit({ type: 'resource', action: 'removed', kind: 'image', id: imageId, region });
+  for (const snapshotId of snapshotIds) await deleteSnapshot(ec2, snapshotId, ctx, region);
+}
+
+/**
+ * Deletes a snapshot, tolerating one that is already gone.
+ * @internal
+ */
+export async function deleteSnapshot(ec2: EC2Client, snapshotId: string, ctx: Ctx, region: string): Promise<void> {
+  try {
+    await send(ec2, new DeleteSnapshotCommand({ SnapshotId: snapshotId }), ctx, { phase: 'cleanup', region, resources: { snapshotId } });
+    ctx.logger.info(`Deleted snapshot ${snapshotId} in ${region}`);
+  } catch (error) {
+    if (!hasAwsCode(error, NOT_FOUND_CODES.snapshot)) throw error;
+  }
+  ctx.emit({ type: 'resource', action: 'removed', kind: 'snapshot', id: snapshotId, region });
+}
+
+/**
+ * The image in `region` with this id, if EC2 knows it.
+ * @internal
+ */
+export async function describeImage(ec2: EC2Client, imageId: string, ctx: Ctx, region: string, signal?: AbortSignal | undefined): Promise<Image | undefined> {
+  const out = await send(ec2, new DescribeImagesCommand({ ImageIds: [imageId] }), ctx, {
+    phase: 'register',
+    region,
+    resources: { imageId },
+    ...(signal === undefined ? {} : { signal }),
+  });
+  return out.Images?.find((i) => i.ImageId === imageId);
+}
