@@ -1,0 +1,89 @@
+/**
+ * Finding what ami-chroot created, by its build-id tag, so a sweeper can remove what a killed
+ * process left behind.
+ *
+ * @packageDocumentation
+ */
+import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client, Filter, Tag } from '@aws-sdk/client-ec2';
+import type { OperationOptions } from '../types.js';
+import { toCtx } from '../internal/logger.js';
+import { send } from './call.js';
+import { BUILD_ID_TAG } from './common.js';
+
+/**
+ * A volume, snapshot or image carrying the build-id tag.
+ * @public
+ */
+export interface TaggedResource {
+  /** What it is. */
+  readonly kind: 'volume' | 'snapshot' | 'image';
+  /** Its id. */
+  readonly id: string;
+  /** The build that created it. */
+  readonly buildId: string;
+  /** When it was created, if EC2 says. */
+  readonly createdAt: Date | undefined;
+  /** Its state (`available`, `in-use`, `completed`, ...). */
+  readonly state: string | undefined;
+  /** Instances it is attached to (volumes). */
+  readonly attachedTo: readonly string[];
+}
+
+/**
+ * Options of {@link findTaggedResources}.
+ * @public
+ */
+export interface FindTaggedResourcesOptions extends OperationOptions {
+  /** Only this build's resources. @defaultValue every build's */
+  readonly buildId?: string;
+  /** Only resources created before this time. */
+  readonly olderThan?: Date;
+}
+
+function buildIdOf(tags: readonly Tag[] | undefined): string {
+  return tags?.find((t) => t.Key === BUILD_ID_TAG)?.Value ?? '';
+}
+
+/**
+ * Lists the volumes, snapshots and images (owned by this account) that carry the
+ * `ami-chroot:build-id` tag, in the EC2 client's region.
+ * @public
+ */
+export async function findTaggedResources(ec2: EC2Client, options: FindTaggedResourcesOptions = {}): Promise<TaggedResource[]> {
+  const ctx = toCtx(options);
+  const filters: Filter[] = options.buildId === undefined ? [{ Name: 'tag-key', Values: [BUILD_ID_TAG] }] : [{ Name: `tag:${BUILD_ID_TAG}`, Values: [options.buildId] }];
+  const found: TaggedResource[] = [];
+  const meta = { phase: 'recovery' as const };
+
+  let token: string | undefined;
+  do {
+    const out = await send(ec2, new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, ...(token ? { NextToken: token } : {}) }), ctx, meta);
+    for (const v of out.Volumes ?? []) {
+      if (!v.VolumeId) continue;
+      found.push({ kind: 'volume', id: v.VolumeId, buildId: buildIdOf(v.Tags), createdAt: v.CreateTime, state: v.State, attachedTo: (v.Attachments ?? []).map((a) => a.InstanceId ?? '').filter(Boolean) });
+    }
+    token = out.NextToken;
+  } while (token);
+
+  do {
+    const out = await send(ec2, new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters, MaxResults: 1000, ...(token ? { NextToken: token } : {}) }), ctx, meta);
+    for (const s of out.Snapshots ?? []) {
+      if (!s.SnapshotId) continue;
+      found.push({ kind: 'snapshot', id: s.SnapshotId, buildId: buildIdOf(s.Tags), createdAt: s.StartTime, state: s.State, attachedTo: [] });
+    }
+    token = out.NextToken;
+  } while (token);
+
+  do {
+    const out = await send(ec2, new DescribeImagesCommand({ Owners: ['self'], Filters: filters, MaxResults: 1000, ...(token ? { NextToken: token } : {}) }), ctx, meta);
+    for (const i of out.Images ?? []) {
+      if (!i.ImageId) continue;
+      found.push({ kind: 'image', id: i.ImageId, buildId: buildIdOf(i.Tags), createdAt: i.CreationDate ? new Date(i.CreationDate) : undefined, state: i.State, attachedTo: [] });
+    }
+    token = out.NextToken;
+  } while (token);
+
+  const limit = options.olderThan?.getTime();
+  return limit === undefined ? found : found.filter((r) => r.createdAt !== undefined && r.createdAt.getTime() < limit);
+}

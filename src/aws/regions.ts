@@ -1,0 +1,240 @@
+/**
+ * Copying the finished image to other regions, all at once, and undoing the copies that succeeded
+ * when any region fails (after every copy has settled).
+ *
+ * @packageDocumentation
+ */
+import { CopyImageCommand, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { ConfigError, RegionCopyError, attachCleanupErrors } from '../errors.js';
+import type { RegionOutcome } from '../errors.js';
+import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
+import { toCtx } from '../internal/logger.js';
+import type { Ctx } from '../internal/logger.js';
+import { idempotent } from '../internal/once.js';
+import { send } from './call.js';
+import { ec2InRegion, tagList, tagSpecs } from './common.js';
+import type { AwsOperationOptions } from './common.js';
+import { waitImageAvailable } from './images.js';
+import { applySharing, describeImage, removeImage, snapshotIdsOf } from './permissions.js';
+import type { ImageSharing } from './permissions.js';
+
+/**
+ * Input of {@link copyToRegions}.
+ * @public
+ */
+export interface CopyToRegionsInput extends ImageSharing {
+  /** The image to copy. */
+  readonly sourceImageId: string;
+  /** Its region (the build region). */
+  readonly sourceRegion: string;
+  /** Target regions (`amiRegions`); the source region and duplicates are skipped. */
+  readonly regions: readonly string[];
+  /** Name of the copies (`amiName`). */
+  readonly name: string;
+  /** Description of the copies. */
+  readonly description?: string;
+  /** Encrypt the copies (`encryptBoot`); unset keeps the source's encryption. */
+  readonly encrypted?: boolean;
+  /** KMS key for every region without its own (`kmsKeyId`). */
+  readonly kmsKeyId?: string;
+  /** KMS key per region (`regionKmsKeyIds`); an empty string means the region's default key. */
+  readonly regionKmsKeyIds?: Readonly<Record<string, string>>;
+  /** Tags for the copies and their snapshots, rendered (`tags`). */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Snapshot tags, rendered; they win over `tags` on snapshots (`snapshotTags`). */
+  readonly snapshotTags?: Readonly<Record<string, string>>;
+  /** Build id; adds the `ami-chroot:build-id` and `ami-chroot:created-by` tags. */
+  readonly buildId?: string;
+  /** Skip checking the regions with DescribeRegions first (`skipRegionValidation`). @defaultValue false */
+  readonly skipRegionValidation?: boolean;
+  /** Time-based copy: minutes the copy must complete in (`snapshotCopyDurationMinutes`). */
+  readonly snapshotCopyCompletionDurationMinutes?: number;
+}
+
+/**
+ * The copies, by region. `undo()` deregisters every copy and deletes its snapshots (idempotent).
+ * @public
+ */
+export interface RegionCopies {
+  /** Image id per region. */
+  readonly images: Readonly<Record<string, string>>;
+  /** Snapshot ids per region. */
+  readonly snapshots: Readonly<Record<string, readonly string[]>>;
+  /** Deregisters every copy and deletes its snapshots. Never uses the copying call's signal. */
+  undo(options?: { readonly signal?: AbortSignal }): Promise<void>;
+}
+
+/**
+ * Checks that each region exists and is enabled for the account.
+ * @throws {@link ConfigError} naming the bad regions and listing the valid ones
+ * @internal
+ */
+export async function validateRegions(ec2: EC2Client, regions: readonly string[], ctx: Ctx, region: string): Promise<void> {
+  if (regions.length === 0) return;
+  const out = await send(ec2, new DescribeRegionsCommand({}), ctx, { phase: 'copy', region });
+  const known = new Set((out.Regions ?? []).map((r) => r.RegionName).filter((r): r is string => typeof r === 'string'));
+  const bad = regions.filter((r) => !known.has(r));
+  if (bad.length > 0) {
+    throw new ConfigError(
+      bad.map((r) => ({
+        path: 'amiRegions',
+        value: r,
+        message: `${r} is not a region enabled for this account (enabled: ${[...known].sort().join(', ')}); fix the name, enable the region, or set skipRegionValidation`,
+      })),
+    );
+  }
+}
+
+interface Copy {
+  readonly region: string;
+  imageId?: string;
+  snapshotIds?: string[];
+  remove?: (signal: AbortSignal) => Promise<void>;
+}
+
+/**
+ * Copies an image to every region at once, with name, tags (on create), KMS keys, launch and
+ * snapshot permissions and deprecation applied in each region.
+ *
+ * @remarks
+ * Unless `skipRegionValidation`, the regions are checked first. If any region fails (or the
+ * call is aborted), every copy is allowed to settle, then the copies that exist are removed
+ * (unless `keepOnError`), and a {@link RegionCopyError} reports each region's outcome.
+ * `options.ec2` must give a client per region (e.g. `clients.ec2`).
+ *
+ * @throws {@link RegionCopyError} one or more regions failed; `outcomes` has them all
+ * @throws {@link ConfigError} an unknown region, or a single EC2 client for several regions
+ * @public
+ */
+export async function copyToRegions(input: CopyToRegionsInput, options: AwsOperationOptions): Promise<RegionCopies> {
+  const ctx = toCtx(options);
+  throwIfAborted(ctx.signal);
+  const regions = [...new Set(input.regions)].filter((r) => r !== input.sourceRegion);
+  const ec2Of = ec2InRegion(options.ec2, input.sourceRegion);
+  if (regions.length === 0) {
+    return { images: {}, snapshots: {}, undo: async () => {} };
+  }
+  // A single client cannot serve other regions: say so before any call.
+  if (typeof options.ec2 !== 'function') for (const region of regions) ec2Of(region);
+  if (!input.skipRegionValidation) await validateRegions(ec2Of(input.sourceRegion), regions, ctx, input.sourceRegion);
+
+  const imageTags = tagList(input.tags, input.buildId);
+  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
+  const specs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
+  const copies: Copy[] = regions.map((region) => ({ region }));
+
+  const copyOne = async (copy: Copy): Promise<void> => {
+    const { region } = copy;
+    const ec2 = ec2Of(region);
+    const kmsKeyId = input.regionKmsKeyIds?.[region] ?? input.kmsKeyId;
+    ctx.logger.info(`Copying ${input.sourceImageId} to ${region}`);
+    const out = await send(
+      ec2,
+      new CopyImageCommand({
+        SourceImageId: input.sourceImageId,
+        SourceRegion: input.sourceRegion,
+        Name: input.name,
+        ...(input.description ? { Description: input.description } : {}),
+        ...(input.encrypted === undefined ? {} : { Encrypted: input.encrypted }),
+        ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
+        ...(specs ? { TagSpecifications: specs } : {}),
+        ...(input.snapshotCopyCompletionDurationMinutes ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes } : {}),
+      }),
+      ctx,
+      { phase: 'copy', region, resources: { imageId: input.sourceImageId } },
+    );
+    const imageId = out.ImageId;
+    if (!imageId) throw new Error(`CopyImage to ${region} returned no ImageId`);
+    copy.imageId = imageId;
+    copy.remove = idempotent(async (signal: AbortSignal) => {
+      const c: Ctx = { ...ctx, signal };
+      const snaps = copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
+      await removeImage(ec2, imageId, snaps, c, region);
+    });
+    ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
+    ctx.emit({ type: 'copy', region, imageId, state: 'started' });
+    const image = await waitImageAvailable(ec2, imageId, 'copyAvailable', ctx, region, options, (options.clock ?? { now: () => performance.now() }).now());
+    copy.snapshotIds = snapshotIdsOf(image);
+    await applySharing(ec2, imageId, copy.snapshotIds, input, ctx, region);
+    ctx.emit({ type: 'copy', region, imageId, state: 'available' });
+    ctx.logger.info(`Copy ${imageId} is available in ${region}`);
+  };
+
+  // Settle every copy before deciding anything: undoing while copies are in flight would strand them.
+  const settled = await Promise.allSettled(copies.map(copyOne));
+  const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ copy: copies[i]!, error: s.reason as unknown }] : []));
+
+  const undoAll = idempotent(async (signal: AbortSignal) => {
+    const errors: Error[] = [];
+    await Promise.all(
+      copies.map(async (copy) => {
+        if (!copy.remove) return;
+        try {
+          await copy.remove(signal);
+          ctx.emit({ type: 'copy', region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), state: 'undone' });
+        } catch (error) {
+          errors.push(new Error(`remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        }
+      }),
+    );
+    if (errors.length > 0) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
+  });
+
+  if (failures.length === 0) {
+    const images: Record<string, string> = {};
+    const snapshots: Record<string, string[]> = {};
+    for (const c of copies) {
+      images[c.region] = c.imageId!;
+      snapshots[c.region] = c.snapshotIds ?? [];
+    }
+    return { images, snapshots, undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)) };
+  }
+
+  // Compensate: remove every copy that exists, failed ones included, then report every region.
+  const outcomes: RegionOutcome[] = [];
+  const cleanupErrors: Error[] = [];
+  const failedRegions = new Map(failures.map((f) => [f.copy.region, f.error]));
+  await Promise.all(
+    copies.map(async (copy) => {
+      const failure = failedRegions.get(copy.region);
+      const error = failure === undefined ? undefined : failure instanceof Error ? failure : new Error(String(failure));
+      const base = { region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), ...(error ? { error } : {}) };
+      if (error) ctx.emit({ type: 'copy', region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), state: 'failed' });
+      if (!copy.remove) {
+        outcomes.push({ ...base, status: error ? 'failed' : 'ok' });
+        return;
+      }
+      if (options.keepOnError) {
+        outcomes.push({ ...base, status: error ? 'failed' : 'kept' });
+        ctx.emit({ type: 'cleanup', step: `remove copy ${copy.imageId} in ${copy.region}`, status: 'skipped' });
+        return;
+      }
+      const step = `remove copy ${copy.imageId} in ${copy.region}`;
+      ctx.emit({ type: 'cleanup', step, status: 'start' });
+      try {
+        await copy.remove(cleanupSignal(options.cleanupTimeoutMs ?? 600_000));
+        ctx.emit({ type: 'cleanup', step, status: 'done' });
+        ctx.emit({ type: 'copy', region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), state: 'undone' });
+        outcomes.push({ ...base, status: error ? 'failed' : 'undone' });
+      } catch (undoError) {
+        const e = undoError instanceof Error ? undoError : new Error(String(undoError));
+        ctx.emit({ type: 'cleanup', step, status: 'failed', error: e.message });
+        cleanupErrors.push(new Error(`${step}: ${e.message}`, { cause: e }));
+        outcomes.push({ ...base, status: error ? 'failed' : 'undo-failed' });
+      }
+    }),
+  );
+  outcomes.sort((a, b) => regions.indexOf(a.region) - regions.indexOf(b.region));
+
+  if (ctx.signal?.aborted) throw attachCleanupErrors(ctx.signal.reason, cleanupErrors);
+  const lines = outcomes.map((o) => `  - ${o.region}: ${o.status}${o.imageId ? ` (${o.imageId})` : ''}${o.error ? `: ${o.error.message.split('\n')[0]}` : ''}`);
+  const error = new RegionCopyError(
+    `Copying ${input.sourceImageId} failed in ${failures.length} of ${regions.length} region(s)` +
+      (options.keepOnError ? '; the copies were kept (keepOnError)' : '; the copies that existed were removed') +
+      `:\n${lines.join('\n')}`,
+    outcomes,
+    { resources: { imageId: input.sourceImageId, region: input.sourceRegion }, cause: failures[0]!.error },
+  );
+  throw attachCleanupErrors(error, cleanupErrors);
+}
