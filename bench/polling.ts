@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll.js';
 import { createRng } from './lib/prng.js';
-import { atMost, formatNumber, formatTable, isMain, runAsScript, under, type BenchResult, type Target } from './lib/report.js';
+import { atMost, formatNumber, formatTable, isMain, runAsScript, under, type Benchmark, type BenchResult, type Target } from './lib/report.js';
 import { mean, summarize, type Summary } from './lib/stats.js';
 import { oursStrategy, packerStrategy, sdkV3Strategy, type Strategy } from './polling/policies.js';
 import { experimentStrategies } from './polling/experiments.js';
@@ -335,6 +335,17 @@ export function parsePollingArgs(argv: readonly string[]): PollingBenchOptions {
   };
 }
 
+/**
+ * The polling benchmark, for the runner.
+ * @internal
+ */
+export const pollingBenchmark: Benchmark = {
+  name: 'polling',
+  description: 'lag and Describe calls of ours vs Packer vs SDK v3 waiters, simulated (virtual clock)',
+  requires: [],
+  run: (argv) => runPollingBench(parsePollingArgs(argv)),
+};
+
 if (isMain(import.meta.url)) {
-  await runAsScript((argv) => runPollingBench(parsePollingArgs(argv)), process.argv.slice(2));
+  await runAsScript(pollingBenchmark.run, process.argv.slice(2));
 }

@@ -42,6 +42,21 @@ export interface BenchResult {
 }
 
 /**
+ * A benchmark as the runner sees it.
+ * @internal
+ */
+export interface Benchmark {
+  /** Name used by `--only` and for the JSON file. */
+  readonly name: string;
+  /** One line for the runner's summary. */
+  readonly description: string;
+  /** What the machine needs (shown when the benchmark can't run). */
+  readonly requires: readonly string[];
+  /** Runs it with its own command-line arguments. */
+  run(argv: readonly string[]): Promise<BenchResult>;
+}
+
+/**
  * Thrown when a benchmark can't run here (not root, no loop devices, build failure...): the
  * runner prints the message and exits non-zero rather than reporting made-up numbers.
  * @internal
@@ -168,7 +183,8 @@ export async function runAsScript(run: (argv: readonly string[]) => Promise<Benc
     if (jsonOnly) {
       process.stdout.write(`${JSON.stringify(jsonDocument(result))}\n`);
     } else {
-      process.stdout.write(`${result.table}\n\nTargets\n${formatTargets(result.targets)}\n\nFull JSON: ${path}\n${headlineJson(result)}\n`);
+      const targets = result.targets.length > 0 ? `Targets\n${formatTargets(result.targets)}` : 'Targets: none set for this benchmark (figures are reported, not judged)';
+      process.stdout.write(`${result.table}\n\n${targets}\n\nFull JSON: ${path}\n${headlineJson(result)}\n`);
     }
     if (strict && result.targets.some((t) => !t.pass)) process.exitCode = 1;
   } catch (error) {
