@@ -55,3 +55,28 @@ export type {
   WaitKind,
   WaitPolicy,
 } from './types.js';
+
+// --- config: BuildConfig, validation, Packer import, templates ---
+export { defineConfig, resolveConfig, validateAmiName } from './config/resolve.js';
+export { fromPackerConfig } from './config/packer.js';
+export { createTemplateClock, renderTemplate, shellQuote } from './config/templates.js';
+export type { FromPackerConfigOptions } from './config/packer.js';
+export type { RenderTemplateOptions } from './config/templates.js';
+export type {
+  Architecture,
+  BlockDeviceMapping,
+  BootMode,
+  BuildConfig,
+  ChrootMount,
+  ChrootMountSpec,
+  CompiledTemplate,
+  DeregistrationProtection,
+  ResolvedConfig,
+  SourceAmiFilter,
+  StaticCredentials,
+  Template,
+  TemplateClock,
+  TemplateData,
+  VolumeType,
+} from './config/types.js';
+// --- end config ---

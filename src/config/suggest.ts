@@ -24,14 +24,20 @@ const normalize = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
 
 /**
  * The closest candidate to `input`, or undefined when none is close enough. Case and `_`/`-`
- * differences count as exact (`aminame` → `amiName`, `ami-name` → `ami_name`); otherwise the
- * distance may be at most a third of the input's length (at least 1, at most 3).
+ * differences count as exact (`aminame` → `amiName`, `ami-name` → `ami_name`); a prefix of exactly
+ * one candidate (5+ characters) finds it; otherwise the edit distance may be at most a third of
+ * the input's length (at least 1, at most 3).
  * @internal
  */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   const norm = normalize(input);
   const exact = candidates.find((c) => normalize(c) === norm);
   if (exact !== undefined) return exact;
+  // A truncated name ("nvme_device" for "nvme_device_path") when only one option starts with it.
+  if (norm.length >= 5) {
+    const longer = candidates.filter((c) => normalize(c).startsWith(norm));
+    if (longer.length === 1) return longer[0];
+  }
   const limit = Math.min(3, Math.max(1, Math.floor(input.length / 3)));
   let best: string | undefined;
   let bestDistance = Infinity;
