@@ -2,7 +2,7 @@
  * Polling benchmark (issue 7, part 1): how late each way of waiting notices an EC2 state change,
  * and how many Describe calls it spends, on the same sampled timelines in virtual time.
  *
- *   npx tsx bench/polling.ts [--samples 2000] [--seed 1] [--durations uniform|log-uniform]
+ *   npx tsx bench/polling.ts [--samples 5000] [--seed 1] [--durations uniform|log-uniform]
  *                            [--experiments] [--json] [--strict]
  *
  * Lag = time the poller saw the awaited state - time the resource reached it. Calls are
@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll.js';
 import { createRng } from './lib/prng.js';
-import { atMost, formatNumber, formatTable, isMain, runAsScript, under, type Benchmark, type BenchResult, type Target } from './lib/report.js';
+import { atMost, formatNumber, formatTable, isMain, runAsScript, under, verdict, type Benchmark, type BenchResult, type Target } from './lib/report.js';
 import { mean, summarize, type Summary } from './lib/stats.js';
 import { oursStrategy, packerStrategy, sdkV3Strategy, type Strategy } from './polling/policies.js';
 import { experimentStrategies } from './polling/experiments.js';
@@ -29,7 +29,7 @@ import {
  * @internal
  */
 export interface PollingBenchOptions {
-  /** Timelines per wait kind. @defaultValue 2000 */
+  /** Timelines per wait kind. @defaultValue 5000 */
   readonly samples?: number;
   /** Seed of every random stream. @defaultValue 1 */
   readonly seed?: number;
@@ -121,17 +121,20 @@ function kindStats(samples: readonly Sample[]): KindStats {
   return { ...stats, byShape };
 }
 
+/** Standard error of a sample mean. */
+const se = (s: Summary): number => s.sd / Math.sqrt(s.n);
+
 function targetsFor(kinds: Record<SimKind, KindStats>, callsVsPacker: number): Target[] {
   const targets: Target[] = [];
   for (const kind of BUILD_WAITS) {
     const k = kinds[kind];
     if (k.timeouts > 0) targets.push(atMost(`${kind}: timeouts`, k.timeouts, 0, 'waits'));
     if (k.short.n > 0) {
-      targets.push(under(`${kind}: mean lag, waits < 60 s (n=${k.short.n})`, k.short.lagS.mean, POLLING_TARGETS.shortMeanLagS, 's'));
+      targets.push(under(`${kind}: mean lag, waits < 60 s (n=${k.short.n})`, k.short.lagS.mean, POLLING_TARGETS.shortMeanLagS, 's', se(k.short.lagS)));
       targets.push(under(`${kind}: p99 lag, waits < 60 s`, k.short.lagS.p99, POLLING_TARGETS.shortP99LagS, 's'));
     }
     if (k.long.n > 0) {
-      targets.push(under(`${kind}: mean lag / duration, waits >= 60 s (n=${k.long.n})`, k.long.lagPct.mean, POLLING_TARGETS.longMeanLagPct, '%'));
+      targets.push(under(`${kind}: mean lag / duration, waits >= 60 s (n=${k.long.n})`, k.long.lagPct.mean, POLLING_TARGETS.longMeanLagPct, '%', se(k.long.lagPct)));
     }
   }
   targets.push(atMost('Describe calls per build / Packer', callsVsPacker, POLLING_TARGETS.callsPerBuildVsPacker, 'x'));
@@ -181,7 +184,7 @@ function buildStats(samples: Record<SimKind, Sample[]>, n: number): { calls: num
  * @internal
  */
 export async function runPollingBench(options: PollingBenchOptions = {}): Promise<BenchResult> {
-  const samples = options.samples ?? 2000;
+  const samples = options.samples ?? 5000;
   const seed = options.seed ?? 1;
   const durations = options.durations ?? 'uniform';
   if (!Number.isInteger(samples) || samples < 1) throw new RangeError(`--samples must be a positive integer, got ${samples}`);
@@ -287,7 +290,7 @@ function renderTables(results: readonly StrategyStats[], info: { samples: number
     `${target.unit === 'x' ? '<=' : '<'} ${target.limit} ${target.unit}`,
     ...results.map((r) => {
       const t = r.targets[i];
-      return t === undefined || t.name !== target.name ? '-' : `${formatNumber(t.value)} ${t.pass ? 'PASS' : 'MISS'}`;
+      return t === undefined || t.name !== target.name ? '-' : `${formatNumber(t.value)} ${verdict(t)}`;
     }),
   ]);
   return [

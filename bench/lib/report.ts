@@ -22,6 +22,11 @@ export interface Target {
   readonly limit: number;
   readonly unit: string;
   readonly pass: boolean;
+  /**
+   * The value is within two standard errors of the limit: another seed may flip the verdict,
+   * so it says little either way.
+   */
+  readonly marginal?: boolean;
 }
 
 /**
@@ -86,11 +91,21 @@ export function atMost(name: string, value: number, limit: number, unit: string)
 }
 
 /**
- * A target measured against a strict upper bound ("under 1 s").
+ * A target measured against a strict upper bound ("under 1 s"). With `standardError` (of a
+ * mean), a value within two of them of the limit is flagged marginal.
  * @internal
  */
-export function under(name: string, value: number, limit: number, unit: string): Target {
-  return { name, value, limit, unit, pass: value < limit };
+export function under(name: string, value: number, limit: number, unit: string, standardError?: number): Target {
+  const marginal = standardError !== undefined && Number.isFinite(standardError) && Math.abs(value - limit) < 2 * standardError;
+  return { name, value, limit, unit, pass: value < limit, ...(marginal ? { marginal } : {}) };
+}
+
+/**
+ * PASS or MISS, with "(marginal)" when the sample can't really tell.
+ * @internal
+ */
+export function verdict(target: Target): string {
+  return `${target.pass ? 'PASS' : 'MISS'}${target.marginal ? ' (marginal)' : ''}`;
 }
 
 /**
@@ -128,7 +143,7 @@ export function formatNumber(value: number): string {
 export function formatTargets(targets: readonly Target[]): string {
   return formatTable(
     ['target', 'value', 'limit', 'unit', 'result'],
-    targets.map((t) => [t.name, t.value, t.limit, t.unit, t.pass ? 'PASS' : 'MISS']),
+    targets.map((t) => [t.name, t.value, t.limit, t.unit, verdict(t)]),
   );
 }
 

@@ -9,6 +9,8 @@
 export interface Summary {
   readonly n: number;
   readonly mean: number;
+  /** Sample standard deviation. */
+  readonly sd: number;
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
@@ -38,9 +40,11 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
 export function summarize(values: readonly number[]): Summary {
   const sorted = [...values].sort((x, y) => x - y);
   const mean = sorted.length === 0 ? Number.NaN : sorted.reduce((s, v) => s + v, 0) / sorted.length;
+  const variance = sorted.length < 2 ? Number.NaN : sorted.reduce((s, v) => s + (v - mean) ** 2, 0) / (sorted.length - 1);
   return {
     n: sorted.length,
     mean,
+    sd: Math.sqrt(variance),
     p50: quantileSorted(sorted, 0.5),
     p95: quantileSorted(sorted, 0.95),
     p99: quantileSorted(sorted, 0.99),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runPollingBench, parsePollingArgs } from '../../../bench/polling.js';
-import { formatTable, headlineJson } from '../../../bench/lib/report.js';
+import { formatTable, headlineJson, under, verdict } from '../../../bench/lib/report.js';
 import { BUILD_WAITS } from '../../../bench/polling/timelines.js';
 
 interface StrategyData {
@@ -62,5 +62,14 @@ describe('formatTable', () => {
     expect(formatTable(['name', 'n'], [['a', 1.5], ['long name', 120]])).toBe(
       ['name          n', '---------  ----', 'a          1.50', 'long name   120'].join('\n'),
     );
+  });
+});
+
+describe('under', () => {
+  it('flags a mean within two standard errors of its limit as marginal', () => {
+    expect(verdict(under('clear pass', 0.5, 1, 's', 0.01))).toBe('PASS');
+    expect(verdict(under('close pass', 0.99, 1, 's', 0.01))).toBe('PASS (marginal)');
+    expect(verdict(under('close miss', 1.01, 1, 's', 0.01))).toBe('MISS (marginal)');
+    expect(verdict(under('no error given', 1.01, 1, 's'))).toBe('MISS');
   });
 });
