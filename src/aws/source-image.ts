@@ -255,9 +255,15 @@ export async function resolveSourceAmi(input: ResolveSourceAmiInput, options: Aw
     throw new ConfigError([{ path: 'sourceAmi', message: 'set sourceAmi or sourceAmiFilter (or fromScratch)' }]);
   }
   const { client, region } = await ec2For(options.ec2, input.region);
+  // With a filter, the id becomes one more filter (image-id) rather than ImageIds: EC2 applies both
+  // either way, but some EC2-compatible endpoints (moto) ignore filters and owners next to ImageIds.
+  const filters = [
+    ...toFilters(filter?.filters),
+    ...(input.sourceAmi && filter ? [{ Name: 'image-id', Values: [input.sourceAmi] }] : []),
+  ];
   const request: DescribeImagesRequest = {
-    ...(input.sourceAmi ? { ImageIds: [input.sourceAmi] } : {}),
-    ...(filter?.filters && Object.keys(filter.filters).length > 0 ? { Filters: toFilters(filter.filters) } : {}),
+    ...(input.sourceAmi && !filter ? { ImageIds: [input.sourceAmi] } : {}),
+    ...(filters.length > 0 ? { Filters: filters } : {}),
     ...(filter?.owners?.length ? { Owners: [...filter.owners] } : {}),
     ...(filter?.includeDeprecated ? { IncludeDeprecated: true } : {}),
   };

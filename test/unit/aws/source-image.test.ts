@@ -100,12 +100,22 @@ describe('resolveSourceAmi', () => {
 
   it('with both id and filter, says when the id exists but fails the filter', async () => {
     const ec2 = mockedEc2();
-    ec2.mock.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['ubuntu-*'] }] }).resolves({ Images: [] });
+    ec2.mock.on(DescribeImagesCommand, { Owners: ['self'] }).resolves({ Images: [] });
     ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-source1'] }, true).resolves({ Images: [sourceImageFixture()] });
     const error = await resolveSourceAmi({ sourceAmi: 'ami-source1', sourceAmiFilter: { filters: { name: 'ubuntu-*' }, owners: ['self'] } }, options(ec2)).catch((e: unknown) => e);
     expect((error as Error).message).toContain('ami-source1 exists in us-east-1 but does not satisfy sourceAmiFilter');
     expect(ec2.log()).toEqual([
-      ['DescribeImages', { ImageIds: ['ami-source1'], Filters: [{ Name: 'name', Values: ['ubuntu-*'] }], Owners: ['self'] }],
+      [
+        'DescribeImages',
+        {
+          Filters: [
+            { Name: 'name', Values: ['ubuntu-*'] },
+            { Name: 'image-id', Values: ['ami-source1'] },
+          ],
+          Owners: ['self'],
+          MaxResults: 1000,
+        },
+      ],
       ['DescribeImages', { ImageIds: ['ami-source1'] }],
     ]);
   });
