@@ -164,7 +164,8 @@ const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 const typeName = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? 'an object' : `a ${typeof x}`);
 
 function issue(ctx: Ctx, path: string, value: unknown, message: string): undefined {
-  ctx.issues.push({ path, value: SECRET_KEYS.has(path.split('.')[0]!) ? '[redacted]' : value, message });
+  // The path may start with "builders.N." when a whole template was given.
+  ctx.issues.push({ path, value: path.split('.').some((segment) => SECRET_KEYS.has(segment)) ? '[redacted]' : value, message });
   return undefined;
 }
 

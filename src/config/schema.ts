@@ -44,7 +44,7 @@ const badSecret =
 
 // --- Patterns -------------------------------------------------------------------------------
 
-/** AWS region names: `us-east-1`, `us-gov-west-1`, `cn-northwest-1`, `eusc-de-east-1`. */
+/** AWS region names: `us-east-1`, `us-gov-west-1`, `cn-northwest-1`, `eusc-de-east-1`. @internal */
 export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
 const KEY_ID = '(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})';
 const ALIAS = 'alias/[a-zA-Z0-9:/_-]+';
@@ -344,9 +344,6 @@ const ENTRIES = {
   lockDir: absolutePath,
   buildId: pattern(BUILD_ID, '1 to 64 characters of letters, digits, ".", "_" and "-" (starting with a letter or digit)'),
 } satisfies v.ObjectEntries;
-
-/** Every BuildConfig option name. @internal */
-export const BUILD_CONFIG_KEYS: readonly string[] = Object.keys(ENTRIES);
 
 // --- Cross-field rules ----------------------------------------------------------------------
 

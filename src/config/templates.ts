@@ -794,7 +794,7 @@ export interface RenderTemplateOptions {
  * @example
  * ```ts
  * const clock = createTemplateClock()
- * renderTemplate('{{ .SourceAMIName | clean_resource_name }}-{{timestamp}}', { SourceAMIName: 'debian 12' }, clock)
+ * renderTemplate('{{ .SourceAMIName | clean_resource_name }}-{{timestamp}}', { SourceAMIName: 'debian:12' }, clock)
  * // => 'debian-12-1767225600'
  * ```
  * @throws {@link ConfigError} when the template is invalid, or its function fails.

@@ -495,6 +495,9 @@ describe('import errors', () => {
     const issues = importIssues({ ...base, secret_key: { nested: 'TOPSECRET' }, access_key: 'AKIA' });
     expect(issues[0]).toMatchObject({ path: 'secret_key', value: '[redacted]' });
     expect(JSON.stringify(issues)).not.toContain('TOPSECRET');
+    const inTemplate = importIssues({ builders: [{ type: 'amazon-chroot', ...base, token: ['TOPSECRET'] }] });
+    expect(inTemplate[0]).toMatchObject({ path: 'builders.0.token', value: '[redacted]' });
+    expect(JSON.stringify(inTemplate)).not.toContain('TOPSECRET');
   });
 
   it('rejects input that is not a builder', () => {
