@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { ProcessIdentity } from './processes.js';
 import { selfIdentity } from './processes.js';
 
@@ -34,7 +34,14 @@ export type JournalEntry =
    * A file placed at `path` inside the mounted image `root`; the image's original (if any) was
    * renamed to `backup`. Recovery puts the original back while `root` is still mounted.
    */
-  | { readonly type: 'file'; readonly root: string; readonly path: string; readonly backup?: string };
+  | {
+      readonly type: 'file';
+      readonly root: string;
+      readonly path: string;
+      readonly backup?: string;
+      /** Directories created for the file, outermost first; removed (if empty) on restore. */
+      readonly createdDirs?: readonly string[];
+    };
 
 /**
  * The on-disk form of a journal.
@@ -183,7 +190,23 @@ export async function removeJournalTemps(stateDir: string): Promise<void> {
   for (const name of names) if (name.endsWith('.json.tmp')) await unlink(join(stateDir, name)).catch(() => {});
 }
 
-/** @internal */
-export function journalName(path: string): string {
-  return basename(path);
+async function lexists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/**
+ * Undoes one `file` entry: removes what was placed, renames the image's original back.
+ * Never follows a symlink (unlink and rename act on the link itself).
+ * @internal
+ */
+export async function restorePlaced(entry: Extract<JournalEntry, { type: 'file' }>): Promise<void> {
+  if (await lexists(entry.path)) await unlink(entry.path);
+  if (entry.backup !== undefined && (await lexists(entry.backup))) await rename(entry.backup, entry.path);
+  for (const dir of [...(entry.createdDirs ?? [])].reverse()) await removeEmptyDir(dir);
 }

@@ -2,7 +2,8 @@
  * Processes on the host: liveness that survives pid reuse, and the processes that keep a mount
  * busy (root, cwd, executable, open files, mappings), stopped TERM-then-KILL.
  */
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { MountHolder } from '../errors.js';
 import { delay } from './delay.js';
 import type { Ctx } from '../internal/logger.js';
@@ -76,47 +77,49 @@ function inside(path: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
-async function link(path: string): Promise<string | undefined> {
+function link(path: string): string | undefined {
   try {
-    return await readlink(path);
+    return readlinkSync(path);
   } catch {
     return undefined;
   }
 }
 
-async function commandOf(pid: number, procRoot: string): Promise<string> {
+function commandOf(pid: number, procRoot: string): string {
   try {
-    const raw = await readFile(`${procRoot}/${pid}/cmdline`, 'utf8');
-    const cmd = raw.split('\0').filter(Boolean).join(' ');
+    const cmd = readFileSync(`${procRoot}/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
     if (cmd) return cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd;
   } catch {
     // fall through to comm
   }
   try {
-    return `[${(await readFile(`${procRoot}/${pid}/comm`, 'utf8')).trim()}]`;
+    return `[${readFileSync(`${procRoot}/${pid}/comm`, 'utf8').trim()}]`;
   } catch {
     return '?';
   }
 }
 
-async function holderReason(pid: number, root: string, procRoot: string): Promise<string | undefined> {
+function holderReason(pid: number, root: string, procRoot: string, scope: HolderScope): string | undefined {
   const base = `${procRoot}/${pid}`;
-  const [r, cwd, exe] = await Promise.all([link(`${base}/root`), link(`${base}/cwd`), link(`${base}/exe`)]);
+  const r = link(`${base}/root`);
   if (r !== undefined && r !== '/' && inside(r, root)) return `root ${r}`;
+  if (scope === 'roots') return undefined;
+  const cwd = link(`${base}/cwd`);
   if (cwd !== undefined && inside(cwd, root)) return `cwd ${cwd}`;
+  const exe = link(`${base}/exe`);
   if (exe !== undefined && inside(exe, root)) return `executable ${exe}`;
   let fds: string[] = [];
   try {
-    fds = await readdir(`${base}/fd`);
+    fds = readdirSync(`${base}/fd`);
   } catch {
     // Gone, or a kernel thread.
   }
   for (const fd of fds) {
-    const target = await link(`${base}/fd/${fd}`);
+    const target = link(`${base}/fd/${fd}`);
     if (target !== undefined && target.startsWith('/') && inside(target, root)) return `open file ${target}`;
   }
   try {
-    const maps = await readFile(`${base}/maps`, 'utf8');
+    const maps = readFileSync(`${base}/maps`, 'utf8');
     // Cheap substring test first; most processes map nothing from the chroot.
     if (maps.includes(root)) {
       for (const line of maps.split('\n')) {
@@ -131,27 +134,37 @@ async function holderReason(pid: number, root: string, procRoot: string): Promis
 }
 
 /**
- * Every process whose root, cwd, executable, open files or memory mappings are at or under
- * `root` (exact path prefix on a `/` boundary). Processes that exit during the scan are skipped.
+ * What {@link findHolders} looks at: `all` (root, cwd, executable, open files, mappings) or
+ * only `roots` (processes chrooted inside: the daemons provisioning started; a few ms).
  * @internal
  */
-export async function findHolders(root: string, procRoot = '/proc'): Promise<MountHolder[]> {
+export type HolderScope = 'all' | 'roots';
+
+/**
+ * Every process whose root, cwd, executable, open files or memory mappings are at or under
+ * `root` (exact path prefix on a `/` boundary). Processes that exit during the scan are skipped.
+ *
+ * @remarks
+ * /proc is read synchronously, yielding to the event loop every few processes: thousands of
+ * tiny async reads through the thread pool cost several times more than the reads themselves.
+ * @internal
+ */
+export async function findHolders(root: string, procRoot = '/proc', scope: HolderScope = 'all'): Promise<MountHolder[]> {
   let names: string[];
   try {
-    names = await readdir(procRoot);
+    names = readdirSync(procRoot);
   } catch {
     return [];
   }
   const holders: MountHolder[] = [];
-  await Promise.all(
-    names.map(async (name) => {
-      if (!/^\d+$/.test(name)) return;
-      const pid = Number(name);
-      const reason = await holderReason(pid, root, procRoot);
-      if (reason === undefined) return;
-      holders.push({ pid, command: await commandOf(pid, procRoot), reason });
-    }),
-  );
+  let n = 0;
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    if (++n % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const pid = Number(name);
+    const reason = holderReason(pid, root, procRoot, scope);
+    if (reason !== undefined) holders.push({ pid, command: commandOf(pid, procRoot), reason });
+  }
   return holders.sort((a, b) => a.pid - b.pid);
 }
 
@@ -166,6 +179,8 @@ export interface StopHoldersOptions {
   readonly protect?: ReadonlySet<number>;
   /** /proc, for tests. */
   readonly procRoot?: string;
+  /** Which holders to look for. @defaultValue 'all' */
+  readonly scope?: HolderScope;
 }
 
 /**
@@ -177,7 +192,8 @@ export interface StopHoldersOptions {
 export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOptions = {}): Promise<MountHolder[]> {
   const procRoot = options.procRoot ?? '/proc';
   const graceMs = options.graceMs ?? 3000;
-  const initial = await findHolders(root, procRoot);
+  const scope = options.scope ?? 'all';
+  const initial = await findHolders(root, procRoot, scope);
   if (initial.length === 0) return [];
   const protect = new Set([...(await protectedPids(procRoot)), ...(options.protect ?? [])]);
   const killable = (hs: MountHolder[]) => hs.filter((h) => !protect.has(h.pid));
@@ -192,12 +208,12 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
     for (const h of targets) signal(h.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     let pauseMs = 5;
-    let remaining = killable(await findHolders(root, procRoot));
+    let remaining = killable(await findHolders(root, procRoot, scope));
     while (remaining.length > 0 && Date.now() < deadline) {
       await delay(pauseMs);
       pauseMs = Math.min(pauseMs * 2, 100);
       // Re-scan rather than track pids: a holder may have forked a replacement.
-      remaining = killable(await findHolders(root, procRoot));
+      remaining = killable(await findHolders(root, procRoot, scope));
       for (const h of remaining) if (!targets.some((t) => t.pid === h.pid)) signal(h.pid, 'SIGTERM');
     }
     for (let round = 0; round < 5 && remaining.length > 0; round++) {
@@ -206,11 +222,11 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
       // SIGKILL is not ignorable; the kernel needs a moment to tear the process down.
       for (let i = 0; i < 20 && remaining.length > 0; i++) {
         await delay(10);
-        remaining = killable(await findHolders(root, procRoot));
+        remaining = killable(await findHolders(root, procRoot, scope));
       }
     }
   }
-  return findHolders(root, procRoot);
+  return findHolders(root, procRoot, scope);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

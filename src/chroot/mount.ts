@@ -1,0 +1,430 @@
+/**
+ * mountChroot: the root filesystem of the work volume, the chroot mounts (proc, sys, dev, ...),
+ * the copied-in files and the service guard, undone by one idempotent `unmount()`.
+ */
+import { lstat, mkdir, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
+import type { ChrootMount, ChrootMountSpec } from '../config/types.js';
+import type { OperationOptions } from '../types.js';
+import { cleanupSignal } from '../internal/abort.js';
+import { toCtx } from '../internal/logger.js';
+import { idempotent } from '../internal/once.js';
+import { runShell, shellQuote } from '../host/exec.js';
+import type { CommandWrapper } from '../host/exec.js';
+import { DEFAULT_STATE_DIR, Journal } from '../host/journal.js';
+import { mountOne, readMountInfo, unmountTreeCtx, waitDeviceReleased } from '../host/mounts.js';
+import type { HostCtx } from '../host/mounts.js';
+import { stopHolders } from '../host/processes.js';
+import { waitForPartition } from '../host/resolve-device.js';
+import { placeFile } from './file-swap.js';
+import type { PlacedFile } from './file-swap.js';
+import { resolveInRoot } from './paths.js';
+import { installServiceGuard } from './service-guard.js';
+import type { ServiceGuard } from './service-guard.js';
+
+/**
+ * Packer's default chroot mounts, in mount order. To add to them rather than replace them:
+ * `chrootMounts: [...DEFAULT_CHROOT_MOUNTS, ['tmpfs', 'tmpfs', '/run']]`.
+ * @public
+ */
+export const DEFAULT_CHROOT_MOUNTS: readonly ChrootMountSpec[] = Object.freeze([
+  { fsType: 'proc', source: 'proc', target: '/proc' },
+  { fsType: 'sysfs', source: 'sysfs', target: '/sys' },
+  { fsType: 'bind', source: '/dev', target: '/dev' },
+  { fsType: 'devpts', source: 'devpts', target: '/dev/pts' },
+  { fsType: 'binfmt_misc', source: 'binfmt_misc', target: '/proc/sys/fs/binfmt_misc' },
+]);
+
+export type { ChrootMount, ChrootMountSpec };
+
+function specOf(mount: ChrootMount): ChrootMountSpec {
+  if (Array.isArray(mount)) {
+    const [fsType, source, target] = mount as readonly [string, string, string];
+    return { fsType, source, target };
+  }
+  return mount as ChrootMountSpec;
+}
+
+/**
+ * Mount options per filesystem type for chroot mounts. devpts gets its own instance
+ * (`newinstance`): the chroot's ptys are separate and the host's /dev/pts is never touched
+ * (mounting devpts without it on old kernels re-mounted the host's instance with new options).
+ */
+const CHROOT_MOUNT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  devpts: ['newinstance,ptmxmode=0666,mode=0620,gid=5'],
+};
+
+/**
+ * The data of `{{.Device}}` and `{{.MountPath}}` in pre/post-mount commands.
+ * @public
+ */
+export interface MountTemplateData {
+  /** The host block device given as `device` (the whole disk, e.g. `/dev/nvme1n1`). */
+  readonly Device: string;
+  /** The mount path (post-mount commands only; empty before the mount). */
+  readonly MountPath: string;
+}
+
+/**
+ * Shell commands, either as Packer-style strings (`{{.Device}}` and `{{.MountPath}}` are
+ * replaced with the shell-quoted values) or as a function of the data.
+ * @public
+ */
+export type MountCommands = readonly string[] | ((data: MountTemplateData) => readonly string[]);
+
+/**
+ * Input of {@link mountChroot}.
+ * @public
+ */
+export interface MountChrootInput {
+  /** The host block device of the work volume, the whole disk (`/dev/nvme1n1`, `/dev/xvdf`, `/dev/loop0`). */
+  readonly device: string;
+  /**
+   * Where to mount it; `{{.Device}}` becomes the device's base name (Packer's `mount_path`).
+   * @defaultValue `/mnt/ami-chroot/{{.Device}}`
+   */
+  readonly mountPath?: string | undefined;
+  /** Partition to mount; `'0'` mounts the whole device. @defaultValue '1' */
+  readonly mountPartition?: string | undefined;
+  /** Options for the root mount, each passed as `-o` (e.g. `['nouuid']` for XFS). @defaultValue [] */
+  readonly mountOptions?: readonly string[] | undefined;
+  /** Run before mounting (`{{.Device}}`); from-scratch builds partition and format here. @defaultValue [] */
+  readonly preMountCommands?: MountCommands | undefined;
+  /** Run after the root mount, before the chroot mounts (`{{.Device}}`, `{{.MountPath}}`). @defaultValue [] */
+  readonly postMountCommands?: MountCommands | undefined;
+  /**
+   * The chroot mounts, as Packer triples (`['proc', 'proc', '/proc']`) or objects; replaces the
+   * defaults (spread {@link DEFAULT_CHROOT_MOUNTS} to add to them); `[]` mounts none.
+   * @defaultValue {@link DEFAULT_CHROOT_MOUNTS}
+   */
+  readonly chrootMounts?: readonly ChrootMount[] | undefined;
+  /**
+   * Host files copied into the chroot at the same path. The image's own file is set aside and
+   * put back at unmount. From-scratch builds pass `[]`.
+   * @defaultValue ['/etc/resolv.conf']
+   */
+  readonly copyFiles?: readonly string[] | undefined;
+  /** Block services from starting inside the chroot (policy-rc.d, SYSTEMD_OFFLINE). @defaultValue true */
+  readonly serviceGuard?: boolean | undefined;
+  /** Packer's command_wrapper, applied to every host command (mount, umount, pre/post commands, chroot). */
+  readonly commandWrapper?: CommandWrapper | undefined;
+  /** Directory of the recovery journal; `false` writes none. @defaultValue `/run/ami-chroot` */
+  readonly stateDir?: string | false | undefined;
+  /** How long processes left inside get between SIGTERM and SIGKILL at unmount. @defaultValue 3000 */
+  readonly killGraceMs?: number | undefined;
+  /** How long to wait for the partition node to appear. @defaultValue 30000 */
+  readonly partitionTimeoutMs?: number | undefined;
+}
+
+/**
+ * Options of {@link MountedChroot.unmount}.
+ * @public
+ */
+export interface UnmountOptions {
+  /** Bounds the unmount. Never pass an already-aborted build signal. @defaultValue a fresh 2-minute limit */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A mounted chroot.
+ * @public
+ */
+export interface MountedChroot {
+  /** The mount path (the chroot's `/` on the host). */
+  readonly root: string;
+  /** The whole-disk device that was given. */
+  readonly device: string;
+  /** The block device mounted at `root` (the partition, or the disk for `mountPartition: '0'`). */
+  readonly mountedDevice: string;
+  /** Every mount point made, root first. */
+  readonly mounts: readonly string[];
+  /** Environment that commands inside the chroot should get (the service guard's). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Packer's command_wrapper, for commands run inside. */
+  readonly commandWrapper: CommandWrapper | undefined;
+  /**
+   * Stops processes left inside, removes the service guard, puts copied-over files back,
+   * unmounts everything under `root` (stray mounts included), verifies, and removes the mount
+   * directory. Idempotent; after a failure it can be called again.
+   * @throws {@link UnmountError} naming what is still mounted and who holds it.
+   */
+  unmount(options?: UnmountOptions): Promise<void>;
+  /** Same as {@link MountedChroot.unmount}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function render(text: string, data: MountTemplateData): string {
+  return text.replace(/\{\{\s*\.Device\s*\}\}/g, shellQuote(data.Device)).replace(/\{\{\s*\.MountPath\s*\}\}/g, shellQuote(data.MountPath));
+}
+
+function commandsOf(commands: MountCommands | undefined, data: MountTemplateData): readonly string[] {
+  if (!commands) return [];
+  return typeof commands === 'function' ? commands(data) : commands.map((c) => render(c, data));
+}
+
+async function runCommands(commands: readonly string[], phase: 'pre-mount' | 'post-mount', ctx: HostCtx): Promise<void> {
+  for (const command of commands) {
+    await runShell(command, {
+      signal: ctx.signal,
+      logger: ctx.logger,
+      onProgress: ctx.emit,
+      commandWrapper: ctx.commandWrapper,
+      phase,
+      outputLevel: 'info',
+    });
+  }
+}
+
+/** Creates `path` and missing parents; returns the directories created, deepest last. */
+async function mkdirs(path: string): Promise<string[]> {
+  const created: string[] = [];
+  const missing: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      await lstat(p);
+      break;
+    } catch {
+      missing.unshift(p);
+      if (dirname(p) === p) break;
+    }
+  }
+  for (const p of missing) {
+    await mkdir(p, { mode: 0o755 });
+    created.push(p);
+  }
+  return created;
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Mounts the work volume and prepares it as a chroot, as Packer's amazon-chroot does between
+ * attaching the volume and provisioning: pre-mount commands, the root mount, post-mount
+ * commands, the chroot mounts, the copied files, and the service guard. If any step fails,
+ * everything done so far is undone before the error is thrown.
+ *
+ * @example
+ * ```ts
+ * await using chroot = await mountChroot({ device: '/dev/nvme1n1' })
+ * // ... provision under chroot.root ...
+ * await chroot.unmount() // before the snapshot; the disposer is then a no-op
+ * ```
+ * @throws {@link MountError}, {@link CommandError} (pre/post-mount commands, mount),
+ *   {@link DeviceError} (partition never appeared), {@link PathEscapeError}.
+ * @public
+ */
+export async function mountChroot(input: MountChrootInput, options: OperationOptions = {}): Promise<MountedChroot> {
+  const ctx: HostCtx = { ...toCtx(options), commandWrapper: input.commandWrapper };
+  const device = input.device;
+  const partition = input.mountPartition ?? '1';
+  const mountPathTemplate = input.mountPath ?? '/mnt/ami-chroot/{{.Device}}';
+  const requestedPath = resolve(mountPathTemplate.replace(/\{\{\s*\.Device\s*\}\}/g, basename(device)));
+  if (!isAbsolute(requestedPath) || requestedPath === '/') {
+    throw new MountError(`mountPath "${mountPathTemplate}" resolves to "${requestedPath}"; give a dedicated directory.`, {
+      resources: { device },
+    });
+  }
+  const chrootMounts = (input.chrootMounts ?? DEFAULT_CHROOT_MOUNTS).map(specOf);
+  const copyFiles = input.copyFiles ?? ['/etc/resolv.conf'];
+  const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
+  const killGraceMs = input.killGraceMs ?? 3000;
+
+  const journal = stateDir === false ? undefined : await Journal.create(stateDir, `mount ${basename(requestedPath)}`);
+  const state = {
+    root: requestedPath,
+    createdDirs: [] as string[],
+    mounts: [] as string[],
+    placed: [] as PlacedFile[],
+    guard: undefined as ServiceGuard | undefined,
+    mountedDevice: device,
+  };
+
+  const teardown = async (signal: AbortSignal): Promise<void> => {
+    const tctx: HostCtx = { ...ctx, signal };
+    const errors: Error[] = [];
+    // Daemons left running inside (chrooted there) could rewrite the files we restore: stop
+    // them first. Other holders (a host shell's cwd) only block the unmount, which finds them.
+    if (state.mounts.length > 0) {
+      try {
+        await stopHolders(state.root, tctx, { graceMs: killGraceMs, scope: 'roots' });
+      } catch (error) {
+        errors.push(toError(error));
+      }
+    }
+    if (state.guard) {
+      try {
+        await state.guard.remove();
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
+        state.guard = undefined;
+      } catch (error) {
+        errors.push(new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, { phase: 'service-guard', cause: error }));
+      }
+    }
+    for (const placed of [...state.placed].reverse()) {
+      try {
+        await placed.restore();
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'file', id: placed.hostPath });
+        state.placed = state.placed.filter((p) => p !== placed);
+      } catch (error) {
+        errors.push(
+          new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, { phase: 'copy-files', cause: error }),
+        );
+      }
+    }
+    // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
+    let unmounted = state.mounts.length === 0;
+    if (!unmounted) {
+      try {
+        await unmountTreeCtx(state.root, tctx, { killGraceMs });
+        unmounted = true;
+        for (const m of [...state.mounts].reverse()) {
+          ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
+          await journal?.remove({ type: 'mount', target: m });
+        }
+        state.mounts = [];
+      } catch (error) {
+        errors.push(toError(error));
+      }
+      if (unmounted && !(await waitDeviceReleased(state.mountedDevice, 5000, signal).catch(() => false))) {
+        unmounted = false;
+        errors.push(
+          new UnmountError(
+            `${state.mountedDevice} is unmounted from ${state.root} but still in use (mounted in another mount namespace, or held open). ` +
+              'Do not detach or snapshot the volume until it is released.',
+            [],
+            [],
+            { resources: { device: state.mountedDevice, mountPath: state.root } },
+          ),
+        );
+      }
+    }
+    if (unmounted) {
+      for (const dir of [...state.createdDirs].reverse()) {
+        try {
+          await rmdir(dir);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          // A shared parent (/mnt/ami-chroot) may hold another build's mount path.
+          if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') errors.push(toError(error));
+        }
+      }
+      state.createdDirs = [];
+    }
+    if (errors.length > 0) {
+      const [first, ...rest] = errors;
+      throw attachCleanupErrors(first, rest);
+    }
+    await journal?.close();
+  };
+
+  const unmount = idempotent(async (opts: UnmountOptions = {}) => {
+    await teardown(opts.signal ?? cleanupSignal(120_000));
+  });
+
+  try {
+    ctx.signal?.throwIfAborted();
+    await runCommands(commandsOf(input.preMountCommands, { Device: device, MountPath: '' }), 'pre-mount', ctx);
+
+    state.mountedDevice = await waitForPartition(device, partition, {
+      signal: ctx.signal,
+      timeoutMs: input.partitionTimeoutMs ?? 30_000,
+    });
+
+    // The mount directory: refuse one that is in use, so a leftover is never mounted over.
+    const created = await mkdirs(requestedPath);
+    state.createdDirs.push(...created);
+    for (const d of created) await journal?.add({ type: 'dir', path: d });
+    state.root = await realpath(requestedPath);
+    const table = await readMountInfo();
+    if (table.some((m) => m.mountPoint === state.root)) {
+      throw new MountError(
+        `${state.root} is already a mount point (a build that was killed? run recoverHost()). Choose another mountPath or unmount it.`,
+        { resources: { device, mountPath: state.root } },
+      );
+    }
+    if ((await readdir(state.root)).length > 0) {
+      throw new MountError(`${state.root} is not empty; mount paths must be empty directories. Choose another mountPath.`, {
+        resources: { device, mountPath: state.root },
+      });
+    }
+
+    await journal?.add({ type: 'mount', target: state.root });
+    state.mounts.push(state.root);
+    try {
+      await mountOne({ source: state.mountedDevice, target: state.root, options: input.mountOptions }, ctx, 'mount');
+    } catch (error) {
+      throw new MountError(`Could not mount ${state.mountedDevice} at ${state.root}: ${toError(error).message}`, {
+        resources: { device: state.mountedDevice, mountPath: state.root },
+        cause: error,
+      });
+    }
+    ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: state.root });
+
+    await runCommands(commandsOf(input.postMountCommands, { Device: device, MountPath: state.root }), 'post-mount', ctx);
+
+    for (const { fsType, source, target } of chrootMounts) {
+      ctx.signal?.throwIfAborted();
+      // Resolved inside the image: a /dev or /proc that is a symlink must not send the mount to the host.
+      const dir = await resolveInRoot(state.root, target, { mkdirs: true });
+      await journal?.add({ type: 'mount', target: dir });
+      state.mounts.push(dir);
+      try {
+        await mountOne({ fsType, source, target: dir, options: CHROOT_MOUNT_OPTIONS[fsType] }, ctx, 'chroot-mounts');
+      } catch (error) {
+        throw new MountError(`Could not mount ${fsType} ${source} at ${dir}: ${toError(error).message}`, {
+          phase: 'chroot-mounts',
+          resources: { mountPath: state.root },
+          cause: error,
+        });
+      }
+      ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: dir });
+    }
+
+    for (const file of copyFiles) {
+      let data: Buffer;
+      let mode: number;
+      try {
+        data = await readFile(file);
+        mode = (await lstat(await realpath(file))).mode & 0o7777;
+      } catch (error) {
+        throw new MountError(`Could not read ${file} to copy into the chroot (copyFiles): ${toError(error).message}`, {
+          phase: 'copy-files',
+          cause: error,
+        });
+      }
+      const placed = await placeFile(state.root, file, data, mode, journal, 'copy-files');
+      state.placed.push(placed);
+      ctx.emit({ type: 'resource', action: 'created', kind: 'file', id: placed.hostPath });
+    }
+
+    if (input.serviceGuard ?? true) {
+      state.guard = await installServiceGuard(state.root, journal, ctx);
+      ctx.emit({ type: 'resource', action: 'created', kind: 'service-guard', id: state.root });
+      ctx.logger.debug(`Service guard in ${state.root}: ${state.guard.installed.join(', ')}`);
+    }
+  } catch (error) {
+    try {
+      await unmount();
+    } catch (cleanupError) {
+      throw attachCleanupErrors(error, [toError(cleanupError)]);
+    }
+    throw error;
+  }
+
+  ctx.logger.info(`Mounted ${state.mountedDevice} at ${state.root} with ${state.mounts.length - 1} chroot mount(s).`);
+  const env = state.guard?.env ?? {};
+  return {
+    root: state.root,
+    device,
+    mountedDevice: state.mountedDevice,
+    mounts: [...state.mounts],
+    env,
+    commandWrapper: input.commandWrapper,
+    unmount,
+    [Symbol.asyncDispose]: () => unmount(),
+  };
+}
+
