@@ -1,0 +1,39 @@
+import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { ConfigError, SourceImageError } from '../errors.js';
+import type { Ctx } from '../internal/logger.js';
+import { send } from '../aws/call.js';
+import type { SourceImage } from '../aws/source-image.js';
+
+/**
+ * Fails before anything is created when an image of this account already has the AMI name
+ * (Packer's pre-validation; skipped with forceDeregister, which replaces it instead).
+ * @internal
+ */
+export async function checkImageNameFree(ec2: EC2Client, name: string, region: string, ctx: Ctx): Promise<void> {
+  const out = await send(ec2, new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }), ctx, { phase: 'validate' });
+  const clash = (out.Images ?? []).filter((i) => i.Name === name);
+  if (clash.length > 0) {
+    throw new ConfigError([
+      {
+        path: 'amiName',
+        value: name,
+        message: `is already used by ${clash.map((i) => i.ImageId).join(', ')} in ${region}; choose another name (add {{timestamp}}), or set forceDeregister to replace it`,
+      },
+    ]);
+  }
+}
+
+/**
+ * Enhanced networking needs an HVM image: with enaSupport or sriovSupport and no explicit
+ * amiVirtualizationType, the source must be HVM (Packer's rule).
+ * @internal
+ */
+export function checkEnhancedNetworking(source: SourceImage, wantsEnhanced: boolean, explicitType: string | undefined): void {
+  if (!wantsEnhanced || explicitType !== undefined || source.virtualizationType === 'hvm') return;
+  throw new SourceImageError(
+    `Cannot enable enhanced networking (enaSupport/sriovSupport): source ${source.imageId} is ${source.virtualizationType}, not hvm. ` +
+      'Use an HVM source image, or set amiVirtualizationType: "hvm" if the build converts it.',
+    { resources: { imageId: source.imageId, region: source.region } },
+  );
+}

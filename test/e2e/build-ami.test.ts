@@ -1,0 +1,184 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeImageAttributeCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { buildAmi } from '../../src/build/build-ami.js';
+import type { ProgressEvent } from '../../src/types.js';
+import { AmiChrootError, ConfigError, ProvisionError } from '../../src/errors.js';
+import { run } from '../../src/host/exec.js';
+import { partitionPath } from '../../src/host/resolve-device.js';
+import { BUILD_REGION, COPY_REGIONS, startE2e } from '../helpers/e2e.js';
+import type { E2eEnv } from '../helpers/e2e.js';
+import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
+
+let env: E2eEnv;
+beforeAll(async () => {
+  env = await startE2e();
+});
+afterEach(async () => {
+  await env.afterEach();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+/** Mounts a partition read-only in a temp dir and reads files from it. */
+async function readFromDevice(device: string, files: readonly string[]): Promise<Record<string, string>> {
+  const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-verify-'));
+  try {
+    await run('mount', ['-o', 'ro', partitionPath(device, '1'), dir]);
+    try {
+      const out: Record<string, string> = {};
+      for (const f of files) out[f] = await readFile(join(dir, f), 'utf8').catch(() => '<missing>');
+      return out;
+    } finally {
+      await run('umount', [dir]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('buildAmi end to end (moto + loop devices)', () => {
+  it('builds an image in every requested region with the right requests, and leaves only the images', async () => {
+    const events: ProgressEvent[] = [];
+    const before = await env.counts();
+    const result = await buildAmi(
+      env.config({
+        amiRegions: [...COPY_REGIONS],
+        amiDescription: 'built from {{.SourceAMIName}} in {{.BuildRegion}}',
+        amiUsers: ['111122223333'],
+        amiGroups: ['all'],
+        snapshotUsers: ['111122223333'],
+        tags: { Name: '{{.SourceAMIName}}', Base: '{{.SourceAMI}}' },
+        snapshotTags: { Kind: 'root' },
+        rootVolumeTags: { Purpose: 'build' },
+        deprecateAt: '2030-01-01T00:00:00Z',
+        enaSupport: true,
+      }),
+      async (chroot, build) => {
+        await chroot.writeFile('/etc/motd', `built by ami-chroot from ${build.SourceAMIName}\n`);
+        await chroot.sh('echo provisioned > /root/marker && mkdir -p /var/lib/app && id -u > /var/lib/app/uid');
+        // A stray daemon that the unmount must stop.
+        await chroot.sh('sleep 600 >/dev/null 2>&1 &');
+      },
+      env.options({ onProgress: (e) => events.push(e) }),
+    );
+
+    expect(Object.keys(result.images).sort()).toEqual([BUILD_REGION, ...COPY_REGIONS].sort());
+    for (const [region, id] of Object.entries(result.images)) {
+      const out = await env.ec2(region).send(new DescribeImagesCommand({ ImageIds: [id] }));
+      expect(out.Images?.[0]?.Name).toBe(result.name);
+      expect(out.Images?.[0]?.State).toBe('available');
+      const perms = await env.ec2(region).send(new DescribeImageAttributeCommand({ ImageId: id, Attribute: 'launchPermission' }));
+      expect(perms.LaunchPermissions).toEqual(expect.arrayContaining([{ UserId: '111122223333' }, { Group: 'all' }]));
+    }
+    expect(result.sourceImage?.imageId).toBe(MOTO_SOURCE_AMIS.debianNew.ami_id);
+    expect(result.awsCalls).toBeGreaterThan(10);
+    for (const phase of ['identity', 'source', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register', 'copy'] as const) {
+      expect(result.timings[phase], phase).toBeGreaterThanOrEqual(0);
+    }
+
+    // moto keeps only name and description of RegisterImage: assert what we asked for.
+    const faults = env.faults(BUILD_REGION);
+    const register = faults.inputsOf('RegisterImage').at(-1)!;
+    expect(register).toMatchObject({
+      Name: result.name,
+      Description: `built from ${MOTO_SOURCE_AMIS.debianNew.name} in ${BUILD_REGION}`,
+      EnaSupport: true,
+      VirtualizationType: 'hvm',
+      Architecture: 'x86_64',
+    });
+    const mappings = register['BlockDeviceMappings'] as { DeviceName: string; Ebs?: { SnapshotId?: string; Encrypted?: boolean } }[];
+    const snapshotId = result.snapshots[BUILD_REGION]![0]!;
+    expect(mappings.find((m) => m.DeviceName === register['RootDeviceName'])?.Ebs?.SnapshotId).toBe(snapshotId);
+    expect(mappings.every((m) => m.Ebs?.Encrypted === undefined)).toBe(true);
+    const tagSpecs = register['TagSpecifications'] as { ResourceType: string; Tags: { Key: string; Value: string }[] }[];
+    expect(tagSpecs.find((t) => t.ResourceType === 'image')?.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'Name', Value: MOTO_SOURCE_AMIS.debianNew.name },
+        { Key: 'Base', Value: MOTO_SOURCE_AMIS.debianNew.ami_id },
+        { Key: 'ami-chroot:build-id', Value: result.buildId },
+      ]),
+    );
+    const volumeTags = (faults.inputsOf('CreateVolume').at(-1)!['TagSpecifications'] as { Tags: { Key: string; Value: string }[] }[])[0]!.Tags;
+    expect(volumeTags).toEqual(expect.arrayContaining([{ Key: 'Purpose', Value: 'build' }, { Key: 'ami-chroot:build-id', Value: result.buildId }]));
+    const snapTags = (faults.inputsOf('CreateSnapshot').at(-1)!['TagSpecifications'] as { Tags: { Key: string; Value: string }[] }[])[0]!.Tags;
+    expect(snapTags).toEqual(expect.arrayContaining([{ Key: 'Kind', Value: 'root' }]));
+    expect(faults.inputsOf('DetachVolume').at(-1)).toMatchObject({ InstanceId: env.instanceId });
+    expect(faults.inputsOf('ModifySnapshotAttribute').at(-1)).toMatchObject({ OperationType: 'add', UserIds: ['111122223333'] });
+    for (const region of [BUILD_REGION, ...COPY_REGIONS]) {
+      expect(env.faults(region).inputsOf('EnableImageDeprecation').map((i) => i['ImageId'])).toContain(result.images[region]);
+    }
+    for (const region of COPY_REGIONS) {
+      expect(env.faults(region).inputsOf('CopyImage').at(-1)).toMatchObject({ SourceImageId: result.images[BUILD_REGION], SourceRegion: BUILD_REGION, Name: result.name });
+    }
+
+    // The work volume is gone; the images and their snapshots are all that is left.
+    const after = await env.counts();
+    expect(after[BUILD_REGION]!.volumes).toBe(before[BUILD_REGION]!.volumes);
+
+    // The image content: what provision wrote, and the image's own resolv.conf back in place.
+    const loop = env.loops.at(-1)!;
+    const files = await readFromDevice(loop.device, ['etc/motd', 'root/marker', 'var/lib/app/uid', 'etc/resolv.conf']);
+    expect(files['etc/motd']).toBe(`built by ami-chroot from ${MOTO_SOURCE_AMIS.debianNew.name}\n`);
+    expect(files['root/marker']).toBe('provisioned\n');
+    expect(files['var/lib/app/uid']).toBe('0\n');
+    expect(files['etc/resolv.conf']).toContain("the image's own resolv.conf");
+
+    // Events: phases in order, resources created, and cleanup of the volume.
+    const starts = events.filter((e) => e.type === 'phase-start').map((e) => (e as { phase: string }).phase);
+    expect(starts.indexOf('provision')).toBeLessThan(starts.indexOf('register'));
+    expect(starts.indexOf('unmount')).toBeLessThan(starts.indexOf('snapshot') === -1 ? starts.indexOf('register') : starts.indexOf('snapshot'));
+  });
+
+  it('rejects a bad configuration before touching AWS or the host', async () => {
+    const before = env.faults(BUILD_REGION).calls.length;
+    const error = await buildAmi({ ...env.config(), amiName: 'x', rootVolumeSize: -3 }, () => {}, env.options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.path)).toEqual(expect.arrayContaining(['amiName', 'rootVolumeSize']));
+    expect(env.faults(BUILD_REGION).calls.length).toBe(before);
+    expect(env.loops).toHaveLength(0);
+  });
+
+  it('refuses an AMI name that is taken, before creating anything', async () => {
+    const first = await buildAmi(env.config({ amiName: `taken-${process.pid}` }), () => {}, env.options());
+    await env.afterEach();
+    const before = await env.counts();
+    const error = await buildAmi(env.config({ amiName: first.name }), () => {}, env.options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(first.images[BUILD_REGION]);
+    expect(env.faults(BUILD_REGION).names()).not.toContain('CreateVolume');
+    await env.assertNothingLeft(before);
+  });
+
+  it('a provision that throws fails the build in phase provision and leaves nothing behind', async () => {
+    const before = await env.counts();
+    const error = await buildAmi(
+      env.config({ amiRegions: [...COPY_REGIONS] }),
+      async (chroot) => {
+        await chroot.sh('sleep 600 &');
+        throw new Error('apt-get failed');
+      },
+      env.options(),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProvisionError);
+    expect((error as AmiChrootError).phase).toBe('provision');
+    expect(((error as Error).cause as Error).message).toBe('apt-get failed');
+    expect(env.faults(BUILD_REGION).names()).toEqual(expect.arrayContaining(['DetachVolume', 'DeleteVolume']));
+    expect(env.faults(BUILD_REGION).names()).not.toContain('CreateSnapshot');
+    await env.assertNothingLeft(before);
+  });
+
+  it('a failure after registration removes the image, its snapshots and the region copies', async () => {
+    const before = await env.counts();
+    env.faults('ap-southeast-2').fail('CopyImage', { code: 'InvalidParameterValue', message: 'no such key' });
+    const error = await buildAmi(env.config({ amiRegions: [...COPY_REGIONS] }), () => {}, env.options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AmiChrootError);
+    expect((error as AmiChrootError).phase).toBe('copy');
+    expect(env.faults(BUILD_REGION).names()).toContain('DeregisterImage');
+    expect(env.faults('eu-west-1').names()).toContain('DeregisterImage');
+    await env.assertNothingLeft(before);
+  });
+});

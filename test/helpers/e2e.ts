@@ -1,0 +1,191 @@
+/**
+ * The end-to-end environment: buildAmi against moto's server on 127.0.0.1 (real SDK over HTTP,
+ * faults injected by middleware) and real loop devices. The device resolver maps the volume that
+ * moto attached to a loop device holding a fresh copy of a busybox image, so mounts, chroot,
+ * unmount and recovery run for real.
+ *
+ * API
+ * - `startE2e()` (in `beforeAll`): one moto server, the build host instance, a base image.
+ * - `env.options(extra)`: BuildAmiOptions wired to moto, the injected identity, the loop resolver,
+ *   and temp `devRoot`/`stateDir`; `env.config(extra)`: a BuildConfig with a unique AMI name, the
+ *   mount path and lock dir under the test dir.
+ * - `env.faults(region)`: the fault/recording middleware of that region's client.
+ * - `env.counts()` / `env.assertNothingLeft(before)`: moto's volumes, snapshots and images per
+ *   region, and a check that a failed build left none of its own behind, no mount or loop device
+ *   under the test dir, no live lock reservation, and no journal.
+ * - `env.afterEach()`: detaches the loop devices the resolver made (the test owns them), resets faults.
+ * - `env.close()` (in `afterAll`): stops moto, removes the temp dir.
+ */
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
+import { attachLoop } from '../../src/host/loop.js';
+import type { LoopDevice } from '../../src/host/loop.js';
+import type { BuildAmiOptions } from '../../src/build/build-ami.js';
+import type { BuildConfig } from '../../src/config/types.js';
+import { installEc2Faults } from './ec2-faults.js';
+import type { Ec2Faults } from './ec2-faults.js';
+import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from './moto.js';
+import type { MotoServer } from './moto.js';
+import { findLeaks, forceCleanup, makeTestDir, requireRoot } from './loop.js';
+import type { TestDir } from './loop.js';
+
+export const BUILD_REGION = 'us-east-1';
+export const COPY_REGIONS = ['eu-west-1', 'ap-southeast-2'] as const;
+const REGIONS = [BUILD_REGION, ...COPY_REGIONS];
+
+/** Resource counts of one region. */
+export interface RegionCounts {
+  readonly volumes: number;
+  readonly snapshots: number;
+  readonly images: number;
+}
+
+export interface E2eEnv {
+  readonly moto: MotoServer;
+  readonly dir: string;
+  readonly instanceId: string;
+  readonly availabilityZone: string;
+  ec2(region?: string): EC2Client;
+  faults(region?: string): Ec2Faults;
+  options(extra?: Partial<BuildAmiOptions>): BuildAmiOptions;
+  config(extra?: Partial<BuildConfig>): BuildConfig;
+  /** Loop devices the resolver made for builds so far (the test's to detach). */
+  readonly loops: LoopDevice[];
+  counts(): Promise<Record<string, RegionCounts>>;
+  assertNothingLeft(before: Record<string, RegionCounts>): Promise<void>;
+  afterEach(): Promise<void>;
+  close(): Promise<void>;
+}
+
+let unique = 0;
+
+export async function startE2e(): Promise<E2eEnv> {
+  requireRoot();
+  const testDir: TestDir = await makeTestDir('ami-chroot-e2e-');
+  const dir = testDir.path;
+  let moto: MotoServer | undefined;
+  try {
+    moto = await startMoto();
+    const server = moto;
+    const clients = new Map<string, { client: EC2Client; faults: Ec2Faults }>();
+    const entry = (region = BUILD_REGION) => {
+      let e = clients.get(region);
+      if (!e) {
+        const client = motoEc2(server.endpoint, region);
+        e = { client, faults: installEc2Faults(client) };
+        // moto lacks EnableImageDeprecation; emulate it so deprecateAt can be exercised (the
+        // request is still recorded and asserted).
+        e.faults.respond('EnableImageDeprecation', { Return: true });
+        clients.set(region, e);
+      }
+      return e;
+    };
+    const host = await startBuildHost(entry(BUILD_REGION).client);
+    const baseImage = join(dir, 'base.img');
+    await makeBusyboxImage(baseImage, { sizeMiB: 64 });
+    const devRoot = join(dir, 'dev');
+    await mkdir(devRoot, { recursive: true });
+    const loops: LoopDevice[] = [];
+
+    const env: E2eEnv = {
+      moto: server,
+      dir,
+      instanceId: host.instanceId,
+      availabilityZone: host.availabilityZone,
+      loops,
+      ec2: (region) => entry(region).client,
+      faults: (region) => entry(region).faults,
+      options: (extra = {}) => ({
+        hostIdentity: { instanceId: host.instanceId, availabilityZone: host.availabilityZone, region: BUILD_REGION },
+        ec2: (region: string) => entry(region).client,
+        devRoot,
+        stateDir: join(dir, 'state'),
+        logger: { warn: () => {}, error: () => {} },
+        // moto attached the volume; the host side sees a loop device with a fresh image copy.
+        resolveDevice: async ({ volumeId }) => {
+          const file = join(dir, `${volumeId}.img`);
+          await copyFile(baseImage, file);
+          const loop = await attachLoop(file, { stateDir: false });
+          loops.push(loop);
+          return loop.device;
+        },
+        ...extra,
+      }),
+      config: (extra = {}) => ({
+        region: BUILD_REGION,
+        sourceAmi: MOTO_SOURCE_AMIS.debianNew.ami_id,
+        amiName: `e2e-${process.pid}-${++unique}-{{timestamp}}`,
+        mountPath: `${dir}/mnt/{{.Device}}`,
+        lockDir: join(dir, 'lock'),
+        ...extra,
+      }),
+      counts: async () => {
+        const out: Record<string, RegionCounts> = {};
+        for (const region of REGIONS) {
+          const c = entry(region).client;
+          const [v, s, i] = await Promise.all([
+            c.send(new DescribeVolumesCommand({})),
+            c.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] })),
+            c.send(new DescribeImagesCommand({ Owners: ['self'] })),
+          ]);
+          // moto's RegisterImage/CopyImage invent a snapshot of their own ("Auto-created snapshot
+          // for AMI ami-x") that DeregisterImage leaves behind. On AWS no such snapshot exists, and
+          // the library must not delete snapshots an image merely references (they may be the
+          // source AMI's), so moto's orphans of deregistered images are not counted.
+          const images = new Set((i.Images ?? []).map((x) => x.ImageId));
+          const snapshots = (s.Snapshots ?? []).filter((x) => {
+            const m = /^Auto-created snapshot for AMI (ami-[0-9a-f]+)$/.exec(x.Description ?? '');
+            return !m || images.has(m[1]!);
+          });
+          out[region] = { volumes: v.Volumes?.length ?? 0, snapshots: snapshots.length, images: i.Images?.length ?? 0 };
+        }
+        return out;
+      },
+      assertNothingLeft: async (before) => {
+        const after = await env.counts();
+        const problems: string[] = [];
+        for (const region of REGIONS) {
+          const b = before[region]!;
+          const a = after[region]!;
+          if (a.volumes !== b.volumes) problems.push(`${region}: ${a.volumes - b.volumes} volume(s) left`);
+          if (a.snapshots !== b.snapshots) problems.push(`${region}: ${a.snapshots - b.snapshots} snapshot(s) left`);
+          if (a.images !== b.images) problems.push(`${region}: ${a.images - b.images} image(s) left`);
+        }
+        const leak = await findLeaks(dir, loops.map((l) => l.device));
+        if (leak) problems.push(leak);
+        const reservations = await readdir(join(dir, 'lock')).catch(() => [] as string[]);
+        const live = reservations.filter((n) => !n.endsWith('.lock') && n !== 'allocate');
+        if (live.length > 0) problems.push(`lock dir still holds: ${live.join(', ')}`);
+        const journals = await readdir(join(dir, 'state')).catch(() => [] as string[]);
+        const openJournals = journals.filter((n) => n.endsWith('.json'));
+        if (openJournals.length > 0) problems.push(`journals left: ${openJournals.join(', ')}`);
+        if (problems.length > 0) throw new Error(`The build left things behind:\n${problems.join('\n')}`);
+      },
+      afterEach: async () => {
+        for (const loop of loops.splice(0)) await loop.detach().catch(() => {});
+        await forceCleanup(join(dir, 'mnt'));
+        await rm(join(dir, 'mnt'), { recursive: true, force: true });
+        for (const e of clients.values()) {
+          e.faults.remove();
+          e.faults = installEc2Faults(e.client);
+          e.faults.respond('EnableImageDeprecation', { Return: true });
+        }
+      },
+      close: async () => {
+        for (const loop of loops.splice(0)) await loop.detach().catch(() => {});
+        for (const e of clients.values()) e.client.destroy();
+        await server.stop();
+        await forceCleanup(dir);
+        await testDir.cleanup();
+      },
+    };
+    return env;
+  } catch (error) {
+    await moto?.stop().catch(() => {});
+    await testDir.cleanup().catch(() => {});
+    throw error;
+  }
+}
