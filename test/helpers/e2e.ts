@@ -27,8 +27,8 @@ import type { BuildAmiOptions } from '../../src/build/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
 import { installEc2Faults } from './ec2-faults.js';
 import type { Ec2Faults } from './ec2-faults.js';
-import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from './moto.js';
-import type { MotoServer } from './moto.js';
+import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from '../../fixtures/moto.js';
+import type { MotoServer } from '../../fixtures/moto.js';
 import { findLeaks, forceCleanup, makeTestDir, requireRoot } from './loop.js';
 import type { TestDir } from './loop.js';
 
