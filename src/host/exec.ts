@@ -14,7 +14,12 @@ import { toCtx } from '../internal/logger.js';
 
 /**
  * Packer's `command_wrapper`: receives a complete, shell-quoted command line and returns the line
- * to run with `/bin/sh -c`, e.g. `(command) => \`sudo ${command}\``.
+ * to run with `/bin/sh -c`.
+ *
+ * @example
+ * ```ts
+ * const commandWrapper: CommandWrapper = (command) => `sudo ${command}`
+ * ```
  * @public
  */
 export type CommandWrapper = (command: string) => string;

@@ -89,9 +89,9 @@ export interface ResolveBlockDeviceInput {
   readonly nvmeDevicePath?: string | undefined;
   /** Also wait for this partition (`'0'`: none). @defaultValue none */
   readonly partition?: string | undefined;
-  /** @defaultValue `/dev` */
+  /** Where device nodes are looked for (tests point it at a fake tree). @defaultValue `/dev` */
   readonly devRoot?: string | undefined;
-  /** @defaultValue `/sys` */
+  /** Where /sys/block is read (tests point it at a fake tree). @defaultValue `/sys` */
   readonly sysRoot?: string | undefined;
   /** How long to wait for the node (and partition) to appear. @defaultValue 60000 */
   readonly timeoutMs?: number | undefined;
