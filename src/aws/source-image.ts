@@ -14,13 +14,14 @@ import { ec2For } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 
 /**
- * Selects the source AMI by DescribeImages filters (Packer `source_ami_filter`).
+ * Selects the source AMI by DescribeImages filters (Packer `source_ami_filter`); the same shape as
+ * the `sourceAmiFilter` of a build configuration.
  * @public
  */
-export interface SourceAmiFilter {
+export interface SourceImageFilter {
   /**
    * DescribeImages filters, e.g. `{ name: 'debian-12-amd64-*', 'root-device-type': 'ebs' }`. A string
-   * value is read as one CSV line, as Packer does (`"a,b"` means a or b); an array is taken as is.
+   * is one value and an array several (Packer's CSV splitting happens when a Packer config is imported).
    */
   readonly filters?: Readonly<Record<string, string | readonly string[]>>;
   /** Owner account ids, `self`, or aliases such as `amazon` or `aws-marketplace`. Strongly advised: without it anyone's image can match. */
@@ -39,7 +40,7 @@ export interface ResolveSourceAmiInput {
   /** The AMI id (Packer `source_ami`). */
   readonly sourceAmi?: string;
   /** The filter (Packer `source_ami_filter`). */
-  readonly sourceAmiFilter?: SourceAmiFilter;
+  readonly sourceAmiFilter?: SourceImageFilter;
   /** Region to look in. @defaultValue the EC2 client's region */
   readonly region?: string;
 }
@@ -107,42 +108,10 @@ export interface SourceImage {
   readonly image: Image;
 }
 
-/**
- * Splits one CSV line the way Go's encoding/csv does for a single record (quotes allowed).
- * @internal
- */
-export function splitCsvLine(line: string): string[] {
-  const out: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c === '"' && field === '') {
-      quoted = true;
-    } else if (c === ',') {
-      out.push(field);
-      field = '';
-    } else {
-      field += c;
-    }
-  }
-  out.push(field);
-  return out;
-}
-
-function toFilters(filters: SourceAmiFilter['filters']): Filter[] {
+function toFilters(filters: SourceImageFilter['filters']): Filter[] {
   return Object.entries(filters ?? {}).map(([Name, value]) => ({
     Name,
-    Values: typeof value === 'string' ? splitCsvLine(value) : [...value],
+    Values: typeof value === 'string' ? [value] : [...value],
   }));
 }
 

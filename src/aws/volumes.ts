@@ -273,22 +273,20 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
   return handle;
 }
 
-/**
- * An attachment name held for the caller until the attachment is confirmed.
- * @public
- */
-export interface DeviceLease {
-  /** The attachment name, e.g. `/dev/sdf` (a `/dev/xvdf` spelling is sent to EC2 as `/dev/sdf`). */
+/** The lease an allocator hands out (the host's `allocateDevice` lease fits). */
+interface Lease {
   readonly device: string;
-  /** Gives the name back. Called once the attachment is `attached`, or on failure. */
   release(): Promise<void>;
 }
 
 /**
- * Picks a free attachment name, avoiding `exclude` (names EC2 just refused).
+ * Picks a free attachment name, avoiding `exclude` (names EC2 just refused), and holds it until
+ * `release()`: the host side's `allocateDevice` fits. `device` is the attachment name, e.g.
+ * `/dev/sdf` (a `/dev/xvdf` spelling is sent to EC2 as `/dev/sdf`); `release()` is called once the
+ * attachment is `attached`, or on failure.
  * @public
  */
-export type DeviceAllocator = (exclude: readonly string[]) => Promise<DeviceLease>;
+export type DeviceAllocator = (exclude: readonly string[]) => Promise<{ readonly device: string; release(): Promise<void> }>;
 
 /**
  * Finds the host block device of an attached volume (NVMe or Xen).
@@ -332,7 +330,10 @@ export interface AttachedVolume extends AsyncDisposable {
   detach(options?: { readonly signal?: AbortSignal }): Promise<void>;
 }
 
-/** EC2 wants `/dev/sdX` names; the host may call the same slot `/dev/xvdX`. */
+/**
+ * The attachment name EC2 expects: the host may call a slot `/dev/xvdf`, EC2 wants `/dev/sdf`.
+ * @internal
+ */
 export function toAttachName(device: string): string {
   return device.replace('/xvd', '/sd');
 }
@@ -364,7 +365,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   const maxAttempts = input.maxDeviceAttempts ?? 5;
   const exclude: string[] = [];
   const w: WaitContext = { ec2, ctx, region, options };
-  let lease: DeviceLease | undefined;
+  let lease: Lease | undefined;
   let device = '';
 
   const releaseLease = async (): Promise<void> => {

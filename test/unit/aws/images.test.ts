@@ -201,6 +201,14 @@ describe('snapshotAndRegister', () => {
     ]);
   });
 
+  it('retries a permission change that EC2 does not see the new image for yet (eventual consistency)', async () => {
+    const ec2 = mockedEc2();
+    happy(ec2);
+    ec2.mock.on(ModifyImageAttributeCommand).rejectsOnce(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-new]' does not exist")).resolves({});
+    await snapshotAndRegister({ ...base, amiGroups: ['all'] }, options(ec2));
+    expect(ec2.names().slice(4)).toEqual(['ModifyImageAttribute', 'ModifyImageAttribute']);
+  });
+
   it('deregisters same-name images (and their snapshots) in the build region and every amiRegion after the snapshot', async () => {
     const east = mockedEc2('us-east-1');
     const west = mockedEc2('eu-west-1');

@@ -1,7 +1,7 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { AwsError, ConfigError, SourceImageError } from '../../../src/errors.js';
-import { resolveSourceAmi, splitCsvLine } from '../../../src/aws/source-image.js';
+import { resolveSourceAmi } from '../../../src/aws/source-image.js';
 import { ec2Error, mockedEc2, options, sourceImageFixture } from './fixtures.js';
 
 describe('resolveSourceAmi', () => {
@@ -37,14 +37,14 @@ describe('resolveSourceAmi', () => {
     expect(source.rootMapping.DeviceName).toBe('/dev/xvda');
   });
 
-  it('queries with the filter (CSV values split as Packer does), owners and deprecated images, paginating', async () => {
+  it('queries with the filter (a string is one value, an array several), owners and deprecated images, paginating', async () => {
     const ec2 = mockedEc2();
     ec2.mock
       .on(DescribeImagesCommand)
       .resolvesOnce({ Images: [], NextToken: 't1' })
       .resolves({ Images: [sourceImageFixture()] });
     await resolveSourceAmi(
-      { sourceAmiFilter: { filters: { name: 'debian-12-*', 'architecture': 'x86_64,arm64', 'root-device-type': ['ebs'] }, owners: ['self', 'amazon', '136693071363'], includeDeprecated: true } },
+      { sourceAmiFilter: { filters: { name: 'debian-12-*', architecture: ['x86_64', 'arm64'], 'root-device-type': 'ebs' }, owners: ['self', 'amazon', '136693071363'], includeDeprecated: true } },
       options(ec2),
     );
     const request = {
@@ -158,14 +158,5 @@ describe('resolveSourceAmi', () => {
   it('rejects a region that does not match the client', async () => {
     const ec2 = mockedEc2('us-east-1');
     await expect(resolveSourceAmi({ sourceAmi: 'ami-1', region: 'eu-west-1' }, options(ec2))).rejects.toThrow(/talks to us-east-1, not eu-west-1/);
-  });
-});
-
-describe('splitCsvLine', () => {
-  it('splits like one CSV record, honouring quotes', () => {
-    expect(splitCsvLine('a,b')).toEqual(['a', 'b']);
-    expect(splitCsvLine('"a,b",c')).toEqual(['a,b', 'c']);
-    expect(splitCsvLine('say ""hi""')).toEqual(['say ""hi""']);
-    expect(splitCsvLine('"x ""y"""')).toEqual(['x "y"']);
   });
 });

@@ -9,7 +9,9 @@ import type { Volume } from '@aws-sdk/client-ec2';
 import { describe, expect, it, vi } from 'vitest';
 import { AwsError, ConfigError, DeviceError, WaitFailedError, WaitTimeoutError } from '../../../src/errors.js';
 import { attachVolume, createVolume, createVolumeRequest, toAttachName } from '../../../src/aws/volumes.js';
-import type { DeviceLease, RootVolumeSource } from '../../../src/aws/volumes.js';
+import type { DeviceAllocator, RootVolumeSource } from '../../../src/aws/volumes.js';
+
+type DeviceLease = Awaited<ReturnType<DeviceAllocator>>;
 import { ec2Error, mockedEc2, options, virtualClock } from './fixtures.js';
 
 const source: RootVolumeSource = {
@@ -222,6 +224,18 @@ describe('createVolume', () => {
       expect(ec2.names()).toEqual(['DescribeVolumes', 'DeleteVolume']);
     });
 
+    it('rejects with the given signal’s reason when aborted while waiting for a detach to finish', async () => {
+      const { ec2, volume } = await created();
+      const controller = new AbortController();
+      const reason = new Error('cleanup budget exhausted');
+      ec2.mock.on(DescribeVolumesCommand).callsFake(() => {
+        controller.abort(reason);
+        return vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }]);
+      });
+      await expect(volume.delete({ signal: controller.signal })).rejects.toBe(reason);
+      expect(ec2.names()).toEqual(['DescribeVolumes']);
+    });
+
     it('can be retried after a failure', async () => {
       const { ec2, volume } = await created();
       ec2.mock.on(DeleteVolumeCommand).rejectsOnce(ec2Error('UnauthorizedOperation', 'no', 403)).resolves({});
@@ -407,6 +421,19 @@ describe('attachVolume', () => {
       ec2.mock.on(DetachVolumeCommand).rejects(ec2Error(code));
       ec2.mock.on(DescribeVolumesCommand).resolves(vol('available'));
       await handle.detach();
+      expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes']);
+    });
+
+    it('rejects with the given signal’s reason when aborted while waiting for the detach', async () => {
+      const { ec2, handle } = await attached();
+      const controller = new AbortController();
+      const reason = new Error('cleanup budget exhausted');
+      ec2.mock.on(DetachVolumeCommand).resolves({});
+      ec2.mock.on(DescribeVolumesCommand).callsFake(() => {
+        controller.abort(reason);
+        return vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }]);
+      });
+      await expect(handle.detach({ signal: controller.signal })).rejects.toBe(reason);
       expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes']);
     });
 
