@@ -1,5 +1,5 @@
 import type { Ctx } from './logger.js';
-import { cleanupSignal } from './abort.js';
+import { cleanupSignal, sleep } from './abort.js';
 
 /** One registered undo. @internal */
 export interface Undo {
@@ -30,9 +30,20 @@ export class CleanupStack {
   readonly #ctx: Ctx;
   readonly #stepTimeoutMs: number;
 
-  constructor(ctx: Ctx, stepTimeoutMs = 5 * 60_000) {
+  readonly #attempts: number;
+  readonly #retryDelayMs: number;
+
+  /**
+   * @param stepTimeoutMs - time limit of one undo attempt
+   * @param attempts - tries per undo in the final unwind: a transient failure (throttling that
+   *   outlived the SDK, a busy device) must not leak a resource
+   * @param retryDelayMs - first delay between tries, doubled each time
+   */
+  constructor(ctx: Ctx, stepTimeoutMs = 5 * 60_000, attempts = 3, retryDelayMs = 500) {
     this.#ctx = ctx;
     this.#stepTimeoutMs = stepTimeoutMs;
+    this.#attempts = Math.max(1, attempts);
+    this.#retryDelayMs = retryDelayMs;
   }
 
   /** Registers an undo. `onlyOnFailure` undos (deregister the image, delete its snapshot) are dropped on success. */
@@ -87,12 +98,22 @@ export class CleanupStack {
         entry.state = 'cancelled';
         continue;
       }
-      try {
-        await this.#runOne(entry, true);
-      } catch (error) {
-        const e = error instanceof Error ? error : new Error(String(error));
-        this.#ctx.logger.error(`Cleanup step "${entry.name}" failed: ${e.message}`);
-        errors.push(Object.assign(new Error(`${entry.name}: ${e.message}`, { cause: e })));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#runOne(entry, true);
+          break;
+        } catch (error) {
+          const e = error instanceof Error ? error : new Error(String(error));
+          if (attempt < this.#attempts) {
+            this.#ctx.logger.warn(`Cleanup step "${entry.name}" failed (try ${attempt} of ${this.#attempts}), retrying: ${e.message}`);
+            // Never the caller's signal: it may be the very abort that started this unwind.
+            await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
+            continue;
+          }
+          this.#ctx.logger.error(`Cleanup step "${entry.name}" failed: ${e.message}`);
+          errors.push(new Error(`${entry.name}: ${e.message}`, { cause: e }));
+          break;
+        }
       }
     }
     return errors;

@@ -4,7 +4,7 @@ import { toCtx } from '../../../src/internal/logger.js';
 import type { ProgressEvent } from '../../../src/types.js';
 
 function ctx(events: ProgressEvent[] = []) {
-  return toCtx({ onProgress: (e) => events.push(e), logger: { error: () => {} } });
+  return toCtx({ onProgress: (e) => events.push(e), logger: { error: () => {}, warn: () => {} } });
 }
 
 describe('CleanupStack', () => {
@@ -49,10 +49,21 @@ describe('CleanupStack', () => {
     expect(runs).toBe(2);
   });
 
+  it('retries a transiently failing undo in the final unwind', async () => {
+    let runs = 0;
+    const stack = new CleanupStack(ctx(), 1_000, 3, 1);
+    stack.defer('delete volume', async () => {
+      runs++;
+      if (runs < 3) throw new Error('RequestLimitExceeded');
+    });
+    expect(await stack.unwind('success')).toEqual([]);
+    expect(runs).toBe(3);
+  });
+
   it('collects failures without stopping and reports them as events', async () => {
     const events: ProgressEvent[] = [];
     const order: string[] = [];
-    const stack = new CleanupStack(ctx(events));
+    const stack = new CleanupStack(ctx(events), 1_000, 2, 1);
     stack.defer('first', async () => void order.push('first'));
     stack.defer('broken', async () => {
       throw new Error('nope');
