@@ -13,6 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chrootCycleBenchmark } from './chroot-cycle.js';
 import { footprintBenchmark } from './footprint.js';
 import { BenchPrerequisiteError, OUT_DIR, formatTable, formatTargets, headlineJson, isMain, saveResult, type Benchmark } from './lib/report.js';
 import { pollingBenchmark } from './polling.js';
@@ -21,7 +22,7 @@ import { pollingBenchmark } from './polling.js';
  * Every benchmark, in the order they run (cheap first).
  * @internal
  */
-export const BENCHMARKS: readonly Benchmark[] = [pollingBenchmark, footprintBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [pollingBenchmark, chrootCycleBenchmark, footprintBenchmark];
 
 interface Outcome {
   readonly name: string;

@@ -25,16 +25,7 @@ export interface ScheduleInput {
   readonly growth: number;
   /** Estimated time to completion from progress, when progress moved on this poll. */
   readonly etaMs: number | undefined;
-  /** Time since the poll that last saw progress change (0 when it changed on this poll). */
-  readonly sinceProgressChangeMs: number | undefined;
 }
-
-/**
- * How progress turns into an ETA: from the anchor (the library: the last sample before progress
- * started moving) or from the two most recent samples whose progress differed.
- * @internal
- */
-export type EtaEstimator = 'anchor' | 'recent';
 
 /**
  * A variant of the poller.
@@ -46,7 +37,6 @@ export interface ExperimentConfig {
   /** Growth per kind, over `growth`. */
   readonly growthByKind?: Partial<Readonly<Record<SimKind, number>>>;
   readonly schedule?: (input: ScheduleInput) => number;
-  readonly eta?: EtaEstimator;
   /** Delay before the first poll, per kind. */
   readonly initialDelayMs?: Partial<Readonly<Record<SimKind, number>>>;
 }
@@ -63,16 +53,12 @@ export function experimentalPoll(timeline: Timeline, rng: Rng, config: Experimen
   const policy = config.policies?.[kind] ?? DEFAULT_WAIT_POLICIES[kind];
   const growth = config.growthByKind?.[kind] ?? config.growth ?? DELAY_GROWTH;
   const schedule = config.schedule ?? librarySchedule;
-  const estimator = config.eta ?? 'anchor';
   const done = doneState(kind);
   const deadline = policy.timeoutMs;
   let now = Math.min(config.initialDelayMs?.[kind] ?? 0, deadline);
   let calls = 0;
   let lastProgress: number | undefined;
   let anchor: { t: number; p: number } | undefined;
-  // For the 'recent' estimator: the last two samples at which the progress figure changed.
-  let previousChange: { t: number; p: number } | undefined;
-  let lastChange: { t: number; p: number } | undefined;
   for (;;) {
     calls++;
     const seen = timeline.at(now);
@@ -85,20 +71,13 @@ export function experimentalPoll(timeline: Timeline, rng: Rng, config: Experimen
       } else if (progress > lastProgress) {
         progressMoving = true;
       }
-      if (lastChange === undefined || progress !== lastChange.p) {
-        previousChange = lastChange;
-        lastChange = { t: now, p: progress };
-      }
       lastProgress = progress;
     }
     if (now >= deadline) return { detectedAtMs: undefined, calls };
     let etaMs: number | undefined;
-    if (progressMoving && lastProgress !== undefined && lastProgress < 100) {
-      const from = estimator === 'anchor' ? anchor : previousChange;
-      if (from !== undefined) {
-        const rate = (lastProgress - from.p) / (now - from.t);
-        if (rate > 0) etaMs = (100 - lastProgress) / rate;
-      }
+    if (progressMoving && anchor !== undefined && lastProgress !== undefined && lastProgress < 100) {
+      const rate = (lastProgress - anchor.p) / (now - anchor.t);
+      if (rate > 0) etaMs = (100 - lastProgress) / rate;
     }
     let nextDelay = schedule({
       kind,
@@ -106,7 +85,6 @@ export function experimentalPoll(timeline: Timeline, rng: Rng, config: Experimen
       policy,
       growth,
       etaMs,
-      sinceProgressChangeMs: lastChange === undefined ? undefined : now - lastChange.t,
     });
     nextDelay *= 1 + DELAY_JITTER * (2 * rng.next() - 1);
     now += Math.max(0, Math.min(nextDelay, deadline - now));
@@ -178,7 +156,7 @@ export function experimentStrategies(): Strategy[] {
       initialDelayMs: { copyAvailable: 60_000 },
       growthByKind: { copyAvailable: 0.035 },
     }),
-    experimentStrategy('x-proposed', 'EXPERIMENT all three above', {
+    experimentStrategy('x-proposed', 'EXPERIMENT x-eta-cap + x-min-delays + x-copy-late', {
       schedule: cappedEtaSchedule(0.3),
       policies: MIN_DELAYS,
       initialDelayMs: { copyAvailable: 60_000 },

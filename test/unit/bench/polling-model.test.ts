@@ -188,7 +188,7 @@ describe('experimentalPoll', () => {
   it('caps a progress-based stretch at the given share of the time waited', () => {
     const policy = { timeoutMs: 7_200_000, minDelayMs: 2_000, maxDelayMs: 120_000 };
     const schedule = cappedEtaSchedule(0.3);
-    const input = { kind: 'snapshotCompleted' as const, policy, growth: 0.04, sinceProgressChangeMs: 0 };
+    const input = { kind: 'snapshotCompleted' as const, policy, growth: 0.04 };
     // An estimate of 10 min left at 20 s waited: the library would wait 120 s; the cap says 6 s.
     expect(schedule({ ...input, elapsedMs: 20_000, etaMs: 600_000 })).toBe(6_000);
     // Without an estimate it is the base schedule.
