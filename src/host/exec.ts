@@ -329,7 +329,12 @@ async function spawnAndWait(
     signal?.removeEventListener('abort', onAbort);
     if (stopping) await stopping;
     // Read what is left in the pipes; don't wait for background processes holding them.
-    const drained = await Promise.race([closed.then(() => true), delay(DRAIN_MS).then(() => false)]);
+    let drainTimer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((resolve) => (drainTimer = setTimeout(() => resolve(false), DRAIN_MS))),
+    ]);
+    clearTimeout(drainTimer);
     if (!drained) {
       child.stdout!.destroy();
       child.stderr!.destroy();
