@@ -40,6 +40,14 @@ export async function makeTestDir(prefix = 'ami-chroot-test-'): Promise<TestDir>
     path,
     cleanup: async () => {
       await forceCleanup(path);
+      // Never delete recursively through a mount: a leftover /dev bind would take the host's
+      // device nodes with it.
+      const mounted = parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')).filter(
+        (m) => m.mountPoint === path || m.mountPoint.startsWith(`${path}/`),
+      );
+      if (mounted.length > 0) {
+        throw new Error(`Not removing ${path}: still mounted there: ${mounted.map((m) => m.mountPoint).join(', ')}`);
+      }
       await rm(path, { recursive: true, force: true });
     },
   };
