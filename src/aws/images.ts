@@ -60,6 +60,8 @@ export interface RegisterSource {
   readonly tpmSupport?: string | undefined;
   /** IMDS support. */
   readonly imdsSupport?: string | undefined;
+  /** UEFI variable store, base64. */
+  readonly uefiData?: string | undefined;
   /** Kernel id (paravirtual). */
   readonly kernelId?: string | undefined;
   /** RAM disk id (paravirtual). */
@@ -100,7 +102,7 @@ export interface RegisterOptions {
   readonly sriovNetSupport?: boolean;
   /** Boot mode (`bootMode`). @defaultValue the source's */
   readonly bootMode?: string;
-  /** UEFI variable store, base64 (`uefiData`). */
+  /** UEFI variable store, base64 (`uefiData`). @defaultValue the source's */
   readonly uefiData?: string;
   /** NitroTPM `v2.0` (`tpmSupport`). @defaultValue the source's */
   readonly tpmSupport?: string;
@@ -241,6 +243,7 @@ export function registerImageRequest(options: RegisterOptions, snapshotId: strin
   const bootMode = options.bootMode ?? source?.bootMode;
   const tpm = options.tpmSupport ?? source?.tpmSupport;
   const imds = options.imdsSupport ?? source?.imdsSupport;
+  const uefiData = options.uefiData ?? source?.uefiData;
   const specs = tagSpecs({ type: 'image', tags });
   return {
     Name: name,
@@ -255,7 +258,7 @@ export function registerImageRequest(options: RegisterOptions, snapshotId: strin
     ...(ena === undefined ? {} : { EnaSupport: ena }),
     ...(sriov === undefined ? {} : { SriovNetSupport: sriov }),
     ...(bootMode === undefined ? {} : { BootMode: bootMode as BootModeValues }),
-    ...(options.uefiData === undefined ? {} : { UefiData: options.uefiData }),
+    ...(uefiData === undefined ? {} : { UefiData: uefiData }),
     ...(tpm === undefined ? {} : { TpmSupport: tpm as TpmSupportValues }),
     ...(imds === undefined ? {} : { ImdsSupport: imds as ImdsSupportValues }),
     ...(specs ? { TagSpecifications: specs } : {}),

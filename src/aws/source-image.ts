@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { DescribeImageAttributeCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import type { BlockDeviceMapping, DescribeImagesRequest, Filter, Image } from '@aws-sdk/client-ec2';
 import { ConfigError, SourceImageError } from '../errors.js';
 import { toCtx } from '../internal/logger.js';
@@ -96,6 +96,8 @@ export interface SourceImage {
   readonly tpmSupport: string | undefined;
   /** IMDS support (`v2.0`), if set. */
   readonly imdsSupport: string | undefined;
+  /** UEFI variable store (base64) of a UEFI image, when EC2 let us read it. */
+  readonly uefiData: string | undefined;
   /** Kernel id (paravirtual images). */
   readonly kernelId: string | undefined;
   /** RAM disk id (paravirtual images). */
@@ -195,12 +197,29 @@ export function toSourceImage(image: Image, region: string): SourceImage {
     bootMode: image.BootMode,
     tpmSupport: image.TpmSupport,
     imdsSupport: image.ImdsSupport,
+    uefiData: undefined,
     kernelId: image.KernelId,
     ramdiskId: image.RamdiskId,
     blockDeviceMappings: mappings,
     tags: tagsOf(image),
     image,
   };
+}
+
+// The UEFI variable store is not in DescribeImages; without it a re-registered UEFI image would
+// lose its Secure Boot variables. Not every account may read it for images it does not own.
+async function readUefiData(ec2: object, imageId: string, ctx: Ctx, region: string): Promise<string | undefined> {
+  try {
+    const out = await send(ec2, new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'uefiData' }), ctx, { phase: 'source', region, resources: { imageId } });
+    return out.UefiData?.Value || undefined;
+  } catch (error) {
+    if (ctx.signal?.aborted) throw error;
+    ctx.logger.warn(
+      `Could not read the UEFI data of source AMI ${imageId} (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); ` +
+        'the new image is registered without it unless uefiData is set.',
+    );
+    return undefined;
+  }
 }
 
 /**
@@ -210,7 +229,8 @@ export function toSourceImage(image: Image, region: string): SourceImage {
  * By id, by `sourceAmiFilter` (filters, owners including `self` and aliases, `mostRecent`), or
  * both, in which case the id must satisfy the filter. Exactly one image must result: none, or
  * several without `mostRecent`, is an error that lists what matched. Instance-store images are
- * refused.
+ * refused. For a UEFI image, its UEFI variable store is read too (DescribeImageAttribute), so the
+ * new image can keep it; if EC2 refuses, a warning says so and the build goes on.
  *
  * @throws {@link SourceImageError} no match, ambiguous match, not EBS-backed, no root snapshot
  * @throws {@link ConfigError} neither an id nor a filter
@@ -284,7 +304,10 @@ export async function resolveSourceAmi(input: ResolveSourceAmiInput, options: Aw
   } else {
     chosen = images[0]!;
   }
-  const source = toSourceImage(chosen, region);
+  let source = toSourceImage(chosen, region);
+  if (source.bootMode === 'uefi' || source.bootMode === 'uefi-preferred') {
+    source = { ...source, uefiData: await readUefiData(client, source.imageId, ctx, region) };
+  }
   ctx.logger.info(`Source AMI: ${source.imageId} (${source.name}), root snapshot ${source.rootSnapshotId}`);
   return source;
 }

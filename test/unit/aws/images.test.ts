@@ -78,6 +78,12 @@ describe('registerImageRequest', () => {
     expect(request.SriovNetSupport).toBeUndefined();
   });
 
+  it('keeps the source’s UEFI data unless given other data', () => {
+    const uefi = { ...source, uefiData: 'U09VUkNF' };
+    expect(registerImageRequest({ name: 'x', source: uefi }, 's', 'x', []).UefiData).toBe('U09VUkNF');
+    expect(registerImageRequest({ name: 'x', source: uefi, uefiData: 'T1dO' }, 's', 'x', []).UefiData).toBe('T1dO');
+  });
+
   it('copies kernel and RAM disk only for paravirtual images', () => {
     const pv = toSourceImage(sourceImageFixture({ VirtualizationType: 'paravirtual', KernelId: 'aki-1', RamdiskId: 'ari-1' }), 'us-east-1');
     expect(registerImageRequest({ name: 'x', source: pv }, 's', 'x', [])).toMatchObject({ KernelId: 'aki-1', RamdiskId: 'ari-1' });

@@ -1,4 +1,4 @@
-import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { DescribeImageAttributeCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { AwsError, ConfigError, SourceImageError } from '../../../src/errors.js';
 import { resolveSourceAmi } from '../../../src/aws/source-image.js';
@@ -8,8 +8,12 @@ describe('resolveSourceAmi', () => {
   it('finds an image by id and returns everything later steps need', async () => {
     const ec2 = mockedEc2('eu-west-1');
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture()] });
+    ec2.mock.on(DescribeImageAttributeCommand).resolves({ ImageId: 'ami-source1', UefiData: { Value: 'QU1JLVVFRkk=' } });
     const source = await resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2));
-    expect(ec2.log()).toEqual([['DescribeImages', { ImageIds: ['ami-source1'] }]]);
+    expect(ec2.log()).toEqual([
+      ['DescribeImages', { ImageIds: ['ami-source1'] }],
+      ['DescribeImageAttribute', { ImageId: 'ami-source1', Attribute: 'uefiData' }],
+    ]);
     expect(source).toMatchObject({
       imageId: 'ami-source1',
       region: 'eu-west-1',
@@ -31,6 +35,7 @@ describe('resolveSourceAmi', () => {
       bootMode: 'uefi-preferred',
       tpmSupport: 'v2.0',
       imdsSupport: 'v2.0',
+      uefiData: 'QU1JLVVFRkk=',
       tags: { os: 'debian' },
     });
     expect(source.blockDeviceMappings).toHaveLength(3);
@@ -42,7 +47,7 @@ describe('resolveSourceAmi', () => {
     ec2.mock
       .on(DescribeImagesCommand)
       .resolvesOnce({ Images: [], NextToken: 't1' })
-      .resolves({ Images: [sourceImageFixture()] });
+      .resolves({ Images: [sourceImageFixture({ BootMode: 'legacy-bios' })] });
     await resolveSourceAmi(
       { sourceAmiFilter: { filters: { name: 'debian-12-*', architecture: ['x86_64', 'arm64'], 'root-device-type': 'ebs' }, owners: ['self', 'amazon', '136693071363'], includeDeprecated: true } },
       options(ec2),
@@ -61,6 +66,24 @@ describe('resolveSourceAmi', () => {
       ['DescribeImages', request],
       ['DescribeImages', { ...request, NextToken: 't1' }],
     ]);
+  });
+
+  it('reads no UEFI data for a legacy-bios image', async () => {
+    const ec2 = mockedEc2();
+    ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture({ BootMode: 'legacy-bios' })] });
+    const source = await resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2));
+    expect(ec2.names()).toEqual(['DescribeImages']);
+    expect(source.uefiData).toBeUndefined();
+  });
+
+  it('goes on with a warning when EC2 will not give the UEFI data', async () => {
+    const ec2 = mockedEc2();
+    ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture()] });
+    ec2.mock.on(DescribeImageAttributeCommand).rejects(ec2Error('AuthFailure', 'Not authorized for image:ami-source1', 403));
+    const opts = options(ec2);
+    const source = await resolveSourceAmi({ sourceAmi: 'ami-source1' }, opts);
+    expect(source.uefiData).toBeUndefined();
+    expect(opts.warnings[0]).toContain('Could not read the UEFI data of source AMI ami-source1');
   });
 
   it('picks the newest image with mostRecent', async () => {
