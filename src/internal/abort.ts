@@ -9,8 +9,9 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
- * Sleeps `ms`, rejecting with `signal.reason` as soon as the signal aborts. The timer is unref'd
- * so a pending sleep never keeps the process alive, and the listener is always removed.
+ * Sleeps `ms`, rejecting with `signal.reason` as soon as the signal aborts; the listener is always
+ * removed. The timer stays ref'd on purpose: an awaited wait is the build's work, and an unref'd
+ * one would let a script whose only pending work is a poll exit early with status 0.
  * @internal
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -27,7 +28,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, Math.max(0, ms));
-    timer.unref?.();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
