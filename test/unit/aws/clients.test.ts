@@ -1,7 +1,12 @@
 import { DescribeRegionsCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DecodeAuthorizationMessageCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AwsError, ConfigError } from '../../../src/errors.js';
 import { clientConfig, createAwsClients, resolveRegion } from '../../../src/aws/clients.js';
 import type { AwsClients } from '../../../src/aws/clients.js';
@@ -126,6 +131,53 @@ describe('createAwsClients', () => {
     expect(stsMock.calls()).toEqual([]);
     mock.restore();
     sts.destroy();
+  });
+});
+
+describe('profile with MFA', () => {
+  it('assumes the profile’s role with the MFA code, through the SDK’s own credential chain', async () => {
+    const bodies: string[] = [];
+    const sts = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(200, { 'content-type': 'text/xml' }).end(
+          '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>' +
+            '<AccessKeyId>ASIAMFA</AccessKeyId><SecretAccessKey>assumed</SecretAccessKey><SessionToken>token</SessionToken>' +
+            '<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/builder/s</Arn>' +
+            '<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>',
+        );
+      });
+    });
+    await new Promise<void>((resolve) => sts.listen(0, '127.0.0.1', resolve));
+    const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-mfa-'));
+    try {
+      await writeFile(
+        join(dir, 'config'),
+        '[profile base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = basesecret\n' +
+          '[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/builder\nsource_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/me\n',
+      );
+      await writeFile(join(dir, 'credentials'), '');
+      vi.stubEnv('AWS_CONFIG_FILE', join(dir, 'config'));
+      vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', join(dir, 'credentials'));
+      vi.stubEnv('AWS_ENDPOINT_URL_STS', `http://127.0.0.1:${(sts.address() as AddressInfo).port}`);
+      vi.stubEnv('AWS_PROFILE', undefined);
+      vi.stubEnv('AWS_ACCESS_KEY_ID', undefined);
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', undefined);
+      const clients = track(createAwsClients({ region: 'us-east-1', profile: 'builder', mfaCode: '123456' }, { env: {} }));
+      await expect(clients.ec2().config.credentials()).resolves.toMatchObject({ accessKeyId: 'ASIAMFA', secretAccessKey: 'assumed' });
+      expect(bodies).toHaveLength(1);
+      const params = new URLSearchParams(bodies[0]);
+      expect(params.get('Action')).toBe('AssumeRole');
+      expect(params.get('RoleArn')).toBe('arn:aws:iam::123456789012:role/builder');
+      expect(params.get('SerialNumber')).toBe('arn:aws:iam::123456789012:mfa/me');
+      expect(params.get('TokenCode')).toBe('123456');
+    } finally {
+      sts.closeAllConnections();
+      await new Promise<void>((resolve) => sts.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
