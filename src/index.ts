@@ -122,3 +122,8 @@ export type { CopyToRegionsInput, RegionCopies } from './aws/regions.js';
 export type { FindTaggedResourcesOptions, TaggedResource } from './aws/orphans.js';
 export type { ResolvedWaitPolicy } from './aws/poll.js';
 // --- end aws ---
+
+// --- build: local raw images (buildImage) ---
+export { buildImage } from './build/build-image.js';
+export type { BuildImageInput, BuildImageOptions, ImageBuildInfo, ImageBuildResult, ImageProvisionFn, ScratchImage } from './build/build-image.js';
+// --- end build: local raw images ---
