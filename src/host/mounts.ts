@@ -12,7 +12,7 @@ import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import { run } from './exec.js';
 import type { CommandWrapper } from './exec.js';
-import { findHolders, stopHolders } from './processes.js';
+import { assertSafeRoot, findHolders, stopHolders } from './processes.js';
 
 /**
  * One line of /proc/self/mountinfo.
@@ -196,6 +196,7 @@ export async function unmountTreeCtx(
   ctx: HostCtx,
   options: Pick<UnmountTreeOptions, 'killGraceMs' | 'attempts' | 'removeDir' | 'protectPids'> = {},
 ): Promise<UnmountReport> {
+  assertSafeRoot(root, 'mount tree root');
   const attempts = Math.max(1, options.attempts ?? 6);
   const unmounted: string[] = [];
   const stopped: MountHolder[] = [];

@@ -4,6 +4,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isAbsolute, normalize } from 'node:path';
 import type { MountHolder } from '../errors.js';
 import { delay } from './delay.js';
 import type { Ctx } from '../internal/logger.js';
@@ -70,6 +71,21 @@ export async function protectedPids(procRoot = '/proc'): Promise<Set<number>> {
     pids.add(pid);
   }
   return pids;
+}
+
+/**
+ * Refuses a root that would make every process a "holder": empty, relative, `/`, or not
+ * normalized. Stopping holders of such a root would signal the whole machine (the caller's own
+ * process group included), so this is a programming error, thrown before anything is read.
+ * @internal
+ */
+export function assertSafeRoot(root: string, what = 'root'): void {
+  if (typeof root !== 'string' || !isAbsolute(root) || root !== normalize(root) || root === '/' || root.endsWith('/')) {
+    throw new TypeError(
+      `Refusing ${JSON.stringify(root)} as a ${what}: it must be an absolute, normalized path below / (e.g. /mnt/ami-chroot/xvdf), ` +
+        'because every process at or under it is treated as holding it.',
+    );
+  }
 }
 
 function inside(path: string, root: string): boolean {
@@ -150,6 +166,7 @@ export type HolderScope = 'all' | 'roots';
  * @internal
  */
 export async function findHolders(root: string, procRoot = '/proc', scope: HolderScope = 'all'): Promise<MountHolder[]> {
+  assertSafeRoot(root);
   let names: string[];
   try {
     names = readdirSync(procRoot);
@@ -190,6 +207,7 @@ export interface StopHoldersOptions {
  * @internal
  */
 export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOptions = {}): Promise<MountHolder[]> {
+  assertSafeRoot(root);
   const procRoot = options.procRoot ?? '/proc';
   const graceMs = options.graceMs ?? 3000;
   const scope = options.scope ?? 'all';
