@@ -13,6 +13,7 @@ import type { Phase } from '../errors.js';
 import type { OperationOptions, ProgressEvent } from '../types.js';
 import { anySignal } from '../internal/abort.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
+import type { Undo } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import type { BuildConfig, ResolvedConfig, TemplateData } from '../config/types.js';
@@ -326,8 +327,8 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       if (!cfg.forceDeregister) await checkImageNameFree(ec2(region), name, region, ctx);
     });
 
-    const volume = await step('volume', () =>
-      createVolume(
+    const volume = await step('volume', async () => {
+      const created = await createVolume(
         {
           availabilityZone: identity.availabilityZone,
           ...defined({
@@ -344,13 +345,16 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
           region,
         },
         aws,
-      ),
-    );
-    stack.defer(`delete volume ${volume.volumeId}`, (s) => volume.delete({ signal: s }));
+      );
+      // Registered the moment the id exists, inside the phase: nothing can fail in between.
+      stack.defer(`delete volume ${created.volumeId}`, (s) => created.delete({ signal: s }));
+      return created;
+    });
 
+    let detachUndo: Undo | undefined;
     const attachment = await step('attach', async () => {
       const taken = await describeInstanceDeviceNames(ec2(region), identity.instanceId, ctx);
-      return attachVolume(
+      const attached = await attachVolume(
         {
           volumeId: volume.volumeId,
           instanceId: identity.instanceId,
@@ -376,14 +380,16 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
         },
         aws,
       );
+      detachUndo = stack.defer(`detach volume ${volume.volumeId}`, (s) => attached.detach({ signal: s }));
+      return attached;
     });
-    const detachUndo = stack.defer(`detach volume ${volume.volumeId}`, (s) => attachment.detach({ signal: s }));
 
     const commandWrapper =
       cfg.commandWrapper.source === '{{.Command}}' ? undefined : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
     const mountPath = cfg.mountPath.render({ Device: basename(attachment.hostDevice) }, clock);
-    const mounted = await step('mount', () =>
-      mountChroot(
+    let unmountUndo: Undo | undefined;
+    const mounted = await step('mount', async () => {
+      const m = await mountChroot(
         {
           device: attachment.hostDevice,
           mountPath,
@@ -398,9 +404,10 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
           stateDir,
         },
         { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
-      ),
-    );
-    const unmountUndo = stack.defer(`unmount ${mounted.root}`, (s) => mounted.unmount({ signal: s }));
+      );
+      unmountUndo = stack.defer(`unmount ${m.root}`, (s) => m.unmount({ signal: s }));
+      return m;
+    });
 
     const info: BuildInfo = {
       buildId,
@@ -435,8 +442,8 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
     });
 
     // Early cleanup: the snapshot must see a clean, unmounted, detached volume.
-    await step('unmount', () => unmountUndo.run());
-    await step('detach', () => detachUndo.run());
+    await step('unmount', () => unmountUndo!.run());
+    await step('detach', () => detachUndo!.run());
 
     const snapshotTags = renderRecord(cfg.snapshotTags, data, clock);
     const tags = renderRecord(cfg.tags, data, clock);
@@ -452,8 +459,8 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       ...defined({ deprecateAt: cfg.deprecateAt }),
       ...(cfg.deregistrationProtection.enabled ? { deregistrationProtection: cfg.deregistrationProtection } : {}),
     };
-    const image = await step('register', () =>
-      snapshotAndRegister(
+    const image = await step('register', async () => {
+      const registered = await snapshotAndRegister(
         {
           volumeId: volume.volumeId,
           region,
@@ -487,15 +494,16 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
           ...sharing,
         },
         aws,
-      ),
-    );
-    // Unlike Packer, a failure after registration removes the image and its snapshots.
-    stack.defer(`deregister ${image.imageId} and delete its snapshots`, (s) => image.deregister({ signal: s }), { onlyOnFailure: true });
+      );
+      // Unlike Packer, a failure after registration removes the image and its snapshots.
+      stack.defer(`deregister ${registered.imageId} and delete its snapshots`, (s) => registered.deregister({ signal: s }), { onlyOnFailure: true });
+      return registered;
+    });
 
     let copies: Awaited<ReturnType<typeof copyToRegions>> | undefined;
     if (copyRegions.length > 0) {
-      copies = await step('copy', () =>
-        copyToRegions(
+      copies = await step('copy', async () => {
+        const done = await copyToRegions(
           {
             sourceImageId: image.imageId,
             sourceRegion: region,
@@ -516,10 +524,10 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
             ...sharing,
           },
           { ...aws, keepOnError: cfg.keepOnError },
-        ),
-      );
-      const done = copies;
-      stack.defer('remove the region copies', (s) => done.undo({ signal: s }), { onlyOnFailure: true });
+        );
+        stack.defer('remove the region copies', (s) => done.undo({ signal: s }), { onlyOnFailure: true });
+        return done;
+      });
     }
 
     const cleanupErrors = await stack.unwind('success');
@@ -557,7 +565,7 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       userCtx.emit({ type: 'cleanup', step: `keepOnError: kept ${keptList.length} resource(s)`, status: 'skipped' } satisfies ProgressEvent);
       throw error;
     }
-    const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), undefined);
+    const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });
     throw attachCleanupErrors(error, cleanupErrors);
   } finally {
     internal.abort();

@@ -23,8 +23,11 @@ export class PhaseTracker {
     return this.#current;
   }
 
-  async run<T>(phase: Phase, fn: () => Promise<T>, signal: AbortSignal | undefined = this.#ctx.signal): Promise<T> {
-    throwIfAborted(signal);
+  /**
+   * Runs one phase. `checkAbort: false` is for cleanup, which must run after an abort.
+   */
+  async run<T>(phase: Phase, fn: () => Promise<T>, options: { readonly checkAbort?: boolean } = {}): Promise<T> {
+    if (options.checkAbort !== false) throwIfAborted(this.#ctx.signal);
     const previous = this.#current;
     this.#current = phase;
     const start = performance.now();

@@ -16,7 +16,7 @@
  * - `env.afterEach()`: detaches the loop devices the resolver made (the test owns them), resets faults.
  * - `env.close()` (in `afterAll`): stops moto, removes the temp dir.
  */
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
@@ -62,6 +62,38 @@ export interface E2eEnv {
 
 let unique = 0;
 
+/**
+ * moto lacks EnableImageDeprecation: answer it inside the SDK's retry loop (finalizeRequest, low
+ * priority), so the request is recorded and faults injected around it behave as for real calls.
+ */
+function emulateDeprecation(client: EC2Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'EnableImageDeprecationCommand') {
+        return { output: { Return: true, $metadata: { httpStatusCode: 200 } }, response: {} };
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'emulate-enable-image-deprecation' },
+  );
+}
+
+/** PIDs whose root or cwd is under `dir` (processes a build left in its chroot). */
+export async function processesUnder(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    for (const link of ['root', 'cwd']) {
+      const target = await readlink(`/proc/${name}/${link}`).catch(() => '');
+      if (target === dir || target.startsWith(`${dir}/`)) {
+        found.push(Number(name));
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 export async function startE2e(): Promise<E2eEnv> {
   requireRoot();
   const testDir: TestDir = await makeTestDir('ami-chroot-e2e-');
@@ -70,20 +102,18 @@ export async function startE2e(): Promise<E2eEnv> {
   try {
     moto = await startMoto();
     const server = moto;
-    const clients = new Map<string, { client: EC2Client; faults: Ec2Faults }>();
+    const clients = new Map<string, { client: EC2Client; faults: Ec2Faults; plain: EC2Client }>();
     const entry = (region = BUILD_REGION) => {
       let e = clients.get(region);
       if (!e) {
         const client = motoEc2(server.endpoint, region);
-        e = { client, faults: installEc2Faults(client) };
-        // moto lacks EnableImageDeprecation; emulate it so deprecateAt can be exercised (the
-        // request is still recorded and asserted).
-        e.faults.respond('EnableImageDeprecation', { Return: true });
+        emulateDeprecation(client);
+        e = { client, faults: installEc2Faults(client), plain: motoEc2(server.endpoint, region) };
         clients.set(region, e);
       }
       return e;
     };
-    const host = await startBuildHost(entry(BUILD_REGION).client);
+    const host = await startBuildHost(entry(BUILD_REGION).plain);
     const baseImage = join(dir, 'base.img');
     await makeBusyboxImage(baseImage, { sizeMiB: 64 });
     const devRoot = join(dir, 'dev');
@@ -125,7 +155,8 @@ export async function startE2e(): Promise<E2eEnv> {
       counts: async () => {
         const out: Record<string, RegionCounts> = {};
         for (const region of REGIONS) {
-          const c = entry(region).client;
+          // A client without the recorder: the harness's own calls are not the build's.
+          const c = entry(region).plain;
           const [v, s, i] = await Promise.all([
             c.send(new DescribeVolumesCommand({})),
             c.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] })),
@@ -156,6 +187,8 @@ export async function startE2e(): Promise<E2eEnv> {
         }
         const leak = await findLeaks(dir, loops.map((l) => l.device));
         if (leak) problems.push(leak);
+        const inside = await processesUnder(dir);
+        if (inside.length > 0) problems.push(`processes still running under ${dir}: ${inside.join(', ')}`);
         const reservations = await readdir(join(dir, 'lock')).catch(() => [] as string[]);
         const live = reservations.filter((n) => !n.endsWith('.lock') && n !== 'allocate');
         if (live.length > 0) problems.push(`lock dir still holds: ${live.join(', ')}`);
@@ -171,12 +204,14 @@ export async function startE2e(): Promise<E2eEnv> {
         for (const e of clients.values()) {
           e.faults.remove();
           e.faults = installEc2Faults(e.client);
-          e.faults.respond('EnableImageDeprecation', { Return: true });
         }
       },
       close: async () => {
         for (const loop of loops.splice(0)) await loop.detach().catch(() => {});
-        for (const e of clients.values()) e.client.destroy();
+        for (const e of clients.values()) {
+          e.client.destroy();
+          e.plain.destroy();
+        }
         await server.stop();
         await forceCleanup(dir);
         await testDir.cleanup();
