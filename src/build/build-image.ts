@@ -15,6 +15,7 @@ import type { ConfigIssue, Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { anySignal } from '../internal/abort.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
+import type { Undo } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import { resolveConfig } from '../config/resolve.js';
@@ -520,14 +521,21 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
       if (p.growBytes !== undefined && p.growBytes > (await stat(p.workFile)).size) await truncate(p.workFile, p.growBytes);
     });
 
-    const loop = await step('attach', () => attachLoop(p.workFile, { partscan: true, stateDir }, operation));
-    const detachUndo = stack.defer(`detach ${loop.device}`, (s) => loop.detach({ signal: s }));
+    // Each undo is registered inside its phase, the moment the resource exists: a failing
+    // `after` hook must not leave it unowned.
+    let detachUndo: Undo | undefined;
+    const loop = await step('attach', async () => {
+      const attached = await attachLoop(p.workFile, { partscan: true, stateDir }, operation);
+      detachUndo = stack.defer(`detach ${attached.device}`, (s) => attached.detach({ signal: s }));
+      return attached;
+    });
 
     const commandWrapper =
       cfg.commandWrapper.source === '{{.Command}}' ? undefined : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
     const mountPath = cfg.mountPath.render({ Device: basename(loop.device) }, clock);
-    const mounted = await step('mount', () =>
-      mountChroot(
+    let unmountUndo: Undo | undefined;
+    const mounted = await step('mount', async () => {
+      const m = await mountChroot(
         {
           device: loop.device,
           mountPath,
@@ -542,9 +550,10 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
           stateDir,
         },
         operation,
-      ),
-    );
-    const unmountUndo = stack.defer(`unmount ${mounted.root}`, (s) => mounted.unmount({ signal: s }));
+      );
+      unmountUndo = stack.defer(`unmount ${m.root}`, (s) => m.unmount({ signal: s }));
+      return m;
+    });
 
     const info: ImageBuildInfo = { Device: loop.device, MountPath: mounted.root, sourceImage: p.source, workFile: p.workFile, output: p.output };
     await step('provision', async () => {
@@ -560,12 +569,21 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
       }
     });
 
-    await step('unmount', () => unmountUndo.run());
-    await step('detach', () => detachUndo.run());
+    await step('unmount', () => unmountUndo!.run());
+    await step('detach', () => detachUndo!.run());
     await step('register', async () => {
       await publish(p.workFile, p.output, p.overwrite);
       ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
       ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.output });
+      // Only a failing `after` hook can fail the build now; its image must not stay behind either.
+      stack.defer(
+        `remove ${p.output}`,
+        async () => {
+          await rm(p.output, { force: true });
+          ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.output });
+        },
+        { onlyOnFailure: true },
+      );
     });
 
     const cleanupErrors = await stack.unwind('success');
@@ -583,9 +601,8 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
   } catch (error) {
     const phase = phases.current;
     if (phase) stampPhase(error, phase);
-    // Cleanup runs even (above all) after an abort: its phase gets a signal that never aborts;
-    // each undo has its own time limit.
-    const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), new AbortController().signal);
+    // Cleanup runs even (above all) after an abort; each undo has its own time limit.
+    const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });
     throw attachCleanupErrors(error, cleanupErrors);
   } finally {
     internal.abort();

@@ -259,6 +259,26 @@ describe('buildImage on real loop devices', () => {
     await assertNothingLeft(output, stateDir);
   });
 
+  it.each(['volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register'] as const)(
+    'a hook failing right after the %s phase leaves nothing behind',
+    async (phase) => {
+      const { output, mountPath, stateDir } = paths();
+      const failure = new Error(`hook failed after ${phase}`);
+      const error = await buildImage({ sourceImage: source, output, mountPath }, (chroot) => chroot.writeFile('/etc/x', 'x'), {
+        stateDir,
+        logger: quiet,
+        hooks: {
+          after: (p) => {
+            if (p === phase) throw failure;
+          },
+        },
+      }).catch((e: unknown) => e);
+      expect(error).toBe(failure);
+      expect((error as Error & { phase?: string }).phase).toBe(phase);
+      await assertNothingLeft(output, stateDir);
+    },
+  );
+
   it('refuses an existing output before any side effect', async () => {
     const { output, mountPath, stateDir } = paths();
     await writeFile(output, 'keep me\n');
