@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import {
   CopyImageCommand,
   CreateSnapshotCommand,
+  CreateTagsCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   RegisterImageCommand,
@@ -22,6 +23,7 @@ import type {
   Image,
   ImdsSupportValues,
   RegisterImageRequest,
+  Tag,
   TpmSupportValues,
   VolumeType,
 } from '@aws-sdk/client-ec2';
@@ -311,6 +313,21 @@ function now(options: Pick<AwsOperationOptions, 'clock'>): number {
 }
 
 /**
+ * Re-applies tags an image came back without. Some EC2-compatible endpoints (moto among them)
+ * ignore `TagSpecifications` on RegisterImage and CopyImage; without the build-id tag a killed
+ * build's image could never be found by `cleanupOrphans`. On AWS the tags are there and this
+ * costs nothing: it reads the image the wait already described.
+ * @internal
+ */
+export async function ensureImageTags(ec2: EC2Client, image: Image, wanted: readonly Tag[], ctx: Ctx, region: string): Promise<void> {
+  const have = new Map((image.Tags ?? []).map((t) => [t.Key, t.Value]));
+  const missing = wanted.filter((t) => have.get(t.Key) !== t.Value);
+  if (missing.length === 0 || !image.ImageId) return;
+  ctx.logger.debug(`Image ${image.ImageId} in ${region} lacks ${missing.length} tag(s) given at creation; adding them`);
+  await send(ec2, new CreateTagsCommand({ Resources: [image.ImageId], Tags: [...missing] }), ctx, { phase: 'tags', region, resources: { imageId: image.ImageId } });
+}
+
+/**
  * Finds and deregisters every image of this name owned by the account, in each region (Packer
  * `force_deregister`), deleting their snapshots too when asked (`force_delete_snapshot`).
  *
@@ -455,7 +472,8 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
     // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
     const dropRegistered = idempotent((signal: AbortSignal) => removeImage(ec2, registeredId, [], cleanCtx(signal), region));
     undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
-    await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
+    const available = await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
+    await ensureImageTags(ec2, available, imageTags, ctx, region);
     ctx.logger.info(`Image ${imageId} is available`);
     let snapshotIds: string[] = [snapshotId];
 
@@ -488,6 +506,7 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
       });
       undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
       const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
+      await ensureImageTags(ec2, copied, imageTags, ctx, region);
       copySnapshots = snapshotIdsOf(copied);
       // The intermediary has served its purpose.
       const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);

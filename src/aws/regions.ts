@@ -15,7 +15,7 @@ import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
 import { ec2InRegion, tagList, tagSpecs } from './common.js';
 import type { AwsOperationOptions } from './common.js';
-import { waitImageAvailable } from './images.js';
+import { ensureImageTags, waitImageAvailable } from './images.js';
 import { applySharing, describeImage, removeImage, snapshotIdsOf } from './permissions.js';
 import type { ImageSharing } from './permissions.js';
 
@@ -156,6 +156,7 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
     ctx.emit({ type: 'copy', region, imageId, state: 'started' });
     const image = await waitImageAvailable(ec2, imageId, 'copyAvailable', ctx, region, options, (options.clock ?? { now: () => performance.now() }).now());
     copy.snapshotIds = snapshotIdsOf(image);
+    await ensureImageTags(ec2, image, imageTags, ctx, region);
     await applySharing(ec2, imageId, copy.snapshotIds, input, ctx, region);
     ctx.emit({ type: 'copy', region, imageId, state: 'available' });
     ctx.logger.info(`Copy ${imageId} is available in ${region}`);

@@ -3,6 +3,7 @@ import {
   CreateSnapshotCommand,
   DeleteSnapshotCommand,
   DeregisterImageCommand,
+  CreateTagsCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   DisableImageDeregistrationProtectionCommand,
@@ -28,9 +29,24 @@ function happy(ec2: MockedEc2, image: Partial<Image> = {}): void {
   ec2.mock.on(CreateSnapshotCommand).resolves({ SnapshotId: 'snap-new', State: 'pending' });
   ec2.mock.on(DescribeSnapshotsCommand).resolves({ Snapshots: [{ SnapshotId: 'snap-new', State: 'completed', Progress: '100%' }] });
   ec2.mock.on(RegisterImageCommand).resolves({ ImageId: 'ami-new' });
-  ec2.mock.on(DescribeImagesCommand).resolves({
-    Images: [{ ImageId: 'ami-new', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-new' } }], ...image }],
-  });
+  // Like AWS, the described image carries the tags given on create.
+  ec2.mock.on(DescribeImagesCommand).callsFake(() => ({
+    Images: [
+      {
+        ImageId: 'ami-new',
+        State: 'available',
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-new' } }],
+        Tags: createdTags(ec2, RegisterImageCommand),
+        ...image,
+      },
+    ],
+  }));
+}
+
+/** The image tags of the last call of `command` (RegisterImage or CopyImage). */
+function createdTags(ec2: MockedEc2, command: typeof RegisterImageCommand | typeof CopyImageCommand) {
+  const input = ec2.mock.commandCalls(command as typeof RegisterImageCommand).at(-1)?.args[0].input;
+  return input?.TagSpecifications?.find((t) => t.ResourceType === 'image')?.Tags ?? [];
 }
 
 const base: SnapshotAndRegisterInput = { volumeId: 'vol-1', name: 'my-image', source };
@@ -234,13 +250,25 @@ describe('snapshotAndRegister', () => {
     expect(west.log()).toEqual([['DescribeImages', { Owners: ['self'], Filters: [{ Name: 'name', Values: ['my-image'] }] }]]);
   });
 
+  it('re-applies image tags an EC2-compatible endpoint dropped on create (moto does), so orphans stay findable', async () => {
+    const ec2 = mockedEc2();
+    happy(ec2, { Tags: [] });
+    ec2.mock.on(CreateTagsCommand).resolves({});
+    await snapshotAndRegister({ ...base, tags: { team: 'infra' }, buildId: 'b-1' }, options(ec2));
+    const log = ec2.log();
+    expect(log.map(([n]) => n)).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'RegisterImage', 'DescribeImages', 'CreateTags']);
+    expect(log[4]![1]).toEqual({ Resources: ['ami-new'], Tags: tagList({ team: 'infra' }, 'b-1') });
+  });
+
   it('with encryptBoot, replaces an intermediary with an encrypted copy and removes the intermediary', async () => {
     const ec2 = mockedEc2();
     happy(ec2);
     ec2.mock.on(CopyImageCommand).resolves({ ImageId: 'ami-enc' });
-    ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-enc'] }).resolves({
-      Images: [{ ImageId: 'ami-enc', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-enc' } }] }],
-    });
+    ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-enc'] }).callsFake(() => ({
+      Images: [
+        { ImageId: 'ami-enc', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-enc' } }], Tags: createdTags(ec2, CopyImageCommand) },
+      ],
+    }));
     ec2.mock.on(DeregisterImageCommand).resolves({});
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     const image = await snapshotAndRegister({ ...base, encryptBoot: true, kmsKeyId: 'alias/amis', buildId: 'b-1', description: 'd' }, options(ec2));

@@ -25,9 +25,17 @@ function world(): { clients: Record<string, MockedEc2>; byRegion: (region: strin
   for (const r of ['eu-west-1', 'ap-south-1']) {
     const c = clients[r]!;
     c.mock.on(CopyImageCommand).resolves({ ImageId: `ami-${r}` });
-    c.mock.on(DescribeImagesCommand).resolves({
-      Images: [{ ImageId: `ami-${r}`, State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: `snap-${r}` } }] }],
-    });
+    // Like AWS, the copy carries the tags given to CopyImage.
+    c.mock.on(DescribeImagesCommand).callsFake(() => ({
+      Images: [
+        {
+          ImageId: `ami-${r}`,
+          State: 'available',
+          BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: `snap-${r}` } }],
+          Tags: c.mock.commandCalls(CopyImageCommand).at(-1)?.args[0].input.TagSpecifications?.find((t) => t.ResourceType === 'image')?.Tags ?? [],
+        },
+      ],
+    }));
     c.mock.on(ModifyImageAttributeCommand).resolves({});
     c.mock.on(ModifySnapshotAttributeCommand).resolves({});
     c.mock.on(EnableImageDeprecationCommand).resolves({});
