@@ -1,0 +1,228 @@
+/**
+ * `cleanupOrphans`: removes what killed builds left behind, on the host (mounts, loop devices,
+ * device reservations, via `recoverHost`) and in AWS (volumes, snapshots and images carrying the
+ * `ami-chroot:build-id` tag whose build is not running).
+ *
+ * @packageDocumentation
+ */
+import { DeleteVolumeCommand, DescribeVolumesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { hasAwsCode } from '../aws/aws-errors.js';
+import { send } from '../aws/call.js';
+import { createAwsClients } from '../aws/clients.js';
+import type { AwsAccess, InjectedClients } from '../aws/clients.js';
+import { getHostIdentity } from '../aws/identity.js';
+import type { HostIdentity } from '../aws/identity.js';
+import { findTaggedResources } from '../aws/orphans.js';
+import type { TaggedResource } from '../aws/orphans.js';
+import { deleteSnapshot, removeImage } from '../aws/permissions.js';
+import { pollUntil, resolveWaitPolicy } from '../aws/poll.js';
+import { DEFAULT_STATE_DIR } from '../host/journal.js';
+import { DEFAULT_LOCK_DIR } from '../host/devices.js';
+import { recoverHost } from '../host/recover.js';
+import type { RecoveryReport } from '../host/recover.js';
+import { toCtx } from '../internal/logger.js';
+import type { Ctx } from '../internal/logger.js';
+import type { OperationOptions } from '../types.js';
+import { liveBuildIds } from './registry.js';
+
+/**
+ * Options of {@link cleanupOrphans}.
+ * @public
+ */
+export interface CleanupOrphansOptions extends OperationOptions, InjectedClients {
+  /**
+   * Only resources created before this time, or more than this many milliseconds ago. Builds
+   * running on this host are recognized and never touched whatever their age; builds on other
+   * hosts are protected only by this age, so keep it above your longest build.
+   * @defaultValue 6 hours
+   */
+  readonly olderThan?: Date | number;
+  /** Regions to sweep. @defaultValue the region of `access`, the environment, or the host */
+  readonly regions?: readonly string[];
+  /** Credentials, endpoint and region, as in the build config (`customEndpointEc2`, `profile`, ...). */
+  readonly access?: AwsAccess;
+  /** Only this build's resources. */
+  readonly buildId?: string;
+  /** List what would be removed, remove nothing. @defaultValue false */
+  readonly dryRun?: boolean;
+  /** Also run {@link recoverHost} first (unmount, detach loop devices, free reservations). @defaultValue true */
+  readonly recoverHost?: boolean;
+  /** Recovery journals and live-build records. @defaultValue `/run/ami-chroot` */
+  readonly stateDir?: string;
+  /** Device reservations. @defaultValue `/var/lock/ami-chroot` */
+  readonly lockDir?: string;
+  /**
+   * This host, to detach volumes a killed build left attached to it.
+   * @defaultValue read from IMDSv2 when a volume is attached somewhere; volumes attached elsewhere are kept
+   */
+  readonly hostIdentity?: HostIdentity | (() => Promise<HostIdentity>);
+}
+
+/**
+ * One resource {@link cleanupOrphans} looked at.
+ * @public
+ */
+export interface OrphanResource {
+  /** What it is. */
+  readonly kind: 'volume' | 'snapshot' | 'image';
+  /** Its id. */
+  readonly id: string;
+  /** Region. */
+  readonly region: string;
+  /** The build that created it. */
+  readonly buildId: string;
+}
+
+/**
+ * What {@link cleanupOrphans} did.
+ * @public
+ */
+export interface OrphanReport {
+  /** The host recovery, when it ran. */
+  readonly host: RecoveryReport | undefined;
+  /** Removed (or, with dryRun, would be removed). */
+  readonly removed: readonly OrphanResource[];
+  /** Left alone, with the reason (a running build, attached to another instance, in use). */
+  readonly kept: readonly (OrphanResource & { readonly reason: string })[];
+  /** Could not be removed. */
+  readonly failed: readonly (OrphanResource & { readonly error: Error })[];
+}
+
+const DEFAULT_AGE_MS = 6 * 3_600_000;
+
+async function identityOf(options: CleanupOrphansOptions): Promise<HostIdentity | undefined> {
+  const given = options.hostIdentity;
+  if (typeof given === 'function') return given();
+  if (given) return given;
+  return getHostIdentity(options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+}
+
+/** Detaches a volume from this host (the caller checked it is attached nowhere else), waits, deletes it. */
+async function removeVolume(ec2: EC2Client, r: TaggedResource, region: string, ctx: Ctx): Promise<void> {
+  for (const instanceId of r.attachedTo) {
+    await send(ec2, new DetachVolumeCommand({ VolumeId: r.id, InstanceId: instanceId }), ctx, { phase: 'recovery', region, resources: { volumeId: r.id } }).catch(
+      (error: unknown) => {
+        if (!hasAwsCode(error, 'IncorrectState', 'InvalidAttachment.NotFound')) throw error;
+      },
+    );
+  }
+  if (r.attachedTo.length > 0) {
+    await pollUntil({
+      describe: (signal) => send(ec2, new DescribeVolumesCommand({ VolumeIds: [r.id] }), ctx, { phase: 'recovery', region, signal }),
+      evaluate: (out) => {
+        const v = out.Volumes?.[0];
+        if (!v || (v.Attachments ?? []).length === 0) return { done: true, value: undefined };
+        return { done: false, state: v.Attachments?.[0]?.State ?? v.State ?? 'unknown' };
+      },
+      waitingFor: `volume ${r.id} to be detached in ${region}`,
+      id: r.id,
+      kind: 'volumeDetached',
+      policy: resolveWaitPolicy('volumeDetached', undefined, process.env, ctx.logger),
+      ctx,
+      region,
+      phase: 'recovery',
+      resources: { volumeId: r.id, region },
+    });
+  }
+  await send(ec2, new DeleteVolumeCommand({ VolumeId: r.id }), ctx, { phase: 'recovery', region, resources: { volumeId: r.id } }).catch((error: unknown) => {
+    if (!hasAwsCode(error, 'InvalidVolume.NotFound')) throw error;
+  });
+  ctx.emit({ type: 'resource', action: 'removed', kind: 'volume', id: r.id, region });
+}
+
+/**
+ * Finds and removes what builds that were killed mid-way left behind: first on this host (leftover
+ * mounts, loop devices and device reservations, through {@link recoverHost}), then in AWS: volumes,
+ * snapshots and images tagged `ami-chroot:build-id` whose build is not running.
+ *
+ * @remarks
+ * Images go first (a snapshot cannot be deleted while an image uses it), then snapshots, then
+ * volumes; a volume still attached to this host is detached first, one attached to another
+ * instance is kept. Builds running on this host are known from their live-build records and are
+ * never touched; elsewhere only `olderThan` protects a running build.
+ *
+ * @example
+ * ```ts
+ * const report = await cleanupOrphans({ regions: ['us-east-1', 'eu-west-1'], olderThan: 2 * 3600_000 })
+ * console.log(report.removed)
+ * ```
+ * @public
+ */
+export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promise<OrphanReport> {
+  const ctx = toCtx(options);
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
+  const host =
+    options.recoverHost === false || options.dryRun
+      ? undefined
+      : await recoverHost({ stateDir, lockDir: options.lockDir ?? DEFAULT_LOCK_DIR }, options);
+  const live = await liveBuildIds(stateDir);
+
+  const olderThan =
+    options.olderThan instanceof Date ? options.olderThan : new Date(Date.now() - (options.olderThan ?? DEFAULT_AGE_MS));
+  let identity: HostIdentity | undefined;
+  const explicitRegion = options.access?.region ?? options.regions?.[0];
+  if (!explicitRegion && !process.env['AWS_REGION'] && !process.env['AWS_DEFAULT_REGION']) identity = await identityOf(options);
+  const clients = createAwsClients(options.access ?? {}, {
+    ...(explicitRegion ?? identity?.region ? { region: (explicitRegion ?? identity?.region)! } : {}),
+    ...(options.ec2 ? { ec2: options.ec2 } : {}),
+    ...(options.sts ? { sts: options.sts } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const regions = options.regions ?? [clients.region];
+
+  const removed: OrphanResource[] = [];
+  const kept: (OrphanResource & { reason: string })[] = [];
+  const failed: (OrphanResource & { error: Error })[] = [];
+  try {
+    await Promise.all(
+      regions.map(async (region) => {
+        const ec2 = clients.ec2(region);
+        const found = await findTaggedResources(ec2, {
+          olderThan,
+          ...(options.buildId ? { buildId: options.buildId } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.logger ? { logger: options.logger } : {}),
+        });
+        const order = { image: 0, snapshot: 1, volume: 2 } as const;
+        for (const r of found.sort((a, b) => order[a.kind] - order[b.kind])) {
+          const ref: OrphanResource = { kind: r.kind, id: r.id, region, buildId: r.buildId };
+          if (live.has(r.buildId)) {
+            kept.push({ ...ref, reason: `build ${r.buildId} is still running on this host` });
+            continue;
+          }
+          if (r.kind === 'volume' && r.attachedTo.length > 0) {
+            identity ??= await identityOf(options);
+            const elsewhere = r.attachedTo.filter((i) => i !== identity?.instanceId);
+            if (elsewhere.length > 0) {
+              kept.push({ ...ref, reason: `attached to ${elsewhere.join(', ')}, not this host; detach it there or run cleanupOrphans on that host` });
+              continue;
+            }
+          }
+          if (options.dryRun) {
+            removed.push(ref);
+            continue;
+          }
+          try {
+            if (r.kind === 'image') await removeImage(ec2, r.id, [], ctx, region, { unprotect: true });
+            else if (r.kind === 'snapshot') await deleteSnapshot(ec2, r.id, ctx, region);
+            else await removeVolume(ec2, r, region, ctx);
+            removed.push(ref);
+            ctx.logger.info(`Removed orphaned ${r.kind} ${r.id} (build ${r.buildId}) in ${region}`);
+          } catch (error) {
+            if (r.kind === 'snapshot' && hasAwsCode(error, 'InvalidSnapshot.InUse')) {
+              kept.push({ ...ref, reason: 'in use by an image that is not an orphan' });
+              continue;
+            }
+            const e = error instanceof Error ? error : new Error(String(error));
+            ctx.logger.error(`Could not remove orphaned ${r.kind} ${r.id} in ${region}: ${e.message}`);
+            failed.push({ ...ref, error: e });
+          }
+        }
+      }),
+    );
+  } finally {
+    clients.destroy();
+  }
+  return { host, removed, kept, failed };
+}
