@@ -78,7 +78,10 @@ interface StrategyStats {
   readonly description: string;
   readonly kinds: Record<SimKind, KindStats>;
   readonly build: {
+    /** Describe calls per build, waits plus `extraCalls`. */
     readonly calls: Summary;
+    /** Of those, calls outside the waits (see `Strategy.extraCallsPerBuild`). */
+    readonly extraCalls: number;
     readonly lagS: Summary;
     /** Mean calls per build divided by Packer's (the issue's "calls per build" ratio). */
     readonly callsVsPacker: number;
@@ -160,12 +163,12 @@ async function measure(strategy: Strategy, timelines: Record<SimKind, readonly T
   return out;
 }
 
-function buildStats(samples: Record<SimKind, Sample[]>, n: number): { calls: number[]; lagMs: number[]; waitedMs: number } {
+function buildStats(samples: Record<SimKind, Sample[]>, n: number, extraCalls: number): { calls: number[]; lagMs: number[]; waitedMs: number } {
   const calls: number[] = [];
   const lagMs: number[] = [];
   let waitedMs = 0;
   for (let i = 0; i < n; i++) {
-    let c = 0;
+    let c = extraCalls;
     let lag = 0;
     for (const kind of BUILD_WAITS) {
       const s = samples[kind][i]!;
@@ -201,13 +204,14 @@ export async function runPollingBench(options: PollingBenchOptions = {}): Promis
   for (const strategy of strategies) raw.set(strategy.id, await measure(strategy, timelines, seed));
   const simulationMs = performance.now() - started;
 
-  const packerBuild = buildStats(raw.get('packer')!, samples);
+  const extraOf = (id: string): number => strategies.find((s) => s.id === id)?.extraCallsPerBuild ?? 0;
+  const packerBuild = buildStats(raw.get('packer')!, samples, extraOf('packer'));
   const packerMeanCalls = mean(packerBuild.calls);
   const results: StrategyStats[] = strategies.map((strategy) => {
     const byKind = raw.get(strategy.id)!;
     const kinds = {} as Record<SimKind, KindStats>;
     for (const kind of BUILD_WAITS) kinds[kind] = kindStats(byKind[kind]);
-    const build = buildStats(byKind, samples);
+    const build = buildStats(byKind, samples, extraOf(strategy.id));
     const callsVsPacker = mean(build.calls) / packerMeanCalls;
     return {
       id: strategy.id,
@@ -215,6 +219,7 @@ export async function runPollingBench(options: PollingBenchOptions = {}): Promis
       kinds,
       build: {
         calls: summarize(build.calls),
+        extraCalls: extraOf(strategy.id),
         lagS: summarize(build.lagMs.map((ms) => ms / 1000)),
         callsVsPacker,
         callsPerMinute: build.calls.reduce((s, c) => s + c, 0) / (build.waitedMs / 60_000),
@@ -274,7 +279,7 @@ function renderTables(results: readonly StrategyStats[], info: { samples: number
       ]);
     }
   }
-  const build = results.map((r) => [r.id, r.build.calls.mean, r.build.calls.p99, r.build.callsVsPacker, r.build.callsPerMinute, r.build.lagS.mean, r.build.lagS.p99]);
+  const build = results.map((r) => [r.id, r.build.calls.mean, r.build.extraCalls, r.build.calls.p99, r.build.callsVsPacker, r.build.callsPerMinute, r.build.lagS.mean, r.build.lagS.p99]);
   const shapes: (string | number)[][] = [];
   for (const shape of Object.keys(SNAPSHOT_SHAPES)) {
     for (const r of results) {
@@ -303,8 +308,8 @@ function renderTables(results: readonly StrategyStats[], info: { samples: number
     'Snapshot lag by progress shape',
     formatTable(['shape', 'strategy', 'n', 'mean lag s', 'p99 s', 'lag % of wait', 'calls'], shapes),
     '',
-    'Per build (volume + attach + detach + snapshot + image + one copy)',
-    formatTable(['strategy', 'calls', 'calls p99', 'vs Packer', 'calls/min', 'total lag s', 'lag p99 s'], build),
+    'Per build (volume + attach + detach + snapshot + image + one copy; "not in waits": Describe calls the build adds after a wait)',
+    formatTable(['strategy', 'calls', 'not in waits', 'calls p99', 'vs Packer', 'calls/min', 'total lag s', 'lag p99 s'], build),
     '',
     'Targets, judged for every strategy (only ours must pass)',
     formatTable(['target', 'limit', ...results.map((r) => r.id)], matrix),

@@ -205,6 +205,12 @@ export interface WaitPolicy {
   readonly minDelayMs?: number;
   /** Largest delay between polls. */
   readonly maxDelayMs?: number;
+  /**
+   * Shortest time between the first poll, always made at once, and the second (0: none). Lets a
+   * wait known to take minutes skip polls that cannot find it done.
+   * @defaultValue 60 000 for `copyAvailable`, 0 for the other waits
+   */
+  readonly firstDelayMs?: number;
 }
 
 /**

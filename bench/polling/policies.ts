@@ -35,6 +35,11 @@ export interface Strategy {
   readonly description: string;
   /** Waits for `timeline` to reach its done state; `rng` feeds any jitter. */
   wait(timeline: Timeline, rng: Rng): Promise<WaitOutcome>;
+  /**
+   * Describe calls a build makes on the awaited resources outside the waits, because the wait
+   * does not hand back what the next step needs. Counted in the per-build totals. @defaultValue 0
+   */
+  readonly extraCallsPerBuild?: number;
 }
 
 /**
@@ -141,7 +146,11 @@ export const PACKER_POLICY: Readonly<Record<SimKind, { readonly delayMs: number;
 export function packerStrategy(): Strategy {
   return {
     id: 'packer',
-    description: 'Packer: fixed delay (volume 15 s, attach/detach 5 s, snapshot/image/copy 15 s), first poll immediate',
+    description: 'Packer: fixed delay (volume 15 s, attach/detach 5 s, snapshot/image/copy 15 s), first poll immediate; +1 DescribeImages per copy',
+    // StepAMIRegionCopy (common/step_ami_region_copy.go) calls DescribeImages once more after
+    // WaitUntilAMIAvailable to read the copy's snapshot ids: the v1 waiter returns no response.
+    // Ours takes them from the poll that saw the copy available.
+    extraCallsPerBuild: 1,
     async wait(timeline) {
       const { delayMs, maxAttempts } = PACKER_POLICY[timeline.kind];
       const done = doneState(timeline.kind);

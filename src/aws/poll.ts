@@ -7,11 +7,14 @@
  * timer alive after an abort. This poller:
  * - polls on a schedule that grows with the time already waited, `clamp(k x elapsed, min, max)`
  *   with small jitter, so the expected lag stays a small fraction of the wait (about 2 % with
- *   k = 0.04) while short waits keep a sub-second mean lag (minDelay 1-2 s);
+ *   k = 0.04) while short waits keep a sub-second mean lag (minDelay 1.6-2 s);
  * - uses EC2's progress (snapshots) while it moves steadily: far from the end it waits up to half
- *   the estimated remaining time, near the end it polls at the estimated completion; as soon as
- *   progress stalls it falls back to the base schedule, so a snapshot that sits at 0 % then jumps
- *   is still seen quickly;
+ *   the estimated remaining time, but never more than 0.3 x the time already waited (an estimate
+ *   read off accelerating or stepwise progress can be several times too long); near the end it
+ *   polls at the estimated completion; as soon as progress stalls it falls back to the base
+ *   schedule, so a snapshot that sits at 0 % then jumps is still seen quickly;
+ * - can hold off after its first poll when a wait is known to take long (region copies: no
+ *   second poll before 60 s);
  * - treats `Invalid*.NotFound` right after creation as eventual consistency, backs off on
  *   throttling that outlived the SDK's retries, and fails fast on anything else;
  * - runs on an injectable clock, so benchmarks can replay long waits in virtual time.
@@ -57,6 +60,11 @@ export interface ResolvedWaitPolicy {
   readonly minDelayMs: number;
   /** Longest delay between two polls (equal to `minDelayMs` for a fixed Packer-style delay). */
   readonly maxDelayMs: number;
+  /**
+   * Shortest time between the first poll (always made at once) and the second; 0 lets the
+   * schedule decide. Never longer than `timeoutMs`.
+   */
+  readonly firstDelayMs: number;
 }
 
 /**
@@ -67,18 +75,24 @@ export interface ResolvedWaitPolicy {
  * too short: volume 10 min (Packer 15 s x 40); attach/detach 5 min (Packer 5 s x 40 = 200 s, but
  * attachments taking over 3 min are on record); snapshot and region copy 2 h (Packer 30 min; a
  * first snapshot of a large volume and cross-region copies routinely take longer); image 1 h
- * (Packer 30 min). Min delays of 1-2 s keep the mean lag on short waits under a second; max
- * delays bound the lag on long ones.
+ * (Packer 30 min).
+ *
+ * Min delays of 1.6 s give short waits a mean lag of about 0.8 s (a lag is on average half a
+ * delay), safely under a second, for fewer calls than 1 s would cost. Max delays bound the lag on
+ * long waits. A region copy takes minutes on EC2 (it copies every snapshot of the image), so
+ * after a first poll at once (it finds a copy that is already there, as on a test double, and
+ * makes an eventual-consistency miss visible early) the second poll waits until 60 s: polls in
+ * the first minute of a copy cannot find it done, they only spend the account's Describe budget.
  * @public
  */
 export const DEFAULT_WAIT_POLICIES: Readonly<Record<WaitKind, ResolvedWaitPolicy>> = Object.freeze({
-  volumeAvailable: { timeoutMs: 10 * 60_000, minDelayMs: 1_000, maxDelayMs: 10_000 },
-  volumeAttached: { timeoutMs: 5 * 60_000, minDelayMs: 1_000, maxDelayMs: 5_000 },
-  volumeDetached: { timeoutMs: 5 * 60_000, minDelayMs: 1_000, maxDelayMs: 5_000 },
-  volumeDeleted: { timeoutMs: 5 * 60_000, minDelayMs: 2_000, maxDelayMs: 10_000 },
-  snapshotCompleted: { timeoutMs: 2 * 3_600_000, minDelayMs: 2_000, maxDelayMs: 120_000 },
-  imageAvailable: { timeoutMs: 3_600_000, minDelayMs: 2_000, maxDelayMs: 30_000 },
-  copyAvailable: { timeoutMs: 2 * 3_600_000, minDelayMs: 2_000, maxDelayMs: 120_000 },
+  volumeAvailable: { timeoutMs: 10 * 60_000, minDelayMs: 1_600, maxDelayMs: 10_000, firstDelayMs: 0 },
+  volumeAttached: { timeoutMs: 5 * 60_000, minDelayMs: 1_600, maxDelayMs: 5_000, firstDelayMs: 0 },
+  volumeDetached: { timeoutMs: 5 * 60_000, minDelayMs: 1_600, maxDelayMs: 5_000, firstDelayMs: 0 },
+  volumeDeleted: { timeoutMs: 5 * 60_000, minDelayMs: 2_000, maxDelayMs: 10_000, firstDelayMs: 0 },
+  snapshotCompleted: { timeoutMs: 2 * 3_600_000, minDelayMs: 1_600, maxDelayMs: 120_000, firstDelayMs: 0 },
+  imageAvailable: { timeoutMs: 3_600_000, minDelayMs: 1_600, maxDelayMs: 30_000, firstDelayMs: 0 },
+  copyAvailable: { timeoutMs: 2 * 3_600_000, minDelayMs: 2_000, maxDelayMs: 120_000, firstDelayMs: 60_000 },
 });
 
 // Packer's per-wait delay, used to turn a bare `maxAttempts` into a time budget the way Packer would.
@@ -94,6 +108,19 @@ const PACKER_DELAY_MS: Readonly<Record<WaitKind, number>> = {
 
 /** Growth of the delay with time waited: delay = k x elapsed, so the mean lag is about k/2. @internal */
 export const DELAY_GROWTH = 0.04;
+/**
+ * Growth per wait where it differs from {@link DELAY_GROWTH}. Copies: 0.035, because their polls
+ * start late (see `firstDelayMs`) and so the lag stays under 2 % of the wait with fewer calls.
+ * @internal
+ */
+export const DELAY_GROWTH_BY_KIND: Readonly<Partial<Record<WaitKind, number>>> = Object.freeze({ copyAvailable: 0.035 });
+/**
+ * The most a progress estimate may stretch a delay, as a share of the time already waited. An
+ * estimate taken early, or from progress that accelerates or moves in steps, can be several times
+ * too long; with this cap a wrong estimate costs at most 30 % of the wait so far.
+ * @internal
+ */
+export const ETA_STRETCH_CAP = 0.3;
 /** Relative jitter applied to every delay (+/-). @internal */
 export const DELAY_JITTER = 0.1;
 /** How long `Invalid*.NotFound` counts as eventual consistency after creation. @internal */
@@ -124,6 +151,21 @@ function checkPositive(path: string, value: number | undefined): void {
   }
 }
 
+function checkNonNegative(path: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigError([{ path, value, message: 'must be 0 or a positive number of milliseconds' }]);
+  }
+}
+
+/**
+ * Delay growth k of a wait (delay = k x elapsed).
+ * @internal
+ */
+export function delayGrowth(kind: WaitKind): number {
+  return DELAY_GROWTH_BY_KIND[kind] ?? DELAY_GROWTH;
+}
+
 /**
  * Decides the policy of one wait from the defaults, Packer-style overrides and per-wait settings.
  *
@@ -134,7 +176,9 @@ function checkPositive(path: string, value: number | undefined): void {
  * A delay makes polling fixed (min = max = delay). Delay and attempts together set the timeout
  * to delay x attempts, as in Packer; attempts alone use Packer's delay for that wait (15 s, or 5 s
  * for attach/detach). Unlike Packer, a delay alone never shortens a wait's budget (Packer then
- * drops the snapshot and image waits to 40 attempts).
+ * drops the snapshot and image waits to 40 attempts). `firstDelayMs` comes from
+ * `polling.waits[kind]` or the defaults only (a fixed delay keeps it: set it to 0 to poll at a
+ * fixed pace from the start) and is clamped to the timeout.
  *
  * @param kind - the wait
  * @param polling - the `polling` option
@@ -156,6 +200,7 @@ export function resolveWaitPolicy(
   checkPositive(`polling.waits.${kind}.timeoutMs`, perWait?.timeoutMs);
   checkPositive(`polling.waits.${kind}.minDelayMs`, perWait?.minDelayMs);
   checkPositive(`polling.waits.${kind}.maxDelayMs`, perWait?.maxDelayMs);
+  checkNonNegative(`polling.waits.${kind}.firstDelayMs`, perWait?.firstDelayMs);
 
   const envDelaySeconds = positiveIntegerFromEnv(env, 'AWS_POLL_DELAY_SECONDS', logger);
   const envAttempts = positiveIntegerFromEnv(env, 'AWS_MAX_ATTEMPTS', logger);
@@ -185,7 +230,8 @@ export function resolveWaitPolicy(
       { path: `polling.waits.${kind}.maxDelayMs`, value: maxDelayMs, message: `must not be smaller than minDelayMs (${minDelayMs})` },
     ]);
   }
-  return { timeoutMs, minDelayMs, maxDelayMs };
+  const firstDelayMs = Math.min(perWait?.firstDelayMs ?? base.firstDelayMs, timeoutMs);
+  return { timeoutMs, minDelayMs, maxDelayMs, firstDelayMs };
 }
 
 /**
@@ -217,8 +263,6 @@ export interface PollOptions<T, V> {
   readonly policy: ResolvedWaitPolicy;
   /** Signal, logger and event sink. */
   readonly ctx: Ctx;
-  /** Delay before the first poll. @defaultValue 0 (poll at once) */
-  readonly initialDelayMs?: number;
   /** Region, for snapshot-progress events. */
   readonly region?: string;
   /** Phase named by errors. */
@@ -235,7 +279,7 @@ export interface PollOptions<T, V> {
   readonly clock?: PollClock;
   /** Random numbers in [0, 1) for jitter. @defaultValue Math.random */
   readonly random?: () => number;
-  /** Delay growth k in delay = k x elapsed. @defaultValue 0.04 */
+  /** Delay growth k in delay = k x elapsed. @defaultValue {@link delayGrowth} of `kind` */
   readonly growth?: number;
 }
 
@@ -286,8 +330,9 @@ export function scheduleDelay(args: {
   const base = Math.min(policy.maxDelayMs, Math.max(policy.minDelayMs, (args.growth ?? DELAY_GROWTH) * args.elapsedMs));
   const eta = args.etaMs;
   if (eta === undefined || !Number.isFinite(eta)) return base;
-  // Far from the end: half the remaining time (halving towards the estimate costs few calls).
-  if (eta / 2 >= base) return Math.min(policy.maxDelayMs, eta / 2);
+  // Far from the end: half the remaining time (halving towards the estimate costs few calls), but
+  // only as far as the time already waited vouches for the estimate.
+  if (eta / 2 >= base) return Math.min(policy.maxDelayMs, eta / 2, Math.max(base, ETA_STRETCH_CAP * args.elapsedMs));
   // Close to it: poll when it should be done rather than a whole base delay later.
   return Math.max(policy.minDelayMs, Math.min(base, eta));
 }
@@ -336,10 +381,6 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
     reported = label;
     ctx.emit({ type: 'wait', waitingFor, id, state: label, polls, elapsedMs: clock.now() - start });
   };
-
-  if (options.initialDelayMs !== undefined && options.initialDelayMs > 0) {
-    await clock.sleep(Math.min(options.initialDelayMs, policy.timeoutMs), signal);
-  }
 
   for (;;) {
     polls++;
@@ -411,10 +452,12 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
         const rate = (lastProgress - anchor.p) / (now - anchor.t);
         if (rate > 0) etaMs = (100 - lastProgress) / rate;
       }
-      const growth = options.growth ?? DELAY_GROWTH;
+      const growth = options.growth ?? delayGrowth(kind);
       nextDelay = scheduleDelay({ elapsedMs: now - start, policy, growth, etaMs });
       nextDelay *= 1 + DELAY_JITTER * (2 * random() - 1);
     }
+    // A wait known to be long: nothing to learn from polls before firstDelayMs.
+    if (polls === 1 && policy.firstDelayMs > 0) nextDelay = Math.max(nextDelay, policy.firstDelayMs - (now - start));
     // The last poll lands on the deadline, so the whole budget is used.
     const delay = Math.max(0, Math.min(nextDelay, deadline - now));
     logger.debug(`Waiting for ${waitingFor}: poll ${polls} saw ${lastState ?? 'nothing yet'}; next in ${Math.round(delay)} ms`);

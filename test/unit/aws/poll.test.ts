@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { WaitFailedError, WaitTimeoutError, ConfigError } from '../../../src/errors.js';
 import {
   DEFAULT_WAIT_POLICIES,
+  ETA_STRETCH_CAP,
+  delayGrowth,
   pollUntil,
   resolveWaitPolicy,
   scheduleDelay,
@@ -171,7 +173,7 @@ describe('pollUntil', () => {
   it('times out with an error naming the wait, the limit and the last state, polling once at the deadline', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => ({ state: 'attaching' }));
-    const policy: ResolvedWaitPolicy = { timeoutMs: 30_000, minDelayMs: 1_000, maxDelayMs: 5_000 };
+    const policy: ResolvedWaitPolicy = { timeoutMs: 30_000, minDelayMs: 1_000, maxDelayMs: 5_000, firstDelayMs: 0 };
     const error = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be attached to i-1', id: 'vol-1', kind: 'volumeAttached', policy, ctx: collector().ctx, clock }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
     const e = error as WaitTimeoutError;
@@ -261,7 +263,7 @@ describe('pollUntil', () => {
       waitingFor: 'volume vol-1 to be available',
       id: 'vol-1',
       kind: 'volumeAvailable',
-      policy: { timeoutMs: 600_000, minDelayMs: 60_000, maxDelayMs: 60_000 },
+      policy: { timeoutMs: 600_000, minDelayMs: 60_000, maxDelayMs: 60_000, firstDelayMs: 0 },
       ctx: toCtx({ signal: controller.signal }),
     });
     await expect(promise).rejects.toBe(reason);
@@ -307,24 +309,79 @@ describe('pollUntil', () => {
     expect(calls).toBe(0);
   });
 
-  it('waits initialDelayMs before the first poll', async () => {
+  it('does not let an early progress estimate stretch a delay past 0.3 x the time waited', async () => {
+    const clock = virtualClock();
+    // 1 % every 4 s reads as "about 400 s left"; then EBS finishes the rest at 40 s.
+    const doneAt = 40_000;
+    const r = resource(clock, (t) => (t >= doneAt ? { state: 'completed' } : { state: 'pending', progress: Math.floor(t / 4_000) }));
+    const policy = DEFAULT_WAIT_POLICIES.snapshotCompleted;
+    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'snapshot snap-1 to be completed', id: 'snap-1', kind: 'snapshotCompleted', policy, ctx: collector().ctx, clock, random: () => 0.5 });
+    // Half the estimate would be a 120 s delay (the max); the cap keeps every delay to 0.3 x elapsed.
+    const stretched = clock.sleeps.filter((ms, i) => ms > policy.minDelayMs && ms > 0.3 * clock.sleeps.slice(0, i).reduce((a, b) => a + b, 0) + 1);
+    expect(stretched).toEqual([]);
+    expect(result.elapsedMs - doneAt).toBeLessThanOrEqual(ETA_STRETCH_CAP * doneAt);
+  });
+
+  it('polls a region copy at once, then not again before firstDelayMs, then on the copy schedule', async () => {
+    const clock = virtualClock();
+    const readyAt = 10 * 60_000;
+    const r = resource(clock, (t) => ({ state: t >= readyAt ? 'available' : 'pending' }));
+    const policy = DEFAULT_WAIT_POLICIES.copyAvailable;
+    expect(policy.firstDelayMs).toBe(60_000);
+    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available in eu-west-1', id: 'ami-2', kind: 'copyAvailable', policy, ctx: collector().ctx, clock, random: () => 0.5 });
+    expect(clock.sleeps[0]).toBe(60_000);
+    // From there the delay grows by the copy's own factor (0.035 x elapsed, min 2 s).
+    expect(delayGrowth('copyAvailable')).toBe(0.035);
+    expect(clock.sleeps[1]).toBeCloseTo(0.035 * 60_000);
+    expect(result.elapsedMs - readyAt).toBeLessThanOrEqual(0.035 * readyAt * 1.1);
+    expect(result.polls).toBe(r.calls);
+  });
+
+  it('finds a copy that is already available with its first poll, without waiting', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => ({ state: 'available' }));
-    await pollUntil({ describe: r.describe, evaluate, waitingFor: 'x', id: 'x', kind: 'volumeAvailable', policy: volumePolicy, ctx: collector().ctx, clock, initialDelayMs: 500 });
-    expect(clock.sleeps).toEqual([500]);
+    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available', id: 'ami-2', kind: 'copyAvailable', policy: DEFAULT_WAIT_POLICIES.copyAvailable, ctx: collector().ctx, clock });
+    expect(result).toEqual({ value: 'available', polls: 1, elapsedMs: 0 });
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('holds off after the first poll even when it was throttled or not visible yet', async () => {
+    const clock = virtualClock();
+    const r = resource(clock, (t) => (t === 0 ? awsError('InvalidAMIID.NotFound') : { state: 'available' }));
+    const policy: ResolvedWaitPolicy = { ...DEFAULT_WAIT_POLICIES.copyAvailable, firstDelayMs: 45_000 };
+    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available', id: 'ami-2', kind: 'copyAvailable', policy, ctx: collector().ctx, clock });
+    expect(clock.sleeps).toEqual([45_000]);
+    expect(result.polls).toBe(2);
+  });
+
+  it('never holds off past the deadline: a budget shorter than firstDelayMs polls at its end and times out', async () => {
+    const clock = virtualClock();
+    const r = resource(clock, () => ({ state: 'pending' }));
+    const policy = resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { timeoutMs: 30_000 } } }, {});
+    expect(policy.firstDelayMs).toBe(30_000);
+    const error = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available', id: 'ami-2', kind: 'copyAvailable', policy, ctx: collector().ctx, clock }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(clock.sleeps).toEqual([30_000]);
+    expect(r.calls).toBe(2);
   });
 });
 
 describe('scheduleDelay', () => {
-  const policy: ResolvedWaitPolicy = { timeoutMs: 3_600_000, minDelayMs: 2_000, maxDelayMs: 30_000 };
+  const policy: ResolvedWaitPolicy = { timeoutMs: 3_600_000, minDelayMs: 2_000, maxDelayMs: 30_000, firstDelayMs: 0 };
   it('is the min delay early, k x elapsed later, and the max delay eventually', () => {
     expect(scheduleDelay({ elapsedMs: 1_000, policy })).toBe(2_000);
     expect(scheduleDelay({ elapsedMs: 300_000, policy })).toBeCloseTo(12_000);
     expect(scheduleDelay({ elapsedMs: 3_000_000, policy })).toBe(30_000);
   });
   it('allows half the estimated remaining time when progress moves, capped by the max delay', () => {
-    expect(scheduleDelay({ elapsedMs: 1_000, policy, etaMs: 20_000 })).toBe(10_000);
-    expect(scheduleDelay({ elapsedMs: 1_000, policy, etaMs: 600_000 })).toBe(30_000);
+    expect(scheduleDelay({ elapsedMs: 100_000, policy, etaMs: 20_000 })).toBe(10_000);
+    expect(scheduleDelay({ elapsedMs: 200_000, policy, etaMs: 600_000 })).toBe(30_000);
+  });
+  it('stretches no further than 0.3 x the time waited, and never below the base delay', () => {
+    // 10 min left by the estimate after 20 s: half of it would be the max delay (30 s); 0.3 x 20 s = 6 s.
+    expect(scheduleDelay({ elapsedMs: 20_000, policy, etaMs: 600_000 })).toBe(6_000);
+    expect(scheduleDelay({ elapsedMs: 1_000, policy, etaMs: 600_000 })).toBe(2_000);
+    expect(ETA_STRETCH_CAP).toBe(0.3);
   });
   it('polls at the estimated completion when it is closer than the base delay, never below the min delay', () => {
     expect(scheduleDelay({ elapsedMs: 300_000, policy, etaMs: 8_000 })).toBe(8_000);
@@ -332,7 +389,7 @@ describe('scheduleDelay', () => {
     expect(scheduleDelay({ elapsedMs: 300_000, policy, etaMs: 20_000 })).toBeCloseTo(12_000);
   });
   it('keeps a fixed Packer-style delay fixed', () => {
-    const fixed = { timeoutMs: 600_000, minDelayMs: 5_000, maxDelayMs: 5_000 };
+    const fixed = { timeoutMs: 600_000, minDelayMs: 5_000, maxDelayMs: 5_000, firstDelayMs: 0 };
     expect(scheduleDelay({ elapsedMs: 500_000, policy: fixed, etaMs: 1_000_000 })).toBe(5_000);
   });
 });
@@ -349,13 +406,14 @@ describe('resolveWaitPolicy', () => {
       timeoutMs: 2_000_000,
       minDelayMs: 10_000,
       maxDelayMs: 10_000,
+      firstDelayMs: 0,
     });
   });
 
   it('lets the config win over the environment, field by field', () => {
     const env = { AWS_POLL_DELAY_SECONDS: '10', AWS_MAX_ATTEMPTS: '200' };
-    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000 }, env)).toEqual({ timeoutMs: 600_000, minDelayMs: 3_000, maxDelayMs: 3_000 });
-    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000, maxAttempts: 10 }, env)).toEqual({ timeoutMs: 30_000, minDelayMs: 3_000, maxDelayMs: 3_000 });
+    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000 }, env)).toEqual({ timeoutMs: 600_000, minDelayMs: 3_000, maxDelayMs: 3_000, firstDelayMs: 0 });
+    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000, maxAttempts: 10 }, env)).toEqual({ timeoutMs: 30_000, minDelayMs: 3_000, maxDelayMs: 3_000, firstDelayMs: 0 });
   });
 
   it('turns attempts alone into a budget with Packer’s delay for that wait, keeping adaptive polling', () => {
@@ -374,8 +432,8 @@ describe('resolveWaitPolicy', () => {
 
   it('lets per-wait settings win over everything', () => {
     const policy = resolveWaitPolicy('copyAvailable', { delayMs: 5_000, waits: { copyAvailable: { timeoutMs: 10_800_000, maxDelayMs: 20_000 } } }, { AWS_MAX_ATTEMPTS: '3' });
-    expect(policy).toEqual({ timeoutMs: 10_800_000, minDelayMs: 5_000, maxDelayMs: 20_000 });
-    expect(resolveWaitPolicy('volumeAttached', { waits: { volumeAttached: { minDelayMs: 8_000 } } }, {})).toEqual({ timeoutMs: 300_000, minDelayMs: 8_000, maxDelayMs: 8_000 });
+    expect(policy).toEqual({ timeoutMs: 10_800_000, minDelayMs: 5_000, maxDelayMs: 20_000, firstDelayMs: 60_000 });
+    expect(resolveWaitPolicy('volumeAttached', { waits: { volumeAttached: { minDelayMs: 8_000 } } }, {})).toEqual({ timeoutMs: 300_000, minDelayMs: 8_000, maxDelayMs: 8_000, firstDelayMs: 0 });
   });
 
   it('ignores malformed environment values with a warning', () => {
@@ -392,5 +450,19 @@ describe('resolveWaitPolicy', () => {
     expect(() => resolveWaitPolicy('volumeAvailable', { delayMs: 0 }, {})).toThrow(ConfigError);
     expect(() => resolveWaitPolicy('volumeAvailable', { delayMs: 0 }, {})).toThrow('polling.delayMs');
     expect(() => resolveWaitPolicy('volumeAvailable', { waits: { volumeAvailable: { minDelayMs: 5_000, maxDelayMs: 1_000 } } }, {})).toThrow('polling.waits.volumeAvailable.maxDelayMs');
+    expect(() => resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: -1 } } }, {})).toThrow('polling.waits.copyAvailable.firstDelayMs');
+  });
+
+  it('holds copies off for 60 s after their first poll by default; polling.waits sets it for any wait, 0 turns it off', () => {
+    expect(resolveWaitPolicy('copyAvailable', undefined, {}).firstDelayMs).toBe(60_000);
+    expect(resolveWaitPolicy('snapshotCompleted', undefined, {}).firstDelayMs).toBe(0);
+    expect(resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: 0 } } }, {}).firstDelayMs).toBe(0);
+    expect(resolveWaitPolicy('snapshotCompleted', { waits: { snapshotCompleted: { firstDelayMs: 20_000 } } }, {}).firstDelayMs).toBe(20_000);
+    // A Packer-style fixed delay changes the pace, not the hold-off; the environment neither.
+    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000 }, { AWS_POLL_DELAY_SECONDS: '2' })).toEqual({ timeoutMs: 7_200_000, minDelayMs: 5_000, maxDelayMs: 5_000, firstDelayMs: 60_000 });
+  });
+
+  it('clamps the hold-off to the timeout', () => {
+    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000, maxAttempts: 4 }, {})).toMatchObject({ timeoutMs: 20_000, firstDelayMs: 20_000 });
   });
 });

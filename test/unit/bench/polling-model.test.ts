@@ -13,6 +13,7 @@ import {
 } from '../../../bench/polling/timelines.js';
 import { PACKER_POLICY, SDK_V3_DEFAULTS, oursStrategy, packerStrategy, sdkV3Delay, sdkV3Strategy } from '../../../bench/polling/policies.js';
 import { cappedEtaSchedule, experimentalPoll } from '../../../bench/polling/experiments.js';
+import { ETA_STRETCH_CAP, scheduleDelay } from '../../../src/aws/poll.js';
 
 /** A timeline that becomes done at `doneAtMs`, for checking a schedule by hand. */
 function stepTimeline(kind: Timeline['kind'], doneAtMs: number): Timeline {
@@ -186,12 +187,23 @@ describe('experimentalPoll', () => {
   });
 
   it('caps a progress-based stretch at the given share of the time waited', () => {
-    const policy = { timeoutMs: 7_200_000, minDelayMs: 2_000, maxDelayMs: 120_000 };
+    const policy = { timeoutMs: 7_200_000, minDelayMs: 2_000, maxDelayMs: 120_000, firstDelayMs: 0 };
     const schedule = cappedEtaSchedule(0.3);
     const input = { kind: 'snapshotCompleted' as const, policy, growth: 0.04 };
     // An estimate of 10 min left at 20 s waited: the library would wait 120 s; the cap says 6 s.
     expect(schedule({ ...input, elapsedMs: 20_000, etaMs: 600_000 })).toBe(6_000);
     // Without an estimate it is the base schedule.
     expect(schedule({ ...input, elapsedMs: 100_000, etaMs: undefined })).toBe(4_000);
+    // At the library's cap it is the library's schedule.
+    for (const [elapsedMs, etaMs] of [[20_000, 600_000], [300_000, 40_000], [5_000, 3_000], [900_000, undefined]] as const) {
+      expect(cappedEtaSchedule(ETA_STRETCH_CAP)({ ...input, elapsedMs, etaMs })).toBe(scheduleDelay({ elapsedMs, policy, growth: 0.04, etaMs }));
+    }
+  });
+
+  it('replaces the first poll of a copy when given an initial delay (the x-copy-first-at-60 experiment)', () => {
+    const timeline = stepTimeline('copyAvailable', 30_000);
+    // The library: a poll at once, then the next at 60 s.
+    expect(experimentalPoll(timeline, createRng(1, 'j'))).toEqual({ detectedAtMs: 60_000, calls: 2 });
+    expect(experimentalPoll(timeline, createRng(1, 'j'), { initialDelayMs: { copyAvailable: 60_000 } })).toEqual({ detectedAtMs: 60_000, calls: 1 });
   });
 });
