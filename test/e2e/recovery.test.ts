@@ -48,7 +48,6 @@ async function startChildBuild(name: string, wireSigint: boolean): Promise<{ chi
   c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
-  const started = Date.now();
   while (!out.includes('PROVISIONING')) {
     if (c.exitCode !== null || Date.now() > deadline) throw new Error(`The child build did not reach provision:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
