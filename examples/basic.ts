@@ -12,8 +12,7 @@
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/basic.ts
  */
 import { defineConfig } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 
 const config = defineConfig({
   sourceAmi: process.env['SOURCE_AMI'] ?? 'ami-e81d5881',

@@ -26,8 +26,7 @@ import { DescribeImagesCommand, DescribeVolumesCommand } from '@aws-sdk/client-e
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { BUILD_ID_TAG, attachLoop, buildImage, unmountTree } from '../src/index.js';
 import type { Chroot, LoopDevice, Phase, ProgressEvent, ProgressListener } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 import { IMAGE_RESOLV_CONF, makeBusyboxImage } from '../fixtures/busybox-image.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from '../fixtures/moto.js';
 import type { MotoServer } from '../fixtures/moto.js';

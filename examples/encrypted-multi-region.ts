@@ -18,8 +18,7 @@
  */
 import { defineConfig } from '../src/index.js';
 import type { BuildConfig } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 
 const common: BuildConfig = {
   region: 'us-east-1',

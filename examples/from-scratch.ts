@@ -22,8 +22,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { defineConfig, partitionPath, shellQuote } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 
 const config = defineConfig({
   fromScratch: true,

@@ -16,8 +16,7 @@
  */
 import { resolveBlockDevice } from '../src/index.js';
 import type { BuildConfig, DeviceResolver } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 
 const nvmeDevicePath = process.env['NVME_DEVICE_PATH'];
 const config: BuildConfig = {

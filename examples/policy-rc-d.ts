@@ -18,8 +18,7 @@
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/policy-rc-d.ts [--no-service-guard]
  */
 import { defineConfig } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 
 const serviceGuard = !process.argv.includes('--no-service-guard');
 const config = defineConfig({

@@ -13,8 +13,7 @@
  */
 import { createAwsClients, defineConfig, resolveSourceAmi } from '../src/index.js';
 import type { SourceAmiFilter } from '../src/index.js';
-// buildAmi is not in src/index.ts yet (reported); switch this import to '../src/index.js' once it is.
-import { buildAmi } from '../src/build/build-ami.js';
+import { buildAmi } from '../src/index.js';
 
 const sourceAmiFilter: SourceAmiFilter = {
   filters: { 'virtualization-type': 'hvm', name: 'debian-12-amd64-*', 'root-device-type': 'ebs' },

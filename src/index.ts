@@ -127,3 +127,10 @@ export type { ResolvedWaitPolicy } from './aws/poll.js';
 export { buildImage } from './build/build-image.js';
 export type { BuildImageInput, BuildImageOptions, ImageBuildInfo, ImageBuildResult, ImageProvisionFn, ScratchImage } from './build/build-image.js';
 // --- end build: local raw images ---
+
+// --- build: the whole AMI build, and the sweep of what killed builds left ---
+export { buildAmi } from './build/build-ami.js';
+export { cleanupOrphans } from './build/orphans.js';
+export type { BuildAmiOptions, BuildHooks, BuildInfo, BuildResult, ProvisionFn } from './build/build-ami.js';
+export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './build/orphans.js';
+// --- end build ---

@@ -14,13 +14,13 @@ import type { BuildConfig } from './types.js';
  */
 export interface FromPackerConfigOptions {
   /**
-   * Values for `{{user \`name\`}}`. They win over the defaults in a whole template's `variables`
+   * Values for Packer's `user` template function (`{{user "name"}}` with backquotes). They win over the defaults in a whole template's `variables`
    * block and are inserted as literal text.
    */
   readonly variables?: Readonly<Record<string, string>>;
   /** Which builder to take when a whole template has several `amazon-chroot` builders: its `name`. */
   readonly builderName?: string;
-  /** The environment for `{{env \`NAME\`}}` in a template's variable defaults. @defaultValue `process.env` */
+  /** The environment for Packer's `env` template function in a template's variable defaults. @defaultValue `process.env` */
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -498,7 +498,7 @@ function toPackerIssue(i: ConfigIssue, prefix: string): ConfigIssue {
  * @remarks
  * Accepts the builder object (with or without `"type": "amazon-chroot"`), a JSON string of it, or
  * a whole JSON template (the `amazon-chroot` builder is picked, its `variables` are the defaults of
- * `{{user \`x\`}}`). Values are decoded weakly, as Packer does (`"true"`, `"15"`); `""` means unset;
+ * the `user` template function). Values are decoded weakly, as Packer does (`"true"`, `"15"`); `""` means unset;
  * `tag`/`snapshot_tag`/`root_volume_tag` blocks merge into the maps (blocks win); source filter
  * values are split as CSV lines; `chroot_mounts: []` means Packer's defaults; `aws_polling` becomes
  * `polling` (seconds to milliseconds). Template strings are kept: they are this library's syntax.

@@ -293,9 +293,9 @@ export interface BuildConfig {
   readonly deregistrationProtection?: DeregistrationProtection;
   /** Time-based copy: finish each region copy within this many minutes, 15–2880 in steps of 15 (Packer `snapshot_copy_duration_minutes`). @defaultValue best effort */
   readonly snapshotCopyDurationMinutes?: number;
-  /** Tags of the AMI and its snapshots (Packer `tags`/`tag`); values are templates with build data. @defaultValue {} */
+  /** Tags of the AMI and its snapshots (Packer `tags`/`tag`); values are templates with build data. @defaultValue `{}` */
   readonly tags?: Readonly<Record<string, Template>>;
-  /** Tags of the snapshots, over `tags` (Packer `snapshot_tags`/`snapshot_tag`); templates with build data. @defaultValue {} */
+  /** Tags of the snapshots, over `tags` (Packer `snapshot_tags`/`snapshot_tag`); templates with build data. @defaultValue `{}` */
   readonly snapshotTags?: Readonly<Record<string, Template>>;
   /** Account ids that may create volumes from the snapshots (Packer `snapshot_users`). @defaultValue [] */
   readonly snapshotUsers?: readonly string[];
@@ -322,7 +322,7 @@ export interface BuildConfig {
   readonly rootVolumeIops?: number;
   /** Root volume throughput in MiB/s, gp3 only, 125–2000 (ours: Packer cannot set it). @defaultValue 125 */
   readonly rootVolumeThroughput?: number;
-  /** Tags of the work volume, applied on create (Packer `root_volume_tags`/`root_volume_tag`); templates with build data. @defaultValue {} */
+  /** Tags of the work volume, applied on create (Packer `root_volume_tags`/`root_volume_tag`); templates with build data. @defaultValue `{}` */
   readonly rootVolumeTags?: Readonly<Record<string, Template>>;
   /** Encrypt the work volume itself, so no slow encrypted copy is needed (Packer `root_volume_encrypt_boot`). @defaultValue unset (as the source) */
   readonly rootVolumeEncryptBoot?: boolean;
