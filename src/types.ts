@@ -224,6 +224,15 @@ export interface PollingConfig {
   readonly delayMs?: number;
   /** Attempts per wait (Packer `aws_polling.max_attempts`); the timeout becomes delay x attempts. */
   readonly maxAttempts?: number;
-  /** Per-wait policies. */
+  /**
+   * Per-wait policies; each wins over `delayMs`/`maxAttempts` for its wait.
+   * @property __type.volumeAvailable - a new work volume becoming `available` (CreateVolume)
+   * @property __type.volumeAttached - the work volume becoming `attached` to the build host
+   * @property __type.volumeDetached - the work volume becoming detached again (`available`)
+   * @property __type.volumeDeleted - a deleted volume being gone (no wait of the build uses it yet)
+   * @property __type.snapshotCompleted - the snapshot reaching `completed` (reports its percent)
+   * @property __type.imageAvailable - the registered AMI becoming `available`
+   * @property __type.copyAvailable - an image copy (another region, or the encryptBoot copy) becoming `available`
+   */
   readonly waits?: { readonly [K in WaitKind]?: WaitPolicy };
 }
