@@ -337,7 +337,16 @@ export async function ensureImageTags(ec2: EC2Client, image: Image, wanted: read
 export async function deregisterImagesByName(
   input: { readonly name: string; readonly regions: readonly string[]; readonly deleteSnapshots?: boolean },
   options: OperationOptionsWithEc2,
-): Promise<{ region: string; imageId: string; snapshotIds: string[] }[]> {
+): Promise<
+  {
+    /** The region of the image. */
+    region: string;
+    /** The image deregistered. */
+    imageId: string;
+    /** Its snapshots deleted (empty unless `deleteSnapshots`). */
+    snapshotIds: string[];
+  }[]
+> {
   const ctx = toCtx(options);
   const first = input.regions[0];
   if (first === undefined) return [];
