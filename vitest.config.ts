@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     restoreMocks: true,
+    // The AWS SDK prints a notice about Node 20 support on every worker; it says nothing about us.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     unstubEnvs: true,
     testTimeout: 60_000,
     hookTimeout: 60_000,
