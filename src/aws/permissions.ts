@@ -43,7 +43,12 @@ export interface ImageSharing {
   /** When the image becomes deprecated (Packer `deprecate_at`). */
   readonly deprecateAt?: Date | string;
   /** Protect the image from deregistration (Packer `deregistration_protection`). */
-  readonly deregistrationProtection?: { readonly enabled: boolean; readonly withCooldown?: boolean };
+  readonly deregistrationProtection?: {
+    /** Enable the protection (EnableImageDeregistrationProtection); `false` leaves it off. */
+    readonly enabled: boolean;
+    /** Keep the protection for 24 h after it is disabled. @defaultValue false */
+    readonly withCooldown?: boolean;
+  };
 }
 
 /** The snapshots an image's EBS mappings point to. @internal */

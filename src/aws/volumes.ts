@@ -286,7 +286,12 @@ interface Lease {
  * attachment is `attached`, or on failure.
  * @public
  */
-export type DeviceAllocator = (exclude: readonly string[]) => Promise<{ readonly device: string; release(): Promise<void> }>;
+export type DeviceAllocator = (exclude: readonly string[]) => Promise<{
+  /** The attachment name picked, e.g. `/dev/sdf`. */
+  readonly device: string;
+  /** Gives the name up (for other builds); called once, when attached or on failure. */
+  release(): Promise<void>;
+}>;
 
 /**
  * Finds the host block device of an attached volume (NVMe or Xen).

@@ -138,7 +138,14 @@ export interface BuildResult {
   /** Snapshot ids per region. */
   readonly snapshots: Readonly<Record<string, readonly string[]>>;
   /** The source image (undefined for fromScratch). */
-  readonly sourceImage: { readonly imageId: string; readonly name: string } | undefined;
+  readonly sourceImage:
+    | {
+        /** The source AMI id. */
+        readonly imageId: string;
+        /** The source AMI's name. */
+        readonly name: string;
+      }
+    | undefined;
   /** Attachment name used. */
   readonly device: string;
   /** Host block device used. */

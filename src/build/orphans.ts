@@ -84,9 +84,15 @@ export interface OrphanReport {
   /** Removed (or, with dryRun, would be removed). */
   readonly removed: readonly OrphanResource[];
   /** Left alone, with the reason (a running build, attached to another instance, in use). */
-  readonly kept: readonly (OrphanResource & { readonly reason: string })[];
+  readonly kept: readonly (OrphanResource & {
+    /** Why it was left alone. */
+    readonly reason: string;
+  })[];
   /** Could not be removed. */
-  readonly failed: readonly (OrphanResource & { readonly error: Error })[];
+  readonly failed: readonly (OrphanResource & {
+    /** What went wrong removing it. */
+    readonly error: Error;
+  })[];
 }
 
 const DEFAULT_AGE_MS = 6 * 3_600_000;

@@ -152,7 +152,14 @@ export interface BlockDeviceMapping {
  */
 export type ChrootMount =
   | readonly [fsType: string, source: string, target: string]
-  | { readonly fsType: string; readonly source: string; readonly target: string };
+  | {
+      /** Filesystem type (`proc`, `sysfs`, `devpts`, ...), or `bind` to bind-mount `source`. */
+      readonly fsType: string;
+      /** Device or pseudo-filesystem name (e.g. `proc`), or for `bind` the host path. */
+      readonly source: string;
+      /** Absolute path inside the chroot. */
+      readonly target: string;
+    };
 
 /**
  * A chroot mount, resolved.
@@ -425,9 +432,13 @@ export interface ResolvedConfig {
   /** Source AMI filter, normalized (every filter value an array). */
   readonly sourceAmiFilter:
     | {
+        /** DescribeImages filters, each with its list of values (`{}` when none). */
         readonly filters: Readonly<Record<string, readonly string[]>>;
+        /** Owner account ids, `self` or aliases; never empty (validation requires owners). */
         readonly owners: readonly string[];
+        /** Pick the newest of several matches instead of failing. */
         readonly mostRecent: boolean;
+        /** Also consider deprecated images. */
         readonly includeDeprecated: boolean;
       }
     | undefined;
@@ -479,7 +490,12 @@ export interface ResolvedConfig {
   /** Deprecation time. */
   readonly deprecateAt: Date | undefined;
   /** Deregistration protection (`enabled` forced by `withCooldown`). */
-  readonly deregistrationProtection: { readonly enabled: boolean; readonly withCooldown: boolean };
+  readonly deregistrationProtection: {
+    /** Enable deregistration protection on the AMI (and its copies). */
+    readonly enabled: boolean;
+    /** Keep the protection for 24 h after it is disabled. */
+    readonly withCooldown: boolean;
+  };
   /** Time-based copy duration. */
   readonly snapshotCopyDurationMinutes: number | undefined;
   /** AMI (and snapshot) tags. */

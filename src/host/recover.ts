@@ -57,7 +57,14 @@ export interface RecoveryReport {
   /** Dead builds cleaned up. */
   readonly recovered: readonly RecoveredBuild[];
   /** Journals of builds that are still running (left alone). */
-  readonly running: readonly { readonly journal: string; readonly pid: number; readonly label: string }[];
+  readonly running: readonly {
+    /** The journal file. */
+    readonly journal: string;
+    /** The running build's pid. */
+    readonly pid: number;
+    /** What the build is doing, e.g. `mount xvdf`. */
+    readonly label: string;
+  }[];
   /** Device reservations of dead processes removed. */
   readonly removedReservations: readonly string[];
   /** True when an abandoned allocation lock was removed. */
