@@ -9,16 +9,22 @@
  *   @aws-sdk/client-ec2 alone.
  * - Package size (`npm pack --dry-run --json`) and the size of the production dependency tree
  *   (`npm ls --omit=dev --parseable --all`, each package counted once).
- * Peak RSS of a full build against moto comes later (it needs buildAmi).
+ * - Peak RSS of a full build against moto: a fresh process (bench/parallel/worker.ts) runs one
+ *   `buildAmi` (moto, loop device, scaled EC2 transitions) and reports its own peak resident set
+ *   (getrusage maxrss); the same process with everything imported but no build is the baseline.
+ *   Needs root, loop devices, busybox-static and moto_server; `--no-rss` skips it.
  */
 import { existsSync } from 'node:fs';
 import { lstat, readFile, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { spawnJsonChild } from './lib/child.js';
 import { exec, tail } from './lib/exec.js';
+import { checkBuildPrerequisites, startRig, type RigLeaks } from './lib/moto-build.js';
 import { BenchPrerequisiteError, REPO_ROOT, formatTable, isMain, runAsScript, type Benchmark, type BenchResult } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
+import type { WorkerInput, WorkerOutput } from './parallel/worker.js';
 
 /**
  * Options of {@link runFootprintBench}.
@@ -29,6 +35,53 @@ export interface FootprintOptions {
   readonly runs?: number;
   /** Run `npm run build` first. @defaultValue true */
   readonly build?: boolean;
+  /** Measure the peak RSS of a full build (needs root, loop devices, moto). @defaultValue true */
+  readonly rss?: boolean;
+}
+
+/** What a full build costs in memory. */
+interface RssFigures {
+  /** Peak RSS of the process that ran one build, KiB. */
+  readonly buildKiB: number;
+  /** Peak RSS of the same process with everything imported and no build, KiB. */
+  readonly idleKiB: number;
+  /** The build's duration, ms. */
+  readonly buildMs: number;
+}
+
+const RSS_WORKER = join(REPO_ROOT, 'bench', 'parallel', 'worker.ts');
+/** A typical build's transitions (volume 5 s, attach/detach 3 s, snapshot 120 s, image 15 s) at 1/25. */
+const RSS_SCALE = 25;
+const RSS_TRANSITIONS = { volumeMs: 200, attachMs: 120, detachMs: 120, snapshotMs: 4_800, imageMs: 600, copyMs: 0 };
+
+async function workerRss(input: WorkerInput): Promise<WorkerOutput> {
+  const child = spawnJsonChild(RSS_WORKER, [JSON.stringify(input)]);
+  try {
+    await child.next<{ ready: true }>();
+    child.send('go');
+    const out = await child.next<WorkerOutput>();
+    if (out.error !== undefined) throw new Error(`The build in the RSS worker failed: ${out.error}`);
+    await child.exited;
+    return out;
+  } finally {
+    await child.stop();
+  }
+}
+
+async function measureRss(): Promise<RssFigures> {
+  await checkBuildPrerequisites('the peak RSS of a full build (skip it with --no-rss)');
+  const rig = await startRig(RSS_SCALE);
+  let leaks: RigLeaks;
+  let idle: WorkerOutput;
+  let build: WorkerOutput;
+  try {
+    idle = await workerRss({ mode: 'idle', params: rig.params, builds: [] });
+    build = await workerRss({ mode: 'builds', params: rig.params, builds: [{ label: 'rss', transitions: RSS_TRANSITIONS }] });
+  } finally {
+    leaks = await rig.close();
+  }
+  if (leaks.mounts.length > 0 || leaks.loopDevices.length > 0) throw new Error(`The RSS build left ${[...leaks.mounts, ...leaks.loopDevices].join(', ')} behind.`);
+  return { buildKiB: build.maxRssKiB ?? Number.NaN, idleKiB: idle.maxRssKiB ?? Number.NaN, buildMs: build.records?.[0]?.durationMs ?? Number.NaN };
 }
 
 interface ImportTiming {
@@ -230,6 +283,7 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
   const { baselineWallMs, imports } = await measureImports(runs);
   const pack = await packSize();
   const deps = await productionDependencies();
+  const rss = (options.rss ?? true) ? await measureRss() : undefined;
 
   const table = [
     `Footprint: ${runs} fresh Node ${process.version} processes per figure (plus one warm-up); empty \`node -e ""\` takes ${baselineWallMs.p50.toFixed(0)} ms (median)`,
@@ -255,6 +309,20 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
     ...(deps.excludedOptionalPeers.length > 0
       ? ['', `Not counted (listed by npm ls, but only optional peers that an install does not add): ${deps.excludedOptionalPeers.map((p) => `${p.name} ${mib(p.bytes).toFixed(1)} MiB`).join(', ')}`]
       : []),
+    '',
+    rss === undefined
+      ? 'Peak RSS of a full build: not measured (--no-rss).'
+      : [
+          `Peak RSS of a full build (one buildAmi against moto + a loop device, ${(rss.buildMs / 1000).toFixed(1)} s, in a fresh \`node --import tsx\` process)`,
+          formatTable(
+            ['process', 'peak RSS MiB'],
+            [
+              ['ran one full build', rss.buildKiB / 1024],
+              ['everything imported, no build (tsx, SDK, library, fixtures)', rss.idleKiB / 1024],
+              ['what the build added', (rss.buildKiB - rss.idleKiB) / 1024],
+            ],
+          ),
+        ].join('\n'),
   ].join('\n');
 
   const main = imports.find((i) => i.modules[0] === 'dist/index.js')!;
@@ -270,8 +338,9 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
       unpackedKiB: kib(pack.unpackedSize),
       prodDependencyMiB: mib(deps.bytes),
       prodDependencyPackages: deps.packages,
+      ...(rss === undefined ? {} : { buildPeakRssMiB: rss.buildKiB / 1024, idlePeakRssMiB: rss.idleKiB / 1024 }),
     },
-    data: { runs, node: process.version, baselineWallMs, imports, pack, dependencies: deps },
+    data: { runs, node: process.version, baselineWallMs, imports, pack, dependencies: deps, ...(rss === undefined ? {} : { peakRss: rss }) },
   };
 }
 
@@ -280,10 +349,15 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
  * @internal
  */
 export function parseFootprintArgs(argv: readonly string[]): FootprintOptions {
-  const { values } = parseArgs({ args: [...argv], options: { runs: { type: 'string' }, 'no-build': { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { runs: { type: 'string' }, 'no-build': { type: 'boolean' }, 'no-rss': { type: 'boolean' } },
+    strict: true,
+  });
   return {
     ...(values.runs === undefined ? {} : { runs: Number(values.runs) }),
     ...(values['no-build'] ? { build: false } : {}),
+    ...(values['no-rss'] ? { rss: false } : {}),
   };
 }
 
@@ -293,8 +367,8 @@ export function parseFootprintArgs(argv: readonly string[]): FootprintOptions {
  */
 export const footprintBenchmark: Benchmark = {
   name: 'footprint',
-  description: 'import time of the built package in fresh processes, package and dependency sizes',
-  requires: ['npm', 'a buildable src/ (npm run build)'],
+  description: 'import time of the built package in fresh processes, package and dependency sizes, peak RSS of a full build',
+  requires: ['npm', 'a buildable src/ (npm run build)', 'for the peak RSS (else --no-rss): root, loop devices, busybox-static, moto_server'],
   run: (argv) => runFootprintBench(parseFootprintArgs(argv)),
 };
 

@@ -16,13 +16,15 @@ import { join } from 'node:path';
 import { chrootCycleBenchmark } from './chroot-cycle.js';
 import { footprintBenchmark } from './footprint.js';
 import { BenchPrerequisiteError, OUT_DIR, formatTable, formatTargets, headlineJson, isMain, saveResult, type Benchmark } from './lib/report.js';
+import { parallelBenchmark } from './parallel.js';
 import { pollingBenchmark } from './polling.js';
+import { regionsBenchmark } from './regions.js';
 
 /**
  * Every benchmark, in the order they run (cheap first).
  * @internal
  */
-export const BENCHMARKS: readonly Benchmark[] = [pollingBenchmark, chrootCycleBenchmark, footprintBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [pollingBenchmark, chrootCycleBenchmark, regionsBenchmark, footprintBenchmark, parallelBenchmark];
 
 interface Outcome {
   readonly name: string;

@@ -18,11 +18,13 @@ describe('bench runner', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(names).toContain('polling');
     expect(names).toContain('footprint');
+    expect(names).toEqual(expect.arrayContaining(['chroot-cycle', 'regions', 'parallel']));
     for (const b of BENCHMARKS) expect(b.description.length).toBeGreaterThan(0);
   });
 
   it('parses the footprint options', () => {
     expect(parseFootprintArgs(['--runs', '3', '--no-build'])).toEqual({ runs: 3, build: false });
+    expect(parseFootprintArgs(['--no-rss'])).toEqual({ rss: false });
     expect(parseFootprintArgs([])).toEqual({});
   });
 });
