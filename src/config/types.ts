@@ -209,7 +209,7 @@ export interface DeregistrationProtection {
 export interface BuildConfig {
   // --- Access -------------------------------------------------------------------------------
 
-  /** The build region (Packer `region`). @defaultValue `AWS_REGION`, else the build host's region (instance identity document) */
+  /** The build region (Packer `region`). @defaultValue `AWS_REGION` or `AWS_DEFAULT_REGION`, else the build host's region (instance identity document) */
   readonly region?: string;
   /** Shared-config profile (Packer `profile`). @defaultValue the SDK's default (`AWS_PROFILE`) */
   readonly profile?: string;
@@ -282,17 +282,17 @@ export interface BuildConfig {
   readonly forceDeregister?: boolean;
   /** With `forceDeregister`, also delete the old AMI's snapshots (Packer `force_delete_snapshot`). @defaultValue false */
   readonly forceDeleteSnapshot?: boolean;
-  /** Register with ENA support (Packer `ena_support`); needs HVM. Unset: not requested. @defaultValue unset */
+  /** Register with ENA support (Packer `ena_support`); needs HVM. `false` turns it off. @defaultValue the source image's (Packer: off unless set) */
   readonly enaSupport?: boolean;
-  /** Register with SR-IOV (`simple`) support (Packer `sriov_support`); needs HVM. @defaultValue false */
+  /** Register with SR-IOV (`simple`) support (Packer `sriov_support`); needs HVM. `false` keeps the source image's setting. @defaultValue false */
   readonly sriovSupport?: boolean;
-  /** Boot mode (Packer `boot_mode`). @defaultValue unset (EC2 picks by architecture) */
+  /** Boot mode (Packer `boot_mode`). @defaultValue the source image's; with `fromScratch`, EC2's default for the architecture */
   readonly bootMode?: BootMode;
-  /** Base64 UEFI variable store (Packer `uefi_data`); needs a UEFI boot mode (or arm64). */
+  /** Base64 UEFI variable store (Packer `uefi_data`); needs a UEFI boot mode (or arm64). @defaultValue the source image's */
   readonly uefiData?: string;
-  /** NitroTPM support; only `v2.0` (Packer `tpm_support`). Not with `legacy-bios`. */
+  /** NitroTPM support; only `v2.0` (Packer `tpm_support`). Not with `legacy-bios`. @defaultValue the source image's */
   readonly tpmSupport?: 'v2.0';
-  /** Require IMDSv2 on instances of the AMI; only `v2.0` (Packer `imds_support`). */
+  /** Require IMDSv2 on instances of the AMI; only `v2.0` (Packer `imds_support`); `''` is unset. @defaultValue the source image's */
   readonly imdsSupport?: 'v2.0' | '';
   /** Deprecate the AMI (in every region) at this time: RFC 3339 (`2030-01-02T03:04:05Z`) or a Date (Packer `deprecate_at`). */
   readonly deprecateAt?: string | Date;
@@ -323,11 +323,11 @@ export interface BuildConfig {
 
   /** Root volume size in GiB, 1–65536 (Packer `root_volume_size`); only grows the source's. Required with `fromScratch` or mappings. @defaultValue the source snapshot's size */
   readonly rootVolumeSize?: number;
-  /** Root volume type (Packer `root_volume_type`); st1/sc1 cannot boot. @defaultValue the source's type; `gp2` with `fromScratch` */
+  /** Root volume type (Packer `root_volume_type`), of the work volume and the AMI's root mapping (Packer's AMI keeps the source's); st1/sc1 cannot boot. @defaultValue the source's type; `gp2` with `fromScratch` */
   readonly rootVolumeType?: VolumeType;
-  /** Root volume IOPS (ours: Packer cannot set it); ranges as {@link BlockDeviceMapping.iops}. @defaultValue the type's default */
+  /** Root volume IOPS, of the work volume and the AMI's root mapping (ours: Packer cannot set it); ranges as {@link BlockDeviceMapping.iops}. @defaultValue the source's when the type is unchanged, else the type's default */
   readonly rootVolumeIops?: number;
-  /** Root volume throughput in MiB/s, gp3 only, 125–2000 (ours: Packer cannot set it). @defaultValue 125 */
+  /** Root volume throughput in MiB/s, gp3 only, 125–2000, of the work volume and the AMI's root mapping (ours: Packer cannot set it). @defaultValue the source's when the type is unchanged, else 125 */
   readonly rootVolumeThroughput?: number;
   /** Tags of the work volume, applied on create (Packer `root_volume_tags`/`root_volume_tag`); templates with build data. @defaultValue `{}` */
   readonly rootVolumeTags?: Readonly<Record<string, Template>>;
@@ -363,22 +363,22 @@ export interface BuildConfig {
   readonly devicePath?: string;
   /** Host block device to mount instead of the resolved one, e.g. `/dev/nvme1n1p` (Packer `nvme_device_path`). @defaultValue resolved from the volume id */
   readonly nvmeDevicePath?: string;
-  /** Where the root device is mounted (Packer `mount_path`); a template with `.Device` (the device's basename); must be absolute. @defaultValue `/mnt/packer-amazon-chroot-volumes/{{.Device}}` */
+  /** Where the root device is mounted (Packer `mount_path`); a template with `.Device` (the host block device's basename, e.g. `nvme1n1` or `xvdf`); must be absolute. @defaultValue `/mnt/packer-amazon-chroot-volumes/{{.Device}}` */
   readonly mountPath?: Template;
   /** Partition holding `/`; `"0"` mounts the whole device (Packer `mount_partition`). @defaultValue `"1"` */
   readonly mountPartition?: string | number;
   /** Options of the root mount, each passed as `-o` (Packer `mount_options`). @defaultValue [] */
   readonly mountOptions?: readonly string[];
-  /** Shell commands run after attach, before mount (Packer `pre_mount_commands`); templates with `.Device`, values shell-quoted. Required with `fromScratch`. @defaultValue [] */
+  /** Shell commands run after attach, before mount (Packer `pre_mount_commands`); templates with `.Device` (the host block device, e.g. `/dev/nvme1n1`), values shell-quoted. Required with `fromScratch`. @defaultValue [] */
   readonly preMountCommands?: readonly Template[];
-  /** Shell commands run after the root mount (Packer `post_mount_commands`); templates with `.Device` and `.MountPath`, values shell-quoted. @defaultValue [] */
+  /** Shell commands run after the root mount, before the chroot mounts (Packer `post_mount_commands`); templates with `.Device` (the host block device) and `.MountPath`, values shell-quoted. @defaultValue [] */
   readonly postMountCommands?: readonly Template[];
 
   // --- ami-chroot ---------------------------------------------------------------------------
 
   /** Wait tuning (Packer `aws_polling`; also AWS_POLL_DELAY_SECONDS / AWS_MAX_ATTEMPTS, which this wins over). @defaultValue per-wait defaults */
   readonly polling?: PollingConfig;
-  /** On failure, keep what was created (volume, snapshot, AMI) for inspection instead of cleaning up (Packer `-on-error=abort`). @defaultValue false */
+  /** On failure, keep what was created (mounts, volume, snapshot, AMI, copies) for inspection instead of cleaning up (Packer `-on-error=abort`); an abort still cleans up. @defaultValue false */
   readonly keepOnError?: boolean;
   /** Keep services from starting inside the chroot during provisioning (policy-rc.d and friends). @defaultValue true */
   readonly serviceGuard?: boolean;
