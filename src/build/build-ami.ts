@@ -6,9 +6,8 @@
  *
  * @packageDocumentation
  */
-import { basename } from 'node:path';
 import type { BlockDeviceMapping as Ec2BlockDeviceMapping } from '@aws-sdk/client-ec2';
-import { AmiChrootError, ProvisionError, UnsupportedPlatformError, attachCleanupErrors, isAbortError } from '../errors.js';
+import { AmiChrootError, ProvisionError, attachCleanupErrors, isAbortError } from '../errors.js';
 import type { Phase } from '../errors.js';
 import type { OperationOptions, ProgressEvent } from '../types.js';
 import { anySignal } from '../internal/abort.js';
@@ -33,10 +32,10 @@ import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { allocateDevice } from '../host/devices.js';
 import { resolveBlockDevice } from '../host/resolve-device.js';
 import { DEFAULT_STATE_DIR } from '../host/journal.js';
-import { mountChroot } from '../chroot/mount.js';
 import { createChroot } from '../chroot/chroot.js';
 import type { Chroot } from '../chroot/chroot.js';
 import { PhaseTracker, stampPhase } from './phases.js';
+import { checkPlatform, defined, hookedSteps, mountWithConfig } from './common.js';
 import { registerBuild } from './registry.js';
 
 /**
@@ -162,11 +161,6 @@ export interface BuildResult {
   readonly warnings: readonly string[];
 }
 
-/** Strips undefined values so optional inputs stay absent (exactOptionalPropertyTypes). */
-function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
 function renderRecord(templates: ResolvedConfig['tags'], data: TemplateData, clock: ReturnType<typeof createTemplateClock>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, template] of Object.entries(templates)) out[key] = template.render(data, clock);
@@ -199,18 +193,6 @@ async function hostIdentityOf(options: BuildAmiOptions, signal: AbortSignal | un
   if (typeof given === 'function') return given();
   if (given) return given;
   return getHostIdentity(defined({ endpoint: options.imdsEndpoint, signal }));
-}
-
-function checkPlatform(): void {
-  if (process.platform !== 'linux') {
-    throw new UnsupportedPlatformError(
-      `buildAmi needs Linux (mount, chroot, loop and block devices); this is ${process.platform}. Run it on an EC2 Linux build host.`,
-      { phase: 'validate' },
-    );
-  }
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new UnsupportedPlatformError('buildAmi needs root to attach, mount and chroot: run it as root (e.g. with sudo).', { phase: 'validate' });
-  }
 }
 
 /**
@@ -257,7 +239,7 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
   // Validation happens before any side effect, and its errors need no cleanup.
   const cfg = await phases.run('validate', async () => {
     const resolved = resolveConfig(config, env as NodeJS.ProcessEnv);
-    checkPlatform();
+    checkPlatform('buildAmi', 'attaching volumes');
     return resolved;
   });
   for (const w of cfg.warnings) logger.warn(w);
@@ -269,17 +251,7 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
   let clients: AwsClients | undefined;
   let unregister: (() => Promise<void>) | undefined;
 
-  const hook = async (when: 'before' | 'after', phase: Phase): Promise<void> => {
-    const fn = options.hooks?.[when];
-    if (fn) await fn(phase, signal);
-  };
-  const step = <T>(phase: Phase, fn: () => Promise<T>): Promise<T> =>
-    phases.run(phase, async () => {
-      await hook('before', phase);
-      const value = await fn();
-      await hook('after', phase);
-      return value;
-    });
+  const step = hookedSteps(phases, options.hooks, signal);
 
   try {
     const identity = await step('identity', () => hostIdentityOf(options, signal));
@@ -391,29 +363,16 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       return attached;
     });
 
-    const commandWrapper =
-      cfg.commandWrapper.source === '{{.Command}}' ? undefined : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
-    const mountPath = cfg.mountPath.render({ Device: basename(attachment.hostDevice) }, clock);
     let unmountUndo: Undo | undefined;
     const mounted = await step('mount', async () => {
-      const m = await mountChroot(
-        {
-          device: attachment.hostDevice,
-          mountPath,
-          mountPartition: cfg.mountPartition,
-          mountOptions: cfg.mountOptions,
-          preMountCommands: (d) => cfg.preMountCommands.map((t) => t.render({ Device: d.Device }, clock)),
-          postMountCommands: (d) => cfg.postMountCommands.map((t) => t.render({ Device: d.Device, MountPath: d.MountPath }, clock)),
-          chrootMounts: cfg.chrootMounts.map((m) => [m.fsType, m.source, m.target] as const),
-          copyFiles: cfg.copyFiles,
-          serviceGuard: cfg.serviceGuard,
-          commandWrapper,
-          stateDir,
-        },
-        { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
-      );
-      unmountUndo = stack.defer(`unmount ${m.root}`, (s) => m.unmount({ signal: s }));
-      return m;
+      const m = await mountWithConfig(cfg, attachment.hostDevice, {
+        clock,
+        stack,
+        stateDir,
+        operation: { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
+      });
+      unmountUndo = m.unmount;
+      return m.mounted;
     });
 
     const info: BuildInfo = {

@@ -9,8 +9,8 @@
 import { constants } from 'node:fs';
 import { link, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { AmiChrootError, ConfigError, DeviceError, ProvisionError, UnsupportedPlatformError, attachCleanupErrors } from '../errors.js';
+import { dirname, resolve } from 'node:path';
+import { AmiChrootError, ConfigError, DeviceError, ProvisionError, attachCleanupErrors } from '../errors.js';
 import type { ConfigIssue, Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { anySignal } from '../internal/abort.js';
@@ -26,11 +26,11 @@ import type { BuildConfig, ChrootMount, ResolvedConfig, Template } from '../conf
 import { run } from '../host/exec.js';
 import { DEFAULT_STATE_DIR } from '../host/journal.js';
 import { attachLoop, loopDevicesOf } from '../host/loop.js';
-import { mountChroot } from '../chroot/mount.js';
 import { createChroot } from '../chroot/chroot.js';
 import type { Chroot } from '../chroot/chroot.js';
 import type { BuildHooks } from './build-ami.js';
 import { PhaseTracker, stampPhase } from './phases.js';
+import { checkPlatform, defined, hookedSteps, mountWithConfig } from './common.js';
 
 const MiB = 1024 * 1024;
 /** 16 TiB: the largest EBS volume, and far more than a loop-backed file should ever need. */
@@ -369,23 +369,6 @@ async function plan(input: BuildImageInput): Promise<Plan> {
   };
 }
 
-function checkPlatform(): void {
-  if (process.platform !== 'linux') {
-    throw new UnsupportedPlatformError(
-      `buildImage needs Linux (loop devices, mount, chroot); this is ${process.platform}. Run it in a Linux VM or on a Linux build host, as root.`,
-      { phase: 'validate' },
-    );
-  }
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new UnsupportedPlatformError('buildImage needs root to attach loop devices, mount and chroot: run it as root (e.g. with sudo).', { phase: 'validate' });
-  }
-}
-
-/** Strips undefined values so optional inputs stay absent (exactOptionalPropertyTypes). */
-function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
 /**
  * Gives the finished work file its final name. Without `overwrite`, a hard link refuses to replace
  * a file that appeared during the build (atomically); file systems without hard links fall back
@@ -458,24 +441,14 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
 
   const p = await phases.run('validate', async () => {
     const planned = await plan(input);
-    checkPlatform();
+    checkPlatform('buildImage', 'loop devices');
     return planned;
   });
   const cfg = p.config;
   const stack = new CleanupStack(ctx, options.cleanupStepTimeoutMs ?? 2 * 60_000);
   const clock = createTemplateClock();
 
-  const hook = async (when: 'before' | 'after', phase: Phase): Promise<void> => {
-    const fn = options.hooks?.[when];
-    if (fn) await fn(phase, signal);
-  };
-  const step = <T>(phase: Phase, fn: () => Promise<T>): Promise<T> =>
-    phases.run(phase, async () => {
-      await hook('before', phase);
-      const value = await fn();
-      await hook('after', phase);
-      return value;
-    });
+  const step = hookedSteps(phases, options.hooks, signal);
 
   try {
     await step('volume', async () => {
@@ -530,29 +503,11 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
       return attached;
     });
 
-    const commandWrapper =
-      cfg.commandWrapper.source === '{{.Command}}' ? undefined : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
-    const mountPath = cfg.mountPath.render({ Device: basename(loop.device) }, clock);
     let unmountUndo: Undo | undefined;
     const mounted = await step('mount', async () => {
-      const m = await mountChroot(
-        {
-          device: loop.device,
-          mountPath,
-          mountPartition: cfg.mountPartition,
-          mountOptions: cfg.mountOptions,
-          preMountCommands: (d) => cfg.preMountCommands.map((t) => t.render({ Device: d.Device }, clock)),
-          postMountCommands: (d) => cfg.postMountCommands.map((t) => t.render({ Device: d.Device, MountPath: d.MountPath }, clock)),
-          chrootMounts: cfg.chrootMounts.map((m) => [m.fsType, m.source, m.target] as const),
-          copyFiles: cfg.copyFiles,
-          serviceGuard: cfg.serviceGuard,
-          commandWrapper,
-          stateDir,
-        },
-        operation,
-      );
-      unmountUndo = stack.defer(`unmount ${m.root}`, (s) => m.unmount({ signal: s }));
-      return m;
+      const m = await mountWithConfig(cfg, loop.device, { clock, stack, stateDir, operation });
+      unmountUndo = m.unmount;
+      return m.mounted;
     });
 
     const info: ImageBuildInfo = { Device: loop.device, MountPath: mounted.root, sourceImage: p.source, workFile: p.workFile, output: p.output };

@@ -27,7 +27,7 @@ import { Mutex } from 'async-mutex';
 import lockfile from 'proper-lockfile';
 import { DeviceError, LockError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { delay } from './delay.js';
+import { sleep as delay } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';

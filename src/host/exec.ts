@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { CommandError } from '../errors.js';
 import type { Phase } from '../errors.js';
 import type { Logger, ProgressListener } from '../types.js';
-import { delay } from './delay.js';
+import { sleep as delay } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
 
 /**

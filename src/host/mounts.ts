@@ -7,7 +7,7 @@ import { open, readFile, rmdir } from 'node:fs/promises';
 import { UnmountError } from '../errors.js';
 import type { MountHolder, Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { delay } from './delay.js';
+import { sleep as delay } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import { run } from './exec.js';

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
 import type { MountHolder } from '../errors.js';
-import { delay } from './delay.js';
+import { sleep as delay } from '../internal/abort.js';
 import type { Ctx } from '../internal/logger.js';
 
 /**

@@ -6,7 +6,7 @@
 import { access, readdir, readFile, realpath } from 'node:fs/promises';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { delay } from './delay.js';
+import { sleep as delay } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
 
 /**
