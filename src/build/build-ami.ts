@@ -167,6 +167,11 @@ function renderRecord(templates: ResolvedConfig['tags'], data: TemplateData, clo
   return out;
 }
 
+/** The root entry of amiBlockDeviceMappings, if any. */
+function rootMappingOf(cfg: ResolvedConfig): NonNullable<ResolvedConfig['amiBlockDeviceMappings']>[number] | undefined {
+  return cfg.amiBlockDeviceMappings?.find((m) => m.deviceName === cfg.rootDeviceName);
+}
+
 function toEc2Mappings(mappings: ResolvedConfig['amiBlockDeviceMappings']): Ec2BlockDeviceMapping[] | undefined {
   if (!mappings) return undefined;
   return mappings.map((m) => {
@@ -437,7 +442,9 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
             rootDeviceName: cfg.rootDeviceName,
             blockDeviceMappings: toEc2Mappings(cfg.amiBlockDeviceMappings),
             rootVolumeSize: cfg.rootVolumeSize,
-            rootVolumeType: cfg.rootVolumeType,
+            // A root entry in amiBlockDeviceMappings that names its own type is more specific than
+            // rootVolumeType (which from scratch defaults to gp2 for the work volume).
+            rootVolumeType: rootMappingOf(cfg)?.volumeType === undefined ? cfg.rootVolumeType : undefined,
             rootVolumeIops: cfg.rootVolumeIops,
             rootVolumeThroughput: cfg.rootVolumeThroughput,
             architecture: cfg.fromScratch || !source ? cfg.amiArchitecture : undefined,

@@ -5,7 +5,7 @@
 import { access, lstat, mkdir, open, readdir, readlink, symlink, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import { PathEscapeError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { anySignal } from '../internal/abort.js';
@@ -58,6 +58,12 @@ export interface ChrootWriteOptions {
    * @defaultValue false
    */
   readonly followSymlink?: boolean;
+  /**
+   * Create missing parent directories (mode 0755), resolved inside the chroot like the file itself
+   * (an empty from-scratch root has no `/etc` yet).
+   * @defaultValue false
+   */
+  readonly mkdirs?: boolean;
 }
 
 /**
@@ -178,6 +184,7 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
   };
 
   const writeFile = async (path: string, data: string | Uint8Array, opts: ChrootWriteOptions = {}): Promise<void> => {
+    if (opts.mkdirs) await resolveInRoot(root, posix.dirname(posix.join('/', path)), { mkdirs: true });
     const hostPath = await resolveInRoot(root, path, { followFinal: opts.followSymlink ?? false });
     const handle = await openForWrite(root, path, hostPath, opts.mode);
     try {

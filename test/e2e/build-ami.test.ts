@@ -182,3 +182,54 @@ describe('buildAmi end to end (moto + loop devices)', () => {
     await env.assertNothingLeft(before);
   });
 });
+
+describe('buildAmi from scratch (moto + a blank loop device)', () => {
+  it('partitions and formats a blank volume, provisions it, and registers it with the given mappings', async () => {
+    const { open } = await import('node:fs/promises');
+    const { attachLoop } = await import('../../src/host/loop.js');
+    const before = await env.counts();
+    const result = await buildAmi(
+      env.config({
+        sourceAmi: undefined,
+        fromScratch: true,
+        amiVirtualizationType: 'hvm',
+        amiArchitecture: 'arm64',
+        rootVolumeSize: 8,
+        rootDeviceName: '/dev/xvda',
+        amiBlockDeviceMappings: [{ deviceName: '/dev/xvda', deleteOnTermination: true, volumeType: 'gp3' }],
+        // Loop devices get partition nodes from partx, not from the kernel, on these hosts.
+        preMountCommands: ["printf 'label: dos\\n,,L\\n' | sfdisk -q {{.Device}}", 'partx -u {{.Device}}', 'mkfs.ext4 -q {{.Device}}p1'],
+      }),
+      async (chroot) => {
+        await chroot.writeFile('/etc/hostname', 'scratch\n', { mkdirs: true });
+      },
+      env.options({
+        resolveDevice: async ({ volumeId }) => {
+          const file = join(env.dir, `${volumeId}.img`);
+          const handle = await open(file, 'w');
+          await handle.truncate(64 * 1024 * 1024);
+          await handle.close();
+          const loop = await attachLoop(file, { stateDir: false });
+          env.loops.push(loop);
+          return loop.device;
+        },
+      }),
+    );
+    expect(result.sourceImage).toBeUndefined();
+    const faults = env.faults(BUILD_REGION);
+    expect(faults.inputsOf('CreateVolume').at(-1)).toMatchObject({ Size: 8, VolumeType: 'gp2' });
+    expect(faults.inputsOf('CreateVolume').at(-1)).not.toHaveProperty('SnapshotId');
+    const register = faults.inputsOf('RegisterImage').at(-1)!;
+    expect(register).toMatchObject({
+      Architecture: 'arm64',
+      VirtualizationType: 'hvm',
+      RootDeviceName: '/dev/xvda',
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 8, SnapshotId: result.snapshots[BUILD_REGION]![0] } },
+      ],
+    });
+    const files = await readFromDevice(env.loops.at(-1)!.device, ['etc/hostname']);
+    expect(files['etc/hostname']).toBe('scratch\n');
+    expect((await env.counts())[BUILD_REGION]!.volumes).toBe(before[BUILD_REGION]!.volumes);
+  });
+});

@@ -155,7 +155,13 @@ describe('mountChroot / withChroot on a real image', () => {
           expect((await chroot.sh(`cat /tmp/${marker} /tmp/${marker}-up`)).stdout).toBe('in image\nin image\n');
           expect(await chroot.readFile('/etc/evil/etc/hostname', 'utf8')).toBe('busybox\n');
           expect(await chroot.path('/etc/up/../..')).toBe(chroot.root);
+          // mkdirs creates the missing directories inside the image, also through the links.
+          await chroot.writeFile(`/etc/evil/${marker}-dir/deeper/file`, 'made\n', { mkdirs: true });
+          await chroot.writeFile(`/etc/up/${marker}-up-dir/file`, 'made\n', { mkdirs: true });
+          expect((await chroot.sh(`cat /${marker}-dir/deeper/file /${marker}-up-dir/file`)).stdout).toBe('made\nmade\n');
         }, { logger: quiet });
+        await expect(lstat(`/${marker}-dir`)).rejects.toMatchObject({ code: 'ENOENT' });
+        await expect(lstat(`/${marker}-up-dir`)).rejects.toMatchObject({ code: 'ENOENT' });
         await expect(lstat(`/tmp/${marker}`)).rejects.toMatchObject({ code: 'ENOENT' });
         await expect(lstat(`/tmp/${marker}-up`)).rejects.toMatchObject({ code: 'ENOENT' });
         expect(await readFile('/etc/hostname', 'utf8')).not.toBe('x');
