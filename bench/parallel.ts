@@ -11,9 +11,12 @@
  * simulated EC2 time, so "parallel wall / single wall" is what running together costs the
  * slowest build. Target: under 1.2x, with no device collision.
  *
- * Collisions: every AttachVolume is recorded with its name, from the call until EC2 (the
- * simulation) shows the volume detached; two builds holding the same name at overlapping times
- * on the instance is a collision. Lock hold times: a separate process watches the lock
+ * Collisions: EC2's book of attachment names is kept in files shared by all processes
+ * (ec2-sim.ts): every attachment EC2 accepted, with its name, from the AttachVolume call until
+ * the volume shows detached. Two attachments holding one name at overlapping times would be a
+ * collision. Like EC2, the simulation refuses a name still in use ("already in use"), which the
+ * library answers by taking the next name: each refusal is a name the allocator should not have
+ * chosen, so they are counted too. Lock hold times: a separate process watches the lock
  * directory (inotify) and times each `allocate.lock` (the allocation lock, held while choosing)
  * and each `sdX.reservation` (the name's reservation, held from the choice until EC2 confirms
  * the attachment: what Packer's lock covers, plus CreateVolume).
@@ -22,7 +25,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnJsonChild, type JsonChild } from './lib/child.js';
-import { deviceCollisions, type TransitionTimes } from './lib/ec2-sim.js';
+import { deviceCollisions, readDeviceBook, type AttachmentRecord, type TransitionTimes } from './lib/ec2-sim.js';
 import { checkBuildPrerequisites, drawTransitions, simulatedWaitMs, startRig, runBuild, type BuildRecord, type RigLeaks, type RigParams } from './lib/moto-build.js';
 import { createRng } from './lib/prng.js';
 import { atMost, formatTable, isMain, REPO_ROOT, runAsScript, under, type Benchmark, type BenchResult } from './lib/report.js';
@@ -209,6 +212,7 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
   let single: RunFigures;
   let together: RunFigures;
   let split: RunFigures & { maxRssKiB: number[] };
+  let book: AttachmentRecord[] = [];
   try {
     watch = await watchLocks(rig.params.lockDir);
     // Warm-up: module code paths, moto's first requests, the page cache of the base image.
@@ -216,6 +220,7 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
     single = figuresOf([await runBuild(rig.params, 'single', slowest)]);
     together = await inProcess(rig.params, draws, 'together');
     split = await inProcesses(rig.params, draws, processes, 'split');
+    book = await readDeviceBook(rig.params.deviceRegistry);
   } finally {
     await watch?.stop();
     leaks = await rig.close();
@@ -232,7 +237,11 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
     { id: `${processes} processes`, what: `${builds} builds as ${processes} processes of ${Math.ceil(builds / processes)}`, fig: split },
   ];
   const perRun = runs.map(({ id, what, fig }) => {
-    const collisions = deviceCollisions(fig.records.flatMap((r) => r.attachments));
+    const [from, to] = fig.windowMs;
+    // Every attachment EC2 accepted during this run, whichever process made it.
+    const accepted = book.filter((r) => r.fromMs >= from && r.fromMs <= to);
+    const collisions = deviceCollisions(accepted);
+    const refused = fig.records.flatMap((r) => r.refused);
     const lockMs = summarize(holdsIn(holds, fig.windowMs, '.lock'));
     const reservationMs = summarize(holdsIn(holds, fig.windowMs, '.reservation'));
     return {
@@ -245,7 +254,9 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       overheadMs: summarize(fig.records.map((r) => r.durationMs - simulatedWaitMs(r.transitions))),
       names: fig.records.map((r) => r.attachmentName),
       hostDevices: fig.records.map((r) => r.hostDevice),
+      attachments: accepted.length,
       collisions: collisions.map(([a, b]) => `${a.device}: ${a.volumeId} and ${b.volumeId}`),
+      refused: refused.map((r) => `${r.device} for ${r.volumeId} (held by ${r.heldBy})`),
       lockMs,
       reservationMs,
       describeCalls: summarize(fig.records.map((r) => r.describeCalls)),
@@ -261,8 +272,8 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       `(volume ${slowest.volumeMs} ms, attach ${slowest.attachMs}, detach ${slowest.detachMs}, snapshot ${slowest.snapshotMs}, image ${slowest.imageMs})`,
     '',
     formatTable(
-      ['run', 'wall s', 'vs single', 'build s p50', 'build s max', 'not-EC2 ms p50', 'not-EC2 ms max', 'Describe/build', 'collisions'],
-      perRun.map((r) => [r.what, r.wallMs / 1000, r.ratio, r.buildMs.p50 / 1000, r.buildMs.max / 1000, r.overheadMs.p50, r.overheadMs.max, r.describeCalls.mean, r.collisions.length]),
+      ['run', 'wall s', 'vs single', 'build s p50', 'build s max', 'not-EC2 ms p50', 'not-EC2 ms max', 'Describe/build', 'attachments', 'collisions', 'names refused'],
+      perRun.map((r) => [r.what, r.wallMs / 1000, r.ratio, r.buildMs.p50 / 1000, r.buildMs.max / 1000, r.overheadMs.p50, r.overheadMs.max, r.describeCalls.mean, r.attachments, r.collisions.length, r.refused.length]),
     ),
     '',
     'Device allocation (ms, p50 / p95 / max), timed from outside by watching the lock directory',
@@ -291,12 +302,14 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       under(`${builds} builds in one process: wall / single build`, a!.ratio, PARALLEL_TARGET_RATIO, 'x'),
       under(`${builds} builds as ${processes} processes: wall / single build`, b!.ratio, PARALLEL_TARGET_RATIO, 'x'),
       atMost('device collisions (both runs)', a!.collisions.length + b!.collisions.length, 0, 'pairs'),
+      atMost('names EC2 refused as in use: allocator picked a taken name (both runs)', a!.refused.length + b!.refused.length, 0, 'names'),
     ],
     headline: {
       singleS: single.wallMs / 1000,
       ratioOneProcess: a!.ratio,
       ratioProcesses: b!.ratio,
       collisions: a!.collisions.length + b!.collisions.length,
+      refusedNames: a!.refused.length + b!.refused.length,
       reservationMsP50P95: [a!.reservationMs.p50, a!.reservationMs.p95, b!.reservationMs.p50, b!.reservationMs.p95],
       lockMsP50P95: [a!.lockMs.p50, a!.lockMs.p95, b!.lockMs.p50, b!.lockMs.p95],
     },

@@ -25,7 +25,7 @@ import { attachLoop, loopDevicesOf, type LoopDevice } from '../../src/host/loop.
 import { readMountInfo } from '../../src/host/mounts.js';
 import type { PollingConfig, WaitKind } from '../../src/types.js';
 import type { Rng } from './prng.js';
-import { simulateTransitions, type AttachmentRecord, type TransitionTimes } from './ec2-sim.js';
+import { simulateTransitions, type AttachmentRecord, type RefusedAttachment, type TransitionTimes } from './ec2-sim.js';
 import { BenchPrerequisiteError } from './report.js';
 
 /**
@@ -154,6 +154,8 @@ export interface RigParams {
   readonly lockDir: string;
   readonly devRoot: string;
   readonly stateDir: string;
+  /** EC2's book of attachment names, shared by every process (see ec2-sim.ts). */
+  readonly deviceRegistry: string;
   readonly scale: number;
 }
 
@@ -201,9 +203,11 @@ export async function startRig(scale: number, imageSizeMiB = 32): Promise<Rig> {
       lockDir: join(dir, 'lock'),
       devRoot: join(dir, 'dev'),
       stateDir: join(dir, 'state'),
+      deviceRegistry: join(dir, 'ec2-devices'),
       scale,
     };
     await mkdir(params.lockDir, { recursive: true });
+    await mkdir(params.deviceRegistry, { recursive: true });
     await mkdir(params.devRoot, { recursive: true });
     const server = moto;
     return { params, moto: server, close: () => closeRig(params, server) };
@@ -249,6 +253,8 @@ export interface BuildRecord {
   readonly awsCalls: number;
   readonly describeCalls: number;
   readonly attachments: readonly AttachmentRecord[];
+  /** AttachVolume calls EC2 refused because the allocator's name was in use. */
+  readonly refused: readonly RefusedAttachment[];
   readonly imageId: string;
 }
 
@@ -264,7 +270,7 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
     let client = clients.get(region);
     if (!client) {
       client = motoEc2(params.endpoint, region);
-      sims.push(simulateTransitions(client, () => transitions));
+      sims.push(simulateTransitions(client, () => transitions, { deviceRegistry: params.deviceRegistry }));
       clients.set(region, client);
     }
     return client;
@@ -317,6 +323,7 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
       awsCalls: result.awsCalls,
       describeCalls: sims.reduce((sum, s) => sum + s.describeCalls(), 0),
       attachments: sims.flatMap((s) => s.attachments),
+      refused: sims.flatMap((s) => s.refused),
       imageId: result.images[BUILD_REGION] ?? '',
     };
   } finally {

@@ -1,6 +1,9 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AttachVolumeCommand, CopyImageCommand, CreateSnapshotCommand, CreateVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, DetachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { deviceCollisions, simulateTransitions, type AttachmentRecord } from '../../../bench/lib/ec2-sim.js';
+import { DescribeInstancesCommand, AttachVolumeCommand, CopyImageCommand, CreateSnapshotCommand, CreateVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, DetachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { deviceCollisions, readDeviceBook, simulateTransitions, type AttachmentRecord } from '../../../bench/lib/ec2-sim.js';
 import { EC2_RANGES_S, drawTransitions, scaledPolling, scaledPollingWithHoldOff, simulatedWaitMs } from '../../../bench/lib/moto-build.js';
 import { createRng } from '../../../bench/lib/prng.js';
 import { pairHolds, parseParallelArgs } from '../../../bench/parallel.js';
@@ -16,6 +19,8 @@ function instantEc2(state: { attached: boolean }): EC2Client {
   const xml = (action: string): string => {
     const ns = 'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"';
     switch (action) {
+      case 'DescribeInstances':
+        return `<DescribeInstancesResponse ${ns}><reservationSet><item><instancesSet><item><instanceId>i-1</instanceId><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><volumeId>vol-root</volumeId><status>attached</status></ebs></item></blockDeviceMapping></item></instancesSet></item></reservationSet></DescribeInstancesResponse>`;
       case 'CreateVolume':
         return `<CreateVolumeResponse ${ns}><volumeId>vol-1</volumeId><status>available</status></CreateVolumeResponse>`;
       case 'AttachVolume':
@@ -46,7 +51,9 @@ function instantEc2(state: { attached: boolean }): EC2Client {
     maxAttempts: 1,
     requestHandler: {
       handle: async (request: { body?: unknown }) => {
-        const action = /Action=([A-Za-z]+)/.exec(String(request.body))?.[1] ?? '';
+        const body0 = String(request.body);
+        const action = /Action=([A-Za-z]+)/.exec(body0)?.[1] ?? '';
+        if (action === 'AttachVolume' && !body0.includes('VolumeId=vol-1')) throw new Error('this fake endpoint knows vol-1 only');
         const body = new TextEncoder().encode(xml(action));
         return { response: { statusCode: 200, reason: 'OK', headers: { 'content-type': 'text/xml' }, body: new Blob([body]).stream() } };
       },
@@ -108,6 +115,51 @@ describe('simulateTransitions', () => {
     expect(sim.describeCalls()).toBe(10);
     sim.remove();
     ec2.destroy();
+  });
+});
+
+describe('the shared book of attachment names', () => {
+  let dir = '';
+  afterEach(async () => {
+    vi.useRealTimers();
+    if (dir.startsWith(tmpdir())) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a name in use on the instance like EC2, from any client sharing the book, until its detach completes', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ami-chroot-bench-book-'));
+    vi.useFakeTimers({ now: 5_000_000, toFake: ['Date'] });
+    const times = () => ({ volumeMs: 0, attachMs: 0, detachMs: 300, snapshotMs: 0, imageMs: 0, copyMs: 0 });
+    const a = instantEc2({ attached: false });
+    const b = instantEc2({ attached: false });
+    const simA = simulateTransitions(a, times, { deviceRegistry: dir });
+    const simB = simulateTransitions(b, times, { deviceRegistry: dir });
+    const attach = (ec2: EC2Client) => ec2.send(new AttachVolumeCommand({ VolumeId: 'vol-1', InstanceId: 'i-1', Device: '/dev/sdf' }));
+    const names = async (ec2: EC2Client) =>
+      ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] }))).Reservations?.[0]?.Instances?.[0]?.BlockDeviceMappings ?? []).map((m) => m.DeviceName);
+
+    await attach(a);
+    await expect(attach(b)).rejects.toMatchObject({ name: 'InvalidParameterValue', message: expect.stringContaining('Attachment point /dev/sdf is already in use') });
+    expect(await names(b)).toEqual(['/dev/xvda', '/dev/sdf']);
+
+    vi.setSystemTime(5_000_100);
+    await a.send(new DetachVolumeCommand({ VolumeId: 'vol-1', InstanceId: 'i-1' }));
+    vi.setSystemTime(5_000_399);
+    // Detaching: still in use.
+    await expect(attach(b)).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+    expect(await names(b)).toEqual(['/dev/xvda', '/dev/sdf']);
+    vi.setSystemTime(5_000_400);
+    expect(await names(b)).toEqual(['/dev/xvda']);
+    await attach(b);
+
+    expect(simA.refused).toEqual([]);
+    expect(simB.refused.map((r) => r.heldBy)).toEqual(['vol-1', 'vol-1']);
+    // Both accepted attachments are in the book, one after the other: no collision.
+    const book = await readDeviceBook(dir);
+    expect(book.map((r) => [r.fromMs, r.toMs]).sort()).toEqual([[5_000_000, 5_000_400], [5_000_400, undefined]]);
+    expect(deviceCollisions(book)).toEqual([]);
+    expect((await readdir(dir)).length).toBe(2);
+    a.destroy();
+    b.destroy();
   });
 });
 
