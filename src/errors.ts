@@ -105,8 +105,19 @@ const BRAND = Symbol.for('ami-chroot.error');
  *
  * @example
  * ```ts
- * try { await buildAmi(config, provision) }
- * catch (e) { if (e instanceof AmiChrootError) console.error(e.code, e.phase, e.resources) }
+ * import { AmiChrootError, buildAmi } from 'ami-chroot';
+ *
+ * try {
+ *   await buildAmi({ sourceAmi: 'ami-0123456789abcdef0', amiName: 'web {{timestamp}}' }, async (chroot) => {
+ *     await chroot.sh('apt-get update && apt-get install -y nginx');
+ *   });
+ * } catch (error) {
+ *   if (!(error instanceof AmiChrootError)) throw error;
+ *   // e.g. ERR_WAIT_TIMEOUT snapshot { snapshotId: 'snap-0123456789abcdef0', region: 'eu-west-1' }
+ *   console.error(error.code, error.phase, error.resources);
+ *   for (const failure of error.cleanupErrors) console.error('cleanup also failed:', failure.message);
+ *   process.exitCode = 1;
+ * }
  * ```
  * @public
  */
@@ -166,6 +177,19 @@ export interface ConfigIssue {
 
 /**
  * The configuration is invalid. Thrown before any side effect; `issues` lists every problem.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, resolveConfig } from 'ami-chroot';
+ *
+ * try {
+ *   resolveConfig({ sourceAmi: 'ami-0123456789abcdef0', amiName: 'x' });
+ * } catch (error) {
+ *   if (!(error instanceof ConfigError)) throw error;
+ *   for (const issue of error.issues) console.error(`${issue.path}: ${issue.message}`);
+ *   // amiName: must be 3 to 128 characters long, got 1 ("x"); shorten or lengthen it
+ * }
+ * ```
  * @public
  */
 export class ConfigError extends AmiChrootError {
@@ -204,6 +228,24 @@ export interface AwsErrorOptions extends AmiChrootErrorOptions {
 
 /**
  * An AWS API call failed after the SDK's own retries.
+ *
+ * @example
+ * ```ts
+ * import { AwsError, createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ *
+ * const clients = createAwsClients({ region: 'eu-west-1', decodeAuthorizationMessages: true });
+ * try {
+ *   await resolveSourceAmi({ sourceAmi: 'ami-0123456789abcdef0' }, { ec2: clients.ec2 });
+ * } catch (error) {
+ *   if (error instanceof AwsError) {
+ *     // e.g. DescribeImages UnauthorizedOperation 8f7a…: quote the request id in a support case
+ *     console.error(error.operation, error.awsCode, error.requestId, error.decodedMessage ?? error.message);
+ *   }
+ *   throw error;
+ * } finally {
+ *   clients.destroy();
+ * }
+ * ```
  * @public
  */
 export class AwsError extends AmiChrootError {
@@ -231,6 +273,23 @@ named(AwsError, 'AwsError');
 
 /**
  * A wait for an AWS state change ran out of time.
+ *
+ * @example
+ * ```ts
+ * import { WaitTimeoutError, createAwsClients, createVolume } from 'ami-chroot';
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * const polling = { waits: { volumeAvailable: { timeoutMs: 60_000 } } };
+ * try {
+ *   await createVolume({ availabilityZone: 'eu-west-1a', size: 8 }, { ec2, polling });
+ * } catch (error) {
+ *   if (error instanceof WaitTimeoutError) {
+ *     // volume vol-0123456789abcdef0 to be available 60000 creating
+ *     console.error(error.waitedFor, error.timeoutMs, error.lastState, error.resources.volumeId);
+ *   }
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class WaitTimeoutError extends AmiChrootError {
@@ -263,6 +322,20 @@ named(WaitTimeoutError, 'WaitTimeoutError');
 
 /**
  * A resource reached a failure state while being waited for (volume `error`, image `failed`, ...).
+ *
+ * @example
+ * ```ts
+ * import { WaitFailedError, createAwsClients, createVolume } from 'ami-chroot';
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * try {
+ *   // A KMS key the account may not use sends the new volume to `error`.
+ *   await createVolume({ availabilityZone: 'eu-west-1a', size: 8, encrypted: true, kmsKeyId: 'alias/images' }, { ec2 });
+ * } catch (error) {
+ *   if (error instanceof WaitFailedError) console.error(error.state, error.phase, error.resources.volumeId); // error volume vol-0…
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class WaitFailedError extends AmiChrootError {
@@ -282,6 +355,20 @@ named(WaitFailedError, 'WaitFailedError');
 
 /**
  * The build host's identity (instance id, availability zone, region) could not be read.
+ *
+ * @example
+ * ```ts
+ * import { HostIdentityError, getHostIdentity } from 'ami-chroot';
+ *
+ * try {
+ *   const host = await getHostIdentity({ timeoutMs: 5_000 });
+ *   console.log(host.instanceId, host.availabilityZone);
+ * } catch (error) {
+ *   // Not on EC2, IMDS disabled, or an IMDSv2 hop limit of 1 inside a container: the message says what to check.
+ *   if (error instanceof HostIdentityError) console.error(error.phase, error.message, error.cause); // 'identity', …
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class HostIdentityError extends AmiChrootError {
@@ -297,6 +384,21 @@ named(HostIdentityError, 'HostIdentityError');
 
 /**
  * The source image could not be resolved, or is not usable (not EBS-backed, ambiguous, missing).
+ *
+ * @example
+ * ```ts
+ * import { SourceImageError, createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * const sourceAmiFilter = { filters: { name: 'debian-12-amd64-*' }, owners: ['136693071363'] };
+ * try {
+ *   await resolveSourceAmi({ sourceAmiFilter }, { ec2 });
+ * } catch (error) {
+ *   // Several images match and mostRecent is not set: the message lists them. Set mostRecent: true.
+ *   if (error instanceof SourceImageError) console.error(error.phase, error.message); // 'source', …
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class SourceImageError extends AmiChrootError {
@@ -312,6 +414,20 @@ named(SourceImageError, 'SourceImageError');
 
 /**
  * No free attachment name, an unusable device path, or a host block device that never appeared.
+ *
+ * @example
+ * ```ts
+ * import { DeviceError, allocateDevice } from 'ami-chroot';
+ *
+ * try {
+ *   const lease = await allocateDevice({ devicePath: '/dev/sdf' });
+ *   console.log(lease.device);
+ * } catch (error) {
+ *   // /dev/sdf exists on this host, EC2 lists it, or another build reserved it.
+ *   if (error instanceof DeviceError) console.error(error.resources.device, error.message); // /dev/sdf …
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class DeviceError extends AmiChrootError {
@@ -327,6 +443,20 @@ named(DeviceError, 'DeviceError');
 
 /**
  * A cross-process lock could not be taken in time.
+ *
+ * @example
+ * ```ts
+ * import { LockError, allocateDevice } from 'ami-chroot';
+ *
+ * try {
+ *   const lease = await allocateDevice({ lockTimeoutMs: 10_000 });
+ *   console.log(lease.device);
+ * } catch (error) {
+ *   // Another process held the allocation lock for all of lockTimeoutMs (60 s unless set).
+ *   if (error instanceof LockError) console.error(error.lockPath, error.message); // /var/lock/ami-chroot/allocate.lock …
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class LockError extends AmiChrootError {
@@ -365,6 +495,24 @@ export interface CommandErrorOptions extends AmiChrootErrorOptions {
 
 /**
  * A host command, or a command inside the chroot, failed.
+ *
+ * @example
+ * ```ts
+ * import { CommandError, withChroot } from 'ami-chroot';
+ *
+ * try {
+ *   await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
+ *     await chroot.exec('apt-get', ['install', '-y', 'no-such-package']);
+ *   });
+ * } catch (error) {
+ *   if (error instanceof CommandError) {
+ *     // Inside a chroot the program is chroot(8): /usr/sbin/chroot [ '--', '/mnt/ami-chroot/nvme1n1', 'apt-get', … ]
+ *     console.error(error.command, error.args);
+ *     console.error(error.exitCode, error.signal, error.timedOut, error.stderr); // 100 null false 'E: Unable to locate package …'
+ *   }
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class CommandError extends AmiChrootError {
@@ -398,6 +546,21 @@ named(CommandError, 'CommandError');
 
 /**
  * Mounting the root device or a chroot mount failed.
+ *
+ * @example
+ * ```ts
+ * import { MountError, mountChroot, recoverHost } from 'ami-chroot';
+ *
+ * const mount = () => mountChroot({ device: '/dev/xvdf' });
+ * const chroot = await mount().catch(async (error: unknown) => {
+ *   // e.g. the mount path is still a mount point of a build that was killed: clean up after it, retry once.
+ *   if (!(error instanceof MountError)) throw error;
+ *   console.warn(error.phase, error.resources.mountPath, error.message); // mount /mnt/ami-chroot/xvdf …
+ *   await recoverHost();
+ *   return mount();
+ * });
+ * await chroot.unmount();
+ * ```
  * @public
  */
 export class MountError extends AmiChrootError {
@@ -426,6 +589,21 @@ export interface MountHolder {
 
 /**
  * Something stayed mounted. The library never reports success while anything is mounted.
+ *
+ * @example
+ * ```ts
+ * import { UnmountError, unmountTree } from 'ami-chroot';
+ *
+ * try {
+ *   await unmountTree('/mnt/ami-chroot/nvme1n1');
+ * } catch (error) {
+ *   if (error instanceof UnmountError) {
+ *     console.error('still mounted:', error.stillMounted); // [ '/mnt/ami-chroot/nvme1n1' ]
+ *     for (const holder of error.holders) console.error(holder.pid, holder.command, holder.reason);
+ *   }
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class UnmountError extends AmiChrootError {
@@ -449,6 +627,22 @@ named(UnmountError, 'UnmountError');
 
 /**
  * A path inside the chroot resolved outside of it (a hostile or absolute symlink in the image).
+ *
+ * @example
+ * ```ts
+ * import { PathEscapeError, withChroot } from 'ami-chroot';
+ *
+ * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
+ *   try {
+ *     await chroot.writeFile('/etc/motd', 'Baked by ami-chroot\n');
+ *   } catch (error) {
+ *     // /etc/motd is a symlink in this image: writing through it is refused unless asked for.
+ *     if (!(error instanceof PathEscapeError)) throw error;
+ *     console.warn(error.path, error.resources.mountPath, error.message); // /etc/motd /mnt/ami-chroot/nvme1n1 …
+ *     await chroot.writeFile('/etc/motd', 'Baked by ami-chroot\n', { followSymlink: true }); // its target, inside the chroot
+ *   }
+ * });
+ * ```
  * @public
  */
 export class PathEscapeError extends AmiChrootError {
@@ -468,6 +662,22 @@ named(PathEscapeError, 'PathEscapeError');
 
 /**
  * The user's provision callback threw; the original error is the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { ProvisionError, buildAmi } from 'ami-chroot';
+ *
+ * try {
+ *   await buildAmi({ sourceAmi: 'ami-0123456789abcdef0', amiName: 'web {{timestamp}}' }, async (chroot) => {
+ *     const release = await chroot.readFile('/etc/os-release', 'utf8');
+ *     if (!release.includes('bookworm')) throw new Error('expected a Debian 12 source image');
+ *   });
+ * } catch (error) {
+ *   // Your own errors arrive wrapped (ami-chroot's, e.g. a CommandError of chroot.exec, as they are).
+ *   if (error instanceof ProvisionError) console.error(error.cause, error.resources.volumeId, error.resources.mountPath);
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class ProvisionError extends AmiChrootError {
@@ -498,6 +708,23 @@ export interface RegionOutcome {
 
 /**
  * One or more region copies failed. `outcomes` tells what happened in every region.
+ *
+ * @example
+ * ```ts
+ * import { RegionCopyError, copyToRegions, createAwsClients } from 'ami-chroot';
+ *
+ * const clients = createAwsClients({ region: 'us-east-1' });
+ * const input = { sourceImageId: 'ami-0123456789abcdef0', sourceRegion: 'us-east-1', regions: ['eu-west-1', 'ap-southeast-2'], name: 'web 2026-01-01' };
+ * try {
+ *   await copyToRegions(input, { ec2: clients.ec2 });
+ * } catch (error) {
+ *   if (error instanceof RegionCopyError) {
+ *     // eu-west-1 undone ami-0…  /  ap-southeast-2 failed - <why>
+ *     for (const o of error.outcomes) console.error(o.region, o.status, o.imageId ?? '-', o.error?.message ?? '');
+ *   }
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class RegionCopyError extends AmiChrootError {
@@ -517,6 +744,20 @@ named(RegionCopyError, 'RegionCopyError');
 
 /**
  * Cleanup failed while there was no other error to attach the failures to.
+ *
+ * @example
+ * ```ts
+ * import { CleanupError, recoverHost } from 'ami-chroot';
+ *
+ * try {
+ *   const report = await recoverHost();
+ *   console.log(`cleaned up after ${report.recovered.length} dead build(s)`);
+ * } catch (error) {
+ *   // Something could not be undone (a mount still busy…); its journal is kept, so a later call retries.
+ *   if (error instanceof CleanupError) for (const failure of error.errors) console.error(failure.message);
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class CleanupError extends AmiChrootError {
@@ -539,6 +780,24 @@ named(CleanupError, 'CleanupError');
 
 /**
  * The host cannot run this operation (not Linux, not root, a missing tool).
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedPlatformError, buildImage } from 'ami-chroot';
+ *
+ * try {
+ *   await buildImage({ sourceImage: 'debian-12.raw', output: 'web.raw' }, async (chroot) => {
+ *     await chroot.sh('apt-get update && apt-get install -y nginx');
+ *   });
+ * } catch (error) {
+ *   // Not Linux, or not root: the message says what is needed.
+ *   if (error instanceof UnsupportedPlatformError) {
+ *     console.error(error.message);
+ *     process.exit(2);
+ *   }
+ *   throw error;
+ * }
+ * ```
  * @public
  */
 export class UnsupportedPlatformError extends AmiChrootError {
@@ -555,6 +814,22 @@ named(UnsupportedPlatformError, 'UnsupportedPlatformError');
 /**
  * Returns true when `error` is an abort: a DOMException or Error named `AbortError`, or the
  * `TimeoutError` of `AbortSignal.timeout()`.
+ *
+ * @example
+ * ```ts
+ * import { buildAmi, isAbortError } from 'ami-chroot';
+ * import type { BuildConfig, ProvisionFn } from 'ami-chroot';
+ *
+ * declare const config: BuildConfig;
+ * declare const provision: ProvisionFn;
+ *
+ * try {
+ *   await buildAmi(config, provision, { signal: AbortSignal.timeout(2 * 3_600_000) });
+ * } catch (error) {
+ *   if (!isAbortError(error)) throw error;
+ *   console.error('The build was cancelled or ran out of time; what it created has been removed.');
+ * }
+ * ```
  * @public
  */
 export function isAbortError(error: unknown): boolean {
