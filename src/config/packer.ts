@@ -506,8 +506,15 @@ function toPackerIssue(i: ConfigIssue, prefix: string): ConfigIssue {
  *
  * @example
  * ```ts
- * const config = fromPackerConfig(JSON.parse(await readFile('builder.json', 'utf8')), { variables: { region: 'us-east-2' } })
- * const resolved = resolveConfig(config)
+ * import { readFile } from 'node:fs/promises';
+ * import { buildAmi, fromPackerConfig } from 'ami-chroot';
+ *
+ * // A whole Packer JSON template, or just its amazon-chroot builder block.
+ * const config = fromPackerConfig(await readFile('template.json', 'utf8'), { variables: { region: 'us-east-2' } });
+ * const result = await buildAmi(config, async (chroot) => {
+ *   await chroot.sh('apt-get update && apt-get install -y nginx'); // the template's shell provisioner
+ * });
+ * console.log(result.images); // { 'us-east-2': 'ami-0…' }
  * ```
  * @param json - the builder block, its JSON text, or a whole template
  * @param options - user variables and builder selection

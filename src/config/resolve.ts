@@ -19,6 +19,19 @@ const TIMEOUT_ONLY_DELAY_SECONDS = 2;
 
 /**
  * Identity helper for typed config files: `export default defineConfig({ ... })`.
+ *
+ * @example
+ * ```ts
+ * // ami.config.ts: typed, checked by the compiler; load it and pass it to buildAmi.
+ * import { defineConfig } from 'ami-chroot';
+ *
+ * export default defineConfig({
+ *   sourceAmiFilter: { filters: { name: 'debian-12-amd64-*' }, owners: ['136693071363'], mostRecent: true },
+ *   amiName: 'web {{ isotime "2006-01-02" }} {{timestamp}}',
+ *   amiRegions: ['eu-west-1'],
+ *   tags: { Source: '{{ .SourceAMIName }}' },
+ * });
+ * ```
  * @param config - the build configuration
  * @returns the same object
  * @public
@@ -29,6 +42,20 @@ export function defineConfig(config: BuildConfig): BuildConfig {
 
 /**
  * Checks a rendered AMI name: 3–128 characters of `A-Za-z0-9()[] ./-'@_`.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, validateAmiName } from 'ami-chroot';
+ *
+ * validateAmiName('web 2026-01-01 (nginx)'); // fine: returns nothing
+ * try {
+ *   validateAmiName('web: nginx');
+ * } catch (error) {
+ *   if (!(error instanceof ConfigError)) throw error;
+ *   console.error(error.issues[0]?.message);
+ *   // may only contain letters, digits and ()[] ./-'@_, got "web: nginx" (bad: ":"); pipe dynamic parts through clean_resource_name, …
+ * }
+ * ```
  * @param name - the rendered name
  * @throws {@link ConfigError} naming the value and recommending `clean_resource_name`.
  * @public
@@ -120,6 +147,19 @@ export function copyTargetRegions(config: Pick<ResolvedConfig, 'amiRegions'>, bu
  * (else the build host's, found later); `amiRegions` deduplicated with the build region dropped.
  * Things that are valid but suspicious land in `warnings`.
  *
+ * @example
+ * ```ts
+ * import { resolveConfig } from 'ami-chroot';
+ *
+ * const resolved = resolveConfig({
+ *   sourceAmi: 'ami-0123456789abcdef0',
+ *   amiName: 'web {{timestamp}}',
+ *   region: 'us-east-1',
+ *   amiRegions: ['us-east-1', 'eu-west-1'],
+ * });
+ * console.log(resolved.amiRegions, resolved.maxRetries); // [ 'eu-west-1' ] 10
+ * console.log(resolved.warnings); // [ 'amiRegions lists the build region us-east-1; the AMI is built there, so it is not copied there.' ]
+ * ```
  * @param input - the configuration
  * @param env - environment to read (AWS_REGION, AWS_DEFAULT_REGION, AWS_POLL_DELAY_SECONDS, AWS_MAX_ATTEMPTS, AWS_TIMEOUT_SECONDS) @defaultValue `process.env`
  * @returns the resolved, frozen configuration

@@ -563,7 +563,17 @@ const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
  *
  * @example
  * ```ts
- * shellQuote("it's $HOME") // => 'it'\''s $HOME'
+ * import { defineConfig, shellQuote } from 'ami-chroot';
+ *
+ * shellQuote("it's $HOME"); // => 'it'\''s $HOME'
+ * shellQuote('/dev/nvme1n1'); // => /dev/nvme1n1 (only safe characters: left bare)
+ *
+ * // A function template in a shell-command option gets raw values: it quotes them itself.
+ * export default defineConfig({
+ *   sourceAmi: 'ami-0123456789abcdef0',
+ *   amiName: 'web {{timestamp}}',
+ *   postMountCommands: [(data) => `cp ./motd ${shellQuote(`${data.MountPath}/etc/motd`)}`],
+ * });
  * ```
  * @public
  */
@@ -793,9 +803,13 @@ export interface RenderTemplateOptions {
  *
  * @example
  * ```ts
- * const clock = createTemplateClock()
- * renderTemplate('{{ .SourceAMIName | clean_resource_name }}-{{timestamp}}', { SourceAMIName: 'debian:12' }, clock)
+ * import { createTemplateClock, renderTemplate } from 'ami-chroot';
+ *
+ * const clock = createTemplateClock(new Date('2026-01-01T00:00:00Z'));
+ * renderTemplate('{{ .SourceAMIName | clean_resource_name }}-{{timestamp}}', { SourceAMIName: 'debian:12' }, clock);
  * // => 'debian-12-1767225600'
+ * renderTemplate('mkfs.ext4 {{.Device}}', { Device: '/dev/my disk' }, clock, { quote: 'shell' });
+ * // => "mkfs.ext4 '/dev/my disk'"
  * ```
  * @throws {@link ConfigError} when the template is invalid, or its function fails.
  * @public
@@ -817,6 +831,17 @@ export function renderTemplate(
 /**
  * A clock for one build: `{{timestamp}}` and `{{isotime}}` use `now` for every render, `{{uuid}}`
  * draws a fresh random UUID.
+ *
+ * @example
+ * ```ts
+ * import { createTemplateClock, renderTemplate } from 'ami-chroot';
+ *
+ * // One clock per build: every {{timestamp}} and {{isotime}} of the build renders the same instant.
+ * const clock = createTemplateClock(new Date('2026-01-01T00:00:00Z'));
+ * renderTemplate('web {{timestamp}}', {}, clock); // => 'web 1767225600'
+ * renderTemplate('web {{ isotime "2006-01-02" }}', {}, clock); // => 'web 2026-01-01'
+ * renderTemplate('{{uuid}}', {}, clock); // a fresh random UUID on every render
+ * ```
  * @param now - the build's start time @defaultValue the current time
  * @public
  */
