@@ -188,9 +188,11 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
     const { open } = await import('node:fs/promises');
     const { attachLoop } = await import('../../src/host/loop.js');
     const before = await env.counts();
+    // From scratch there is no source: drop the harness's default sourceAmi.
+    const { sourceAmi: _unused, ...base } = env.config();
     const result = await buildAmi(
-      env.config({
-        sourceAmi: undefined,
+      {
+        ...base,
         fromScratch: true,
         amiVirtualizationType: 'hvm',
         amiArchitecture: 'arm64',
@@ -199,7 +201,7 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
         amiBlockDeviceMappings: [{ deviceName: '/dev/xvda', deleteOnTermination: true, volumeType: 'gp3' }],
         // Loop devices get partition nodes from partx, not from the kernel, on these hosts.
         preMountCommands: ["printf 'label: dos\\n,,L\\n' | sfdisk -q {{.Device}}", 'partx -u {{.Device}}', 'mkfs.ext4 -q {{.Device}}p1'],
-      }),
+      },
       async (chroot) => {
         await chroot.writeFile('/etc/hostname', 'scratch\n', { mkdirs: true });
       },
