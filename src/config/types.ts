@@ -198,11 +198,13 @@ export interface DeregistrationProtection {
  *
  * @example
  * ```ts
- * const config = defineConfig({
+ * import type { BuildConfig } from 'ami-chroot';
+ *
+ * export const config: BuildConfig = {
  *   sourceAmiFilter: { filters: { name: 'debian-12-amd64-*' }, owners: ['136693071363'], mostRecent: true },
  *   amiName: 'base {{ isotime "2006-01-02" }} {{timestamp}}',
  *   tags: { Source: '{{ .SourceAMIName }}' },
- * })
+ * };
  * ```
  * @public
  */
