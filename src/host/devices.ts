@@ -35,6 +35,18 @@ import { isAlive, selfIdentity } from './processes.js';
 
 /**
  * Default directory of the allocation lock and reservations.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LOCK_DIR, allocateDevice, recoverHost } from 'ami-chroot';
+ *
+ * // Builds on one host coordinate through this directory; a test harness can use its own.
+ * console.log(DEFAULT_LOCK_DIR); // /var/lock/ami-chroot
+ * const lease = await allocateDevice({ lockDir: DEFAULT_LOCK_DIR });
+ * await lease.release();
+ * const report = await recoverHost({ lockDir: DEFAULT_LOCK_DIR }); // frees reservations of dead builds
+ * console.log(report.removedReservations);
+ * ```
  * @public
  */
 export const DEFAULT_LOCK_DIR = '/var/lock/ami-chroot';
@@ -217,9 +229,18 @@ async function withAllocationLock<T>(lockDir: string, staleMs: number, timeoutMs
  *
  * @example
  * ```ts
- * await using lease = await allocateDevice({ exclude: ec2AttachmentNames })
- * await attach(volumeId, lease.device)
- * await lease.release() // as soon as EC2 says "attached"
+ * import { allocateDevice, attachVolume, createAwsClients } from 'ami-chroot';
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * // Skip the names EC2 lists for this instance (any spelling); /dev and other builds are checked too.
+ * await using lease = await allocateDevice({ exclude: ['/dev/sdf', 'xvdg'] });
+ * console.log(lease.device); // e.g. '/dev/sdh', reserved until released
+ * const attached = await attachVolume(
+ *   { volumeId: 'vol-0123456789abcdef0', instanceId: 'i-0123456789abcdef0', device: lease.device },
+ *   { ec2 },
+ * );
+ * await lease.release(); // as soon as EC2 says "attached"; the disposer is then a no-op
+ * console.log(attached.hostDevice);
  * ```
  * @throws {@link DeviceError} when no name is free or `devicePath` is in use;
  *   {@link LockError} when the allocation lock cannot be taken.

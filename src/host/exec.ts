@@ -18,7 +18,12 @@ import { toCtx } from '../internal/logger.js';
  *
  * @example
  * ```ts
- * const commandWrapper: CommandWrapper = (command) => `sudo ${command}`
+ * import { mountChroot } from 'ami-chroot';
+ * import type { CommandWrapper } from 'ami-chroot';
+ *
+ * const commandWrapper: CommandWrapper = (command) => `sudo -n ${command}`;
+ * await using chroot = await mountChroot({ device: '/dev/xvdf', commandWrapper }); // sudo -n mount …
+ * console.log(chroot.root);
  * ```
  * @public
  */

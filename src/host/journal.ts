@@ -15,6 +15,16 @@ import { selfIdentity } from './processes.js';
 
 /**
  * Default directory of recovery journals.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATE_DIR, recoverHost } from 'ami-chroot';
+ *
+ * // Running builds keep their recovery journals here (/run: emptied at boot, like the mounts they list).
+ * console.log(DEFAULT_STATE_DIR); // /run/ami-chroot
+ * const report = await recoverHost({ stateDir: DEFAULT_STATE_DIR });
+ * for (const build of report.running) console.log(`build ${build.pid} (${build.label}) is still running`);
+ * ```
  * @public
  */
 export const DEFAULT_STATE_DIR = '/run/ami-chroot';

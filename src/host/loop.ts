@@ -80,8 +80,13 @@ async function addPartitions(device: string, options: OperationOptions): Promise
  *
  * @example
  * ```ts
- * await using loop = await attachLoop('disk.img')
- * console.log(loop.device, loop.partitions) // /dev/loop0 [ '/dev/loop0p1' ]
+ * import { attachLoop, withChroot } from 'ami-chroot';
+ *
+ * await using loop = await attachLoop('debian-12.raw');
+ * console.log(loop.device, loop.partitions); // /dev/loop0 [ '/dev/loop0p1' ]
+ * const release = await withChroot({ device: loop.device }, (chroot) => chroot.readFile('/etc/os-release', 'utf8'));
+ * console.log(release);
+ * // Leaving the scope removes the partitions and detaches the loop device.
  * ```
  * @public
  */

@@ -183,6 +183,16 @@ export interface UnmountReport {
  * Lazy unmount (`umount -l`) is never used: it only hides the mount while the filesystem stays
  * live on the device, so a snapshot or detach afterwards would capture a filesystem that is
  * still being written. A force unmount (`-f`) is meaningless for local filesystems.
+ *
+ * @example
+ * ```ts
+ * import { unmountTree } from 'ami-chroot';
+ *
+ * // Everything at and under the directory, deepest first; processes still inside are stopped.
+ * const report = await unmountTree('/mnt/ami-chroot/loop0', { killGraceMs: 5_000, removeDir: true });
+ * console.log(report.unmounted); // [ '/mnt/ami-chroot/loop0/proc/sys/fs/binfmt_misc', …, '/mnt/ami-chroot/loop0' ]
+ * console.log(report.stopped.map((holder) => `${holder.pid} ${holder.command}`)); // e.g. [ '4242 /usr/sbin/nginx' ]
+ * ```
  * @public
  */
 export async function unmountTree(root: string, options: UnmountTreeOptions = {}): Promise<UnmountReport> {

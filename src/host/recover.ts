@@ -152,6 +152,18 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
  *
  * @remarks
  * It cannot clean up AWS resources (volumes, snapshots); see `cleanupOrphans` for those.
+ *
+ * @example
+ * ```ts
+ * import { recoverHost } from 'ami-chroot';
+ *
+ * // At the start of a build script: safe at any time, running builds are left alone.
+ * const report = await recoverHost();
+ * for (const build of report.recovered) {
+ *   console.log(`after dead build ${build.pid} (${build.label}):`, build.unmounted, build.detachedLoops, build.restoredFiles);
+ * }
+ * console.log(`${report.running.length} build(s) running; ${report.removedReservations.length} stale reservation(s) removed`);
+ * ```
  * @throws {@link CleanupError} (phase `recovery`) listing what could not be cleaned; the
  *   journals concerned are kept so a later call can retry.
  * @public

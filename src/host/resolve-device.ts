@@ -13,6 +13,16 @@ import { toCtx } from '../internal/logger.js';
  * The node of partition `partition` of `disk`: a `p` goes between a name ending in a digit and
  * the number (`/dev/nvme1n1` + `1` = `/dev/nvme1n1p1`, `/dev/loop3` + `1` = `/dev/loop3p1`,
  * `/dev/xvdf` + `1` = `/dev/xvdf1`). `'0'` or `''` means the whole disk.
+ *
+ * @example
+ * ```ts
+ * import { partitionPath } from 'ami-chroot';
+ *
+ * partitionPath('/dev/nvme1n1', '1'); // => '/dev/nvme1n1p1'
+ * partitionPath('/dev/loop3', '2'); // => '/dev/loop3p2'
+ * partitionPath('/dev/xvdf', '1'); // => '/dev/xvdf1'
+ * partitionPath('/dev/xvdf', '0'); // => '/dev/xvdf' (the whole disk)
+ * ```
  * @public
  */
 export function partitionPath(disk: string, partition: string): string {
@@ -58,6 +68,15 @@ export interface WaitForPartitionOptions {
 /**
  * Waits for partition `partition` of `disk` to appear and returns its node. The kernel (or
  * udev) creates partition nodes a moment after the disk appears or is re-partitioned.
+ *
+ * @example
+ * ```ts
+ * import { waitForPartition } from 'ami-chroot';
+ *
+ * // Right after a volume is attached (or re-partitioned), its partition node appears a moment later.
+ * const root = await waitForPartition('/dev/nvme1n1', '1', { timeoutMs: 10_000 });
+ * console.log(root); // '/dev/nvme1n1p1'
+ * ```
  * @throws {@link DeviceError} when it does not appear within `timeoutMs` (default 30 s).
  * @public
  */
@@ -140,6 +159,15 @@ async function firstExisting(paths: readonly string[]): Promise<string | undefin
  * Nitro hosts number NVMe devices in attach order, not by the requested name, so a fixed
  * `/dev/nvme1n1` is wrong as soon as two volumes are attached; the volume id is what identifies
  * the device. No "device prefix" detection is needed.
+ *
+ * @example
+ * ```ts
+ * import { resolveBlockDevice } from 'ami-chroot';
+ *
+ * // Attached as /dev/sdf; on a Nitro host it shows up as whichever NVMe node the attach order gave it.
+ * const disk = await resolveBlockDevice({ volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf', partition: '1' });
+ * console.log(disk); // '/dev/nvme1n1' ('/dev/xvdf' on Xen), and '/dev/nvme1n1p1' exists too
+ * ```
  * @throws {@link DeviceError} when nothing appears within `timeoutMs`, listing what was looked at.
  * @public
  */
