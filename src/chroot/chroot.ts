@@ -16,6 +16,16 @@ import { resolveInRoot } from './paths.js';
 
 /**
  * The environment every command inside the chroot starts from (the host's is not inherited).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CHROOT_ENV, withChroot } from 'ami-chroot';
+ *
+ * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
+ *   // Commands start from DEFAULT_CHROOT_ENV, never the host's environment; extend it per call.
+ *   await chroot.sh('make -C /usr/src/app install', { env: { PATH: `/opt/toolchain/bin:${DEFAULT_CHROOT_ENV.PATH}` } });
+ * });
+ * ```
  * @public
  */
 export const DEFAULT_CHROOT_ENV: Readonly<Record<string, string>> = Object.freeze({
@@ -157,6 +167,17 @@ async function openForWrite(root: string, chrootPath: string, hostPath: string, 
 
 /**
  * Makes a {@link Chroot} handle for a root (usually a {@link MountedChroot}).
+ *
+ * @example
+ * ```ts
+ * import { createChroot, mountChroot } from 'ami-chroot';
+ *
+ * await using mounted = await mountChroot({ device: '/dev/nvme1n1' });
+ * const chroot = createChroot(mounted, { logger: console });
+ * const { stdout } = await chroot.exec('dpkg-query', ['-W', '-f', '${Version}', 'openssl']);
+ * await chroot.writeFile('/etc/motd', `Built with openssl ${stdout}\n`);
+ * console.log(await chroot.path('/etc/motd')); // /mnt/ami-chroot/nvme1n1/etc/motd
+ * ```
  * @public
  */
 export function createChroot(target: ChrootTarget, options: OperationOptions = {}): Chroot {

@@ -26,6 +26,18 @@ import type { ServiceGuard } from './service-guard.js';
 /**
  * Packer's default chroot mounts, in mount order. To add to them rather than replace them:
  * `chrootMounts: [...DEFAULT_CHROOT_MOUNTS, ['tmpfs', 'tmpfs', '/run']]`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CHROOT_MOUNTS, mountChroot } from 'ami-chroot';
+ *
+ * // Add a tmpfs /run to Packer's defaults (proc, sysfs, /dev, devpts, binfmt_misc) instead of replacing them.
+ * await using chroot = await mountChroot({
+ *   device: '/dev/nvme1n1',
+ *   chrootMounts: [...DEFAULT_CHROOT_MOUNTS, ['tmpfs', 'tmpfs', '/run']],
+ * });
+ * console.log(chroot.mounts); // [ '/mnt/ami-chroot/nvme1n1', '/mnt/ami-chroot/nvme1n1/proc', …, '/mnt/ami-chroot/nvme1n1/run' ]
+ * ```
  * @public
  */
 export const DEFAULT_CHROOT_MOUNTS: readonly ChrootMountSpec[] = Object.freeze([
@@ -208,9 +220,12 @@ function toError(error: unknown): Error {
  *
  * @example
  * ```ts
- * await using chroot = await mountChroot({ device: '/dev/nvme1n1' })
- * // ... provision under chroot.root ...
- * await chroot.unmount() // before the snapshot; the disposer is then a no-op
+ * import { createChroot, mountChroot } from 'ami-chroot';
+ *
+ * await using mounted = await mountChroot({ device: '/dev/nvme1n1', copyFiles: ['/etc/resolv.conf', '/etc/hosts'] });
+ * console.log(mounted.root, mounted.mountedDevice); // /mnt/ami-chroot/nvme1n1 /dev/nvme1n1p1
+ * await createChroot(mounted).sh('apt-get update && apt-get install -y nginx');
+ * await mounted.unmount(); // before the snapshot; the disposer is then a no-op
  * ```
  * @throws {@link MountError}, {@link CommandError} (pre/post-mount commands, mount),
  *   {@link DeviceError} (partition never appeared), {@link PathEscapeError}.

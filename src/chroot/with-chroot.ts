@@ -13,17 +13,21 @@ import type { MountChrootInput } from './mount.js';
  * unmounts, on success, failure and abort. The unmount uses its own time limit, never the
  * caller's (possibly aborted) signal.
  *
+ * @example
+ * ```ts
+ * import { withChroot } from 'ami-chroot';
+ *
+ * const version = await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
+ *   await chroot.sh('apt-get update && apt-get install -y nginx');
+ *   await chroot.writeFile('/etc/motd', 'Baked by ami-chroot\n');
+ *   return (await chroot.exec('nginx', ['-v'])).stderr.trim();
+ * });
+ * console.log(version); // 'nginx version: nginx/1.22.1', and everything is unmounted again
+ * ```
  * @returns what `fn` returned.
  * @throws what `fn` threw, unchanged, with an unmount failure attached in `cleanupErrors`; or the
  *   {@link UnmountError} when `fn` succeeded but the unmount did not.
  *
- * @example
- * ```ts
- * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
- *   await chroot.exec('apt-get', ['install', '-y', 'nginx'])
- *   await chroot.writeFile('/etc/motd', 'baked by ami-chroot\n')
- * })
- * ```
  * @public
  */
 export async function withChroot<T>(input: MountChrootInput, fn: (chroot: Chroot) => Promise<T> | T, options: OperationOptions = {}): Promise<T> {
