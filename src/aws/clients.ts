@@ -105,6 +105,14 @@ export function regionFromConfigOrEnv(
  * Decides the build region: the configured one, then `AWS_REGION`/`AWS_DEFAULT_REGION`, then the
  * region of the host's identity document (IMDS).
  *
+ * @example
+ * ```ts
+ * import { getHostIdentity, resolveRegion } from 'ami-chroot';
+ *
+ * // The configured region, else AWS_REGION / AWS_DEFAULT_REGION, else the build host's (IMDSv2).
+ * const region = await resolveRegion({}, { identityRegion: async () => (await getHostIdentity()).region });
+ * console.log(region); // 'eu-west-1'
+ * ```
  * @param access - the access options
  * @param options - `identityRegion` reads the host's region (e.g. `() => getHostIdentity().then(i => i.region)`)
  * @throws {@link ConfigError} when no source gives a region
@@ -185,9 +193,15 @@ export function clientConfig(access: AwsAccess, region: string): EC2ClientConfig
  *
  * @example
  * ```ts
+ * import { createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ *
  * const clients = createAwsClients({ region: 'eu-west-1', profile: 'images' });
- * const source = await resolveSourceAmi({ sourceAmi: 'ami-0123' }, { ec2: clients.ec2 });
- * console.log(clients.callCount());
+ * try {
+ *   const source = await resolveSourceAmi({ sourceAmi: 'ami-0123456789abcdef0' }, { ec2: clients.ec2 });
+ *   console.log(source.name, clients.callCount()); // AWS calls made so far
+ * } finally {
+ *   clients.destroy();
+ * }
  * ```
  * @throws {@link ConfigError} for inconsistent access options or when no region is known
  * @public

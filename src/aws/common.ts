@@ -39,9 +39,45 @@ export interface AwsOperationOptions extends OperationOptions {
   readonly clock?: PollClock;
 }
 
-/** Tag carrying the build id on every volume, snapshot and image ami-chroot creates. @public */
+/**
+ * Tag carrying the build id on every volume, snapshot and image ami-chroot creates.
+ *
+ * @example
+ * ```ts
+ * import { BUILD_ID_TAG, buildAmi } from 'ami-chroot';
+ * import type { BuildConfig, ProvisionFn } from 'ami-chroot';
+ * import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+ *
+ * declare const config: BuildConfig;
+ * declare const provision: ProvisionFn;
+ *
+ * const result = await buildAmi(config, provision);
+ * // Every volume, snapshot and image of the build carries its id in this tag:
+ * const ec2 = new EC2Client({ region: result.region });
+ * const filter = { Name: `tag:${BUILD_ID_TAG}`, Values: [result.buildId] };
+ * const { Snapshots } = await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [filter] }));
+ * console.log(Snapshots?.map((s) => s.SnapshotId)); // the same ids as result.snapshots[result.region]
+ * ```
+ * @public
+ */
 export const BUILD_ID_TAG = 'ami-chroot:build-id';
-/** Tag marking a resource as made by ami-chroot (value `ami-chroot`). @public */
+
+/**
+ * Tag marking a resource as made by ami-chroot (value `ami-chroot`).
+ *
+ * @example
+ * ```ts
+ * import { CREATED_BY_TAG } from 'ami-chroot';
+ * import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+ *
+ * // Every image ami-chroot made in this account and region (the tag's value is always 'ami-chroot'):
+ * const ec2 = new EC2Client({ region: 'eu-west-1' });
+ * const filter = { Name: `tag:${CREATED_BY_TAG}`, Values: ['ami-chroot'] };
+ * const { Images } = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [filter] }));
+ * console.log(Images?.map((image) => `${image.ImageId} ${image.Name}`));
+ * ```
+ * @public
+ */
 export const CREATED_BY_TAG = 'ami-chroot:created-by';
 
 /**

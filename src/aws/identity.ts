@@ -49,6 +49,16 @@ const CHECKLIST =
  * Reads the host's instance id, availability zone and region from the instance metadata service,
  * IMDSv2 only (a session token first, as AWS recommends).
  *
+ * @example
+ * ```ts
+ * import { createAwsClients, createVolume, getHostIdentity } from 'ami-chroot';
+ *
+ * const host = await getHostIdentity();
+ * console.log(host); // { instanceId: 'i-0123456789abcdef0', availabilityZone: 'eu-west-1b', region: 'eu-west-1' }
+ * const { ec2 } = createAwsClients({ region: host.region });
+ * const volume = await createVolume({ availabilityZone: host.availabilityZone, size: 8 }, { ec2 }); // next to this host
+ * console.log(volume.volumeId);
+ * ```
  * @throws {@link HostIdentityError} with the real cause and what to check (unlike Packer, which
  *   drops the cause)
  * @public

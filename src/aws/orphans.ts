@@ -48,6 +48,17 @@ function buildIdOf(tags: readonly Tag[] | undefined): string {
 /**
  * Lists the volumes, snapshots and images (owned by this account) that carry the
  * `ami-chroot:build-id` tag, in the EC2 client's region.
+ *
+ * @example
+ * ```ts
+ * import { createAwsClients, findTaggedResources } from 'ami-chroot';
+ *
+ * const clients = createAwsClients({ region: 'eu-west-1' });
+ * const dayAgo = new Date(Date.now() - 24 * 3_600_000);
+ * for (const r of await findTaggedResources(clients.ec2(), { olderThan: dayAgo })) {
+ *   console.log(r.kind, r.id, r.buildId, r.state, r.attachedTo); // volume vol-0… 0b1c… available []
+ * }
+ * ```
  * @public
  */
 export async function findTaggedResources(ec2: EC2Client, options: FindTaggedResourcesOptions = {}): Promise<TaggedResource[]> {

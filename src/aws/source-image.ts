@@ -232,6 +232,18 @@ async function readUefiData(ec2: object, imageId: string, ctx: Ctx, region: stri
  * refused. For a UEFI image, its UEFI variable store is read too (DescribeImageAttribute), so the
  * new image can keep it; if EC2 refuses, a warning says so and the build goes on.
  *
+ * @example
+ * ```ts
+ * import { createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * const source = await resolveSourceAmi(
+ *   { sourceAmiFilter: { filters: { name: 'debian-12-amd64-*', 'root-device-type': 'ebs' }, owners: ['136693071363'], mostRecent: true } },
+ *   { ec2 },
+ * );
+ * console.log(source.imageId, source.name); // ami-0… debian-12-amd64-20251201-…
+ * console.log(source.rootSnapshotId, source.rootVolumeSize, source.architecture); // snap-0… 8 x86_64
+ * ```
  * @throws {@link SourceImageError} no match, ambiguous match, not EBS-backed, no root snapshot
  * @throws {@link ConfigError} neither an id nor a filter
  * @throws {@link AwsError} DescribeImages failed

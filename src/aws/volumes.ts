@@ -205,6 +205,17 @@ async function waitDetached(w: WaitContext, volumeId: string, instanceId: string
  * on create. If the wait fails, the volume is deleted (unless `keepOnError`) before the error is
  * thrown, so a failed call leaves nothing behind.
  *
+ * @example
+ * ```ts
+ * import { createAwsClients, createVolume, getHostIdentity, resolveSourceAmi } from 'ami-chroot';
+ *
+ * const host = await getHostIdentity();
+ * const { ec2 } = createAwsClients({ region: host.region });
+ * const source = await resolveSourceAmi({ sourceAmi: 'ami-0123456789abcdef0' }, { ec2 });
+ * // The source's root volume, grown to 20 GiB as gp3, in this host's zone; deleted when the scope ends.
+ * await using volume = await createVolume({ availabilityZone: host.availabilityZone, source, size: 20, volumeType: 'gp3' }, { ec2 });
+ * console.log(volume.volumeId); // vol-0…, available
+ * ```
  * @throws {@link ConfigError} impossible size/type/encryption combinations
  * @throws {@link WaitFailedError} the volume went to `error`
  * @throws {@link WaitTimeoutError} it never became available
@@ -358,6 +369,26 @@ function isDeviceInUse(error: unknown): boolean {
  * released the moment the attachment is confirmed, and on any failure. If the wait or the device
  * resolution fails, the volume is detached (unless `keepOnError`) before the error is thrown.
  *
+ * @example
+ * ```ts
+ * import { allocateDevice, attachVolume, createAwsClients, resolveBlockDevice } from 'ami-chroot';
+ * import type { HostIdentity, WorkVolume } from 'ami-chroot';
+ *
+ * declare const host: HostIdentity;
+ * declare const volume: WorkVolume;
+ *
+ * const { ec2 } = createAwsClients({ region: host.region });
+ * await using attached = await attachVolume(
+ *   {
+ *     volumeId: volume.volumeId,
+ *     instanceId: host.instanceId,
+ *     device: (exclude) => allocateDevice({ exclude }), // a free /dev/sd[f-p], reserved until attached
+ *     resolveDevice: ({ volumeId, device }) => resolveBlockDevice({ volumeId, device }), // NVMe or Xen
+ *   },
+ *   { ec2 },
+ * );
+ * console.log(attached.device, attached.hostDevice); // /dev/sdf /dev/nvme1n1 (detached when the scope ends)
+ * ```
  * @throws {@link DeviceError} every name tried was in use
  * @throws {@link WaitTimeoutError} the attachment never completed
  * @throws {@link AwsError} an EC2 call failed
