@@ -325,7 +325,7 @@ export interface BuildConfig {
 
   /** Root volume size in GiB, 1–65536 (Packer `root_volume_size`); only grows the source's. Required with `fromScratch` or mappings. @defaultValue the source snapshot's size */
   readonly rootVolumeSize?: number;
-  /** Root volume type (Packer `root_volume_type`), of the work volume and the AMI's root mapping (Packer's AMI keeps the source's); st1/sc1 cannot boot. @defaultValue the source's type; `gp2` with `fromScratch` */
+  /** Root volume type (Packer `root_volume_type`), of the work volume and the AMI's root mapping unless that mapping names its own (Packer's AMI keeps the source's); st1/sc1 cannot boot. @defaultValue the source's type; `gp2` with `fromScratch` */
   readonly rootVolumeType?: VolumeType;
   /** Root volume IOPS, of the work volume and the AMI's root mapping (ours: Packer cannot set it); ranges as {@link BlockDeviceMapping.iops}. @defaultValue the source's when the type is unchanged, else the type's default */
   readonly rootVolumeIops?: number;
@@ -380,7 +380,7 @@ export interface BuildConfig {
 
   /** Wait tuning (Packer `aws_polling`; also AWS_POLL_DELAY_SECONDS / AWS_MAX_ATTEMPTS, which this wins over). @defaultValue per-wait defaults */
   readonly polling?: PollingConfig;
-  /** On failure, keep what was created (mounts, volume, snapshot, AMI, copies) for inspection instead of cleaning up (Packer `-on-error=abort`); an abort still cleans up. @defaultValue false */
+  /** On failure, keep what was created (mounts, volume, snapshot, AMI, copies) for inspection instead of cleaning up (Packer `-on-error=abort`); an abort with the default reason still cleans up. @defaultValue false */
   readonly keepOnError?: boolean;
   /** Keep services from starting inside the chroot during provisioning (policy-rc.d and friends). @defaultValue true */
   readonly serviceGuard?: boolean;
