@@ -331,6 +331,18 @@ export async function ensureImageTags(ec2: EC2Client, image: Image, wanted: read
  * Finds and deregisters every image of this name owned by the account, in each region (Packer
  * `force_deregister`), deleting their snapshots too when asked (`force_delete_snapshot`).
  *
+ * @example
+ * ```ts
+ * import { createAwsClients, deregisterImagesByName } from 'ami-chroot';
+ *
+ * const clients = createAwsClients({ region: 'us-east-1' });
+ * // Free the name in every region before registering it again (Packer's force_deregister + force_delete_snapshot).
+ * const removed = await deregisterImagesByName(
+ *   { name: 'web-base', regions: ['us-east-1', 'eu-west-1'], deleteSnapshots: true },
+ *   { ec2: clients.ec2 },
+ * );
+ * for (const image of removed) console.log(image.region, image.imageId, image.snapshotIds); // eu-west-1 ami-0… [ 'snap-0…' ]
+ * ```
  * @returns what was removed, per region
  * @public
  */
@@ -421,6 +433,22 @@ function randomSuffix(): string {
  * image(s) and snapshot(s) this call created are removed before the error is thrown (unless
  * `keepOnError`).
  *
+ * @example
+ * ```ts
+ * import { createAwsClients, snapshotAndRegister } from 'ami-chroot';
+ * import type { AttachedVolume, SourceImage } from 'ami-chroot';
+ *
+ * declare const source: SourceImage;
+ * declare const attached: AttachedVolume;
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * await attached.detach(); // the snapshot must see an unmounted, detached volume
+ * const image = await snapshotAndRegister(
+ *   { volumeId: attached.volumeId, name: 'web 2026-01-01', source, amiUsers: ['123456789012'], tags: { Team: 'platform' } },
+ *   { ec2 },
+ * );
+ * console.log(image.imageId, image.snapshotIds); // ami-0… [ 'snap-0…' ]
+ * ```
  * @throws {@link ConfigError} fromScratch without a root device or mappings
  * @throws {@link WaitFailedError} the snapshot or image failed
  * @throws {@link WaitTimeoutError} a wait ran out of time
