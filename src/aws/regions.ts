@@ -103,6 +103,25 @@ interface Copy {
  * (unless `keepOnError`), and a {@link RegionCopyError} reports each region's outcome.
  * `options.ec2` must give a client per region (e.g. `clients.ec2`).
  *
+ * @example
+ * ```ts
+ * import { copyToRegions, createAwsClients } from 'ami-chroot';
+ *
+ * const clients = createAwsClients({ region: 'us-east-1' });
+ * const copies = await copyToRegions(
+ *   {
+ *     sourceImageId: 'ami-0123456789abcdef0',
+ *     sourceRegion: 'us-east-1',
+ *     regions: ['eu-west-1', 'ap-southeast-2'],
+ *     name: 'web 2026-01-01',
+ *     encrypted: true,
+ *     regionKmsKeyIds: { 'eu-west-1': 'alias/images' },
+ *   },
+ *   { ec2: clients.ec2 }, // a client per region
+ * );
+ * console.log(copies.images); // { 'eu-west-1': 'ami-0…', 'ap-southeast-2': 'ami-0…' }
+ * // If a later step of your pipeline fails: await copies.undo();
+ * ```
  * @throws {@link RegionCopyError} one or more regions failed; `outcomes` has them all
  * @throws {@link ConfigError} an unknown region, or a single EC2 client for several regions
  * @public
