@@ -83,6 +83,20 @@ export interface ResolvedWaitPolicy {
  * after a first poll at once (it finds a copy that is already there, as on a test double, and
  * makes an eventual-consistency miss visible early) the second poll waits until 60 s: polls in
  * the first minute of a copy cannot find it done, they only spend the account's Describe budget.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_WAIT_POLICIES, defineConfig } from 'ami-chroot';
+ *
+ * console.log(DEFAULT_WAIT_POLICIES.snapshotCompleted); // { timeoutMs: 7200000, minDelayMs: 1600, maxDelayMs: 120000, firstDelayMs: 0 }
+ * // A 2 TiB root volume: twice the default snapshot budget, the rest unchanged.
+ * export default defineConfig({
+ *   sourceAmi: 'ami-0123456789abcdef0',
+ *   amiName: 'data {{timestamp}}',
+ *   rootVolumeSize: 2048,
+ *   polling: { waits: { snapshotCompleted: { timeoutMs: 2 * DEFAULT_WAIT_POLICIES.snapshotCompleted.timeoutMs } } },
+ * });
+ * ```
  * @public
  */
 export const DEFAULT_WAIT_POLICIES: Readonly<Record<WaitKind, ResolvedWaitPolicy>> = Object.freeze({
@@ -180,6 +194,16 @@ export function delayGrowth(kind: WaitKind): number {
  * `polling.waits[kind]` or the defaults only (a fixed delay keeps it: set it to 0 to poll at a
  * fixed pace from the start) and is clamped to the timeout.
  *
+ * @example
+ * ```ts
+ * import { resolveWaitPolicy } from 'ami-chroot';
+ *
+ * // Packer's aws_polling { delay_seconds = 5, max_attempts = 40 } applied to the attach wait:
+ * resolveWaitPolicy('volumeAttached', { delayMs: 5_000, maxAttempts: 40 }, {});
+ * // => { timeoutMs: 200000, minDelayMs: 5000, maxDelayMs: 5000, firstDelayMs: 0 }
+ * resolveWaitPolicy('snapshotCompleted'); // the defaults, unless AWS_POLL_DELAY_SECONDS / AWS_MAX_ATTEMPTS are set
+ * // => { timeoutMs: 7200000, minDelayMs: 1600, maxDelayMs: 120000, firstDelayMs: 0 }
+ * ```
  * @param kind - the wait
  * @param polling - the `polling` option
  * @param env - environment to read (default `process.env`)
