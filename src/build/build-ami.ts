@@ -214,14 +214,24 @@ async function hostIdentityOf(options: BuildAmiOptions, signal: AbortSignal | un
  *
  * @example
  * ```ts
- * const controller = new AbortController()
- * process.once('SIGINT', () => controller.abort())
+ * import { buildAmi } from 'ami-chroot';
+ *
+ * const controller = new AbortController();
+ * process.once('SIGINT', () => controller.abort()); // Ctrl-C: everything created so far is removed
  * const result = await buildAmi(
  *   { sourceAmi: 'ami-0123456789abcdef0', amiName: 'web {{timestamp}}', amiRegions: ['eu-west-1'] },
- *   async (chroot) => { await chroot.sh('apt-get update && apt-get install -y nginx') },
- *   { signal: controller.signal, onProgress: (e) => console.log(e) },
- * )
- * console.log(result.images)
+ *   async (chroot, build) => {
+ *     await chroot.sh('apt-get update && apt-get install -y nginx');
+ *     await chroot.writeFile('/etc/motd', `Built from ${build.SourceAMIName}\n`);
+ *   },
+ *   {
+ *     signal: controller.signal,
+ *     onProgress: (event) => {
+ *       if (event.type === 'snapshot-progress') console.log(`snapshot ${event.percent}%`);
+ *     },
+ *   },
+ * );
+ * console.log(result.images); // { 'us-east-1': 'ami-0…', 'eu-west-1': 'ami-0…' }
  * ```
  * @param config - the build configuration (validated before anything happens)
  * @param provision - the provisioning callback

@@ -413,12 +413,16 @@ async function publish(workFile: string, output: string, overwrite: boolean): Pr
  *
  * @example
  * ```ts
+ * import { buildImage } from 'ami-chroot';
+ *
  * const result = await buildImage(
  *   { sourceImage: 'debian-12.raw', output: 'web.raw' },
- *   async (chroot) => { await chroot.sh('apt-get update && apt-get install -y nginx') },
- *   { signal: controller.signal },
- * )
- * console.log(result.output, result.allocatedBytes)
+ *   async (chroot) => {
+ *     await chroot.sh('apt-get update && apt-get install -y nginx');
+ *   },
+ *   { signal: AbortSignal.timeout(30 * 60_000) },
+ * );
+ * console.log(result.output, result.sizeBytes, result.allocatedBytes); // /srv/images/web.raw 2147483648 913309696
  * ```
  * @param input - the source (or an empty disk), the output, and the chroot options
  * @param provision - the provisioning callback

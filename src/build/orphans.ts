@@ -150,8 +150,14 @@ async function removeVolume(ec2: EC2Client, r: TaggedResource, region: string, c
  *
  * @example
  * ```ts
- * const report = await cleanupOrphans({ regions: ['us-east-1', 'eu-west-1'], olderThan: 2 * 3600_000 })
- * console.log(report.removed)
+ * import { cleanupOrphans } from 'ami-chroot';
+ *
+ * // First list what would go, then remove it.
+ * const preview = await cleanupOrphans({ regions: ['us-east-1', 'eu-west-1'], olderThan: 2 * 3_600_000, dryRun: true });
+ * console.log(preview.removed.map((r) => `${r.region} ${r.kind} ${r.id}`)); // [ 'us-east-1 volume vol-0…', … ]
+ * const report = await cleanupOrphans({ regions: ['us-east-1', 'eu-west-1'], olderThan: 2 * 3_600_000 });
+ * for (const { kind, id, reason } of report.kept) console.log(`kept ${kind} ${id}: ${reason}`);
+ * for (const { kind, id, error } of report.failed) console.error(`could not remove ${kind} ${id}: ${error.message}`);
  * ```
  * @public
  */
