@@ -217,7 +217,7 @@ async function hostIdentityOf(options: BuildAmiOptions, signal: AbortSignal | un
  * import { buildAmi } from 'ami-chroot';
  *
  * const controller = new AbortController();
- * process.once('SIGINT', () => controller.abort()); // Ctrl-C: everything created so far is removed
+ * process.on('SIGINT', () => controller.abort()); // Ctrl-C: everything created so far is removed; `on`, so a 2nd one cannot kill the cleanup
  * const result = await buildAmi(
  *   { sourceAmi: 'ami-0123456789abcdef0', amiName: 'web {{timestamp}}', amiRegions: ['eu-west-1'] },
  *   async (chroot, build) => {
