@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto';
 import type { BlockDeviceMapping as Ec2BlockDeviceMapping } from '@aws-sdk/client-ec2';
 import { AmiChrootError, ProvisionError, attachCleanupErrors, isAbortError } from '../errors.js';
 import type { Phase } from '../errors.js';
@@ -26,7 +27,7 @@ import { resolveSourceAmi } from '../aws/source-image.js';
 import type { SourceImage } from '../aws/source-image.js';
 import { attachVolume, createVolume } from '../aws/volumes.js';
 import type { DeviceResolver } from '../aws/volumes.js';
-import { snapshotAndRegister } from '../aws/images.js';
+import { deregisterImagesByName, snapshotAndRegister } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
 import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { allocateDevice } from '../host/devices.js';
@@ -440,12 +441,21 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       ...defined({ deprecateAt: cfg.deprecateAt }),
       ...(cfg.deregistrationProtection.enabled ? { deregistrationProtection: cfg.deregistrationProtection } : {}),
     };
+    // skipSaveBuildRegion (Packer's behaviour): register under a temporary name, copy to the other
+    // regions under the real one, then remove the temporary image whatever happens.
+    const skipSave = cfg.skipSaveBuildRegion;
+    const registerName = skipSave ? `ami-chroot-intermediary-${randomBytes(5).toString('hex')}` : name;
+    if (skipSave && cfg.forceDeregister) {
+      await step('deregister', () =>
+        deregisterImagesByName({ name, regions: [region, ...copyRegions], deleteSnapshots: cfg.forceDeleteSnapshot }, aws).then(() => undefined),
+      );
+    }
     const image = await step('register', async () => {
       const registered = await snapshotAndRegister(
         {
           volumeId: volume.volumeId,
           region,
-          name,
+          name: registerName,
           ...defined({
             description,
             source: source,
@@ -465,21 +475,25 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
             uefiData: cfg.uefiData,
             tpmSupport: cfg.tpmSupport,
             imdsSupport: cfg.imdsSupport,
-            encryptBoot: cfg.encryptBoot,
+            // The copies carry the encryption when the build-region image is not kept.
+            encryptBoot: skipSave ? undefined : cfg.encryptBoot,
             kmsKeyId: cfg.regionKmsKeyIds[region] || cfg.kmsKeyId,
           }),
           tags,
           snapshotTags,
           buildId,
-          forceDeregister: cfg.forceDeregister,
+          forceDeregister: skipSave ? false : cfg.forceDeregister,
           forceDeleteSnapshot: cfg.forceDeleteSnapshot,
           amiRegions: copyRegions,
-          ...sharing,
+          ...(skipSave ? {} : sharing),
         },
         aws,
       );
-      // Unlike Packer, a failure after registration removes the image and its snapshots.
-      stack.defer(`deregister ${registered.imageId} and delete its snapshots`, (s) => registered.deregister({ signal: s }), { onlyOnFailure: true });
+      // Unlike Packer, a failure after registration removes the image and its snapshots; the
+      // temporary image of skipSaveBuildRegion goes on success too.
+      stack.defer(`deregister ${registered.imageId} and delete its snapshots`, (s) => registered.deregister({ signal: s }), {
+        onlyOnFailure: !skipSave,
+      });
       return registered;
     });
 
@@ -539,7 +553,8 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
   } catch (error) {
     const phase = phases.current;
     if (phase) stampPhase(error, phase);
-    if (cfg.keepOnError && !isAbortError(error)) {
+    // keepOnError is for failures; an abort (any reason) means stop and clean up.
+    if (cfg.keepOnError && !signal.aborted && !isAbortError(error)) {
       const keptList = stack.keepAll();
       logger.warn(
         `keepOnError: leaving everything for inspection. Not undone:\n${keptList.map((k) => `  - ${k}`).join('\n')}\n` +

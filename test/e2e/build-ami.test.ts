@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeImageAttributeCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { DeleteVolumeCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
 import { buildAmi } from '../../src/build/build-ami.js';
 import type { ProgressEvent } from '../../src/types.js';
 import { AmiChrootError, ConfigError, ProvisionError } from '../../src/errors.js';
@@ -11,6 +11,7 @@ import { partitionPath } from '../../src/host/resolve-device.js';
 import { BUILD_REGION, COPY_REGIONS, startE2e } from '../helpers/e2e.js';
 import type { E2eEnv } from '../helpers/e2e.js';
 import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
+import { findLeaks, forceCleanup } from '../helpers/loop.js';
 
 let env: E2eEnv;
 beforeAll(async () => {
@@ -233,5 +234,59 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
     const files = await readFromDevice(env.loops.at(-1)!.device, ['etc/hostname']);
     expect(files['etc/hostname']).toBe('scratch\n');
     expect((await env.counts())[BUILD_REGION]!.volumes).toBe(before[BUILD_REGION]!.volumes);
+  });
+});
+
+describe('buildAmi options that change what is kept', () => {
+  it('skipSaveBuildRegion copies to the other regions and keeps no image in the build region', async () => {
+    const before = await env.counts();
+    const result = await buildAmi(env.config({ amiRegions: ['eu-west-1'], skipSaveBuildRegion: true, amiUsers: ['111122223333'] }), () => {}, env.options());
+    expect(Object.keys(result.images)).toEqual(['eu-west-1']);
+    const after = await env.counts();
+    expect(after[BUILD_REGION]!.images).toBe(before[BUILD_REGION]!.images);
+    expect(after['eu-west-1']!.images).toBe(before['eu-west-1']!.images + 1);
+    const registered = env.faults(BUILD_REGION).inputsOf('RegisterImage').at(-1)!;
+    expect(registered['Name']).toMatch(/^ami-chroot-intermediary-[0-9a-f]{10}$/);
+    expect(env.faults('eu-west-1').inputsOf('CopyImage').at(-1)).toMatchObject({ Name: result.name });
+    // Sharing goes to the copies, not to the temporary image.
+    expect(env.faults(BUILD_REGION).names()).not.toContain('ModifyImageAttribute');
+    expect(env.faults('eu-west-1').names()).toContain('ModifyImageAttribute');
+    expect(env.faults(BUILD_REGION).names()).toContain('DeregisterImage');
+  });
+
+  it('keepOnError leaves the volume attached and mounted after a failure, and says so', async () => {
+    const warnings: string[] = [];
+    const error = await buildAmi(
+      env.config({ keepOnError: true }),
+      () => {
+        throw new Error('inspect me');
+      },
+      env.options({ logger: { warn: (m: string) => warnings.push(m), error: () => {} } }),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toContain('inspect me');
+    expect(warnings.join('\n')).toMatch(/keepOnError[\s\S]*delete volume vol-[\s\S]*unmount /);
+    expect(await findLeaks(env.dir, env.loops.map((l) => l.device))).toMatch(/mounts \[.+\]/);
+    const volumeId = env.faults(BUILD_REGION).inputsOf('AttachVolume').at(-1)!['VolumeId'] as string;
+    expect(env.faults(BUILD_REGION).names()).not.toContain('DeleteVolume');
+    // The test's own cleanup of what was kept.
+    await forceCleanup(join(env.dir, 'mnt'));
+    await env.ec2(BUILD_REGION).send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: env.instanceId }));
+    await env.ec2(BUILD_REGION).send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+    await rm(join(env.dir, 'state'), { recursive: true, force: true });
+  });
+
+  it('keepOnError does not keep anything when the build is aborted, whatever the reason', async () => {
+    const before = await env.counts();
+    const controller = new AbortController();
+    const error = await buildAmi(
+      env.config({ keepOnError: true }),
+      async (chroot) => {
+        setTimeout(() => controller.abort(new Error('Interrupted')), 100);
+        await chroot.sh('sleep 60');
+      },
+      env.options({ signal: controller.signal }),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('Interrupted');
+    await env.assertNothingLeft(before);
   });
 });
