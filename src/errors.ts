@@ -779,7 +779,7 @@ export class CleanupError extends AmiChrootError {
 named(CleanupError, 'CleanupError');
 
 /**
- * The host cannot run this operation (not Linux, not root, a missing tool).
+ * The host cannot run this operation (not Linux, or not root). A missing program surfaces as a {@link CommandError}.
  *
  * @example
  * ```ts
