@@ -2,7 +2,7 @@
  * Parallel builds benchmark (issue 7, part 3): 8 full builds at once on one host, (a) in one
  * process and (b) as 4 processes of 2, against one build alone under identical settings.
  *
- *   sudo npx tsx bench/parallel.ts [--builds 8] [--processes 4] [--scale 25] [--seed 1]
+ *   sudo npx tsx bench/parallel.ts [--builds 8] [--processes 4] [--scale 25] [--seed 1] [--dev-nodes]
  *
  * Every build is the real `buildAmi` (bench/lib/moto-build.ts): moto as EC2 with transitions
  * drawn from issue 7's ranges and divided by `scale` (the poller's policy is divided likewise),
@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnJsonChild, type JsonChild } from './lib/child.js';
 import { deviceCollisions, readDeviceBook, type AttachmentRecord, type TransitionTimes } from './lib/ec2-sim.js';
-import { checkBuildPrerequisites, drawTransitions, simulatedWaitMs, startRig, runBuild, type BuildRecord, type RigLeaks, type RigParams } from './lib/moto-build.js';
+import { checkBuildPrerequisites, drawTransitions, failureOf, simulatedWaitMs, startRig, runBuild, type BuildFailure, type BuildRecord, type RigLeaks, type RigParams } from './lib/moto-build.js';
 import { createRng } from './lib/prng.js';
 import { atMost, formatTable, isMain, REPO_ROOT, runAsScript, under, type Benchmark, type BenchResult } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
@@ -45,6 +45,8 @@ export interface ParallelBenchOptions {
   readonly scale?: number;
   /** Seed of the drawn transitions. @defaultValue 1 */
   readonly seed?: number;
+  /** Attached names appear in the device tree (Xen, or Nitro with udev links); see RigParams. @defaultValue false */
+  readonly devNodes?: boolean;
 }
 
 /**
@@ -132,22 +134,26 @@ async function watchLocks(lockDir: string): Promise<LockWatch> {
 }
 
 interface RunFigures {
+  /** From the first build's start to the last build's end (builds that finished). */
   readonly wallMs: number;
   readonly records: readonly BuildRecord[];
+  /** Builds that threw: reported, and a target of their own. */
+  readonly failures: readonly BuildFailure[];
   readonly windowMs: readonly [number, number];
 }
 
-function figuresOf(records: readonly BuildRecord[]): RunFigures {
-  const from = Math.min(...records.map((r) => r.startedAtMs));
-  const to = Math.max(...records.map((r) => r.endedAtMs));
-  return { wallMs: to - from, records, windowMs: [from, to] };
+function figuresOf(records: readonly BuildRecord[], failures: readonly BuildFailure[], startedAtMs: number): RunFigures {
+  const from = Math.min(startedAtMs, ...records.map((r) => r.startedAtMs));
+  const to = Math.max(from, ...records.map((r) => r.endedAtMs));
+  return { wallMs: to - from, records, failures, windowMs: [from, to] };
 }
 
 async function inProcess(params: RigParams, draws: readonly TransitionTimes[], label: string): Promise<RunFigures> {
+  const startedAtMs = Date.now();
   const settled = await Promise.allSettled(draws.map((t, i) => runBuild(params, `${label}-${i}`, t)));
-  const failed = settled.find((s) => s.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  return figuresOf(settled.map((s) => (s as PromiseFulfilledResult<BuildRecord>).value));
+  const records = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [failureOf(`${label}-${i}`, s.reason)] : []));
+  return figuresOf(records, failures, startedAtMs);
 }
 
 async function inProcesses(params: RigParams, draws: readonly TransitionTimes[], processes: number, label: string): Promise<RunFigures & { maxRssKiB: number[] }> {
@@ -162,12 +168,20 @@ async function inProcesses(params: RigParams, draws: readonly TransitionTimes[],
     }
     // Everyone imported and ready before the clock starts: process start-up is not a build's cost.
     await Promise.all(workers.map((w) => w.next<{ ready: true }>()));
+    const startedAtMs = Date.now();
     for (const w of workers) w.send('go');
     const outputs = await Promise.all(workers.map((w) => w.next<WorkerOutput>()));
     const errors = outputs.flatMap((o, i) => (o.error === undefined ? [] : [`worker ${workers[i]!.pid}: ${o.error}`]));
     if (errors.length > 0) throw new Error(`Builds failed in worker processes:\n${errors.join('\n')}`);
     await Promise.all(workers.map((w) => w.exited));
-    return { ...figuresOf(outputs.flatMap((o) => o.records ?? [])), maxRssKiB: outputs.map((o) => o.maxRssKiB ?? 0) };
+    return {
+      ...figuresOf(
+        outputs.flatMap((o) => o.records ?? []),
+        outputs.flatMap((o) => o.failures ?? []),
+        startedAtMs,
+      ),
+      maxRssKiB: outputs.map((o) => o.maxRssKiB ?? 0),
+    };
   } finally {
     // Only the PIDs started here; a worker that is still running aborts its builds on SIGTERM.
     await Promise.all(workers.map((w) => w.stop()));
@@ -206,7 +220,8 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
   const fastest = { volumeMs: 0, attachMs: 0, detachMs: 0, snapshotMs: 0, imageMs: 0, copyMs: 0 };
   const loadBefore = loadavg()[0]!;
 
-  const rig = await startRig(scale);
+  const devNodes = options.devNodes ?? false;
+  const rig = await startRig(scale, { devNodes });
   let watch: LockWatch | undefined;
   let leaks: RigLeaks | undefined;
   let single: RunFigures;
@@ -217,7 +232,8 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
     watch = await watchLocks(rig.params.lockDir);
     // Warm-up: module code paths, moto's first requests, the page cache of the base image.
     await runBuild(rig.params, 'warmup', fastest);
-    single = figuresOf([await runBuild(rig.params, 'single', slowest)]);
+    const singleStart = Date.now();
+    single = figuresOf([await runBuild(rig.params, 'single', slowest)], [], singleStart);
     together = await inProcess(rig.params, draws, 'together');
     split = await inProcesses(rig.params, draws, processes, 'split');
     book = await readDeviceBook(rig.params.deviceRegistry);
@@ -257,6 +273,7 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       attachments: accepted.length,
       collisions: collisions.map(([a, b]) => `${a.device}: ${a.volumeId} and ${b.volumeId}`),
       refused: refused.map((r) => `${r.device} for ${r.volumeId} (held by ${r.heldBy})`),
+      failures: fig.failures,
       lockMs,
       reservationMs,
       describeCalls: summarize(fig.records.map((r) => r.describeCalls)),
@@ -268,13 +285,17 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
   const fmt = (s: Summary): string => (s.n === 0 ? '-' : `${s.p50.toFixed(1)} / ${s.p95.toFixed(1)} / ${s.max.toFixed(1)}`);
   const table = [
     `Parallel builds: ${builds} full buildAmi runs against moto + loop devices, transitions and poll delays scaled 1/${scale}, seed ${seed}, ${availableParallelism()} CPUs`,
+    devNodes
+      ? 'Device tree: attached names appear as <devRoot>/sdX while attached (Xen, or Nitro with udev links).'
+      : 'Device tree: empty, as on a Nitro host without /dev/sdX links (the allocator only has its reservations and EC2\'s list of names).',
     `Slowest draw (single-build baseline): simulated EC2 time ${(simulatedWaitMs(slowest) / 1000).toFixed(1)} s ` +
       `(volume ${slowest.volumeMs} ms, attach ${slowest.attachMs}, detach ${slowest.detachMs}, snapshot ${slowest.snapshotMs}, image ${slowest.imageMs})`,
     '',
     formatTable(
-      ['run', 'wall s', 'vs single', 'build s p50', 'build s max', 'not-EC2 ms p50', 'not-EC2 ms max', 'Describe/build', 'attachments', 'collisions', 'names refused'],
-      perRun.map((r) => [r.what, r.wallMs / 1000, r.ratio, r.buildMs.p50 / 1000, r.buildMs.max / 1000, r.overheadMs.p50, r.overheadMs.max, r.describeCalls.mean, r.attachments, r.collisions.length, r.refused.length]),
+      ['run', 'wall s', 'vs single', 'build s p50', 'build s max', 'not-EC2 ms p50', 'not-EC2 ms max', 'Describe/build', 'attachments', 'collisions', 'names refused', 'failed'],
+      perRun.map((r) => [r.what, r.wallMs / 1000, r.ratio, r.buildMs.p50 / 1000, r.buildMs.max / 1000, r.overheadMs.p50, r.overheadMs.max, r.describeCalls.mean, r.attachments, r.collisions.length, r.refused.length, r.failures.length]),
     ),
+    ...perRun.flatMap((r) => r.failures.map((f) => `FAILED in "${r.what}": ${f.label}${f.phase ? ` (phase ${f.phase})` : ''}: ${f.error}`)),
     '',
     'Device allocation (ms, p50 / p95 / max), timed from outside by watching the lock directory',
     formatTable(
@@ -303,6 +324,7 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       under(`${builds} builds as ${processes} processes: wall / single build`, b!.ratio, PARALLEL_TARGET_RATIO, 'x'),
       atMost('device collisions (both runs)', a!.collisions.length + b!.collisions.length, 0, 'pairs'),
       atMost('names EC2 refused as in use: allocator picked a taken name (both runs)', a!.refused.length + b!.refused.length, 0, 'names'),
+      atMost('builds that failed (both runs; wall times then cover the others only)', a!.failures.length + b!.failures.length, 0, 'builds'),
     ],
     headline: {
       singleS: single.wallMs / 1000,
@@ -310,10 +332,11 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       ratioProcesses: b!.ratio,
       collisions: a!.collisions.length + b!.collisions.length,
       refusedNames: a!.refused.length + b!.refused.length,
+      failedBuilds: a!.failures.length + b!.failures.length,
       reservationMsP50P95: [a!.reservationMs.p50, a!.reservationMs.p95, b!.reservationMs.p50, b!.reservationMs.p95],
       lockMsP50P95: [a!.lockMs.p50, a!.lockMs.p95, b!.lockMs.p50, b!.lockMs.p95],
     },
-    data: { builds, processes, scale, seed, draws, slowest, cpus: availableParallelism(), loadAverage: { before: loadBefore, after: loadAfter }, runs: perRun, unpairedLockEntries: open, untimedLockEvents: unclear, leaks },
+    data: { builds, processes, scale, seed, devNodes, draws, slowest, cpus: availableParallelism(), loadAverage: { before: loadBefore, after: loadAfter }, runs: perRun, unpairedLockEntries: open, untimedLockEvents: unclear, leaks },
   };
 }
 
@@ -324,7 +347,7 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
 export function parseParallelArgs(argv: readonly string[]): ParallelBenchOptions {
   const { values } = parseArgs({
     args: [...argv],
-    options: { builds: { type: 'string' }, processes: { type: 'string' }, scale: { type: 'string' }, seed: { type: 'string' } },
+    options: { builds: { type: 'string' }, processes: { type: 'string' }, scale: { type: 'string' }, seed: { type: 'string' }, 'dev-nodes': { type: 'boolean' } },
     strict: true,
   });
   return {
@@ -332,6 +355,7 @@ export function parseParallelArgs(argv: readonly string[]): ParallelBenchOptions
     ...(values.processes === undefined ? {} : { processes: Number(values.processes) }),
     ...(values.scale === undefined ? {} : { scale: Number(values.scale) }),
     ...(values.seed === undefined ? {} : { seed: Number(values.seed) }),
+    ...(values['dev-nodes'] ? { devNodes: true } : {}),
   };
 }
 

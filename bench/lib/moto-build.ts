@@ -12,9 +12,9 @@
  * than in a real one, which makes the parallel figures pessimistic.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto, type MotoServer } from '../../fixtures/moto.js';
@@ -157,6 +157,13 @@ export interface RigParams {
   /** EC2's book of attachment names, shared by every process (see ec2-sim.ts). */
   readonly deviceRegistry: string;
   readonly scale: number;
+  /**
+   * Make each attachment name appear in the device tree while the volume is attached (a link
+   * `<devRoot>/sdX` to its loop device), as on Xen hosts or with the udev rules of Amazon Linux
+   * on Nitro; without it the tree stays empty, as on a Nitro host without those links, where
+   * only the allocator's reservations and EC2's list of names tell which names are taken.
+   */
+  readonly devNodes: boolean;
 }
 
 /**
@@ -184,7 +191,8 @@ export interface RigLeaks {
  * Starts moto, a build host instance and a base disk image in a fresh temporary directory.
  * @internal
  */
-export async function startRig(scale: number, imageSizeMiB = 32): Promise<Rig> {
+export async function startRig(scale: number, options: { readonly imageSizeMiB?: number; readonly devNodes?: boolean } = {}): Promise<Rig> {
+  const imageSizeMiB = options.imageSizeMiB ?? 32;
   const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-bench-build-'));
   let moto: MotoServer | undefined;
   try {
@@ -205,6 +213,7 @@ export async function startRig(scale: number, imageSizeMiB = 32): Promise<Rig> {
       stateDir: join(dir, 'state'),
       deviceRegistry: join(dir, 'ec2-devices'),
       scale,
+      devNodes: options.devNodes ?? false,
     };
     await mkdir(params.lockDir, { recursive: true });
     await mkdir(params.deviceRegistry, { recursive: true });
@@ -259,6 +268,31 @@ export interface BuildRecord {
 }
 
 /**
+ * A build that threw.
+ * @internal
+ */
+export interface BuildFailure {
+  readonly label: string;
+  /** Error class and message. */
+  readonly error: string;
+  /** Its phase, when the library's error names one. */
+  readonly phase?: string;
+}
+
+/**
+ * A build's error as a {@link BuildFailure}.
+ * @internal
+ */
+export function failureOf(label: string, error: unknown): BuildFailure {
+  const e = error as { name?: unknown; message?: unknown; phase?: unknown };
+  return {
+    label,
+    error: `${typeof e?.name === 'string' ? e.name : 'Error'}: ${typeof e?.message === 'string' ? e.message : String(error)}`,
+    ...(typeof e?.phase === 'string' ? { phase: e.phase } : {}),
+  };
+}
+
+/**
  * Runs one `buildAmi` against the rig with the given transitions: a no-op provision (`/bin/true`
  * in the chroot). Its loop device is detached and its disk copy removed afterwards, pass or fail.
  * @internal
@@ -277,6 +311,11 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
   };
   const loops: LoopDevice[] = [];
   const files: string[] = [];
+  let link: string | undefined;
+  const dropLink = async (): Promise<void> => {
+    if (link !== undefined) await rm(link, { force: true });
+    link = undefined;
+  };
   const startedAtMs = Date.now();
   try {
     const result = await buildAmi(
@@ -300,13 +339,21 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
         // moto has no UEFI data: its warning is expected and says nothing about the benchmark.
         logger: { warn: () => {} },
         // moto attached the volume; here it is a loop device over a sparse copy of the base image.
-        resolveDevice: async ({ volumeId }) => {
+        resolveDevice: async ({ volumeId, device }) => {
           const file = join(params.dir, `${volumeId}.img`);
           files.push(file);
           await run('cp', ['--sparse=always', params.baseImage, file], { timeoutMs: 60_000 });
           const loop = await attachLoop(file, { stateDir: false });
           loops.push(loop);
+          if (params.devNodes) {
+            link = join(params.devRoot, basename(device));
+            await symlink(loop.device, link);
+          }
           return loop.device;
+        },
+        // The name leaves the device tree when the volume is detached.
+        onProgress: (event) => {
+          if (event.type === 'phase-end' && event.phase === 'detach') void dropLink();
         },
       },
     );
@@ -330,6 +377,7 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
     // Every loop device and disk copy goes, whatever happened; a failure here must not hide the
     // build's own error, and must not pass silently after a good build either.
     const problems: string[] = [];
+    await dropLink();
     for (const loop of loops) await loop.detach().catch((error: unknown) => problems.push(`${loop.device}: ${String(error)}`));
     // A disk copy still behind a loop device stays, so the rig's leak check finds and names it.
     if (problems.length === 0) for (const file of files) await rm(file, { force: true });

@@ -6,13 +6,14 @@
  *
  * Protocol, one JSON object per line on stdout: `{"ready":true}` once everything is imported and
  * set up; then it waits for a line `go` on stdin (so process start-up is not timed), runs its
- * builds concurrently and prints `{"records":[...],"maxRssKiB":n}`, or `{"error":"..."}` and
- * exits 1. In `idle` mode it prints the RSS without building (what the imports alone cost).
+ * builds concurrently and prints `{"records":[...],"failures":[...],"maxRssKiB":n}` (a build
+ * that throws is a failure, reported, not a crash), or `{"error":"..."}` and exits 1 when the
+ * worker itself breaks. In `idle` mode it prints the RSS without building (what the imports alone cost).
  * SIGTERM/SIGINT abort the builds, which clean up after themselves.
  */
 import { createInterface } from 'node:readline';
 import type { TransitionTimes } from '../lib/ec2-sim.js';
-import { runBuild, type BuildRecord, type RigParams } from '../lib/moto-build.js';
+import { failureOf, runBuild, type BuildFailure, type BuildRecord, type RigParams } from '../lib/moto-build.js';
 
 /**
  * What the parent sends.
@@ -30,6 +31,8 @@ export interface WorkerInput {
  */
 export interface WorkerOutput {
   readonly records?: readonly BuildRecord[];
+  /** Builds that threw (the library cleaned up after them): label and error. */
+  readonly failures?: readonly BuildFailure[];
   /** process.resourceUsage().maxRSS: peak resident set of this process, KiB. */
   readonly maxRssKiB?: number;
   readonly error?: string;
@@ -57,14 +60,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const settled = await Promise.allSettled(input.builds.map((b) => runBuild(input.params, b.label, b.transitions, controller.signal)));
-  const failed = settled.find((s) => s.status === 'rejected');
-  if (failed) {
-    const reason = failed.reason as Error;
-    say({ error: `${reason.name}: ${reason.message}` } satisfies WorkerOutput);
-    return 1;
-  }
-  const records = settled.map((s) => (s as PromiseFulfilledResult<BuildRecord>).value);
-  say({ records, maxRssKiB: process.resourceUsage().maxRSS } satisfies WorkerOutput);
+  const records = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [failureOf(input.builds[i]!.label, s.reason)] : []));
+  say({ records, failures, maxRssKiB: process.resourceUsage().maxRSS } satisfies WorkerOutput);
   return 0;
 }
 

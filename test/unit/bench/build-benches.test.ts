@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DescribeInstancesCommand, AttachVolumeCommand, CopyImageCommand, CreateSnapshotCommand, CreateVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, DetachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { deviceCollisions, readDeviceBook, simulateTransitions, type AttachmentRecord } from '../../../bench/lib/ec2-sim.js';
-import { EC2_RANGES_S, drawTransitions, scaledPolling, scaledPollingWithHoldOff, simulatedWaitMs } from '../../../bench/lib/moto-build.js';
+import { EC2_RANGES_S, drawTransitions, failureOf, scaledPolling, scaledPollingWithHoldOff, simulatedWaitMs } from '../../../bench/lib/moto-build.js';
+import { DeviceError } from '../../../src/errors.js';
 import { createRng } from '../../../bench/lib/prng.js';
 import { pairHolds, parseParallelArgs } from '../../../bench/parallel.js';
 import { parseRegionsArgs } from '../../../bench/regions.js';
@@ -231,8 +232,13 @@ describe('scaled builds', () => {
     expect(resolveWaitPolicy('copyAvailable', scaledPollingWithHoldOff(100), {}).firstDelayMs).toBe(600);
   });
 
+  it('reports a failed build with its error class, message and phase', () => {
+    expect(failureOf('b-1', new DeviceError('No free attachment name', { phase: 'attach' }))).toEqual({ label: 'b-1', error: 'DeviceError: No free attachment name', phase: 'attach' });
+    expect(failureOf('b-2', 'plain')).toEqual({ label: 'b-2', error: 'Error: plain' });
+  });
+
   it('parses the parallel and regions options and rejects unknown ones', () => {
-    expect(parseParallelArgs(['--builds', '4', '--processes', '2', '--scale', '10', '--seed', '7'])).toEqual({ builds: 4, processes: 2, scale: 10, seed: 7 });
+    expect(parseParallelArgs(['--builds', '4', '--processes', '2', '--scale', '10', '--seed', '7', '--dev-nodes'])).toEqual({ builds: 4, processes: 2, scale: 10, seed: 7, devNodes: true });
     expect(parseRegionsArgs(['--regions', '3', '--rounds', '1'])).toEqual({ regions: 3, rounds: 1 });
     expect(() => parseParallelArgs(['--bogus'])).toThrow();
   });
