@@ -31,6 +31,7 @@ import { deregisterImagesByName, snapshotAndRegister } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
 import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { allocateDevice } from '../host/devices.js';
+import type { DeviceLease } from '../host/devices.js';
 import { resolveBlockDevice } from '../host/resolve-device.js';
 import { DEFAULT_STATE_DIR } from '../host/journal.js';
 import { createChroot } from '../chroot/chroot.js';
@@ -346,6 +347,15 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       return created;
     });
 
+    // A letter stays reserved until the volume is detached again, not just until EC2 confirms the
+    // attachment: on a Nitro host without /dev/sdX links nothing else tells another build that the
+    // letter is taken, and EC2's list of the instance's names, read before the choice, can miss an
+    // attachment confirmed since. (Letters EC2 refused are simply kept with it.) Registered before
+    // the detach, so it runs after it.
+    const leases: DeviceLease[] = [];
+    const releaseUndo = stack.defer('release the device reservation', async () => {
+      for (const lease of leases.splice(0)) await lease.release();
+    });
     let detachUndo: Undo | undefined;
     const attachment = await step('attach', async () => {
       const taken = await describeInstanceDeviceNames(ec2(region), identity.instanceId, ctx);
@@ -354,11 +364,15 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
           volumeId: volume.volumeId,
           instanceId: identity.instanceId,
           region,
-          device: (exclude) =>
-            allocateDevice(
+          device: async (exclude) => {
+            const lease = await allocateDevice(
               defined({ devicePath: cfg.devicePath, exclude: [...taken, ...exclude], devRoot: options.devRoot, lockDir: cfg.lockDir }),
-              { signal, logger: logger },
-            ),
+              { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
+            );
+            leases.push(lease);
+            // attachVolume lets go of the lease once attached; the reservation itself lasts until the detach.
+            return { device: lease.device, release: async () => {} };
+          },
           resolveDevice:
             options.resolveDevice ??
             ((args) =>
@@ -425,7 +439,10 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
 
     // Early cleanup: the snapshot must see a clean, unmounted, detached volume.
     await step('unmount', () => unmountUndo!.run());
-    await step('detach', () => detachUndo!.run());
+    await step('detach', async () => {
+      await detachUndo!.run();
+      await releaseUndo.run();
+    });
 
     const snapshotTags = renderRecord(cfg.snapshotTags, data, clock);
     const tags = renderRecord(cfg.tags, data, clock);

@@ -208,7 +208,10 @@ const filterValue = leaf<string | readonly string[]>(
 );
 
 const WAIT_KINDS: readonly WaitKind[] = ['volumeAvailable', 'volumeAttached', 'volumeDetached', 'volumeDeleted', 'snapshotCompleted', 'imageAvailable', 'copyAvailable'];
-const waitPolicy = shape({ timeoutMs: positiveInt, minDelayMs: positiveInt, maxDelayMs: positiveInt }, 'an object { timeoutMs, minDelayMs, maxDelayMs }');
+const waitPolicy = shape(
+  { timeoutMs: positiveInt, minDelayMs: positiveInt, maxDelayMs: positiveInt, firstDelayMs: intIn(0, Number.MAX_SAFE_INTEGER, 'milliseconds; 0 polls again at the normal pace') },
+  'an object { timeoutMs, minDelayMs, maxDelayMs, firstDelayMs }',
+);
 
 const blockDeviceMapping = shape(
   {

@@ -463,12 +463,16 @@ const RULES: readonly Rule[] = [
   // --- Ours
   {
     rule: 'polling numbers',
-    valid: [{ polling: { delayMs: 1000, maxAttempts: 5, waits: { snapshotCompleted: { timeoutMs: 60_000, minDelayMs: 500, maxDelayMs: 5000 } } } }],
+    valid: [
+      { polling: { delayMs: 1000, maxAttempts: 5, waits: { snapshotCompleted: { timeoutMs: 60_000, minDelayMs: 500, maxDelayMs: 5000 } } } },
+      { polling: { waits: { copyAvailable: { firstDelayMs: 0 } } } },
+    ],
     invalid: [
       { patch: { polling: { delayMs: 0 } }, path: 'polling.delayMs', says: ['got 0', 'positive integer'] },
       { patch: { polling: { maxAttempts: 1.5 } }, path: 'polling.maxAttempts', says: ['1.5'] },
       { patch: { polling: { waits: { snapshotComplete: {} } } }, path: 'polling.waits.snapshotComplete', says: ['did you mean `snapshotCompleted`?'] },
       { patch: { polling: { waits: { imageAvailable: { minDelayMs: 9000, maxDelayMs: 1000 } } } }, path: 'polling.waits.imageAvailable.minDelayMs', says: ['9000', 'must not exceed maxDelayMs (1000)'] },
+      { patch: { polling: { waits: { copyAvailable: { firstDelayMs: -1 } } } }, path: 'polling.waits.copyAvailable.firstDelayMs', says: ['-1'] },
     ],
   },
   {
