@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteVolumeCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
@@ -268,11 +268,14 @@ describe('buildAmi options that change what is kept', () => {
     expect(await findLeaks(env.dir, env.loops.map((l) => l.device))).toMatch(/mounts \[.+\]/);
     const volumeId = env.faults(BUILD_REGION).inputsOf('AttachVolume').at(-1)!['VolumeId'] as string;
     expect(env.faults(BUILD_REGION).names()).not.toContain('DeleteVolume');
+    // The letter stays reserved while the kept volume is attached.
+    expect(await readdir(join(env.dir, 'lock'))).toContain('sdf.reservation');
     // The test's own cleanup of what was kept.
     await forceCleanup(join(env.dir, 'mnt'));
     await env.ec2(BUILD_REGION).send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: env.instanceId }));
     await env.ec2(BUILD_REGION).send(new DeleteVolumeCommand({ VolumeId: volumeId }));
     await rm(join(env.dir, 'state'), { recursive: true, force: true });
+    await rm(join(env.dir, 'lock', 'sdf.reservation'), { force: true });
   });
 
   it('keepOnError does not keep anything when the build is aborted, whatever the reason', async () => {
