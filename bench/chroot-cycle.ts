@@ -13,10 +13,9 @@
  * Needs root, loop devices, busybox-static, sfdisk/partx/mkfs.ext4. Leaves nothing behind and
  * checks that (mountinfo, losetup) at the end.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { delimiter, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeBusyboxImage } from '../fixtures/busybox-image.js';
 import { createChroot } from '../src/chroot/chroot.js';
@@ -25,7 +24,8 @@ import { attachLoop, loopDevicesOf, type LoopDevice } from '../src/host/loop.js'
 import { run } from '../src/host/exec.js';
 import { readMountInfo, unmountTree } from '../src/host/mounts.js';
 import type { ProgressEvent } from '../src/types.js';
-import { BenchPrerequisiteError, formatTable, isMain, runAsScript, under, type Benchmark, type BenchResult } from './lib/report.js';
+import { checkHostPrerequisites } from './lib/prereq.js';
+import { formatTable, isMain, runAsScript, under, type Benchmark, type BenchResult } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 
 /**
@@ -47,34 +47,9 @@ export const CHROOT_CYCLE_TARGET_MS = 150;
 
 const TOOLS = ['losetup', 'partx', 'sfdisk', 'mkfs.ext4', 'mount', 'umount', 'chroot'] as const;
 
-async function onPath(tool: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin'])) {
-    try {
-      await access(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      // next
-    }
-  }
-  return false;
-}
-
 /** Says exactly what is missing rather than producing numbers from a half-working setup. */
-async function checkPrerequisites(): Promise<void> {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root (run with sudo)');
-  try {
-    await access('/dev/loop-control', constants.W_OK);
-  } catch {
-    missing.push('loop devices (/dev/loop-control; modprobe loop)');
-  }
-  try {
-    await access('/bin/busybox', constants.X_OK);
-  } catch {
-    missing.push('a static busybox at /bin/busybox (apt-get install busybox-static)');
-  }
-  for (const tool of TOOLS) if (!(await onPath(tool))) missing.push(`${tool} (util-linux, fdisk, e2fsprogs, coreutils)`);
-  if (missing.length > 0) throw new BenchPrerequisiteError(`the chroot cycle needs ${missing.join(', ')}.`);
+function checkPrerequisites(): Promise<void> {
+  return checkHostPrerequisites('the chroot cycle', TOOLS);
 }
 
 /**

@@ -11,10 +11,9 @@
  * (loop device, mounts, chroot) is not scaled: it weighs `scale` times more in a scaled build
  * than in a real one, which makes the parallel figures pessimistic.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, delimiter, join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto, type MotoServer } from '../../fixtures/moto.js';
@@ -26,7 +25,7 @@ import { readMountInfo } from '../../src/host/mounts.js';
 import type { PollingConfig, WaitKind } from '../../src/types.js';
 import type { Rng } from './prng.js';
 import { simulateTransitions, type AttachmentRecord, type RefusedAttachment, type TransitionTimes } from './ec2-sim.js';
-import { BenchPrerequisiteError } from './report.js';
+import { checkHostPrerequisites } from './prereq.js';
 
 /**
  * The build region of every benchmark build.
@@ -103,40 +102,13 @@ export function scaledPollingWithHoldOff(scale: number): PollingConfig {
 
 const TOOLS = ['losetup', 'partx', 'sfdisk', 'mkfs.ext4', 'mount', 'umount', 'chroot', 'cp', 'moto_server'] as const;
 
-async function onPath(tool: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin'])) {
-    try {
-      await access(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      // next
-    }
-  }
-  return false;
-}
-
 /**
  * Says exactly what a full build needs and is missing here.
  * @throws {@link BenchPrerequisiteError}
  * @internal
  */
-export async function checkBuildPrerequisites(what: string): Promise<void> {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root (run with sudo)');
-  try {
-    await access('/dev/loop-control', constants.W_OK);
-  } catch {
-    missing.push('loop devices (/dev/loop-control; modprobe loop)');
-  }
-  try {
-    await access('/bin/busybox', constants.X_OK);
-  } catch {
-    missing.push('a static busybox at /bin/busybox (apt-get install busybox-static)');
-  }
-  for (const tool of TOOLS) {
-    if (!(await onPath(tool))) missing.push(tool === 'moto_server' ? "moto_server (pip install 'moto[server]')" : `${tool} (util-linux, fdisk, e2fsprogs, coreutils)`);
-  }
-  if (missing.length > 0) throw new BenchPrerequisiteError(`${what} needs ${missing.join(', ')}.`);
+export function checkBuildPrerequisites(what: string): Promise<void> {
+  return checkHostPrerequisites(what, TOOLS);
 }
 
 /**

@@ -196,6 +196,42 @@ async function waitDetached(w: WaitContext, volumeId: string, instanceId: string
   });
 }
 
+async function deleteDetachedVolume(w: WaitContext, volumeId: string, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await send(w.ec2, new DeleteVolumeCommand({ VolumeId: volumeId }), { ...w.ctx, signal }, { phase: 'cleanup', region: w.region, resources: { volumeId }, signal });
+  } catch (error) {
+    if (!hasAwsCode(error, NOT_FOUND_CODES.volume)) throw error;
+  }
+  w.ctx.logger.info(`Deleted volume ${volumeId}`);
+  w.ctx.emit({ type: 'resource', action: 'removed', kind: 'volume', id: volumeId, region: w.region });
+}
+
+/**
+ * Detaches a volume from the given instances (never forced; an attachment already gone is fine),
+ * waits until it is detached, and deletes it. For the orphan sweep, which finds volumes a killed
+ * build left attached to this host.
+ * @internal
+ */
+export async function detachAndDeleteVolume(
+  ec2: EC2Client,
+  volumeId: string,
+  attachedTo: readonly string[],
+  ctx: Ctx,
+  region: string,
+  options: Pick<AwsOperationOptions, 'polling' | 'clock'> = {},
+): Promise<void> {
+  const w: WaitContext = { ec2, ctx, region, options };
+  for (const instanceId of attachedTo) {
+    try {
+      await send(ec2, new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId }), ctx, { phase: 'detach', region, resources: { volumeId, instanceId } });
+    } catch (error) {
+      if (!hasAwsCode(error, 'IncorrectState', 'InvalidAttachment.NotFound', NOT_FOUND_CODES.volume)) throw error;
+    }
+  }
+  await waitDetached(w, volumeId, undefined, ctx.signal, false);
+  await deleteDetachedVolume(w, volumeId, ctx.signal);
+}
+
 /**
  * Creates the work volume and waits until it is available.
  *
@@ -237,15 +273,8 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
   const w: WaitContext = { ec2, ctx, region, options };
 
   const remove = idempotent(async (signal: AbortSignal) => {
-    const c: Ctx = { ...ctx, signal };
     await waitDetached(w, volumeId, undefined, signal, true);
-    try {
-      await send(ec2, new DeleteVolumeCommand({ VolumeId: volumeId }), c, { phase: 'cleanup', region, resources: { volumeId }, signal });
-    } catch (error) {
-      if (!hasAwsCode(error, NOT_FOUND_CODES.volume)) throw error;
-    }
-    ctx.logger.info(`Deleted volume ${volumeId}`);
-    ctx.emit({ type: 'resource', action: 'removed', kind: 'volume', id: volumeId, region });
+    await deleteDetachedVolume(w, volumeId, signal);
   });
   const handle: WorkVolume = {
     volumeId,

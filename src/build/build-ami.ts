@@ -11,11 +11,8 @@ import type { BlockDeviceMapping as Ec2BlockDeviceMapping } from '@aws-sdk/clien
 import { AmiChrootError, ProvisionError, attachCleanupErrors, isAbortError } from '../errors.js';
 import type { Phase } from '../errors.js';
 import type { OperationOptions, ProgressEvent } from '../types.js';
-import { anySignal } from '../internal/abort.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import type { Undo } from '../internal/cleanup-stack.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
 import type { BuildConfig, ResolvedConfig, TemplateData } from '../config/types.js';
 import { copyTargetRegions, resolveConfig, validateAmiName } from '../config/resolve.js';
 import { createTemplateClock } from '../config/templates.js';
@@ -36,8 +33,8 @@ import { resolveBlockDevice } from '../host/resolve-device.js';
 import { DEFAULT_STATE_DIR } from '../host/journal.js';
 import { createChroot } from '../chroot/chroot.js';
 import type { Chroot } from '../chroot/chroot.js';
-import { PhaseTracker, stampPhase } from './phases.js';
-import { checkPlatform, defined, hookedSteps, mountWithConfig } from './common.js';
+import { stampPhase } from './phases.js';
+import { checkPlatform, defined, hookedSteps, mountWithConfig, startRun } from './common.js';
 import { registerBuild } from './registry.js';
 
 /**
@@ -243,14 +240,8 @@ async function hostIdentityOf(options: BuildAmiOptions, signal: AbortSignal | un
  */
 export async function buildAmi(config: BuildConfig, provision: ProvisionFn, options: BuildAmiOptions = {}): Promise<BuildResult> {
   const started = performance.now();
-  const userCtx = toCtx(options);
-  // One internal controller for the whole build: the caller's signal aborts it; `finally` aborts it
-  // too, so no timer or listener outlives the build.
-  const internal = new AbortController();
-  const signal = anySignal(options.signal, internal.signal)!;
-  const ctx: Ctx = { ...userCtx, signal };
+  const { ctx, signal, phases, end } = startRun(options);
   const { logger } = ctx;
-  const phases = new PhaseTracker(ctx);
   const env = options.env ?? process.env;
 
   // Validation happens before any side effect, and its errors need no cleanup.
@@ -577,13 +568,13 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
         `keepOnError: leaving everything for inspection. Not undone:\n${keptList.map((k) => `  - ${k}`).join('\n')}\n` +
           `Run cleanupOrphans() and recoverHost() when done.`,
       );
-      userCtx.emit({ type: 'cleanup', step: `keepOnError: kept ${keptList.length} resource(s)`, status: 'skipped' } satisfies ProgressEvent);
+      ctx.emit({ type: 'cleanup', step: `keepOnError: kept ${keptList.length} resource(s)`, status: 'skipped' } satisfies ProgressEvent);
       throw error;
     }
     const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });
     throw attachCleanupErrors(error, cleanupErrors);
   } finally {
-    internal.abort();
+    end();
     clients?.destroy();
     await unregister?.().catch((e: unknown) => logger.warn(`Could not remove the live-build record: ${String(e)}`));
   }

@@ -13,11 +13,8 @@ import { dirname, resolve } from 'node:path';
 import { AmiChrootError, ConfigError, DeviceError, ProvisionError, attachCleanupErrors } from '../errors.js';
 import type { ConfigIssue, Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { anySignal } from '../internal/abort.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import type { Undo } from '../internal/cleanup-stack.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
 import { resolveConfig } from '../config/resolve.js';
 import { validateBuildConfig } from '../config/schema.js';
 import { didYouMean } from '../config/suggest.js';
@@ -29,8 +26,8 @@ import { attachLoop, loopDevicesOf } from '../host/loop.js';
 import { createChroot } from '../chroot/chroot.js';
 import type { Chroot } from '../chroot/chroot.js';
 import type { BuildHooks } from './build-ami.js';
-import { PhaseTracker, stampPhase } from './phases.js';
-import { checkPlatform, defined, hookedSteps, mountWithConfig } from './common.js';
+import { stampPhase } from './phases.js';
+import { checkPlatform, defined, hookedSteps, mountWithConfig, startRun } from './common.js';
 
 const MiB = 1024 * 1024;
 /** 16 TiB: the largest EBS volume, and far more than a loop-backed file should ever need. */
@@ -433,13 +430,8 @@ async function publish(workFile: string, output: string, overwrite: boolean): Pr
  */
 export async function buildImage(input: BuildImageInput, provision: ImageProvisionFn, options: BuildImageOptions = {}): Promise<ImageBuildResult> {
   const started = performance.now();
-  const userCtx = toCtx(options);
-  // As in buildAmi: one internal controller, aborted by the caller's signal and by `finally`.
-  const internal = new AbortController();
-  const signal = anySignal(options.signal, internal.signal)!;
-  const ctx: Ctx = { ...userCtx, signal };
+  const { ctx, signal, phases, end } = startRun(options);
   const { logger } = ctx;
-  const phases = new PhaseTracker(ctx);
   const operation = { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) };
   const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
 
@@ -564,6 +556,6 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
     const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });
     throw attachCleanupErrors(error, cleanupErrors);
   } finally {
-    internal.abort();
+    end();
   }
 }

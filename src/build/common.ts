@@ -10,7 +10,10 @@ import type { ResolvedConfig, TemplateClock } from '../config/types.js';
 import { mountChroot } from '../chroot/mount.js';
 import type { MountedChroot } from '../chroot/mount.js';
 import type { OperationOptions } from '../types.js';
-import type { PhaseTracker } from './phases.js';
+import { PhaseTracker } from './phases.js';
+import { anySignal } from '../internal/abort.js';
+import { toCtx } from '../internal/logger.js';
+import type { Ctx } from '../internal/logger.js';
 
 /** Strips undefined values so optional inputs stay absent (exactOptionalPropertyTypes). @internal */
 export function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
@@ -85,4 +88,17 @@ export async function mountWithConfig(
   );
   const unmount = stack.defer(`unmount ${mounted.root}`, (s) => mounted.unmount({ signal: s }));
   return { mounted, unmount };
+}
+
+/**
+ * The start of a run (buildAmi, buildImage): one internal controller that the caller's signal
+ * aborts and `end()` aborts too, so no timer or listener outlives the run; the context and the
+ * phase tracker hang off its signal.
+ * @internal
+ */
+export function startRun(options: OperationOptions): { readonly ctx: Ctx; readonly signal: AbortSignal; readonly phases: PhaseTracker; end(): void } {
+  const internal = new AbortController();
+  const signal = anySignal(options.signal, internal.signal)!;
+  const ctx: Ctx = { ...toCtx(options), signal };
+  return { ctx, signal, phases: new PhaseTracker(ctx), end: () => internal.abort() };
 }

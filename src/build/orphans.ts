@@ -5,24 +5,19 @@
  *
  * @packageDocumentation
  */
-import { DeleteVolumeCommand, DescribeVolumesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
-import type { EC2Client } from '@aws-sdk/client-ec2';
 import { hasAwsCode } from '../aws/aws-errors.js';
-import { send } from '../aws/call.js';
 import { createAwsClients } from '../aws/clients.js';
 import type { AwsAccess, InjectedClients } from '../aws/clients.js';
 import { getHostIdentity } from '../aws/identity.js';
 import type { HostIdentity } from '../aws/identity.js';
 import { findTaggedResources } from '../aws/orphans.js';
-import type { TaggedResource } from '../aws/orphans.js';
 import { deleteSnapshot, removeImage } from '../aws/permissions.js';
-import { pollUntil, resolveWaitPolicy } from '../aws/poll.js';
+import { detachAndDeleteVolume } from '../aws/volumes.js';
 import { DEFAULT_STATE_DIR } from '../host/journal.js';
 import { DEFAULT_LOCK_DIR } from '../host/devices.js';
 import { recoverHost } from '../host/recover.js';
 import type { RecoveryReport } from '../host/recover.js';
 import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
 import type { OperationOptions } from '../types.js';
 import { liveBuildIds } from './registry.js';
 
@@ -102,39 +97,6 @@ async function identityOf(options: CleanupOrphansOptions): Promise<HostIdentity 
   if (typeof given === 'function') return given();
   if (given) return given;
   return getHostIdentity(options.signal ? { signal: options.signal } : {}).catch(() => undefined);
-}
-
-/** Detaches a volume from this host (the caller checked it is attached nowhere else), waits, deletes it. */
-async function removeVolume(ec2: EC2Client, r: TaggedResource, region: string, ctx: Ctx): Promise<void> {
-  for (const instanceId of r.attachedTo) {
-    await send(ec2, new DetachVolumeCommand({ VolumeId: r.id, InstanceId: instanceId }), ctx, { phase: 'recovery', region, resources: { volumeId: r.id } }).catch(
-      (error: unknown) => {
-        if (!hasAwsCode(error, 'IncorrectState', 'InvalidAttachment.NotFound')) throw error;
-      },
-    );
-  }
-  if (r.attachedTo.length > 0) {
-    await pollUntil({
-      describe: (signal) => send(ec2, new DescribeVolumesCommand({ VolumeIds: [r.id] }), ctx, { phase: 'recovery', region, signal }),
-      evaluate: (out) => {
-        const v = out.Volumes?.[0];
-        if (!v || (v.Attachments ?? []).length === 0) return { done: true, value: undefined };
-        return { done: false, state: v.Attachments?.[0]?.State ?? v.State ?? 'unknown' };
-      },
-      waitingFor: `volume ${r.id} to be detached in ${region}`,
-      id: r.id,
-      kind: 'volumeDetached',
-      policy: resolveWaitPolicy('volumeDetached', undefined, process.env, ctx.logger),
-      ctx,
-      region,
-      phase: 'recovery',
-      resources: { volumeId: r.id, region },
-    });
-  }
-  await send(ec2, new DeleteVolumeCommand({ VolumeId: r.id }), ctx, { phase: 'recovery', region, resources: { volumeId: r.id } }).catch((error: unknown) => {
-    if (!hasAwsCode(error, 'InvalidVolume.NotFound')) throw error;
-  });
-  ctx.emit({ type: 'resource', action: 'removed', kind: 'volume', id: r.id, region });
 }
 
 /**
@@ -218,7 +180,7 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
           try {
             if (r.kind === 'image') await removeImage(ec2, r.id, [], ctx, region, { unprotect: true });
             else if (r.kind === 'snapshot') await deleteSnapshot(ec2, r.id, ctx, region);
-            else await removeVolume(ec2, r, region, ctx);
+            else await detachAndDeleteVolume(ec2, r.id, r.attachedTo, ctx, region);
             removed.push(ref);
             ctx.logger.info(`Removed orphaned ${r.kind} ${r.id} (build ${r.buildId}) in ${region}`);
           } catch (error) {
