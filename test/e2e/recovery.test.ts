@@ -119,3 +119,37 @@ describe('recovery after a build process dies', () => {
     expect(await build.exited).toBe(130);
   });
 });
+
+describe('cleanupOrphans when a removal fails', () => {
+  it('reports the failure, removes the rest, and a second sweep finishes the job', async () => {
+    const { CreateSnapshotCommand, CreateVolumeCommand } = await import('@aws-sdk/client-ec2');
+    const ec2 = env.ec2(BUILD_REGION);
+    const tags = [{ ResourceType: 'volume' as const, Tags: [{ Key: 'ami-chroot:build-id', Value: `dead-${process.pid}` }] }];
+    const volume = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: env.availabilityZone, Size: 1, TagSpecifications: tags }));
+    const snapshot = await ec2.send(
+      new CreateSnapshotCommand({ VolumeId: volume.VolumeId!, TagSpecifications: [{ ...tags[0]!, ResourceType: 'snapshot' }] }),
+    );
+    env.faults(BUILD_REGION).fail('DeleteVolume', { code: 'UnauthorizedOperation', message: 'not allowed (test)', status: 403 }, { times: 1 });
+    const sweep = () =>
+      cleanupOrphans({
+        ec2: (region: string) => env.ec2(region),
+        access: { region: BUILD_REGION },
+        buildId: `dead-${process.pid}`,
+        olderThan: 0,
+        recoverHost: false,
+        stateDir: join(env.dir, 'state'),
+        hostIdentity: { instanceId: env.instanceId, availabilityZone: env.availabilityZone, region: BUILD_REGION },
+        logger: { warn: () => {}, error: () => {} },
+      });
+
+    const first = await sweep();
+    expect(first.failed.map((f) => [f.kind, f.id])).toEqual([['volume', volume.VolumeId]]);
+    expect(first.failed[0]!.error.message).toContain('not allowed');
+    expect(first.removed.map((r) => r.id)).toEqual([snapshot.SnapshotId]);
+
+    const second = await sweep();
+    expect(second.failed).toEqual([]);
+    expect(second.removed.map((r) => r.id)).toEqual([volume.VolumeId]);
+    expect(await volumesOfBuilds()).toEqual([]);
+  });
+});
