@@ -124,13 +124,13 @@ export type { ResolvedWaitPolicy } from './aws/poll.js';
 // --- end aws ---
 
 // --- build: local raw images (buildImage) ---
-export { buildImage } from './build/build-image.js';
-export type { BuildImageInput, BuildImageOptions, ImageBuildInfo, ImageBuildResult, ImageProvisionFn, ScratchImage } from './build/build-image.js';
+export { buildImage } from './pipeline/build-image.js';
+export type { BuildImageInput, BuildImageOptions, ImageBuildInfo, ImageBuildResult, ImageProvisionFn, ScratchImage } from './pipeline/build-image.js';
 // --- end build: local raw images ---
 
 // --- build: the whole AMI build, and the sweep of what killed builds left ---
-export { buildAmi } from './build/build-ami.js';
-export { cleanupOrphans } from './build/orphans.js';
-export type { BuildAmiOptions, BuildHooks, BuildInfo, BuildResult, ProvisionFn } from './build/build-ami.js';
-export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './build/orphans.js';
+export { buildAmi } from './pipeline/build-ami.js';
+export { cleanupOrphans } from './pipeline/orphans.js';
+export type { BuildAmiOptions, BuildHooks, BuildInfo, BuildResult, ProvisionFn } from './pipeline/build-ami.js';
+export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './pipeline/orphans.js';
 // --- end build ---

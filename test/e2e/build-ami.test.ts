@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteVolumeCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
-import { buildAmi } from '../../src/build/build-ami.js';
+import { buildAmi } from '../../src/pipeline/build-ami.js';
 import type { ProgressEvent } from '../../src/types.js';
 import { AmiChrootError, ConfigError, ProvisionError } from '../../src/errors.js';
 import { run } from '../../src/host/exec.js';

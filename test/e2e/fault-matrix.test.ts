@@ -8,8 +8,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { buildAmi } from '../../src/build/build-ami.js';
-import type { BuildAmiOptions, ProvisionFn } from '../../src/build/build-ami.js';
+import { buildAmi } from '../../src/pipeline/build-ami.js';
+import type { BuildAmiOptions, ProvisionFn } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
 import { AmiChrootError } from '../../src/errors.js';
 import type { Phase } from '../../src/errors.js';

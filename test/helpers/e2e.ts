@@ -23,7 +23,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
 import { attachLoop } from '../../src/host/loop.js';
 import type { LoopDevice } from '../../src/host/loop.js';
-import type { BuildAmiOptions } from '../../src/build/build-ami.js';
+import type { BuildAmiOptions } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
 import { installEc2Faults } from './ec2-faults.js';
 import type { Ec2Faults } from './ec2-faults.js';

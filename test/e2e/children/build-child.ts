@@ -6,7 +6,7 @@
  */
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildAmi } from '../../../src/build/build-ami.js';
+import { buildAmi } from '../../../src/pipeline/build-ami.js';
 import { attachLoop } from '../../../src/host/loop.js';
 
 interface ChildInput {

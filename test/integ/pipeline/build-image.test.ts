@@ -4,8 +4,8 @@ import { lstat, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_RESOLV_CONF, makeBusyboxImage } from '../../../fixtures/busybox-image.js';
-import { buildImage } from '../../../src/build/build-image.js';
-import type { BuildImageInput } from '../../../src/build/build-image.js';
+import { buildImage } from '../../../src/pipeline/build-image.js';
+import type { BuildImageInput } from '../../../src/pipeline/build-image.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import type { BuildConfig } from '../../../src/config/types.js';
 import { ConfigError, DeviceError, ProvisionError } from '../../../src/errors.js';
