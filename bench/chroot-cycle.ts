@@ -85,7 +85,8 @@ export function stepOf(event: ProgressEvent, root: string | undefined, removedMo
   if (event.type !== 'resource') return undefined;
   const inside = (id: string): string => (root === undefined ? id : `/${relative(root, id)}`.replace(/\/$/, '') || '/');
   if (event.action === 'created') {
-    if (event.kind === 'mount') return root === undefined || event.id === root ? 'mount root partition' : `mount ${inside(event.id)}`;
+    if (event.kind === 'mount')
+      return root === undefined || event.id === root ? 'mount root partition' : `mount ${inside(event.id)}`;
     if (event.kind === 'file') return `copy ${inside(event.id)}`;
     if (event.kind === 'service-guard') return 'install service guard';
     return undefined;
@@ -107,7 +108,8 @@ async function oneCycle(loop: LoopDevice, dir: string): Promise<CycleTiming> {
   let removedMounts = 0;
   const onProgress = (event: ProgressEvent): void => {
     const t = performance.now();
-    if (event.type === 'resource' && event.action === 'created' && event.kind === 'mount' && root === undefined) root = event.id;
+    if (event.type === 'resource' && event.action === 'created' && event.kind === 'mount' && root === undefined)
+      root = event.id;
     const step = stepOf(event, root, removedMounts);
     if (event.type === 'resource' && event.action === 'removed' && event.kind === 'mount') removedMounts++;
     if (step !== undefined) marks.push({ t, step });
@@ -116,7 +118,10 @@ async function oneCycle(loop: LoopDevice, dir: string): Promise<CycleTiming> {
   const start = performance.now();
   let mounted: MountedChroot | undefined;
   try {
-    mounted = await mountChroot({ device: loop.device, mountPath: join(dir, 'mnt', '{{.Device}}'), stateDir: join(dir, 'state') }, options);
+    mounted = await mountChroot(
+      { device: loop.device, mountPath: join(dir, 'mnt', '{{.Device}}'), stateDir: join(dir, 'state') },
+      options,
+    );
     marks.push({ t: performance.now(), step: 'mountChroot returns' });
     await createChroot(mounted, options).exec('/bin/true', [], { outputLevel: 'silent' });
     marks.push({ t: performance.now(), step: 'provision (/bin/true in the chroot)' });
@@ -157,7 +162,8 @@ async function rawCycle(loop: LoopDevice, mountDir: string): Promise<number> {
     await run('sh', ['-c', RAW_CYCLE, 'raw-cycle', mountDir, partition], { timeoutMs: 60_000 });
   } finally {
     // If the script stopped half-way, the library's unmount takes down what it left.
-    if ((await readMountInfo()).some((m) => m.mountPoint === mountDir)) await unmountTree(mountDir, { logger: { warn: () => {} } });
+    if ((await readMountInfo()).some((m) => m.mountPoint === mountDir))
+      await unmountTree(mountDir, { logger: { warn: () => {} } });
   }
   return performance.now() - start;
 }
@@ -180,7 +186,8 @@ async function findLeaks(dir: string, image: string): Promise<Leaks> {
 export async function runChrootCycleBench(options: ChrootCycleOptions = {}): Promise<BenchResult> {
   const cycles = options.cycles ?? 30;
   const warmup = options.warmup ?? 3;
-  if (!Number.isInteger(cycles) || cycles < 1) throw new RangeError(`--cycles must be a positive integer, got ${cycles}`);
+  if (!Number.isInteger(cycles) || cycles < 1)
+    throw new RangeError(`--cycles must be a positive integer, got ${cycles}`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new RangeError(`--warmup must be a whole number, got ${warmup}`);
   await checkPrerequisites();
 
@@ -212,7 +219,9 @@ export async function runChrootCycleBench(options: ChrootCycleOptions = {}): Pro
     if (leaks.mounts.length === 0) await rm(dir, { recursive: true, force: true });
   }
   if (leaks.mounts.length > 0 || leaks.loopDevices.length > 0) {
-    throw new Error(`The chroot cycle left ${[...leaks.mounts, ...leaks.loopDevices].join(', ')} behind (kept ${dir} for inspection).`);
+    throw new Error(
+      `The chroot cycle left ${[...leaks.mounts, ...leaks.loopDevices].join(', ')} behind (kept ${dir} for inspection).`,
+    );
   }
   const loadAfter = loadavg()[0]!;
   const total = summarize(timings.map((t) => t.totalMs));
@@ -243,8 +252,22 @@ export async function runChrootCycleBench(options: ChrootCycleOptions = {}): Pro
     name: 'chroot-cycle',
     table,
     targets: [under('median chroot cycle', total.p50, CHROOT_CYCLE_TARGET_MS, 'ms')],
-    headline: { medianMs: total.p50, p95Ms: total.p95, bareCommandsMedianMs: raw.p50, loadAverage: [loadBefore, loadAfter] },
-    data: { cycles, warmup, cpus: availableParallelism(), loadAverage: { before: loadBefore, after: loadAfter }, total, bareCommands: raw, steps, leaks },
+    headline: {
+      medianMs: total.p50,
+      p95Ms: total.p95,
+      bareCommandsMedianMs: raw.p50,
+      loadAverage: [loadBefore, loadAfter],
+    },
+    data: {
+      cycles,
+      warmup,
+      cpus: availableParallelism(),
+      loadAverage: { before: loadBefore, after: loadAfter },
+      total,
+      bareCommands: raw,
+      steps,
+      leaks,
+    },
   };
 }
 
@@ -253,7 +276,11 @@ export async function runChrootCycleBench(options: ChrootCycleOptions = {}): Pro
  * @internal
  */
 export function parseChrootCycleArgs(argv: readonly string[]): ChrootCycleOptions {
-  const { values } = parseArgs({ args: [...argv], options: { cycles: { type: 'string' }, warmup: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { cycles: { type: 'string' }, warmup: { type: 'string' } },
+    strict: true,
+  });
   return {
     ...(values.cycles === undefined ? {} : { cycles: Number(values.cycles) }),
     ...(values.warmup === undefined ? {} : { warmup: Number(values.warmup) }),

@@ -22,7 +22,15 @@ import { parseArgs } from 'node:util';
 import { spawnJsonChild } from './lib/child.js';
 import { exec, tail } from './lib/exec.js';
 import { checkBuildPrerequisites, startRig, type RigLeaks } from './lib/moto-build.js';
-import { BenchPrerequisiteError, REPO_ROOT, formatTable, isMain, runAsScript, type Benchmark, type BenchResult } from './lib/report.js';
+import {
+  BenchPrerequisiteError,
+  REPO_ROOT,
+  formatTable,
+  isMain,
+  runAsScript,
+  type Benchmark,
+  type BenchResult,
+} from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import type { WorkerInput, WorkerOutput } from './parallel/worker.js';
 
@@ -76,12 +84,21 @@ async function measureRss(): Promise<RssFigures> {
   let build: WorkerOutput;
   try {
     idle = await workerRss({ mode: 'idle', params: rig.params, builds: [] });
-    build = await workerRss({ mode: 'builds', params: rig.params, builds: [{ label: 'rss', transitions: RSS_TRANSITIONS }] });
+    build = await workerRss({
+      mode: 'builds',
+      params: rig.params,
+      builds: [{ label: 'rss', transitions: RSS_TRANSITIONS }],
+    });
   } finally {
     leaks = await rig.close();
   }
-  if (leaks.mounts.length > 0 || leaks.loopDevices.length > 0) throw new Error(`The RSS build left ${[...leaks.mounts, ...leaks.loopDevices].join(', ')} behind.`);
-  return { buildKiB: build.maxRssKiB ?? Number.NaN, idleKiB: idle.maxRssKiB ?? Number.NaN, buildMs: build.records?.[0]?.durationMs ?? Number.NaN };
+  if (leaks.mounts.length > 0 || leaks.loopDevices.length > 0)
+    throw new Error(`The RSS build left ${[...leaks.mounts, ...leaks.loopDevices].join(', ')} behind.`);
+  return {
+    buildKiB: build.maxRssKiB ?? Number.NaN,
+    idleKiB: idle.maxRssKiB ?? Number.NaN,
+    buildMs: build.records?.[0]?.durationMs ?? Number.NaN,
+  };
 }
 
 interface ImportTiming {
@@ -110,12 +127,18 @@ async function nodeRun(script: string): Promise<{ wallMs: number; inProcessMs: n
 async function configModules(): Promise<string[]> {
   const dir = join(REPO_ROOT, 'dist', 'config');
   if (!existsSync(dir)) return [];
-  return (await readdir(dir)).filter((f) => f.endsWith('.js')).sort().map((f) => join(dir, f));
+  return (await readdir(dir))
+    .filter((f) => f.endsWith('.js'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; imports: ImportTiming[] }> {
   const entry = join(REPO_ROOT, 'dist', 'index.js');
-  if (!existsSync(entry)) throw new BenchPrerequisiteError(`${relative(REPO_ROOT, entry)} is missing: run \`npm run build\` (or drop --no-build).`);
+  if (!existsSync(entry))
+    throw new BenchPrerequisiteError(
+      `${relative(REPO_ROOT, entry)} is missing: run \`npm run build\` (or drop --no-build).`,
+    );
   const config = await configModules();
   const sdkEntry = import.meta.resolve('@aws-sdk/client-ec2');
   const subjects: { label: string; urls: string[]; modules: string[] }[] = [
@@ -123,7 +146,13 @@ async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; 
     { label: 'calibration: an empty module', urls: ['data:text/javascript,'], modules: [] },
     { label: 'ami-chroot (dist/index.js)', urls: [pathToFileURL(entry).href], modules: ['dist/index.js'] },
     ...(config.length > 0
-      ? [{ label: 'config modules only (dist/config/*.js)', urls: config.map((f) => pathToFileURL(f).href), modules: config.map((f) => relative(REPO_ROOT, f)) }]
+      ? [
+          {
+            label: 'config modules only (dist/config/*.js)',
+            urls: config.map((f) => pathToFileURL(f).href),
+            modules: config.map((f) => relative(REPO_ROOT, f)),
+          },
+        ]
       : []),
     { label: 'for scale: @aws-sdk/client-ec2 alone', urls: [sdkEntry], modules: ['@aws-sdk/client-ec2'] },
   ];
@@ -147,7 +176,13 @@ async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; 
     baselineWallMs,
     imports: subjects.map((s, i) => {
       const wallMs = summarize(wall[i]!);
-      return { label: s.label, modules: s.modules, wallMs, netWallMs: wallMs.p50 - baselineWallMs.p50, inProcessMs: summarize(inProcess[i]!) };
+      return {
+        label: s.label,
+        modules: s.modules,
+        wallMs,
+        netWallMs: wallMs.p50 - baselineWallMs.p50,
+        inProcessMs: summarize(inProcess[i]!),
+      };
     }),
   };
 }
@@ -244,8 +279,16 @@ async function installedClosure(): Promise<Set<string>> {
 async function productionDependencies(): Promise<DependencyTree> {
   // npm ls exits non-zero on extraneous or invalid packages but still lists the tree.
   const r = await exec('npm', ['ls', '--omit=dev', '--parseable', '--all'], { cwd: REPO_ROOT });
-  const listed = [...new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== REPO_ROOT))];
-  if (listed.length === 0) throw new Error(`npm ls --omit=dev --parseable --all listed nothing (exit ${r.code}): ${tail(r.stderr)}`);
+  const listed = [
+    ...new Set(
+      r.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && l !== REPO_ROOT),
+    ),
+  ];
+  if (listed.length === 0)
+    throw new Error(`npm ls --omit=dev --parseable --all listed nothing (exit ${r.code}): ${tail(r.stderr)}`);
   const installed = await installedClosure();
   const sizes: { name: string; bytes: number; files: number; installed: boolean }[] = [];
   for (const path of listed) {
@@ -277,7 +320,9 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
   if (options.build ?? true) {
     const build = await exec('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT });
     if (build.code !== 0) {
-      throw new BenchPrerequisiteError(`npm run build failed (exit ${build.code}); the footprint needs a built package.\n${tail(build.stdout + build.stderr)}`);
+      throw new BenchPrerequisiteError(
+        `npm run build failed (exit ${build.code}); the footprint needs a built package.\n${tail(build.stdout + build.stderr)}`,
+      );
     }
   }
   const { baselineWallMs, imports } = await measureImports(runs);
@@ -305,9 +350,15 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
     ),
     '',
     'Largest production dependencies',
-    formatTable(['package', 'MiB'], deps.largest.map((p) => [p.name, mib(p.bytes)])),
+    formatTable(
+      ['package', 'MiB'],
+      deps.largest.map((p) => [p.name, mib(p.bytes)]),
+    ),
     ...(deps.excludedOptionalPeers.length > 0
-      ? ['', `Not counted (listed by npm ls, but only optional peers that an install does not add): ${deps.excludedOptionalPeers.map((p) => `${p.name} ${mib(p.bytes).toFixed(1)} MiB`).join(', ')}`]
+      ? [
+          '',
+          `Not counted (listed by npm ls, but only optional peers that an install does not add): ${deps.excludedOptionalPeers.map((p) => `${p.name} ${mib(p.bytes).toFixed(1)} MiB`).join(', ')}`,
+        ]
       : []),
     '',
     rss === undefined
@@ -340,7 +391,15 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
       prodDependencyPackages: deps.packages,
       ...(rss === undefined ? {} : { buildPeakRssMiB: rss.buildKiB / 1024, idlePeakRssMiB: rss.idleKiB / 1024 }),
     },
-    data: { runs, node: process.version, baselineWallMs, imports, pack, dependencies: deps, ...(rss === undefined ? {} : { peakRss: rss }) },
+    data: {
+      runs,
+      node: process.version,
+      baselineWallMs,
+      imports,
+      pack,
+      dependencies: deps,
+      ...(rss === undefined ? {} : { peakRss: rss }),
+    },
   };
 }
 
@@ -367,8 +426,13 @@ export function parseFootprintArgs(argv: readonly string[]): FootprintOptions {
  */
 export const footprintBenchmark: Benchmark = {
   name: 'footprint',
-  description: 'import time of the built package in fresh processes, package and dependency sizes, peak RSS of a full build',
-  requires: ['npm', 'a buildable src/ (npm run build)', 'for the peak RSS (else --no-rss): root, loop devices, busybox-static, moto_server'],
+  description:
+    'import time of the built package in fresh processes, package and dependency sizes, peak RSS of a full build',
+  requires: [
+    'npm',
+    'a buildable src/ (npm run build)',
+    'for the peak RSS (else --no-rss): root, loop devices, busybox-static, moto_server',
+  ],
   run: (argv) => runFootprintBench(parseFootprintArgs(argv)),
 };
 

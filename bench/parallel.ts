@@ -26,9 +26,29 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnJsonChild, type JsonChild } from './lib/child.js';
 import { deviceCollisions, readDeviceBook, type AttachmentRecord, type TransitionTimes } from './lib/ec2-sim.js';
-import { checkBuildPrerequisites, drawTransitions, failureOf, simulatedWaitMs, startRig, runBuild, type BuildFailure, type BuildRecord, type RigLeaks, type RigParams } from './lib/moto-build.js';
+import {
+  checkBuildPrerequisites,
+  drawTransitions,
+  failureOf,
+  simulatedWaitMs,
+  startRig,
+  runBuild,
+  type BuildFailure,
+  type BuildRecord,
+  type RigLeaks,
+  type RigParams,
+} from './lib/moto-build.js';
 import { createRng } from './lib/prng.js';
-import { atMost, formatTable, isMain, REPO_ROOT, runAsScript, under, type Benchmark, type BenchResult } from './lib/report.js';
+import {
+  atMost,
+  formatTable,
+  isMain,
+  REPO_ROOT,
+  runAsScript,
+  under,
+  type Benchmark,
+  type BenchResult,
+} from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import type { WorkerInput, WorkerOutput } from './parallel/worker.js';
 
@@ -142,7 +162,11 @@ interface RunFigures {
   readonly windowMs: readonly [number, number];
 }
 
-function figuresOf(records: readonly BuildRecord[], failures: readonly BuildFailure[], startedAtMs: number): RunFigures {
+function figuresOf(
+  records: readonly BuildRecord[],
+  failures: readonly BuildFailure[],
+  startedAtMs: number,
+): RunFigures {
   const from = Math.min(startedAtMs, ...records.map((r) => r.startedAtMs));
   const to = Math.max(from, ...records.map((r) => r.endedAtMs));
   return { wallMs: to - from, records, failures, windowMs: [from, to] };
@@ -156,12 +180,19 @@ async function inProcess(params: RigParams, draws: readonly TransitionTimes[], l
   return figuresOf(records, failures, startedAtMs);
 }
 
-async function inProcesses(params: RigParams, draws: readonly TransitionTimes[], processes: number, label: string): Promise<RunFigures & { maxRssKiB: number[] }> {
+async function inProcesses(
+  params: RigParams,
+  draws: readonly TransitionTimes[],
+  processes: number,
+  label: string,
+): Promise<RunFigures & { maxRssKiB: number[] }> {
   const per = Math.ceil(draws.length / processes);
   const workers: JsonChild[] = [];
   try {
     for (let p = 0; p < processes; p++) {
-      const builds = draws.slice(p * per, (p + 1) * per).map((transitions, i) => ({ label: `${label}-p${p}-${i}`, transitions }));
+      const builds = draws
+        .slice(p * per, (p + 1) * per)
+        .map((transitions, i) => ({ label: `${label}-p${p}-${i}`, transitions }));
       if (builds.length === 0) continue;
       const input: WorkerInput = { mode: 'builds', params, builds };
       workers.push(spawnJsonChild(WORKER, [JSON.stringify(input)]));
@@ -189,12 +220,16 @@ async function inProcesses(params: RigParams, draws: readonly TransitionTimes[],
 }
 
 function holdsIn(holds: readonly Hold[], [from, to]: readonly [number, number], suffix: string): number[] {
-  return holds.filter((h) => h.name.endsWith(suffix) && h.fromMs >= from - 1 && h.toMs <= to + 1).map((h) => h.toMs - h.fromMs);
+  return holds
+    .filter((h) => h.name.endsWith(suffix) && h.fromMs >= from - 1 && h.toMs <= to + 1)
+    .map((h) => h.toMs - h.fromMs);
 }
 
 function phaseMedians(records: readonly BuildRecord[]): Record<string, number> {
   const phases = [...new Set(records.flatMap((r) => Object.keys(r.timings)))];
-  return Object.fromEntries(phases.map((p) => [p, summarize(records.map((r) => r.timings[p as keyof BuildRecord['timings']] ?? 0)).p50]));
+  return Object.fromEntries(
+    phases.map((p) => [p, summarize(records.map((r) => r.timings[p as keyof BuildRecord['timings']] ?? 0)).p50]),
+  );
 }
 
 /**
@@ -207,8 +242,13 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
   const processes = options.processes ?? 4;
   const scale = options.scale ?? 25;
   const seed = options.seed ?? 1;
-  for (const [name, value] of [['builds', builds], ['processes', processes], ['seed', seed]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new RangeError(`--${name} must be a positive integer, got ${value}`);
+  for (const [name, value] of [
+    ['builds', builds],
+    ['processes', processes],
+    ['seed', seed],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`--${name} must be a positive integer, got ${value}`);
   }
   if (!(scale >= 1)) throw new RangeError(`--scale must be at least 1, got ${scale}`);
   if (builds > 11) throw new RangeError(`--builds must be at most 11: one host has 11 attachment names (/dev/sd[f-p])`);
@@ -242,7 +282,9 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
     leaks = await rig.close();
   }
   if (leaks.mounts.length > 0 || leaks.loopDevices.length > 0 || leaks.reservations.length > 0) {
-    throw new Error(`The parallel builds left ${[...leaks.mounts, ...leaks.loopDevices, ...leaks.reservations].join(', ')} behind (kept ${rig.params.dir}).`);
+    throw new Error(
+      `The parallel builds left ${[...leaks.mounts, ...leaks.loopDevices, ...leaks.reservations].join(', ')} behind (kept ${rig.params.dir}).`,
+    );
   }
   const loadAfter = loadavg()[0]!;
 
@@ -250,7 +292,11 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
   const runs = [
     { id: 'single', what: 'one build alone (slowest draw)', fig: single },
     { id: 'one process', what: `${builds} builds in one process`, fig: together },
-    { id: `${processes} processes`, what: `${builds} builds as ${processes} processes of ${Math.ceil(builds / processes)}`, fig: split },
+    {
+      id: `${processes} processes`,
+      what: `${builds} builds as ${processes} processes of ${Math.ceil(builds / processes)}`,
+      fig: split,
+    },
   ];
   const perRun = runs.map(({ id, what, fig }) => {
     const [from, to] = fig.windowMs;
@@ -282,25 +328,61 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
   });
   const [, a, b] = perRun;
 
-  const fmt = (s: Summary): string => (s.n === 0 ? '-' : `${s.p50.toFixed(1)} / ${s.p95.toFixed(1)} / ${s.max.toFixed(1)}`);
+  const fmt = (s: Summary): string =>
+    s.n === 0 ? '-' : `${s.p50.toFixed(1)} / ${s.p95.toFixed(1)} / ${s.max.toFixed(1)}`;
   const table = [
     `Parallel builds: ${builds} full buildAmi runs against moto + loop devices, transitions and poll delays scaled 1/${scale}, seed ${seed}, ${availableParallelism()} CPUs`,
     devNodes
       ? 'Device tree: attached names appear as <devRoot>/sdX while attached (Xen, or Nitro with udev links).'
-      : 'Device tree: empty, as on a Nitro host without /dev/sdX links (the allocator only has its reservations and EC2\'s list of names).',
+      : "Device tree: empty, as on a Nitro host without /dev/sdX links (the allocator only has its reservations and EC2's list of names).",
     `Slowest draw (single-build baseline): simulated EC2 time ${(simulatedWaitMs(slowest) / 1000).toFixed(1)} s ` +
       `(volume ${slowest.volumeMs} ms, attach ${slowest.attachMs}, detach ${slowest.detachMs}, snapshot ${slowest.snapshotMs}, image ${slowest.imageMs})`,
     '',
     formatTable(
-      ['run', 'wall s', 'vs single', 'build s p50', 'build s max', 'not-EC2 ms p50', 'not-EC2 ms max', 'Describe/build', 'attachments', 'collisions', 'names refused', 'failed'],
-      perRun.map((r) => [r.what, r.wallMs / 1000, r.ratio, r.buildMs.p50 / 1000, r.buildMs.max / 1000, r.overheadMs.p50, r.overheadMs.max, r.describeCalls.mean, r.attachments, r.collisions.length, r.refused.length, r.failures.length]),
+      [
+        'run',
+        'wall s',
+        'vs single',
+        'build s p50',
+        'build s max',
+        'not-EC2 ms p50',
+        'not-EC2 ms max',
+        'Describe/build',
+        'attachments',
+        'collisions',
+        'names refused',
+        'failed',
+      ],
+      perRun.map((r) => [
+        r.what,
+        r.wallMs / 1000,
+        r.ratio,
+        r.buildMs.p50 / 1000,
+        r.buildMs.max / 1000,
+        r.overheadMs.p50,
+        r.overheadMs.max,
+        r.describeCalls.mean,
+        r.attachments,
+        r.collisions.length,
+        r.refused.length,
+        r.failures.length,
+      ]),
     ),
-    ...perRun.flatMap((r) => r.failures.map((f) => `FAILED in "${r.what}": ${f.label}${f.phase ? ` (phase ${f.phase})` : ''}: ${f.error}`)),
+    ...perRun.flatMap((r) =>
+      r.failures.map((f) => `FAILED in "${r.what}": ${f.label}${f.phase ? ` (phase ${f.phase})` : ''}: ${f.error}`),
+    ),
     '',
     'Device allocation (ms, p50 / p95 / max), timed from outside by watching the lock directory',
     formatTable(
       ['run', 'allocation lock held', 'n', 'name reserved (choice → attached)', 'n', 'attachment names used'],
-      perRun.map((r) => [r.what, fmt(r.lockMs), r.lockMs.n, fmt(r.reservationMs), r.reservationMs.n, [...new Set(r.names)].sort().join(' ')]),
+      perRun.map((r) => [
+        r.what,
+        fmt(r.lockMs),
+        r.lockMs.n,
+        fmt(r.reservationMs),
+        r.reservationMs.n,
+        [...new Set(r.names)].sort().join(' '),
+      ]),
     ),
     '',
     'Phase medians (ms)',
@@ -323,8 +405,18 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       under(`${builds} builds in one process: wall / single build`, a!.ratio, PARALLEL_TARGET_RATIO, 'x'),
       under(`${builds} builds as ${processes} processes: wall / single build`, b!.ratio, PARALLEL_TARGET_RATIO, 'x'),
       atMost('device collisions (both runs)', a!.collisions.length + b!.collisions.length, 0, 'pairs'),
-      atMost('names EC2 refused as in use: allocator picked a taken name (both runs)', a!.refused.length + b!.refused.length, 0, 'names'),
-      atMost('builds that failed (both runs; wall times then cover the others only)', a!.failures.length + b!.failures.length, 0, 'builds'),
+      atMost(
+        'names EC2 refused as in use: allocator picked a taken name (both runs)',
+        a!.refused.length + b!.refused.length,
+        0,
+        'names',
+      ),
+      atMost(
+        'builds that failed (both runs; wall times then cover the others only)',
+        a!.failures.length + b!.failures.length,
+        0,
+        'builds',
+      ),
     ],
     headline: {
       singleS: single.wallMs / 1000,
@@ -336,7 +428,21 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
       reservationMsP50P95: [a!.reservationMs.p50, a!.reservationMs.p95, b!.reservationMs.p50, b!.reservationMs.p95],
       lockMsP50P95: [a!.lockMs.p50, a!.lockMs.p95, b!.lockMs.p50, b!.lockMs.p95],
     },
-    data: { builds, processes, scale, seed, devNodes, draws, slowest, cpus: availableParallelism(), loadAverage: { before: loadBefore, after: loadAfter }, runs: perRun, unpairedLockEntries: open, untimedLockEvents: unclear, leaks },
+    data: {
+      builds,
+      processes,
+      scale,
+      seed,
+      devNodes,
+      draws,
+      slowest,
+      cpus: availableParallelism(),
+      loadAverage: { before: loadBefore, after: loadAfter },
+      runs: perRun,
+      unpairedLockEntries: open,
+      untimedLockEvents: unclear,
+      leaks,
+    },
   };
 }
 
@@ -347,7 +453,13 @@ export async function runParallelBench(options: ParallelBenchOptions = {}): Prom
 export function parseParallelArgs(argv: readonly string[]): ParallelBenchOptions {
   const { values } = parseArgs({
     args: [...argv],
-    options: { builds: { type: 'string' }, processes: { type: 'string' }, scale: { type: 'string' }, seed: { type: 'string' }, 'dev-nodes': { type: 'boolean' } },
+    options: {
+      builds: { type: 'string' },
+      processes: { type: 'string' },
+      scale: { type: 'string' },
+      seed: { type: 'string' },
+      'dev-nodes': { type: 'boolean' },
+    },
     strict: true,
   });
   return {
@@ -365,7 +477,8 @@ export function parseParallelArgs(argv: readonly string[]): ParallelBenchOptions
  */
 export const parallelBenchmark: Benchmark = {
   name: 'parallel',
-  description: '8 full builds at once (one process; 4 processes of 2) vs one build, moto + loop devices, scaled EC2 times',
+  description:
+    '8 full builds at once (one process; 4 processes of 2) vs one build, moto + loop devices, scaled EC2 times',
   requires: ['root', 'loop devices', 'busybox-static', 'moto_server', 'sfdisk, partx, mkfs.ext4, mount, chroot'],
   run: (argv) => runParallelBench(parseParallelArgs(argv)),
 };

@@ -11,7 +11,18 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll.js';
 import { createRng } from './lib/prng.js';
-import { atMost, formatNumber, formatTable, isMain, runAsScript, under, verdict, type Benchmark, type BenchResult, type Target } from './lib/report.js';
+import {
+  atMost,
+  formatNumber,
+  formatTable,
+  isMain,
+  runAsScript,
+  under,
+  verdict,
+  type Benchmark,
+  type BenchResult,
+  type Target,
+} from './lib/report.js';
 import { mean, summarize, type Summary } from './lib/stats.js';
 import { oursStrategy, packerStrategy, sdkV3Strategy, type Strategy } from './polling/policies.js';
 import { experimentStrategies } from './polling/experiments.js';
@@ -68,9 +79,17 @@ interface KindStats {
   /** Waits under a minute: absolute lag. */
   readonly short: { readonly n: number; readonly lagS: Summary };
   /** Waits of a minute or more: lag as a percentage of the wait. */
-  readonly long: { readonly n: number; readonly lagPct: Summary; readonly lagS: Summary; readonly lagPctOfTotal: number };
+  readonly long: {
+    readonly n: number;
+    readonly lagPct: Summary;
+    readonly lagS: Summary;
+    readonly lagPctOfTotal: number;
+  };
   /** Snapshot shapes only: the same figures per progress shape. */
-  readonly byShape?: Record<string, { readonly n: number; readonly lagS: Summary; readonly lagPctOfDuration: Summary; readonly calls: Summary }>;
+  readonly byShape?: Record<
+    string,
+    { readonly n: number; readonly lagS: Summary; readonly lagPctOfDuration: Summary; readonly calls: Summary }
+  >;
 }
 
 interface StrategyStats {
@@ -107,7 +126,8 @@ function kindStats(samples: readonly Sample[]): KindStats {
       lagPct: summarize(long.map((s) => (100 * s.lagMs) / s.timeline.doneAtMs)),
       lagS: summarize(long.map((s) => s.lagMs / 1000)),
       // The other reading of "lag under 2 % of the duration": total lag over total waiting.
-      lagPctOfTotal: (100 * long.reduce((sum, s) => sum + s.lagMs, 0)) / long.reduce((sum, s) => sum + s.timeline.doneAtMs, 0),
+      lagPctOfTotal:
+        (100 * long.reduce((sum, s) => sum + s.lagMs, 0)) / long.reduce((sum, s) => sum + s.timeline.doneAtMs, 0),
     },
   };
   if (samples[0]?.timeline.kind !== 'snapshotCompleted') return stats;
@@ -133,18 +153,38 @@ function targetsFor(kinds: Record<SimKind, KindStats>, callsVsPacker: number): T
     const k = kinds[kind];
     if (k.timeouts > 0) targets.push(atMost(`${kind}: timeouts`, k.timeouts, 0, 'waits'));
     if (k.short.n > 0) {
-      targets.push(under(`${kind}: mean lag, waits < 60 s (n=${k.short.n})`, k.short.lagS.mean, POLLING_TARGETS.shortMeanLagS, 's', se(k.short.lagS)));
+      targets.push(
+        under(
+          `${kind}: mean lag, waits < 60 s (n=${k.short.n})`,
+          k.short.lagS.mean,
+          POLLING_TARGETS.shortMeanLagS,
+          's',
+          se(k.short.lagS),
+        ),
+      );
       targets.push(under(`${kind}: p99 lag, waits < 60 s`, k.short.lagS.p99, POLLING_TARGETS.shortP99LagS, 's'));
     }
     if (k.long.n > 0) {
-      targets.push(under(`${kind}: mean lag / duration, waits >= 60 s (n=${k.long.n})`, k.long.lagPct.mean, POLLING_TARGETS.longMeanLagPct, '%', se(k.long.lagPct)));
+      targets.push(
+        under(
+          `${kind}: mean lag / duration, waits >= 60 s (n=${k.long.n})`,
+          k.long.lagPct.mean,
+          POLLING_TARGETS.longMeanLagPct,
+          '%',
+          se(k.long.lagPct),
+        ),
+      );
     }
   }
   targets.push(atMost('Describe calls per build / Packer', callsVsPacker, POLLING_TARGETS.callsPerBuildVsPacker, 'x'));
   return targets;
 }
 
-async function measure(strategy: Strategy, timelines: Record<SimKind, readonly Timeline[]>, seed: number): Promise<Record<SimKind, Sample[]>> {
+async function measure(
+  strategy: Strategy,
+  timelines: Record<SimKind, readonly Timeline[]>,
+  seed: number,
+): Promise<Record<SimKind, Sample[]>> {
   const out = {} as Record<SimKind, Sample[]>;
   for (const kind of BUILD_WAITS) {
     // One jitter stream per (strategy, kind): adding a strategy never changes another's numbers.
@@ -163,7 +203,11 @@ async function measure(strategy: Strategy, timelines: Record<SimKind, readonly T
   return out;
 }
 
-function buildStats(samples: Record<SimKind, Sample[]>, n: number, extraCalls: number): { calls: number[]; lagMs: number[]; waitedMs: number } {
+function buildStats(
+  samples: Record<SimKind, Sample[]>,
+  n: number,
+  extraCalls: number,
+): { calls: number[]; lagMs: number[]; waitedMs: number } {
   const calls: number[] = [];
   const lagMs: number[] = [];
   let waitedMs = 0;
@@ -190,7 +234,8 @@ export async function runPollingBench(options: PollingBenchOptions = {}): Promis
   const samples = options.samples ?? 5000;
   const seed = options.seed ?? 1;
   const durations = options.durations ?? 'uniform';
-  if (!Number.isInteger(samples) || samples < 1) throw new RangeError(`--samples must be a positive integer, got ${samples}`);
+  if (!Number.isInteger(samples) || samples < 1)
+    throw new RangeError(`--samples must be a positive integer, got ${samples}`);
 
   const timelines = {} as Record<SimKind, Timeline[]>;
   for (const kind of BUILD_WAITS) {
@@ -198,7 +243,12 @@ export async function runPollingBench(options: PollingBenchOptions = {}): Promis
     timelines[kind] = Array.from({ length: samples }, () => sampleTimeline(kind, rng, durations));
   }
 
-  const strategies: Strategy[] = [oursStrategy(), packerStrategy(), sdkV3Strategy(), ...(options.experiments ? experimentStrategies() : [])];
+  const strategies: Strategy[] = [
+    oursStrategy(),
+    packerStrategy(),
+    sdkV3Strategy(),
+    ...(options.experiments ? experimentStrategies() : []),
+  ];
   const started = performance.now();
   const raw = new Map<string, Record<SimKind, Sample[]>>();
   for (const strategy of strategies) raw.set(strategy.id, await measure(strategy, timelines, seed));
@@ -260,7 +310,10 @@ export async function runPollingBench(options: PollingBenchOptions = {}): Promis
   };
 }
 
-function renderTables(results: readonly StrategyStats[], info: { samples: number; seed: number; durations: string; simulationMs: number }): string {
+function renderTables(
+  results: readonly StrategyStats[],
+  info: { samples: number; seed: number; durations: string; simulationMs: number },
+): string {
   const perKind: (string | number)[][] = [];
   for (const kind of BUILD_WAITS) {
     for (const r of results) {
@@ -279,7 +332,16 @@ function renderTables(results: readonly StrategyStats[], info: { samples: number
       ]);
     }
   }
-  const build = results.map((r) => [r.id, r.build.calls.mean, r.build.extraCalls, r.build.calls.p99, r.build.callsVsPacker, r.build.callsPerMinute, r.build.lagS.mean, r.build.lagS.p99]);
+  const build = results.map((r) => [
+    r.id,
+    r.build.calls.mean,
+    r.build.extraCalls,
+    r.build.calls.p99,
+    r.build.callsVsPacker,
+    r.build.callsPerMinute,
+    r.build.lagS.mean,
+    r.build.lagS.p99,
+  ]);
   const shapes: (string | number)[][] = [];
   for (const shape of Object.keys(SNAPSHOT_SHAPES)) {
     for (const r of results) {
@@ -303,13 +365,19 @@ function renderTables(results: readonly StrategyStats[], info: { samples: number
     ...results.map((r) => `  ${r.id}: ${r.description}`),
     '',
     'Per wait (lag in seconds; "short" = waits under 60 s, "long %" = mean lag / duration for waits of 60 s or more)',
-    formatTable(['wait', 'strategy', 'mean lag', 'p50', 'p99', 'max', 'short mean', 'long %', 'calls', 'timeouts'], perKind),
+    formatTable(
+      ['wait', 'strategy', 'mean lag', 'p50', 'p99', 'max', 'short mean', 'long %', 'calls', 'timeouts'],
+      perKind,
+    ),
     '',
     'Snapshot lag by progress shape',
     formatTable(['shape', 'strategy', 'n', 'mean lag s', 'p99 s', 'lag % of wait', 'calls'], shapes),
     '',
     'Per build (volume + attach + detach + snapshot + image + one copy; "not in waits": Describe calls the build adds after a wait)',
-    formatTable(['strategy', 'calls', 'not in waits', 'calls p99', 'vs Packer', 'calls/min', 'total lag s', 'lag p99 s'], build),
+    formatTable(
+      ['strategy', 'calls', 'not in waits', 'calls p99', 'vs Packer', 'calls/min', 'total lag s', 'lag p99 s'],
+      build,
+    ),
     '',
     'Targets, judged for every strategy (only ours must pass)',
     formatTable(['target', 'limit', ...results.map((r) => r.id)], matrix),

@@ -20,7 +20,15 @@ import type { ProgressEvent } from '../src/types.js';
 import { simulateTransitions, type Ec2Simulation } from './lib/ec2-sim.js';
 import { BUILD_REGION, EC2_RANGES_S, scaledPollingWithHoldOff } from './lib/moto-build.js';
 import { createRng } from './lib/prng.js';
-import { BenchPrerequisiteError, formatTable, isMain, runAsScript, type Benchmark, type BenchResult, type Target } from './lib/report.js';
+import {
+  BenchPrerequisiteError,
+  formatTable,
+  isMain,
+  runAsScript,
+  type Benchmark,
+  type BenchResult,
+  type Target,
+} from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
 /**
@@ -45,7 +53,15 @@ export interface RegionsBenchOptions {
 export const REGIONS_TARGET_RATIO = 1.05;
 
 /** Regions moto knows, other than the source region. */
-const TARGET_REGIONS = ['eu-west-1', 'eu-central-1', 'ap-southeast-2', 'us-west-2', 'ca-central-1', 'sa-east-1', 'ap-northeast-1'] as const;
+const TARGET_REGIONS = [
+  'eu-west-1',
+  'eu-central-1',
+  'ap-southeast-2',
+  'us-west-2',
+  'ca-central-1',
+  'sa-east-1',
+  'ap-northeast-1',
+] as const;
 
 interface CopyRun {
   readonly wallMs: number;
@@ -53,13 +69,29 @@ interface CopyRun {
   readonly regions: readonly { region: string; copyMs: number; lagMs: number; describeCalls: number }[];
 }
 
-async function copyOnce(moto: MotoServer, sourceImageId: string, copyMs: Readonly<Record<string, number>>, scale: number, label: string): Promise<CopyRun> {
+async function copyOnce(
+  moto: MotoServer,
+  sourceImageId: string,
+  copyMs: Readonly<Record<string, number>>,
+  scale: number,
+  label: string,
+): Promise<CopyRun> {
   const clients = new Map<string, { client: EC2Client; sim: Ec2Simulation }>();
   const ec2 = (region: string): EC2Client => {
     let entry = clients.get(region);
     if (!entry) {
       const client = motoEc2(moto.endpoint, region);
-      entry = { client, sim: simulateTransitions(client, () => ({ volumeMs: 0, attachMs: 0, detachMs: 0, snapshotMs: 0, imageMs: 0, copyMs: copyMs[region] ?? 0 })) };
+      entry = {
+        client,
+        sim: simulateTransitions(client, () => ({
+          volumeMs: 0,
+          attachMs: 0,
+          detachMs: 0,
+          snapshotMs: 0,
+          imageMs: 0,
+          copyMs: copyMs[region] ?? 0,
+        })),
+      };
       clients.set(region, entry);
     }
     return entry.client;
@@ -79,7 +111,12 @@ async function copyOnce(moto: MotoServer, sourceImageId: string, copyMs: Readonl
       const sim = clients.get(region)!.sim;
       const copy = sim.images.find((i) => i.kind === 'copy');
       if (!copy) throw new Error(`No CopyImage was made to ${region}.`);
-      return { region, copyMs: copy.readyMs - copy.fromMs, lagMs: (availableAt.get(region) ?? Number.NaN) - copy.readyMs, describeCalls: sim.describeCalls() };
+      return {
+        region,
+        copyMs: copy.readyMs - copy.fromMs,
+        lagMs: (availableAt.get(region) ?? Number.NaN) - copy.readyMs,
+        describeCalls: sim.describeCalls(),
+      };
     });
     return { wallMs, regions };
   } finally {
@@ -92,7 +129,8 @@ async function checkMoto(): Promise<MotoServer> {
     return await startMoto();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (message.includes('moto_server was not found')) throw new BenchPrerequisiteError(`the region copies benchmark needs moto_server (pip install 'moto[server]').`);
+    if (message.includes('moto_server was not found'))
+      throw new BenchPrerequisiteError(`the region copies benchmark needs moto_server (pip install 'moto[server]').`);
     throw error;
   }
 }
@@ -111,19 +149,29 @@ export async function runRegionsBench(options: RegionsBenchOptions = {}): Promis
     throw new RangeError(`--regions must be an integer from 2 to ${TARGET_REGIONS.length}, got ${regionCount}`);
   }
   if (!(scale >= 1)) throw new RangeError(`--scale must be at least 1, got ${scale}`);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got ${rounds}`);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new RangeError(`--rounds must be a positive integer, got ${rounds}`);
   const regions = TARGET_REGIONS.slice(0, regionCount);
   const rng = createRng(seed, 'regions/copies');
   const [minS, maxS] = EC2_RANGES_S.copyMs;
 
   const moto = await checkMoto();
-  const results: { round: number; draws: Record<string, number>; slowest: string; alone: CopyRun; together: CopyRun; ratio: number }[] = [];
+  const results: {
+    round: number;
+    draws: Record<string, number>;
+    slowest: string;
+    alone: CopyRun;
+    together: CopyRun;
+    ratio: number;
+  }[] = [];
   try {
     const source = motoEc2(moto.endpoint, BUILD_REGION);
     const { imageId } = await registerImageInMoto(source, `bench-copy-source-${MOTO_SOURCE_AMIS.debianNew.name}`);
     source.destroy();
     for (let round = 0; round < rounds; round++) {
-      const draws = Object.fromEntries(regions.map((r) => [r, Math.round(((minS + rng.next() * (maxS - minS)) * 1000) / scale)]));
+      const draws = Object.fromEntries(
+        regions.map((r) => [r, Math.round(((minS + rng.next() * (maxS - minS)) * 1000) / scale)]),
+      );
       const slowest = regions.reduce((a, b) => (draws[b]! > draws[a]! ? b : a));
       const alone = await copyOnce(moto, imageId, { [slowest]: draws[slowest]! }, scale, `r${round}-alone`);
       const together = await copyOnce(moto, imageId, draws, scale, `r${round}-all`);
@@ -135,8 +183,22 @@ export async function runRegionsBench(options: RegionsBenchOptions = {}): Promis
 
   const ratios = summarize(results.map((r) => r.ratio));
   const rows = results.flatMap((r) => [
-    [`round ${r.round + 1}: ${r.slowest} alone`, r.alone.wallMs / 1000, r.alone.regions[0]!.copyMs / 1000, r.alone.regions[0]!.lagMs, r.alone.regions[0]!.describeCalls, '-'],
-    [`round ${r.round + 1}: all ${regionCount} regions`, r.together.wallMs / 1000, Math.max(...r.together.regions.map((x) => x.copyMs)) / 1000, Math.max(...r.together.regions.map((x) => x.lagMs)), r.together.regions.reduce((s, x) => s + x.describeCalls, 0), r.ratio],
+    [
+      `round ${r.round + 1}: ${r.slowest} alone`,
+      r.alone.wallMs / 1000,
+      r.alone.regions[0]!.copyMs / 1000,
+      r.alone.regions[0]!.lagMs,
+      r.alone.regions[0]!.describeCalls,
+      '-',
+    ],
+    [
+      `round ${r.round + 1}: all ${regionCount} regions`,
+      r.together.wallMs / 1000,
+      Math.max(...r.together.regions.map((x) => x.copyMs)) / 1000,
+      Math.max(...r.together.regions.map((x) => x.lagMs)),
+      r.together.regions.reduce((s, x) => s + x.describeCalls, 0),
+      r.ratio,
+    ],
   ]);
   const lag = summarize(results.flatMap((r) => r.together.regions.map((x) => (100 * x.lagMs) / x.copyMs)));
   const table = [
@@ -170,7 +232,12 @@ export async function runRegionsBench(options: RegionsBenchOptions = {}): Promis
 export function parseRegionsArgs(argv: readonly string[]): RegionsBenchOptions {
   const { values } = parseArgs({
     args: [...argv],
-    options: { regions: { type: 'string' }, scale: { type: 'string' }, seed: { type: 'string' }, rounds: { type: 'string' } },
+    options: {
+      regions: { type: 'string' },
+      scale: { type: 'string' },
+      seed: { type: 'string' },
+      rounds: { type: 'string' },
+    },
     strict: true,
   });
   return {

@@ -15,7 +15,16 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chrootCycleBenchmark } from './chroot-cycle.js';
 import { footprintBenchmark } from './footprint.js';
-import { BenchPrerequisiteError, OUT_DIR, formatTable, formatTargets, headlineJson, isMain, saveResult, type Benchmark } from './lib/report.js';
+import {
+  BenchPrerequisiteError,
+  OUT_DIR,
+  formatTable,
+  formatTargets,
+  headlineJson,
+  isMain,
+  saveResult,
+  type Benchmark,
+} from './lib/report.js';
 import { parallelBenchmark } from './parallel.js';
 import { pollingBenchmark } from './polling.js';
 import { regionsBenchmark } from './regions.js';
@@ -24,7 +33,13 @@ import { regionsBenchmark } from './regions.js';
  * Every benchmark, in the order they run (cheap first).
  * @internal
  */
-export const BENCHMARKS: readonly Benchmark[] = [pollingBenchmark, chrootCycleBenchmark, regionsBenchmark, footprintBenchmark, parallelBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [
+  pollingBenchmark,
+  chrootCycleBenchmark,
+  regionsBenchmark,
+  footprintBenchmark,
+  parallelBenchmark,
+];
 
 interface Outcome {
   readonly name: string;
@@ -64,7 +79,9 @@ async function main(argv: readonly string[]): Promise<number> {
   const { only, strict, rest } = parseRunnerArgs(argv);
   const unknown = only.filter((name) => !BENCHMARKS.some((b) => b.name === name));
   if (unknown.length > 0) {
-    process.stderr.write(`Unknown benchmark(s): ${unknown.join(', ')}. Available: ${BENCHMARKS.map((b) => b.name).join(', ')}.\n`);
+    process.stderr.write(
+      `Unknown benchmark(s): ${unknown.join(', ')}. Available: ${BENCHMARKS.map((b) => b.name).join(', ')}.\n`,
+    );
     return 1;
   }
   const selected = only.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => only.includes(b.name));
@@ -90,8 +107,10 @@ async function main(argv: readonly string[]): Promise<number> {
       outcomes.push({
         name: bench.name,
         status: missed.length > 0 ? 'missed' : 'ok',
-        targetsMet: result.targets.length === 0 ? '-' : `${result.targets.length - missed.length}/${result.targets.length}`,
-        note: missed.length > 0 ? shorten(`missed: ${missed.map((t) => t.name.replace(/ \(n=\d+\)/, '')).join('; ')}`) : '',
+        targetsMet:
+          result.targets.length === 0 ? '-' : `${result.targets.length - missed.length}/${result.targets.length}`,
+        note:
+          missed.length > 0 ? shorten(`missed: ${missed.map((t) => t.name.replace(/ \(n=\d+\)/, '')).join('; ')}`) : '',
         seconds: seconds(),
       });
     } catch (error) {
@@ -109,9 +128,17 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
-  process.stdout.write(`\n=== Summary\n\n${formatTable(['benchmark', 'status', 'targets met', 'seconds', 'note'], outcomes.map((o) => [o.name, o.status, o.targetsMet, o.seconds, o.note]))}\n`);
+  process.stdout.write(
+    `\n=== Summary\n\n${formatTable(
+      ['benchmark', 'status', 'targets met', 'seconds', 'note'],
+      outcomes.map((o) => [o.name, o.status, o.targetsMet, o.seconds, o.note]),
+    )}\n`,
+  );
   await mkdir(OUT_DIR, { recursive: true });
-  await writeFile(join(OUT_DIR, 'summary.json'), `${JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, outcomes, headlines }, null, 2)}\n`);
+  await writeFile(
+    join(OUT_DIR, 'summary.json'),
+    `${JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, outcomes, headlines }, null, 2)}\n`,
+  );
 
   if (outcomes.some((o) => o.status === 'not run')) return 2;
   if (outcomes.some((o) => o.status === 'failed')) return 1;

@@ -36,4 +36,8 @@ const result = await buildAmi(
   },
 );
 
-console.log(`${result.name}: ${Object.entries(result.images).map(([region, id]) => `${region} ${id}`).join(', ')}`);
+console.log(
+  `${result.name}: ${Object.entries(result.images)
+    .map(([region, id]) => `${region} ${id}`)
+    .join(', ')}`,
+);

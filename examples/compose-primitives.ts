@@ -36,7 +36,10 @@ try {
   console.log(`source ${source.imageId} (${source.name})`);
 
   // A volume from the source's root snapshot, in the host's zone; deleted when the block ends.
-  await using volume = await createVolume({ availabilityZone: host.availabilityZone, source, tags: { Purpose: 'chroot build' } }, aws);
+  await using volume = await createVolume(
+    { availabilityZone: host.availabilityZone, source, tags: { Purpose: 'chroot build' } },
+    aws,
+  );
   console.log(`volume ${volume.volumeId}`);
 
   // Attach it under a device letter chosen under a cross-process lock; the host block device is
@@ -46,7 +49,8 @@ try {
       volumeId: volume.volumeId,
       instanceId: host.instanceId,
       device: (exclude) => allocateDevice({ exclude }, { signal }),
-      resolveDevice: ({ volumeId, device, signal: s }) => resolveBlockDevice({ volumeId, device }, s ? { signal: s } : {}),
+      resolveDevice: ({ volumeId, device, signal: s }) =>
+        resolveBlockDevice({ volumeId, device }, s ? { signal: s } : {}),
     },
     aws,
   );

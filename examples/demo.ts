@@ -74,7 +74,8 @@ async function main(): Promise<number> {
       return 130;
     }
     console.error(`\n${c.red('The demo failed:')} ${error instanceof Error ? error.message : String(error)}`);
-    for (const e of (error as { cleanupErrors?: Error[] }).cleanupErrors ?? []) console.error(`  cleanup also failed: ${e.message}`);
+    for (const e of (error as { cleanupErrors?: Error[] }).cleanupErrors ?? [])
+      console.error(`  cleanup also failed: ${e.message}`);
     return 1;
   } finally {
     await teardown();
@@ -108,7 +109,9 @@ async function runDemo(checks: Checks): Promise<void> {
   signal.throwIfAborted();
 
   // ---- Part 1: buildAmi ----
-  console.log(`\n${c.bold('1. buildAmi')}: ${MOTO_SOURCE_AMIS.debianNew.name} → a new AMI in ${BUILD_REGION}, copied to ${COPY_REGION}`);
+  console.log(
+    `\n${c.bold('1. buildAmi')}: ${MOTO_SOURCE_AMIS.debianNew.name} → a new AMI in ${BUILD_REGION}, copied to ${COPY_REGION}`,
+  );
   const stateDir = join(work, 'state');
   let strayPid = 0;
   let volumeId = '';
@@ -153,24 +156,33 @@ async function runDemo(checks: Checks): Promise<void> {
   printer.finish();
 
   console.log(`\n  ${c.bold('AMIs')}`);
-  for (const [region, id] of Object.entries(result.images)) console.log(`    ${region.padEnd(14)} ${id}  ${c.dim(result.name)}`);
+  for (const [region, id] of Object.entries(result.images))
+    console.log(`    ${region.padEnd(14)} ${id}  ${c.dim(result.name)}`);
   printTimings(result.timings, result.durationMs);
   const byOperation = countBy(calls.map((call) => call.name));
-  console.log(`\n  ${c.bold('AWS calls')}: ${result.awsCalls}  ${c.dim(Object.entries(byOperation).map(([n, k]) => `${n} ${k}`).join(', '))}`);
+  console.log(
+    `\n  ${c.bold('AWS calls')}: ${result.awsCalls}  ${c.dim(
+      Object.entries(byOperation)
+        .map(([n, k]) => `${n} ${k}`)
+        .join(', '),
+    )}`,
+  );
 
   console.log(`\n  ${c.bold('Checks')}`);
   for (const region of [BUILD_REGION, COPY_REGION]) {
     await checks.run(`the image is available in ${region}`, async () => {
       const id = result.images[region];
       const image = (await ec2(region).send(new DescribeImagesCommand({ ImageIds: [id!] }))).Images?.[0];
-      return image?.State === 'available' && image.Name === result.name ? true : `found ${image?.ImageId ?? 'nothing'} in state ${image?.State}`;
+      return image?.State === 'available' && image.Name === result.name
+        ? true
+        : `found ${image?.ImageId ?? 'nothing'} in state ${image?.State}`;
     });
   }
   await checks.run('RegisterImage carried the name, description, new snapshot and build-id tag', async () => {
     const input = calls.find((call) => call.region === BUILD_REGION && call.name === 'RegisterImage')?.input;
-    const root = (input?.BlockDeviceMappings as { DeviceName?: string; Ebs?: { SnapshotId?: string } }[] | undefined)?.find(
-      (m) => m.DeviceName === input?.RootDeviceName,
-    );
+    const root = (
+      input?.BlockDeviceMappings as { DeviceName?: string; Ebs?: { SnapshotId?: string } }[] | undefined
+    )?.find((m) => m.DeviceName === input?.RootDeviceName);
     return expectAll({
       Name: [input?.Name, result.name],
       Description: [input?.Description, `ami-chroot demo from ${MOTO_SOURCE_AMIS.debianNew.name}`],
@@ -188,11 +200,17 @@ async function runDemo(checks: Checks): Promise<void> {
     });
   });
   const volumeImage = loops[0];
-  await checks.run('the image holds what provision wrote, and its own resolv.conf again', () => checkContent(volumeImage!));
-  await checks.run('the stray background process was stopped at unmount', async () => (strayPid > 0 && !(await isAlive(strayPid)) ? true : `pid ${strayPid} still runs`));
+  await checks.run('the image holds what provision wrote, and its own resolv.conf again', () =>
+    checkContent(volumeImage!),
+  );
+  await checks.run('the stray background process was stopped at unmount', async () =>
+    strayPid > 0 && !(await isAlive(strayPid)) ? true : `pid ${strayPid} still runs`,
+  );
   await checks.run('the work volume was deleted', async () => {
     const volumes = (await ec2(BUILD_REGION).send(new DescribeVolumesCommand({}))).Volumes ?? [];
-    return volumeId !== '' && !volumes.some((v) => v.VolumeId === volumeId) ? true : `${volumeId || 'no volume'} still exists`;
+    return volumeId !== '' && !volumes.some((v) => v.VolumeId === volumeId)
+      ? true
+      : `${volumeId || 'no volume'} still exists`;
   });
   await checks.run('nothing is mounted, no journal is left', () => nothingLeft(stateDir));
   for (const loop of loops.splice(0)) await loop.detach();
@@ -209,31 +227,46 @@ async function runDemo(checks: Checks): Promise<void> {
     async (chroot) => {
       imageStray = await provisionDemo(chroot, 'a raw image built locally');
     },
-    { signal, stateDir: imageState, onProgress: imagePrinter.listener, logger: { warn: (m) => imagePrinter.note(demoWarning(m)) } },
+    {
+      signal,
+      stateDir: imageState,
+      onProgress: imagePrinter.listener,
+      logger: { warn: (m) => imagePrinter.note(demoWarning(m)) },
+    },
   );
   imagePrinter.finish();
-  console.log(`\n  ${c.bold('Image')}: ${image.output}, ${mib(image.sizeBytes)} MiB disk, ${mib(image.allocatedBytes)} MiB on disk (sparse)`);
+  console.log(
+    `\n  ${c.bold('Image')}: ${image.output}, ${mib(image.sizeBytes)} MiB disk, ${mib(image.allocatedBytes)} MiB on disk (sparse)`,
+  );
   printTimings(image.timings, image.durationMs);
 
   console.log(`\n  ${c.bold('Checks')}`);
   await checks.run('the raw image exists under its final name, no .partial left', async () =>
     (await exists(output)) && !(await exists(`${output}.partial`)) ? true : 'missing output or leftover .partial',
   );
-  await checks.run('it is sparse', async () => (image.allocatedBytes < image.sizeBytes ? true : `${image.allocatedBytes} of ${image.sizeBytes} bytes allocated`));
-  await checks.run('the source disk is untouched (same sha256)', async () => ((await sha256(baseImage)) === baseHash ? true : 'the source changed'));
+  await checks.run('it is sparse', async () =>
+    image.allocatedBytes < image.sizeBytes ? true : `${image.allocatedBytes} of ${image.sizeBytes} bytes allocated`,
+  );
+  await checks.run('the source disk is untouched (same sha256)', async () =>
+    (await sha256(baseImage)) === baseHash ? true : 'the source changed',
+  );
   await checks.run('the image holds what provision wrote, and its own resolv.conf again', async () => {
     await using loop = await attachLoop(output, { readOnly: true, stateDir: false });
     // `return await`: the loop device is disposed when this block ends, after the check.
     return await checkContent(loop);
   });
-  await checks.run('the stray background process was stopped at unmount', async () => (imageStray > 0 && !(await isAlive(imageStray)) ? true : `pid ${imageStray} still runs`));
+  await checks.run('the stray background process was stopped at unmount', async () =>
+    imageStray > 0 && !(await isAlive(imageStray)) ? true : `pid ${imageStray} still runs`,
+  );
   await checks.run('nothing is mounted, no journal, no loop device is left', async () => {
     const left = await nothingLeft(imageState);
     return left === true ? noLoops() : left;
   });
 
   const total = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`\n${checks.failed === 0 ? c.green(`All ${checks.passed} checks passed`) : c.red(`${checks.failed} of ${checks.passed + checks.failed} checks failed`)} in ${total} s.`);
+  console.log(
+    `\n${checks.failed === 0 ? c.green(`All ${checks.passed} checks passed`) : c.red(`${checks.failed} of ${checks.passed + checks.failed} checks failed`)} in ${total} s.`,
+  );
 }
 
 /**
@@ -247,7 +280,8 @@ async function provisionDemo(chroot: Chroot, what: string): Promise<number> {
   await chroot.exec('sed', ['-i', 's/^busybox$/demo/', '/etc/hostname']);
   // copyFiles put the host's resolv.conf in, so package managers could resolve names here.
   const resolv = await chroot.readFile('/etc/resolv.conf');
-  if (!resolv.equals(await readFile('/etc/resolv.conf'))) throw new Error("the host's resolv.conf is not in the chroot");
+  if (!resolv.equals(await readFile('/etc/resolv.conf')))
+    throw new Error("the host's resolv.conf is not in the chroot");
   // A careless package script leaves a daemon running: the unmount finds it and stops it.
   await chroot.sh('sleep 600 </dev/null >/dev/null 2>&1 & echo $! > /tmp/stray.pid');
   const pid = Number((await chroot.readFile('/tmp/stray.pid', 'utf8')).trim());
@@ -294,13 +328,22 @@ class ProgressPrinter {
         break;
       case 'phase-end': {
         const mark = event.ok ? c.green('✓') : c.red('✗');
-        this.#line(`  ${mark} ${event.phase.padEnd(10)} ${ms(event.durationMs).padStart(8)}  ${c.dim(summarize(this.#changes))}`);
+        this.#line(
+          `  ${mark} ${event.phase.padEnd(10)} ${ms(event.durationMs).padStart(8)}  ${c.dim(summarize(this.#changes))}`,
+        );
         this.#phase = undefined;
         this.#changes = [];
         break;
       }
       case 'resource': {
-        const id = event.kind === 'volume' || event.kind === 'snapshot' || event.kind === 'image' || event.kind === 'loop-device' || event.kind === 'image-file' ? ` ${event.id.replace(`${work}/`, '')}` : '';
+        const id =
+          event.kind === 'volume' ||
+          event.kind === 'snapshot' ||
+          event.kind === 'image' ||
+          event.kind === 'loop-device' ||
+          event.kind === 'image-file'
+            ? ` ${event.id.replace(`${work}/`, '')}`
+            : '';
         const change = `${event.action === 'created' ? '+' : event.action === 'removed' ? '-' : '='}${event.kind}${id}`;
         if (this.#phase) this.#changes.push(change);
         else this.#line(`    ${c.dim(`after the build: ${change}`)}`);
@@ -316,7 +359,8 @@ class ProgressPrinter {
         this.#changes.push(`copy ${event.region} ${event.state}`);
         break;
       case 'cleanup':
-        if (event.status === 'failed') this.#line(`    ${c.red(`cleanup failed: ${event.step}: ${event.error ?? ''}`)}`);
+        if (event.status === 'failed')
+          this.#line(`    ${c.red(`cleanup failed: ${event.step}: ${event.error ?? ''}`)}`);
         break;
       case 'output':
         break;
@@ -334,7 +378,9 @@ class ProgressPrinter {
 
   #status(text: string): void {
     if (!tty) return;
-    const line = this.#phase ? `  … ${this.#phase.padEnd(10)} ${text}`.slice(0, (process.stdout.columns || 100) - 1) : '';
+    const line = this.#phase
+      ? `  … ${this.#phase.padEnd(10)} ${text}`.slice(0, (process.stdout.columns || 100) - 1)
+      : '';
     process.stdout.write(`\r\x1b[2K${line}`);
     this.#live = line;
   }
@@ -348,7 +394,8 @@ class ProgressPrinter {
 
 /** Warnings, shortened; moto's known gaps are named as such. */
 function demoWarning(message: string): string {
-  if (message.includes('Could not read the UEFI data')) return c.dim('note: moto lacks DescribeImageAttribute uefiData, so the image is registered without UEFI data');
+  if (message.includes('Could not read the UEFI data'))
+    return c.dim('note: moto lacks DescribeImageAttribute uefiData, so the image is registered without UEFI data');
   return `warning: ${message.replaceAll(`${work}/`, '')}`;
 }
 
@@ -359,7 +406,20 @@ function summarize(changes: readonly string[]): string {
     .join(', ');
 }
 
-const PHASE_ORDER: readonly Phase[] = ['validate', 'identity', 'source', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register', 'copy', 'cleanup'];
+const PHASE_ORDER: readonly Phase[] = [
+  'validate',
+  'identity',
+  'source',
+  'volume',
+  'attach',
+  'mount',
+  'provision',
+  'unmount',
+  'detach',
+  'register',
+  'copy',
+  'cleanup',
+];
 
 function printTimings(timings: Readonly<Partial<Record<Phase, number>>>, totalMs: number): void {
   console.log(`\n  ${c.bold('Timings')}`);
@@ -367,7 +427,9 @@ function printTimings(timings: Readonly<Partial<Record<Phase, number>>>, totalMs
   for (const phase of PHASE_ORDER) {
     const t = timings[phase];
     if (t === undefined) continue;
-    console.log(`    ${phase.padEnd(10)} ${ms(t).padStart(8)}  ${c.dim('█'.repeat(Math.max(1, Math.round((t / longest) * 30))))}`);
+    console.log(
+      `    ${phase.padEnd(10)} ${ms(t).padStart(8)}  ${c.dim('█'.repeat(Math.max(1, Math.round((t / longest) * 30))))}`,
+    );
   }
   console.log(`    ${'total'.padEnd(10)} ${ms(totalMs).padStart(8)}`);
 }
@@ -412,7 +474,9 @@ async function nothingLeft(stateDir: string): Promise<true | string> {
     .filter((point) => point.startsWith(`${work}/`));
   const list = (d: string) => readdir(d).catch(() => [] as string[]);
   // Mount and loop journals, and buildAmi's live-build record.
-  const journals = [...(await list(stateDir)), ...(await list(join(stateDir, 'builds')))].filter((n) => n.endsWith('.json'));
+  const journals = [...(await list(stateDir)), ...(await list(join(stateDir, 'builds')))].filter((n) =>
+    n.endsWith('.json'),
+  );
   if (mounts.length > 0) return `still mounted: ${mounts.join(', ')}`;
   if (journals.length > 0) return `open journals: ${journals.join(', ')}`;
   return true;
@@ -449,7 +513,11 @@ const calls: RecordedCall[] = [];
 function recordCalls(client: EC2Client, region: string): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      calls.push({ region, name: String(context.commandName).replace(/Command$/, ''), input: { ...(args.input as Record<string, unknown>) } });
+      calls.push({
+        region,
+        name: String(context.commandName).replace(/Command$/, ''),
+        input: { ...(args.input as Record<string, unknown>) },
+      });
       return next(args);
     },
     { step: 'initialize', name: 'demo-call-recorder' },
@@ -457,7 +525,10 @@ function recordCalls(client: EC2Client, region: string): void {
 }
 
 function tagOf(input: Record<string, unknown> | undefined, resourceType: string, key: string): string | undefined {
-  const specs = (input?.TagSpecifications ?? []) as { ResourceType?: string; Tags?: { Key?: string; Value?: string }[] }[];
+  const specs = (input?.TagSpecifications ?? []) as {
+    ResourceType?: string;
+    Tags?: { Key?: string; Value?: string }[];
+  }[];
   return specs.find((s) => s.ResourceType === resourceType)?.Tags?.find((t) => t.Key === key)?.Value;
 }
 
@@ -474,7 +545,9 @@ async function teardown(): Promise<void> {
   }
   for (const client of clients.values()) client.destroy();
   await moto?.stop().catch(() => {});
-  await rm(work, { recursive: true, force: true }).catch((e: unknown) => console.error(`Could not remove ${work}: ${String(e)}`));
+  await rm(work, { recursive: true, force: true }).catch((e: unknown) =>
+    console.error(`Could not remove ${work}: ${String(e)}`),
+  );
 }
 
 // --- Preflight ----------------------------------------------------------------------------
@@ -489,7 +562,10 @@ async function preflight(): Promise<string[]> {
   }
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push('root is needed (loop devices, mount, chroot): run `sudo npm run demo`.');
-  if (!(await exists('/dev/loop-control'))) problems.push('no loop devices (/dev/loop-control): run `modprobe loop` (in a container: start it with --privileged).');
+  if (!(await exists('/dev/loop-control')))
+    problems.push(
+      'no loop devices (/dev/loop-control): run `modprobe loop` (in a container: start it with --privileged).',
+    );
   const tools: [string, string][] = [
     ['losetup', 'apt-get install mount'],
     ['mount', 'apt-get install mount'],
@@ -499,12 +575,19 @@ async function preflight(): Promise<string[]> {
     ['chroot', 'apt-get install coreutils'],
   ];
   for (const [tool, fix] of tools) if (!(await onPath(tool))) problems.push(`${tool} is missing: ${fix}`);
-  if (!(await exists('/bin/busybox'))) problems.push('busybox is missing (the source image is a static busybox root): apt-get install busybox-static');
-  else if (!(await isStaticElf('/bin/busybox'))) problems.push('/bin/busybox is dynamically linked; the image needs a static one: apt-get install busybox-static');
+  if (!(await exists('/bin/busybox')))
+    problems.push('busybox is missing (the source image is a static busybox root): apt-get install busybox-static');
+  else if (!(await isStaticElf('/bin/busybox')))
+    problems.push('/bin/busybox is dynamically linked; the image needs a static one: apt-get install busybox-static');
   if (!(await onPath('moto_server'))) {
-    problems.push(`moto_server is missing (moto's EC2 server stands in for AWS): pip install 'moto[server]' (and keep it on root's PATH: sudo env "PATH=$PATH" npm run demo)`);
+    problems.push(
+      `moto_server is missing (moto's EC2 server stands in for AWS): pip install 'moto[server]' (and keep it on root's PATH: sudo env "PATH=$PATH" npm run demo)`,
+    );
   }
-  if (!(await exists('/etc/resolv.conf'))) problems.push('/etc/resolv.conf is missing (builds copy it into the chroot): create one, e.g. `echo nameserver 127.0.0.53 > /etc/resolv.conf`');
+  if (!(await exists('/etc/resolv.conf')))
+    problems.push(
+      '/etc/resolv.conf is missing (builds copy it into the chroot): create one, e.g. `echo nameserver 127.0.0.53 > /etc/resolv.conf`',
+    );
   return problems;
 }
 
@@ -555,7 +638,9 @@ async function isAlive(pid: number): Promise<boolean> {
 }
 
 async function sha256(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 function countBy(items: readonly string[]): Record<string, number> {

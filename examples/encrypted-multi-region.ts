@@ -57,8 +57,10 @@ const result = await buildAmi(
     logger: { info: console.info, warn: console.warn, error: console.error },
     // Region copies report their progress; a failed region undoes the others.
     onProgress: (event) => {
-      if (event.type === 'copy') console.log(`copy to ${event.region}: ${event.state}${event.imageId ? ` (${event.imageId})` : ''}`);
+      if (event.type === 'copy')
+        console.log(`copy to ${event.region}: ${event.state}${event.imageId ? ` (${event.imageId})` : ''}`);
     },
   },
 );
-for (const [region, id] of Object.entries(result.images)) console.log(`${region}: ${id} (snapshots ${result.snapshots[region]?.join(', ')})`);
+for (const [region, id] of Object.entries(result.images))
+  console.log(`${region}: ${id} (snapshots ${result.snapshots[region]?.join(', ')})`);

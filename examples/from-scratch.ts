@@ -52,9 +52,13 @@ const result = await buildAmi(
   async (chroot) => {
     // A host command that writes into the image: debootstrap runs on the host with the image's
     // root as its target, and stops with the build.
-    await promisify(execFile)('debootstrap', ['--variant=minbase', 'bookworm', chroot.root, 'http://deb.debian.org/debian'], {
-      signal: chroot.signal,
-    });
+    await promisify(execFile)(
+      'debootstrap',
+      ['--variant=minbase', 'bookworm', chroot.root, 'http://deb.debian.org/debian'],
+      {
+        signal: chroot.signal,
+      },
+    );
     await chroot.writeFile('/etc/fstab', 'LABEL=root / ext4 defaults 0 1\n');
     await chroot.writeFile('/etc/hostname', 'scratch\n');
   },

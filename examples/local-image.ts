@@ -48,7 +48,8 @@ try {
     {
       signal: controller.signal,
       onProgress: (event) => {
-        if (event.type === 'phase-end') console.log(`  ${event.ok ? '✓' : '✗'} ${event.phase} ${Math.round(event.durationMs)} ms`);
+        if (event.type === 'phase-end')
+          console.log(`  ${event.ok ? '✓' : '✗'} ${event.phase} ${Math.round(event.durationMs)} ms`);
       },
     },
   );

@@ -43,6 +43,10 @@ const result = await buildAmi(
   async (chroot, build) => {
     await chroot.writeFile('/etc/motd', `Built on ${build.Device} (attached as ${build.attachmentName}).\n`);
   },
-  { signal: controller.signal, resolveDevice, logger: { info: console.info, warn: console.warn, error: console.error } },
+  {
+    signal: controller.signal,
+    resolveDevice,
+    logger: { info: console.info, warn: console.warn, error: console.error },
+  },
 );
 console.log(`Attached as ${result.device}, built on ${result.hostDevice}: ${JSON.stringify(result.images)}`);

@@ -40,7 +40,9 @@ try {
       const mounts = await chroot.sh('grep -c . /proc/mounts', { outputLevel: 'silent' });
       console.log(`inside the chroot: /proc/mounts has ${mounts.stdout.trim()} lines`);
       // The host's resolv.conf is there while we work; the image's own comes back at unmount.
-      console.log(`inside the chroot: resolv.conf is the host's (${(await chroot.readFile('/etc/resolv.conf')).length} bytes)`);
+      console.log(
+        `inside the chroot: resolv.conf is the host's (${(await chroot.readFile('/etc/resolv.conf')).length} bytes)`,
+      );
       // Files are written inside the root; a symlink in the image cannot redirect them to the host.
       await chroot.writeFile('/etc/motd', 'Written by examples/with-chroot.ts\n');
       return (await chroot.readFile('/etc/os-release', 'utf8')).match(/^PRETTY_NAME="?([^"\n]*)/m)?.[1] ?? 'unknown';

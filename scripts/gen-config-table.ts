@@ -33,7 +33,10 @@ export const CONFIG_DOC = join(ROOT, 'docs/configuration.md');
 export const MARKERS = {
   options: ['<!-- BEGIN GENERATED: options (scripts/gen-config-table.ts) -->', '<!-- END GENERATED: options -->'],
   waits: ['<!-- BEGIN GENERATED: waits (scripts/gen-config-table.ts) -->', '<!-- END GENERATED: waits -->'],
-  packerOnly: ['<!-- BEGIN GENERATED: packer-only (scripts/gen-config-table.ts) -->', '<!-- END GENERATED: packer-only -->'],
+  packerOnly: [
+    '<!-- BEGIN GENERATED: packer-only (scripts/gen-config-table.ts) -->',
+    '<!-- END GENERATED: packer-only -->',
+  ],
 } as const;
 
 /** One row of the option table. @internal */
@@ -75,7 +78,12 @@ function objectConst(file: ts.SourceFile, name: string): ts.ObjectLiteralExpress
     for (const d of statement.declarationList.declarations) {
       if (!ts.isIdentifier(d.name) || d.name.text !== name || !d.initializer) continue;
       let e: ts.Expression = d.initializer;
-      while (ts.isAsExpression(e) || ts.isSatisfiesExpression(e) || ts.isParenthesizedExpression(e) || (ts.isCallExpression(e) && e.arguments.length === 1)) {
+      while (
+        ts.isAsExpression(e) ||
+        ts.isSatisfiesExpression(e) ||
+        ts.isParenthesizedExpression(e) ||
+        (ts.isCallExpression(e) && e.arguments.length === 1)
+      ) {
         e = ts.isCallExpression(e) ? e.arguments[0]! : e.expression;
       }
       if (ts.isObjectLiteralExpression(e)) return e;
@@ -102,10 +110,12 @@ function stringEntries(file: ts.SourceFile, name: string): [string, string][] {
 /** `{ snake: { to: 'camel', kind: 'k' } }` → [['snake', 'camel', 'k']]. */
 function mappedEntries(file: ts.SourceFile, name: string): [string, string, string][] {
   return properties(objectConst(file, name)).map((p) => {
-    if (!ts.isObjectLiteralExpression(p.initializer)) throw new Error(`${name}.${nameOf(p.name)}: expected { to, kind }`);
+    if (!ts.isObjectLiteralExpression(p.initializer))
+      throw new Error(`${name}.${nameOf(p.name)}: expected { to, kind }`);
     const fields = new Map(
       properties(p.initializer).map((f) => {
-        if (!ts.isStringLiteralLike(f.initializer)) throw new Error(`${name}.${nameOf(p.name)}.${nameOf(f.name)}: expected a string literal`);
+        if (!ts.isStringLiteralLike(f.initializer))
+          throw new Error(`${name}.${nameOf(p.name)}.${nameOf(f.name)}: expected a string literal`);
         return [nameOf(f.name), f.initializer.text] as const;
       }),
     );
@@ -123,7 +133,8 @@ interface Member {
   readonly section: string | undefined;
 }
 
-const BLOCK_TAG = /(?<![{\w])@(defaultValue|remarks|example|public|internal|see|deprecated|property|param|returns|throws|privateRemarks)\b/;
+const BLOCK_TAG =
+  /(?<![{\w])@(defaultValue|remarks|example|public|internal|see|deprecated|property|param|returns|throws|privateRemarks)\b/;
 
 /** Splits a `/** ... *\/` comment into its summary and `@defaultValue`. */
 function parseDoc(comment: string): { summary: string; defaultValue: string | undefined } {
@@ -137,11 +148,16 @@ function parseDoc(comment: string): { summary: string; defaultValue: string | un
   const summary = BLOCK_TAG.test(parts[0] ?? '') ? '' : (parts[0] ?? '');
   const def = parts.find((p) => p.startsWith('@defaultValue'));
   const clean = (s: string): string => s.replace(/\s+/g, ' ').trim();
-  return { summary: clean(summary), defaultValue: def === undefined ? undefined : clean(def.slice('@defaultValue'.length)) };
+  return {
+    summary: clean(summary),
+    defaultValue: def === undefined ? undefined : clean(def.slice('@defaultValue'.length)),
+  };
 }
 
 function interfaceMembers(file: ts.SourceFile, name: string): Member[] {
-  const decl = file.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === name);
+  const decl = file.statements.find(
+    (s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === name,
+  );
   if (!decl) throw new Error(`${file.fileName}: no interface ${name}`);
   const text = file.getFullText();
   let section: string | undefined;
@@ -165,7 +181,7 @@ function interfaceMembers(file: ts.SourceFile, name: string): Member[] {
 /** `readonly string[]` → `string[]`, `Readonly<Record<…>>` → `Record<…>`, one line. */
 function simplifyType(type: string): string {
   let t = type.replace(/\s+/g, ' ').replace(/\breadonly /g, '');
-  for (let previous = ''; previous !== t; ) {
+  for (let previous = ''; previous !== t;) {
     previous = t;
     t = t.replace(/Readonly<((?:[^<>]|<(?:[^<>]|<[^<>]*>)*>)*)>/, '$1');
   }
@@ -213,7 +229,17 @@ const GROUP_OF: Readonly<Record<string, string>> = {
   polling: 'Polling',
 };
 /** Group order in the page. */
-export const GROUPS = ['Access', 'Source', 'AMI', 'Sharing and region copies', 'Block devices', 'Volume', 'Chroot', 'Polling', 'Ours'] as const;
+export const GROUPS = [
+  'Access',
+  'Source',
+  'AMI',
+  'Sharing and region copies',
+  'Block devices',
+  'Volume',
+  'Chroot',
+  'Polling',
+  'Ours',
+] as const;
 
 /** Everything the tables are made of, read from the code. @internal */
 export interface ConfigModel {
@@ -244,23 +270,45 @@ export function readConfigModel(read: ReadSource = readRepoFile): ConfigModel {
   const fieldNames = fields.map((f) => f.name);
 
   const problems: string[] = [];
-  for (const f of fieldNames) if (!schemaKeys.includes(f)) problems.push(`BuildConfig.${f} is not a key of the schema (ENTRIES)`);
+  for (const f of fieldNames)
+    if (!schemaKeys.includes(f)) problems.push(`BuildConfig.${f} is not a key of the schema (ENTRIES)`);
   for (const k of schemaKeys) if (!fieldNames.includes(k)) problems.push(`schema key ${k} is not a BuildConfig field`);
-  for (const [snake, to] of options) if (!fieldNames.includes(to)) problems.push(`Packer option ${snake} maps to ${to}, which is not a BuildConfig field`);
+  for (const [snake, to] of options)
+    if (!fieldNames.includes(to))
+      problems.push(`Packer option ${snake} maps to ${to}, which is not a BuildConfig field`);
 
   const packerNames = (to: string): string[] => options.filter(([, t]) => t === to).map(([snake]) => snake);
-  const nested = (parentPacker: string | undefined, sep: string, keys: readonly (readonly [string, string])[], child: string): string[] =>
+  const nested = (
+    parentPacker: string | undefined,
+    sep: string,
+    keys: readonly (readonly [string, string])[],
+    child: string,
+  ): string[] =>
     parentPacker === undefined ? [] : keys.filter(([, c]) => c === child).map(([s]) => `${parentPacker}${sep}${s}`);
 
-  const children: Readonly<Record<string, { iface: Member[]; sep: string; keys: readonly (readonly [string, string])[] }>> = {
-    sourceAmiFilter: { iface: interfaceMembers(types, 'SourceAmiFilter'), sep: '.', keys: stringEntries(packer, 'FILTER_KEYS') },
-    deregistrationProtection: { iface: interfaceMembers(types, 'DeregistrationProtection'), sep: '.', keys: stringEntries(packer, 'DEREGISTRATION_KEYS') },
+  const children: Readonly<
+    Record<string, { iface: Member[]; sep: string; keys: readonly (readonly [string, string])[] }>
+  > = {
+    sourceAmiFilter: {
+      iface: interfaceMembers(types, 'SourceAmiFilter'),
+      sep: '.',
+      keys: stringEntries(packer, 'FILTER_KEYS'),
+    },
+    deregistrationProtection: {
+      iface: interfaceMembers(types, 'DeregistrationProtection'),
+      sep: '.',
+      keys: stringEntries(packer, 'DEREGISTRATION_KEYS'),
+    },
     amiBlockDeviceMappings: {
       iface: interfaceMembers(types, 'BlockDeviceMapping'),
       sep: '[].',
       keys: mappedEntries(packer, 'MAPPING_KEYS').map(([s, to]) => [s, to] as const),
     },
-    polling: { iface: interfaceMembers(common, 'PollingConfig'), sep: '.', keys: stringEntries(packer, 'POLLING_KEYS') },
+    polling: {
+      iface: interfaceMembers(common, 'PollingConfig'),
+      sep: '.',
+      keys: stringEntries(packer, 'POLLING_KEYS'),
+    },
   };
   const waitPolicy = interfaceMembers(common, 'WaitPolicy');
 
@@ -268,11 +316,20 @@ export function readConfigModel(read: ReadSource = readRepoFile): ConfigModel {
   for (const f of fields) {
     const group = GROUP_OF[f.name] ?? (f.section === undefined ? undefined : SECTION_GROUP[f.section]);
     if (group === undefined) {
-      problems.push(`BuildConfig.${f.name}: section ${JSON.stringify(f.section)} has no group in scripts/gen-config-table.ts`);
+      problems.push(
+        `BuildConfig.${f.name}: section ${JSON.stringify(f.section)} has no group in scripts/gen-config-table.ts`,
+      );
       continue;
     }
     const packerOf = packerNames(f.name);
-    rows.push({ group, name: f.name, packer: packerOf, type: simplifyType(f.type), defaultValue: defaultOf(f), meaning: cell(f.summary) });
+    rows.push({
+      group,
+      name: f.name,
+      packer: packerOf,
+      type: simplifyType(f.type),
+      defaultValue: defaultOf(f),
+      meaning: cell(f.summary),
+    });
     const sub = children[f.name];
     if (!sub) continue;
     for (const m of sub.iface) {
@@ -300,7 +357,9 @@ export function readConfigModel(read: ReadSource = readRepoFile): ConfigModel {
     }
   }
   if (problems.length > 0) throw new Error(`The configuration sources disagree:\n  ${problems.join('\n  ')}`);
-  rows.sort((a, b) => GROUPS.indexOf(a.group as (typeof GROUPS)[number]) - GROUPS.indexOf(b.group as (typeof GROUPS)[number]));
+  rows.sort(
+    (a, b) => GROUPS.indexOf(a.group as (typeof GROUPS)[number]) - GROUPS.indexOf(b.group as (typeof GROUPS)[number]),
+  );
   return { rows, ignored: stringEntries(packer, 'IGNORED'), unsupported: stringEntries(packer, 'UNSUPPORTED') };
 }
 
@@ -325,13 +384,25 @@ export function renderOptionTable(model: ConfigModel): string {
   return out.join('\n').trimEnd();
 }
 
-const seconds = (ms: number): string => (ms === 0 ? '0' : ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`);
+const seconds = (ms: number): string =>
+  ms === 0
+    ? '0'
+    : ms % 3_600_000 === 0
+      ? `${ms / 3_600_000} h`
+      : ms % 60_000 === 0
+        ? `${ms / 60_000} min`
+        : `${ms / 1000} s`;
 
 /** The per-wait defaults, from DEFAULT_WAIT_POLICIES. @internal */
 export function renderWaitTable(): string {
   const out = ['| Wait | Timeout | Min delay | Max delay | First delay |', '| --- | --- | --- | --- | --- |'];
-  for (const [kind, p] of Object.entries(DEFAULT_WAIT_POLICIES) as [WaitKind, (typeof DEFAULT_WAIT_POLICIES)[WaitKind]][]) {
-    out.push(`| ${code(kind)} | ${seconds(p.timeoutMs)} | ${seconds(p.minDelayMs)} | ${seconds(p.maxDelayMs)} | ${seconds(p.firstDelayMs)} |`);
+  for (const [kind, p] of Object.entries(DEFAULT_WAIT_POLICIES) as [
+    WaitKind,
+    (typeof DEFAULT_WAIT_POLICIES)[WaitKind],
+  ][]) {
+    out.push(
+      `| ${code(kind)} | ${seconds(p.timeoutMs)} | ${seconds(p.minDelayMs)} | ${seconds(p.maxDelayMs)} | ${seconds(p.firstDelayMs)} |`,
+    );
   }
   return out.join('\n');
 }
@@ -340,7 +411,10 @@ export function renderWaitTable(): string {
 export function renderPackerOnly(model: ConfigModel): string {
   const out = ['| Packer option | What happens |', '| --- | --- |'];
   for (const [name, why] of model.ignored) out.push(`| ${code(name)} | accepted and ignored: ${cell(why)} |`);
-  for (const [name, what] of model.unsupported) out.push(`| ${code(name)} | a \`ConfigError\`: ${cell(what.replace(new RegExp(`^${name} is not supported; `), ''))} |`);
+  for (const [name, what] of model.unsupported)
+    out.push(
+      `| ${code(name)} | a \`ConfigError\`: ${cell(what.replace(new RegExp(`^${name} is not supported; `), ''))} |`,
+    );
   return out.join('\n');
 }
 

@@ -152,7 +152,11 @@ export class AmiChrootError extends Error {
   }
 }
 Object.defineProperty(AmiChrootError.prototype, BRAND, { value: true });
-Object.defineProperty(AmiChrootError.prototype, 'name', { value: 'AmiChrootError', writable: true, configurable: true });
+Object.defineProperty(AmiChrootError.prototype, 'name', {
+  value: 'AmiChrootError',
+  writable: true,
+  configurable: true,
+});
 
 /**
  * Defines the literal `name` of an error class on its prototype (non-enumerable, like built-ins).
@@ -305,7 +309,12 @@ export class WaitTimeoutError extends AmiChrootError {
    * @param lastState - last observed state
    * @param options - phase, resources
    */
-  constructor(waitedFor: string, timeoutMs: number, lastState: string | undefined, options: AmiChrootErrorOptions = {}) {
+  constructor(
+    waitedFor: string,
+    timeoutMs: number,
+    lastState: string | undefined,
+    options: AmiChrootErrorOptions = {},
+  ) {
     super(
       'ERR_WAIT_TIMEOUT',
       `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${waitedFor}` +
@@ -617,7 +626,12 @@ export class UnmountError extends AmiChrootError {
    * @param holders - processes holding them
    * @param options - resources, cause
    */
-  constructor(message: string, stillMounted: readonly string[], holders: readonly MountHolder[], options: AmiChrootErrorOptions = {}) {
+  constructor(
+    message: string,
+    stillMounted: readonly string[],
+    holders: readonly MountHolder[],
+    options: AmiChrootErrorOptions = {},
+  ) {
     super('ERR_UNMOUNT', message, { phase: 'unmount', ...options });
     this.stillMounted = stillMounted;
     this.holders = holders;
@@ -770,7 +784,8 @@ export class CleanupError extends AmiChrootError {
   constructor(errors: readonly Error[], options: AmiChrootErrorOptions = {}) {
     super(
       'ERR_CLEANUP',
-      `Cleanup failed (${errors.length} step${errors.length === 1 ? '' : 's'}):\n` + errors.map((e) => `  - ${e.message}`).join('\n'),
+      `Cleanup failed (${errors.length} step${errors.length === 1 ? '' : 's'}):\n` +
+        errors.map((e) => `  - ${e.message}`).join('\n'),
       { phase: 'cleanup', ...options },
     );
     this.errors = errors;

@@ -97,7 +97,13 @@ export type { AttachLoopOptions, LoopDevice } from './host/loop.js';
 export type { UnmountReport, UnmountTreeOptions } from './host/mounts.js';
 export type { CommandWrapper, RunResult } from './host/exec.js';
 export type { RecoveredBuild, RecoverHostInput, RecoveryReport } from './host/recover.js';
-export type { MountChrootInput, MountCommands, MountedChroot, MountTemplateData, UnmountOptions } from './chroot/mount.js';
+export type {
+  MountChrootInput,
+  MountCommands,
+  MountedChroot,
+  MountTemplateData,
+  UnmountOptions,
+} from './chroot/mount.js';
 export type { Chroot, ChrootExecOptions, ChrootTarget, ChrootWriteOptions } from './chroot/chroot.js';
 // --- end host and chroot ---
 
@@ -115,8 +121,22 @@ export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } 
 export type { GetHostIdentityOptions, HostIdentity } from './aws/identity.js';
 export type { AwsOperationOptions, Ec2Provider } from './aws/common.js';
 export type { ResolveSourceAmiInput, SourceImage, SourceImageFilter } from './aws/source-image.js';
-export type { AttachedVolume, AttachVolumeInput, CreateVolumeInput, DeviceAllocator, DeviceResolver, RootVolumeSource, WorkVolume } from './aws/volumes.js';
-export type { OperationOptionsWithEc2, RegisteredImage, RegisterOptions, RegisterSource, SnapshotAndRegisterInput } from './aws/images.js';
+export type {
+  AttachedVolume,
+  AttachVolumeInput,
+  CreateVolumeInput,
+  DeviceAllocator,
+  DeviceResolver,
+  RootVolumeSource,
+  WorkVolume,
+} from './aws/volumes.js';
+export type {
+  OperationOptionsWithEc2,
+  RegisteredImage,
+  RegisterOptions,
+  RegisterSource,
+  SnapshotAndRegisterInput,
+} from './aws/images.js';
 export type { ImageSharing } from './aws/permissions.js';
 export type { CopyToRegionsInput, RegionCopies } from './aws/regions.js';
 export type { FindTaggedResourcesOptions, TaggedResource } from './aws/orphans.js';
@@ -125,7 +145,14 @@ export type { ResolvedWaitPolicy } from './aws/poll.js';
 
 // --- build: local raw images (buildImage) ---
 export { buildImage } from './pipeline/build-image.js';
-export type { BuildImageInput, BuildImageOptions, ImageBuildInfo, ImageBuildResult, ImageProvisionFn, ScratchImage } from './pipeline/build-image.js';
+export type {
+  BuildImageInput,
+  BuildImageOptions,
+  ImageBuildInfo,
+  ImageBuildResult,
+  ImageProvisionFn,
+  ScratchImage,
+} from './pipeline/build-image.js';
 // --- end build: local raw images ---
 
 // --- build: the whole AMI build, and the sweep of what killed builds left ---

@@ -24,7 +24,17 @@ export interface Logger {
  * Kinds of resources that are created and removed during a build.
  * @public
  */
-export type ResourceKind = 'volume' | 'attachment' | 'snapshot' | 'image' | 'device-lease' | 'mount' | 'file' | 'service-guard' | 'loop-device' | 'image-file';
+export type ResourceKind =
+  | 'volume'
+  | 'attachment'
+  | 'snapshot'
+  | 'image'
+  | 'device-lease'
+  | 'mount'
+  | 'file'
+  | 'service-guard'
+  | 'loop-device'
+  | 'image-file';
 
 /**
  * A phase started.

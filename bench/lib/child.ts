@@ -54,7 +54,9 @@ export function spawnJsonChild(script: string, args: readonly string[]): JsonChi
   });
   const exited = new Promise<number | null>((resolve) => {
     child.once('close', (code) => {
-      closed = new Error(`${script} (pid ${child.pid}) exited with code ${code} before answering; its stderr:\n${stderr.trim()}`);
+      closed = new Error(
+        `${script} (pid ${child.pid}) exited with code ${code} before answering; its stderr:\n${stderr.trim()}`,
+      );
       for (const waiter of waiters.splice(0)) waiter.reject(closed);
       resolve(code);
     });

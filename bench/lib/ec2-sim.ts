@@ -128,7 +128,9 @@ async function claimName(dir: string, claim: NameClaim, now: number): Promise<Na
  */
 export async function readDeviceBook(dir: string): Promise<AttachmentRecord[]> {
   // Current claims and released ones (`.done`); not the ones whose AttachVolume failed.
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.claim') || (n.includes('.claim.') && n.endsWith('.done')));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter(
+    (n) => n.endsWith('.claim') || (n.includes('.claim.') && n.endsWith('.done')),
+  );
   const claims = await Promise.all(names.map((n) => readClaim(join(dir, n))));
   return claims
     .filter((c): c is NameClaim => c !== undefined)
@@ -168,7 +170,11 @@ let installed = 0;
  * that starts its transition), so a benchmark can give every build its own sampled durations.
  * @internal
  */
-export function simulateTransitions(client: EC2Client, times: () => TransitionTimes, options: SimulationOptions = {}): Ec2Simulation {
+export function simulateTransitions(
+  client: EC2Client,
+  times: () => TransitionTimes,
+  options: SimulationOptions = {},
+): Ec2Simulation {
   const name = `ami-chroot-bench-transitions-${++installed}`;
   const volumes = new Map<string, number>();
   const attachments = new Map<string, AttachmentRecord & { readyMs: number }>();
@@ -192,9 +198,15 @@ export function simulateTransitions(client: EC2Client, times: () => TransitionTi
       const a = attachments.get(id);
       if (!a) continue;
       if (a.toMs === undefined && now < a.readyMs) {
-        for (const att of v.Attachments ?? []) if (att.InstanceId === a.instanceId && att.State === 'attached') att.State = 'attaching';
+        for (const att of v.Attachments ?? [])
+          if (att.InstanceId === a.instanceId && att.State === 'attached') att.State = 'attaching';
       } else if (a.toMs !== undefined && now < a.toMs) {
-        const stillThere: VolumeAttachment = { VolumeId: id, InstanceId: a.instanceId, Device: a.device, State: 'detaching' };
+        const stillThere: VolumeAttachment = {
+          VolumeId: id,
+          InstanceId: a.instanceId,
+          Device: a.device,
+          State: 'detaching',
+        };
         v.Attachments = [...(v.Attachments ?? []).filter((att) => att.InstanceId !== a.instanceId), stillThere];
         v.State = 'in-use';
       }
@@ -223,7 +235,12 @@ export function simulateTransitions(client: EC2Client, times: () => TransitionTi
       if (command.startsWith('Describe')) describes++;
       let claimed: string | undefined;
       if (command === 'AttachVolume' && registry !== undefined) {
-        const claim: NameClaim = { volumeId: String(input['VolumeId']), instanceId: String(input['InstanceId']), device: String(input['Device']), fromMs: calledAt };
+        const claim: NameClaim = {
+          volumeId: String(input['VolumeId']),
+          instanceId: String(input['InstanceId']),
+          device: String(input['Device']),
+          fromMs: calledAt,
+        };
         const holder = await claimName(registry, claim, calledAt);
         if (holder !== undefined) {
           refused.push({ volumeId: claim.volumeId, device: claim.device, atMs: calledAt, heldBy: holder.volumeId });
@@ -272,14 +289,21 @@ export function simulateTransitions(client: EC2Client, times: () => TransitionTi
           if (a && a.toMs === undefined) {
             a.toMs = calledAt + times().detachMs;
             if (registry !== undefined) {
-              const claim: NameClaim = { volumeId: a.volumeId, instanceId: a.instanceId, device: a.device, fromMs: a.fromMs, toMs: a.toMs };
+              const claim: NameClaim = {
+                volumeId: a.volumeId,
+                instanceId: a.instanceId,
+                device: a.device,
+                fromMs: a.fromMs,
+                toMs: a.toMs,
+              };
               await writeFile(join(registry, claimFile(a.instanceId, a.device)), JSON.stringify(claim));
             }
           }
           break;
         }
         case 'DescribeInstances':
-          if (registry !== undefined) await addNamesInUse(registry, output['Reservations'] as Reservation[] | undefined, now);
+          if (registry !== undefined)
+            await addNamesInUse(registry, output['Reservations'] as Reservation[] | undefined, now);
           break;
         case 'CreateSnapshot':
           if (typeof output['SnapshotId'] === 'string') {
@@ -329,8 +353,15 @@ async function addNamesInUse(dir: string, reservations: Reservation[] | undefine
   for (const instance of (reservations ?? []).flatMap((r): Instance[] => r.Instances ?? [])) {
     const listed = new Set((instance.BlockDeviceMappings ?? []).map((m) => m.DeviceName));
     for (const claim of book) {
-      if (claim.instanceId !== instance.InstanceId || listed.has(claim.device) || !inUse(claim as NameClaim, now)) continue;
-      instance.BlockDeviceMappings = [...(instance.BlockDeviceMappings ?? []), { DeviceName: claim.device, Ebs: { VolumeId: claim.volumeId, Status: claim.toMs === undefined ? 'attached' : 'detaching' } }];
+      if (claim.instanceId !== instance.InstanceId || listed.has(claim.device) || !inUse(claim as NameClaim, now))
+        continue;
+      instance.BlockDeviceMappings = [
+        ...(instance.BlockDeviceMappings ?? []),
+        {
+          DeviceName: claim.device,
+          Ebs: { VolumeId: claim.volumeId, Status: claim.toMs === undefined ? 'attached' : 'detaching' },
+        },
+      ];
       listed.add(claim.device);
     }
   }

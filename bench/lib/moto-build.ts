@@ -51,7 +51,8 @@ export const EC2_RANGES_S: Readonly<Record<keyof TransitionTimes, readonly [numb
  * @internal
  */
 export function drawTransitions(rng: Rng, scale: number): TransitionTimes {
-  const draw = ([min, max]: readonly [number, number]): number => Math.round(((min + rng.next() * (max - min)) * 1000) / scale);
+  const draw = ([min, max]: readonly [number, number]): number =>
+    Math.round(((min + rng.next() * (max - min)) * 1000) / scale);
   return {
     volumeMs: draw(EC2_RANGES_S.volumeMs),
     attachMs: draw(EC2_RANGES_S.attachMs),
@@ -75,8 +76,13 @@ export function simulatedWaitMs(t: TransitionTimes): number {
  * @internal
  */
 export function scaledPolling(scale: number): PollingConfig {
-  const waits: Partial<Record<WaitKind, { timeoutMs: number; minDelayMs: number; maxDelayMs: number; firstDelayMs?: number }>> = {};
-  for (const [kind, policy] of Object.entries(DEFAULT_WAIT_POLICIES) as [WaitKind, (typeof DEFAULT_WAIT_POLICIES)[WaitKind]][]) {
+  const waits: Partial<
+    Record<WaitKind, { timeoutMs: number; minDelayMs: number; maxDelayMs: number; firstDelayMs?: number }>
+  > = {};
+  for (const [kind, policy] of Object.entries(DEFAULT_WAIT_POLICIES) as [
+    WaitKind,
+    (typeof DEFAULT_WAIT_POLICIES)[WaitKind],
+  ][]) {
     waits[kind] = {
       timeoutMs: Math.ceil(policy.timeoutMs / scale),
       minDelayMs: Math.max(1, Math.round(policy.minDelayMs / scale)),
@@ -94,7 +100,10 @@ export function scaledPolling(scale: number): PollingConfig {
 export function scaledPollingWithHoldOff(scale: number): PollingConfig {
   const base = scaledPolling(scale);
   const waits = { ...base.waits };
-  for (const [kind, policy] of Object.entries(DEFAULT_WAIT_POLICIES) as [WaitKind, (typeof DEFAULT_WAIT_POLICIES)[WaitKind]][]) {
+  for (const [kind, policy] of Object.entries(DEFAULT_WAIT_POLICIES) as [
+    WaitKind,
+    (typeof DEFAULT_WAIT_POLICIES)[WaitKind],
+  ][]) {
     waits[kind] = { ...waits[kind], firstDelayMs: Math.round(policy.firstDelayMs / scale) };
   }
   return { waits };
@@ -163,7 +172,10 @@ export interface RigLeaks {
  * Starts moto, a build host instance and a base disk image in a fresh temporary directory.
  * @internal
  */
-export async function startRig(scale: number, options: { readonly imageSizeMiB?: number; readonly devNodes?: boolean } = {}): Promise<Rig> {
+export async function startRig(
+  scale: number,
+  options: { readonly imageSizeMiB?: number; readonly devNodes?: boolean } = {},
+): Promise<Rig> {
   const imageSizeMiB = options.imageSizeMiB ?? 32;
   const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-bench-build-'));
   let moto: MotoServer | undefined;
@@ -210,9 +222,13 @@ async function closeRig(params: RigParams, moto: MotoServer): Promise<RigLeaks> 
   await moto.stop();
   const dir = params.dir;
   const mounts = (await readMountInfo()).map((m) => m.mountPoint).filter((p) => p === dir || p.startsWith(`${dir}/`));
-  const images = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.img')).map((n) => join(dir, n));
+  const images = (await readdir(dir).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.img'))
+    .map((n) => join(dir, n));
   const loopDevices = (await Promise.all(images.map((image) => loopDevicesOf(image)))).flat();
-  const reservations = (await readdir(params.lockDir).catch(() => [] as string[])).filter((n) => n.endsWith('.reservation'));
+  const reservations = (await readdir(params.lockDir).catch(() => [] as string[])).filter((n) =>
+    n.endsWith('.reservation'),
+  );
   if (mounts.length === 0 && loopDevices.length === 0) await removeIfUnmounted(dir);
   return { mounts, loopDevices, reservations };
 }
@@ -269,7 +285,12 @@ export function failureOf(label: string, error: unknown): BuildFailure {
  * in the chroot). Its loop device is detached and its disk copy removed afterwards, pass or fail.
  * @internal
  */
-export async function runBuild(params: RigParams, label: string, transitions: TransitionTimes, signal?: AbortSignal): Promise<BuildRecord> {
+export async function runBuild(
+  params: RigParams,
+  label: string,
+  transitions: TransitionTimes,
+  signal?: AbortSignal,
+): Promise<BuildRecord> {
   const clients = new Map<string, EC2Client>();
   const sims: ReturnType<typeof simulateTransitions>[] = [];
   const ec2 = (region: string): EC2Client => {
@@ -305,7 +326,11 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
       {
         ...(signal === undefined ? {} : { signal }),
         ec2,
-        hostIdentity: { instanceId: params.instanceId, availabilityZone: params.availabilityZone, region: BUILD_REGION },
+        hostIdentity: {
+          instanceId: params.instanceId,
+          availabilityZone: params.availabilityZone,
+          region: BUILD_REGION,
+        },
         devRoot: params.devRoot,
         stateDir: params.stateDir,
         // moto has no UEFI data: its warning is expected and says nothing about the benchmark.
@@ -350,7 +375,8 @@ export async function runBuild(params: RigParams, label: string, transitions: Tr
     // build's own error, and must not pass silently after a good build either.
     const problems: string[] = [];
     await dropLink();
-    for (const loop of loops) await loop.detach().catch((error: unknown) => problems.push(`${loop.device}: ${String(error)}`));
+    for (const loop of loops)
+      await loop.detach().catch((error: unknown) => problems.push(`${loop.device}: ${String(error)}`));
     // A disk copy still behind a loop device stays, so the rig's leak check finds and names it.
     if (problems.length === 0) for (const file of files) await rm(file, { force: true });
     for (const client of clients.values()) client.destroy();

@@ -38,7 +38,12 @@ export async function checkHostPrerequisites(what: string, tools: readonly strin
     missing.push('a static busybox at /bin/busybox (apt-get install busybox-static)');
   }
   for (const tool of tools) {
-    if (!(await onPath(tool))) missing.push(tool === 'moto_server' ? "moto_server (pip install 'moto[server]')" : `${tool} (util-linux, fdisk, e2fsprogs, coreutils)`);
+    if (!(await onPath(tool)))
+      missing.push(
+        tool === 'moto_server'
+          ? "moto_server (pip install 'moto[server]')"
+          : `${tool} (util-linux, fdisk, e2fsprogs, coreutils)`,
+      );
   }
   if (missing.length > 0) throw new BenchPrerequisiteError(`${what} needs ${missing.join(', ')}.`);
 }

@@ -96,7 +96,8 @@ export function atMost(name: string, value: number, limit: number, unit: string)
  * @internal
  */
 export function under(name: string, value: number, limit: number, unit: string, standardError?: number): Target {
-  const marginal = standardError !== undefined && Number.isFinite(standardError) && Math.abs(value - limit) < 2 * standardError;
+  const marginal =
+    standardError !== undefined && Number.isFinite(standardError) && Math.abs(value - limit) < 2 * standardError;
   return { name, value, limit, unit, pass: value < limit, ...(marginal ? { marginal } : {}) };
 }
 
@@ -117,7 +118,10 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number'));
   const line = (row: readonly string[]): string =>
-    row.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    row
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [line(cells[0]!), rule, ...cells.slice(1).map(line)].join('\n');
 }
@@ -177,8 +181,10 @@ export function jsonDocument(result: BenchResult): Record<string, unknown> {
  * @internal
  */
 export function headlineJson(result: BenchResult): string {
-  return JSON.stringify({ benchmark: result.name, targets: result.targets, headline: result.headline }, (_key, value: unknown) =>
-    typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(4)) : value,
+  return JSON.stringify(
+    { benchmark: result.name, targets: result.targets, headline: result.headline },
+    (_key, value: unknown) =>
+      typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(4)) : value,
   );
 }
 
@@ -189,7 +195,10 @@ export function headlineJson(result: BenchResult): string {
  * not an error, unless `--strict`.
  * @internal
  */
-export async function runAsScript(run: (argv: readonly string[]) => Promise<BenchResult>, argv: readonly string[]): Promise<void> {
+export async function runAsScript(
+  run: (argv: readonly string[]) => Promise<BenchResult>,
+  argv: readonly string[],
+): Promise<void> {
   const jsonOnly = argv.includes('--json');
   const strict = argv.includes('--strict');
   try {
@@ -198,7 +207,10 @@ export async function runAsScript(run: (argv: readonly string[]) => Promise<Benc
     if (jsonOnly) {
       process.stdout.write(`${JSON.stringify(jsonDocument(result))}\n`);
     } else {
-      const targets = result.targets.length > 0 ? `Targets\n${formatTargets(result.targets)}` : 'Targets: none set for this benchmark (figures are reported, not judged)';
+      const targets =
+        result.targets.length > 0
+          ? `Targets\n${formatTargets(result.targets)}`
+          : 'Targets: none set for this benchmark (figures are reported, not judged)';
       process.stdout.write(`${result.table}\n\n${targets}\n\nFull JSON: ${path}\n${headlineJson(result)}\n`);
     }
     if (strict && result.targets.some((t) => !t.pass)) process.exitCode = 1;

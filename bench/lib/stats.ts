@@ -40,7 +40,8 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
 export function summarize(values: readonly number[]): Summary {
   const sorted = [...values].sort((x, y) => x - y);
   const mean = sorted.length === 0 ? Number.NaN : sorted.reduce((s, v) => s + v, 0) / sorted.length;
-  const variance = sorted.length < 2 ? Number.NaN : sorted.reduce((s, v) => s + (v - mean) ** 2, 0) / (sorted.length - 1);
+  const variance =
+    sorted.length < 2 ? Number.NaN : sorted.reduce((s, v) => s + (v - mean) ** 2, 0) / (sorted.length - 1);
   return {
     n: sorted.length,
     mean,

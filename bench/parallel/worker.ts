@@ -59,9 +59,13 @@ async function main(): Promise<number> {
     say({ maxRssKiB: process.resourceUsage().maxRSS } satisfies WorkerOutput);
     return 0;
   }
-  const settled = await Promise.allSettled(input.builds.map((b) => runBuild(input.params, b.label, b.transitions, controller.signal)));
+  const settled = await Promise.allSettled(
+    input.builds.map((b) => runBuild(input.params, b.label, b.transitions, controller.signal)),
+  );
   const records = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [failureOf(input.builds[i]!.label, s.reason)] : []));
+  const failures = settled.flatMap((s, i) =>
+    s.status === 'rejected' ? [failureOf(input.builds[i]!.label, s.reason)] : [],
+  );
   say({ records, failures, maxRssKiB: process.resourceUsage().maxRSS } satisfies WorkerOutput);
   return 0;
 }

@@ -9,7 +9,13 @@
  * the simulation has none) with the schedule made pluggable. A unit test checks that, with the
  * library's schedule, it makes exactly the same calls at exactly the same times as pollUntil.
  */
-import { DEFAULT_WAIT_POLICIES, DELAY_JITTER, delayGrowth, scheduleDelay, type ResolvedWaitPolicy } from '../../src/aws/poll.js';
+import {
+  DEFAULT_WAIT_POLICIES,
+  DELAY_JITTER,
+  delayGrowth,
+  scheduleDelay,
+  type ResolvedWaitPolicy,
+} from '../../src/aws/poll.js';
 import type { Rng } from '../lib/prng.js';
 import type { Strategy, WaitOutcome } from './policies.js';
 import { doneState, type SimKind, type Timeline } from './timelines.js';
@@ -137,7 +143,9 @@ export function uncappedEtaSchedule(input: ScheduleInput): number {
   return Math.max(policy.minDelayMs, Math.min(base, etaMs));
 }
 
-function withPolicies(changes: Partial<Record<SimKind, Partial<ResolvedWaitPolicy>>>): Partial<Record<SimKind, ResolvedWaitPolicy>> {
+function withPolicies(
+  changes: Partial<Record<SimKind, Partial<ResolvedWaitPolicy>>>,
+): Partial<Record<SimKind, ResolvedWaitPolicy>> {
   const out: Partial<Record<SimKind, ResolvedWaitPolicy>> = {};
   for (const [kind, change] of Object.entries(changes) as [SimKind, Partial<ResolvedWaitPolicy>][]) {
     out[kind] = { ...DEFAULT_WAIT_POLICIES[kind], ...change };
@@ -162,18 +170,32 @@ const PREVIOUS_POLICIES = withPolicies({
  */
 export function experimentStrategies(): Strategy[] {
   return [
-    experimentStrategy('x-before-tuning', 'EXPERIMENT the poller before issue 7 (min delays 1-2 s, uncapped progress stretch, copies polled from 0 s at growth 0.04)', {
+    experimentStrategy(
+      'x-before-tuning',
+      'EXPERIMENT the poller before issue 7 (min delays 1-2 s, uncapped progress stretch, copies polled from 0 s at growth 0.04)',
+      {
+        schedule: uncappedEtaSchedule,
+        policies: PREVIOUS_POLICIES,
+        growthByKind: { copyAvailable: 0.04 },
+      },
+    ),
+    experimentStrategy('x-uncapped-eta', 'EXPERIMENT progress stretch not capped by the time waited', {
       schedule: uncappedEtaSchedule,
-      policies: PREVIOUS_POLICIES,
+    }),
+    // Looser caps save calls but let a wrong estimate overshoot short snapshots (p99 over 3 s).
+    experimentStrategy('x-eta-cap-0.5', 'EXPERIMENT progress stretch capped at 0.5 x elapsed instead of 0.3', {
+      schedule: cappedEtaSchedule(0.5),
+    }),
+    // The copy's lag budget: 0.04 saves calls but sits on the 2 % line.
+    experimentStrategy('x-copy-growth-0.04', 'EXPERIMENT copies: growth 0.04 instead of 0.035', {
       growthByKind: { copyAvailable: 0.04 },
     }),
-    experimentStrategy('x-uncapped-eta', 'EXPERIMENT progress stretch not capped by the time waited', { schedule: uncappedEtaSchedule }),
-    // Looser caps save calls but let a wrong estimate overshoot short snapshots (p99 over 3 s).
-    experimentStrategy('x-eta-cap-0.5', 'EXPERIMENT progress stretch capped at 0.5 x elapsed instead of 0.3', { schedule: cappedEtaSchedule(0.5) }),
-    // The copy's lag budget: 0.04 saves calls but sits on the 2 % line.
-    experimentStrategy('x-copy-growth-0.04', 'EXPERIMENT copies: growth 0.04 instead of 0.035', { growthByKind: { copyAvailable: 0.04 } }),
-    experimentStrategy('x-copy-first-at-60', 'EXPERIMENT copies: first poll at 60 s instead of at once + second at 60 s', {
-      initialDelayMs: { copyAvailable: 60_000 },
-    }),
+    experimentStrategy(
+      'x-copy-first-at-60',
+      'EXPERIMENT copies: first poll at 60 s instead of at once + second at 60 s',
+      {
+        initialDelayMs: { copyAvailable: 60_000 },
+      },
+    ),
   ];
 }

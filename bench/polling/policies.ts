@@ -7,7 +7,13 @@
  * - the AWS SDK v3 waiter: a re-implementation of smithy's `runPolling` schedule (see
  *   `sdkV3Delay`), because the real one sleeps on real timers and can't use a virtual clock.
  */
-import { DEFAULT_WAIT_POLICIES, pollUntil, type PollClock, type PollVerdict, type ResolvedWaitPolicy } from '../../src/aws/poll.js';
+import {
+  DEFAULT_WAIT_POLICIES,
+  pollUntil,
+  type PollClock,
+  type PollVerdict,
+  type ResolvedWaitPolicy,
+} from '../../src/aws/poll.js';
 import { WaitTimeoutError } from '../../src/errors.js';
 import { toCtx } from '../../src/internal/logger.js';
 import type { Rng } from '../lib/prng.js';
@@ -146,7 +152,8 @@ export const PACKER_POLICY: Readonly<Record<SimKind, { readonly delayMs: number;
 export function packerStrategy(): Strategy {
   return {
     id: 'packer',
-    description: 'Packer: fixed delay (volume 15 s, attach/detach 5 s, snapshot/image/copy 15 s), first poll immediate; +1 DescribeImages per copy',
+    description:
+      'Packer: fixed delay (volume 15 s, attach/detach 5 s, snapshot/image/copy 15 s), first poll immediate; +1 DescribeImages per copy',
     // StepAMIRegionCopy (common/step_ami_region_copy.go) calls DescribeImages once more after
     // WaitUntilAMIAvailable to read the copy's snapshot ids: the v1 waiter returns no response.
     // Ours takes them from the poll that saw the copy available.
@@ -202,7 +209,8 @@ export function sdkV3Delay(args: {
 export function sdkV3Strategy(): Strategy {
   return {
     id: 'sdk-v3',
-    description: 'AWS SDK v3 waiter defaults: first poll immediate, then 15 s, U(15,30), U(15,60), U(15,120), then 120 s',
+    description:
+      'AWS SDK v3 waiter defaults: first poll immediate, then 15 s, U(15,30), U(15,60), U(15,120), then 120 s',
     async wait(timeline, rng) {
       const done = doneState(timeline.kind);
       const deadlineMs = DEFAULT_WAIT_POLICIES[timeline.kind].timeoutMs;

@@ -12,7 +12,11 @@ import type { Ctx } from '../internal/logger.js';
 import { awsErrorCode, httpStatusOf, isThrottlingError } from './aws-errors.js';
 
 /** The output type of an SDK command, read from its middleware handler. @internal */
-export type OutputOf<C> = C extends { resolveMiddleware(...args: never[]): (...args: never[]) => Promise<{ output: infer O }> } ? O : never;
+export type OutputOf<C> = C extends {
+  resolveMiddleware(...args: never[]): (...args: never[]) => Promise<{ output: infer O }>;
+}
+  ? O
+  : never;
 
 /** Anything with the SDK client's `send`. @internal */
 export interface SdkClient {
@@ -78,7 +82,8 @@ function hintFor(code: string | undefined, status: number | undefined, operation
     case undefined:
       break;
     default:
-      if (isThrottlingError(error)) return 'EC2 kept throttling after the SDK retries: raise maxRetries or run fewer builds at once.';
+      if (isThrottlingError(error))
+        return 'EC2 kept throttling after the SDK retries: raise maxRetries or run fewer builds at once.';
       if (code.endsWith('.NotFound')) return 'Check the id and the region.';
       return '';
   }
@@ -120,7 +125,12 @@ export async function toAwsError(
       }
     }
   }
-  const where = [meta.region && `in ${meta.region}`, ...Object.entries(meta.resources ?? {}).filter(([k]) => k !== 'region').map(([, v]) => v)]
+  const where = [
+    meta.region && `in ${meta.region}`,
+    ...Object.entries(meta.resources ?? {})
+      .filter(([k]) => k !== 'region')
+      .map(([, v]) => v),
+  ]
     .filter(Boolean)
     .join(', ');
   const hint = hintFor(code, status, operation, error);
@@ -144,7 +154,12 @@ export async function toAwsError(
  * On abort it throws the signal's reason, never the SDK's own AbortError.
  * @internal
  */
-export async function send<C extends object>(client: object, command: C, ctx: Ctx, meta: CallMeta = {}): Promise<OutputOf<C>> {
+export async function send<C extends object>(
+  client: object,
+  command: C,
+  ctx: Ctx,
+  meta: CallMeta = {},
+): Promise<OutputOf<C>> {
   const signal = 'signal' in meta ? meta.signal : ctx.signal;
   throwIfAborted(signal);
   const info = registry.get(client);

@@ -120,7 +120,10 @@ export function regionFromConfigOrEnv(
  */
 export async function resolveRegion(
   access: Pick<AwsAccess, 'region'> | undefined,
-  options: { readonly env?: Readonly<Record<string, string | undefined>>; readonly identityRegion?: () => Promise<string> } = {},
+  options: {
+    readonly env?: Readonly<Record<string, string | undefined>>;
+    readonly identityRegion?: () => Promise<string>;
+  } = {},
 ): Promise<string> {
   const configured = regionFromConfigOrEnv(access, options.env);
   if (configured) return configured;
@@ -129,7 +132,12 @@ export async function resolveRegion(
       return await options.identityRegion();
     } catch (error) {
       throw new ConfigError(
-        [{ path: 'region', message: `no region was configured and the host's identity document could not be read (${error instanceof Error ? error.message : String(error)}); set region or AWS_REGION` }],
+        [
+          {
+            path: 'region',
+            message: `no region was configured and the host's identity document could not be read (${error instanceof Error ? error.message : String(error)}); set region or AWS_REGION`,
+          },
+        ],
         { cause: error },
       );
     }
@@ -140,7 +148,10 @@ export async function resolveRegion(
 function validateAccess(access: AwsAccess): void {
   const issues: { path: string; value?: unknown; message: string }[] = [];
   if ((access.accessKey === undefined) !== (access.secretKey === undefined)) {
-    issues.push({ path: access.accessKey === undefined ? 'accessKey' : 'secretKey', message: 'accessKey and secretKey must both be set or both be unset' });
+    issues.push({
+      path: access.accessKey === undefined ? 'accessKey' : 'secretKey',
+      message: 'accessKey and secretKey must both be set or both be unset',
+    });
   }
   if (access.token !== undefined && access.accessKey === undefined) {
     issues.push({ path: 'token', message: 'token needs accessKey and secretKey' });
@@ -152,7 +163,11 @@ function validateAccess(access: AwsAccess): void {
     try {
       new URL(access.customEndpointEc2);
     } catch {
-      issues.push({ path: 'customEndpointEc2', value: access.customEndpointEc2, message: 'must be a URL such as https://ec2.example.com' });
+      issues.push({
+        path: 'customEndpointEc2',
+        value: access.customEndpointEc2,
+        message: 'must be a URL such as https://ec2.example.com',
+      });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
@@ -169,7 +184,9 @@ export function clientConfig(access: AwsAccess, region: string): EC2ClientConfig
     requestHandler: {
       requestTimeout: access.requestTimeoutMs ?? 60_000,
       connectionTimeout: 10_000,
-      ...(access.insecureSkipTlsVerify ? { httpsAgent: new HttpsAgent({ rejectUnauthorized: false, keepAlive: true }) } : {}),
+      ...(access.insecureSkipTlsVerify
+        ? { httpsAgent: new HttpsAgent({ rejectUnauthorized: false, keepAlive: true }) }
+        : {}),
     },
   };
   if (access.accessKey !== undefined && access.secretKey !== undefined) {
@@ -210,7 +227,13 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
   validateAccess(access);
   const region = options.region ?? regionFromConfigOrEnv(access, options.env);
   if (!region) {
-    throw new ConfigError([{ path: 'region', message: 'no region was configured: set region or AWS_REGION (or call resolveRegion() first to use the host\'s region)' }]);
+    throw new ConfigError([
+      {
+        path: 'region',
+        message:
+          "no region was configured: set region or AWS_REGION (or call resolveRegion() first to use the host's region)",
+      },
+    ]);
   }
   const ctx = toCtx({ logger: options.logger });
   let calls = 0;
@@ -236,7 +259,10 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
 
   const decode = access.decodeAuthorizationMessages
     ? async (encoded: string, signal: AbortSignal | undefined): Promise<string> => {
-        const out = await send(sts(), new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded }), ctx, { signal, region });
+        const out = await send(sts(), new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded }), ctx, {
+          signal,
+          region,
+        });
         return out.DecodedMessage ?? '';
       }
     : undefined;
@@ -248,7 +274,10 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
     if (injected instanceof EC2Client || (typeof injected === 'object' && injected !== null)) {
       if (target !== region) {
         throw new ConfigError([
-          { path: 'ec2', message: `an EC2 client for region ${target} is needed but only one client (for ${region}) was injected; pass a function (region) => EC2Client` },
+          {
+            path: 'ec2',
+            message: `an EC2 client for region ${target} is needed but only one client (for ${region}) was injected; pass a function (region) => EC2Client`,
+          },
         ]);
       }
       client = injected;

@@ -84,7 +84,10 @@ export const CREATED_BY_TAG = 'ami-chroot:created-by';
  * The client and region a single-region primitive talks to.
  * @internal
  */
-export async function ec2For(provider: Ec2Provider, region: string | undefined): Promise<{ client: EC2Client; region: string }> {
+export async function ec2For(
+  provider: Ec2Provider,
+  region: string | undefined,
+): Promise<{ client: EC2Client; region: string }> {
   if (typeof provider === 'function') {
     if (!region) {
       throw new ConfigError([{ path: 'region', message: 'a region is needed when ec2 is a function of the region' }]);
@@ -93,7 +96,13 @@ export async function ec2For(provider: Ec2Provider, region: string | undefined):
   }
   const own = await provider.config.region();
   if (region && region !== own) {
-    throw new ConfigError([{ path: 'region', value: region, message: `the EC2 client given talks to ${own}, not ${region}; pass a client for ${region} or a function (region) => EC2Client` }]);
+    throw new ConfigError([
+      {
+        path: 'region',
+        value: region,
+        message: `the EC2 client given talks to ${own}, not ${region}; pass a client for ${region} or a function (region) => EC2Client`,
+      },
+    ]);
   }
   return { client: provider, region: own };
 }
@@ -106,7 +115,12 @@ export function ec2InRegion(provider: Ec2Provider, defaultRegion: string): (regi
   if (typeof provider === 'function') return provider;
   return (region) => {
     if (region !== defaultRegion) {
-      throw new ConfigError([{ path: 'ec2', message: `an EC2 client for ${region} is needed, but a single client for ${defaultRegion} was given; pass clients.ec2 or a function (region) => EC2Client` }]);
+      throw new ConfigError([
+        {
+          path: 'ec2',
+          message: `an EC2 client for ${region} is needed, but a single client for ${defaultRegion} was given; pass clients.ec2 or a function (region) => EC2Client`,
+        },
+      ]);
     }
     return provider;
   };

@@ -74,7 +74,8 @@ export async function getHostIdentity(options: GetHostIdentityOptions = {}): Pro
     retries: 1,
     backoff: 0.2,
   });
-  const where = options.endpoint ?? process.env['AWS_EC2_METADATA_SERVICE_ENDPOINT'] ?? 'the default endpoint (169.254.169.254)';
+  const where =
+    options.endpoint ?? process.env['AWS_EC2_METADATA_SERVICE_ENDPOINT'] ?? 'the default endpoint (169.254.169.254)';
   try {
     return await withTimeout(
       timeoutMs,
@@ -104,9 +105,12 @@ export async function getHostIdentity(options: GetHostIdentityOptions = {}): Pro
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     const cause = error instanceof Error ? error.message : String(error);
-    throw new HostIdentityError(`Could not read the build host's identity from the instance metadata service at ${where}: ${cause}. ${CHECKLIST}`, {
-      cause: error,
-    });
+    throw new HostIdentityError(
+      `Could not read the build host's identity from the instance metadata service at ${where}: ${cause}. ${CHECKLIST}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -142,20 +146,30 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 export async function describeInstanceDeviceNames(ec2: EC2Client, instanceId: string, ctx: Ctx): Promise<string[]> {
   let out;
   try {
-    out = await send(ec2, new DescribeInstancesCommand({ InstanceIds: [instanceId] }), ctx, { phase: 'device', resources: { instanceId } });
+    out = await send(ec2, new DescribeInstancesCommand({ InstanceIds: [instanceId] }), ctx, {
+      phase: 'device',
+      resources: { instanceId },
+    });
   } catch (error) {
     if (hasAwsCode(error, 'InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed')) {
       const region = await ec2.config.region().catch(() => 'this region');
-      throw new HostIdentityError(`EC2 does not know instance ${instanceId} in ${region}: is the build region the host's region?`, {
-        cause: error,
-        resources: { instanceId },
-      });
+      throw new HostIdentityError(
+        `EC2 does not know instance ${instanceId} in ${region}: is the build region the host's region?`,
+        {
+          cause: error,
+          resources: { instanceId },
+        },
+      );
     }
     throw error;
   }
   const instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
   if (!instance) {
-    throw new HostIdentityError(`EC2 returned no instance ${instanceId}: is the build region the host's region?`, { resources: { instanceId } });
+    throw new HostIdentityError(`EC2 returned no instance ${instanceId}: is the build region the host's region?`, {
+      resources: { instanceId },
+    });
   }
-  return (instance.BlockDeviceMappings ?? []).map((m) => m.DeviceName).filter((d): d is string => typeof d === 'string' && d.length > 0);
+  return (instance.BlockDeviceMappings ?? [])
+    .map((m) => m.DeviceName)
+    .filter((d): d is string => typeof d === 'string' && d.length > 0);
 }

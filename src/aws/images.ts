@@ -190,10 +190,19 @@ function cleanMapping(m: BlockDeviceMapping): BlockDeviceMapping {
   };
 }
 
-function rootEbs(base: EbsBlockDevice | undefined, options: RegisterOptions, snapshotId: string, grow: boolean): EbsBlockDevice {
+function rootEbs(
+  base: EbsBlockDevice | undefined,
+  options: RegisterOptions,
+  snapshotId: string,
+  grow: boolean,
+): EbsBlockDevice {
   const baseSize = base?.VolumeSize;
   const size =
-    options.rootVolumeSize === undefined ? baseSize : grow && baseSize !== undefined ? Math.max(baseSize, options.rootVolumeSize) : options.rootVolumeSize;
+    options.rootVolumeSize === undefined
+      ? baseSize
+      : grow && baseSize !== undefined
+        ? Math.max(baseSize, options.rootVolumeSize)
+        : options.rootVolumeSize;
   const type = options.rootVolumeType ?? base?.VolumeType ?? 'gp2';
   const sameType = type === base?.VolumeType;
   const iops = options.rootVolumeIops ?? (sameType ? base?.Iops : undefined);
@@ -212,12 +221,19 @@ function rootEbs(base: EbsBlockDevice | undefined, options: RegisterOptions, sna
  * The RegisterImage request for a new root snapshot.
  * @internal
  */
-export function registerImageRequest(options: RegisterOptions, snapshotId: string, name: string, tags: ReturnType<typeof tagList>): RegisterImageRequest {
+export function registerImageRequest(
+  options: RegisterOptions,
+  snapshotId: string,
+  name: string,
+  tags: ReturnType<typeof tagList>,
+): RegisterImageRequest {
   const { source } = options;
   const rootDeviceName = options.rootDeviceName ?? source?.rootDeviceName;
   const issues: { path: string; message: string }[] = [];
-  if (!rootDeviceName) issues.push({ path: 'rootDeviceName', message: 'required without a source image (fromScratch)' });
-  if (!source && !options.blockDeviceMappings?.length) issues.push({ path: 'amiBlockDeviceMappings', message: 'required without a source image (fromScratch)' });
+  if (!rootDeviceName)
+    issues.push({ path: 'rootDeviceName', message: 'required without a source image (fromScratch)' });
+  if (!source && !options.blockDeviceMappings?.length)
+    issues.push({ path: 'amiBlockDeviceMappings', message: 'required without a source image (fromScratch)' });
   if (issues.length > 0 || !rootDeviceName) throw new ConfigError(issues);
 
   let mappings: BlockDeviceMapping[];
@@ -226,7 +242,11 @@ export function registerImageRequest(options: RegisterOptions, snapshotId: strin
     const root = mappings.findIndex((m) => sameDevice(m.DeviceName, rootDeviceName));
     if (root >= 0) {
       const m = mappings[root]!;
-      mappings[root] = { ...m, DeviceName: m.DeviceName ?? rootDeviceName, Ebs: rootEbs(m.Ebs, options, snapshotId, false) };
+      mappings[root] = {
+        ...m,
+        DeviceName: m.DeviceName ?? rootDeviceName,
+        Ebs: rootEbs(m.Ebs, options, snapshotId, false),
+      };
     } else {
       mappings.unshift({ DeviceName: rootDeviceName, Ebs: rootEbs(undefined, options, snapshotId, false) });
     }
@@ -240,7 +260,8 @@ export function registerImageRequest(options: RegisterOptions, snapshotId: strin
   }
 
   const virtualizationType = options.virtualizationType ?? source?.virtualizationType ?? 'hvm';
-  const sriov = options.sriovNetSupport === undefined ? source?.sriovNetSupport : options.sriovNetSupport ? 'simple' : undefined;
+  const sriov =
+    options.sriovNetSupport === undefined ? source?.sriovNetSupport : options.sriovNetSupport ? 'simple' : undefined;
   const ena = options.enaSupport ?? source?.enaSupport;
   const bootMode = options.bootMode ?? source?.bootMode;
   const tpm = options.tpmSupport ?? source?.tpmSupport;
@@ -319,12 +340,22 @@ function now(options: Pick<AwsOperationOptions, 'clock'>): number {
  * costs nothing: it reads the image the wait already described.
  * @internal
  */
-export async function ensureImageTags(ec2: EC2Client, image: Image, wanted: readonly Tag[], ctx: Ctx, region: string): Promise<void> {
+export async function ensureImageTags(
+  ec2: EC2Client,
+  image: Image,
+  wanted: readonly Tag[],
+  ctx: Ctx,
+  region: string,
+): Promise<void> {
   const have = new Map((image.Tags ?? []).map((t) => [t.Key, t.Value]));
   const missing = wanted.filter((t) => have.get(t.Key) !== t.Value);
   if (missing.length === 0 || !image.ImageId) return;
   ctx.logger.debug(`Image ${image.ImageId} in ${region} lacks ${missing.length} tag(s) given at creation; adding them`);
-  await send(ec2, new CreateTagsCommand({ Resources: [image.ImageId], Tags: [...missing] }), ctx, { phase: 'tags', region, resources: { imageId: image.ImageId } });
+  await send(ec2, new CreateTagsCommand({ Resources: [image.ImageId], Tags: [...missing] }), ctx, {
+    phase: 'tags',
+    region,
+    resources: { imageId: image.ImageId },
+  });
 }
 
 /**
@@ -366,7 +397,12 @@ export async function deregisterImagesByName(
   const removed: { region: string; imageId: string; snapshotIds: string[] }[] = [];
   for (const region of [...new Set(input.regions)]) {
     const ec2 = ec2Of(region);
-    const out = await send(ec2, new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [input.name] }] }), ctx, { phase: 'deregister', region });
+    const out = await send(
+      ec2,
+      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [input.name] }] }),
+      ctx,
+      { phase: 'deregister', region },
+    );
     for (const image of out.Images ?? []) {
       if (!image.ImageId || image.Name !== input.name) continue;
       const snapshotIds = input.deleteSnapshots ? snapshotIdsOf(image) : [];
@@ -384,7 +420,14 @@ export async function deregisterImagesByName(
  */
 export type OperationOptionsWithEc2 = Pick<AwsOperationOptions, 'ec2' | 'signal' | 'logger' | 'onProgress'>;
 
-async function waitSnapshotCompleted(ec2: EC2Client, snapshotId: string, ctx: Ctx, region: string, options: AwsOperationOptions, createdAt: number): Promise<void> {
+async function waitSnapshotCompleted(
+  ec2: EC2Client,
+  snapshotId: string,
+  ctx: Ctx,
+  region: string,
+  options: AwsOperationOptions,
+  createdAt: number,
+): Promise<void> {
   await pollUntil({
     describe: async (signal) => {
       const out = await send(ec2, new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), ctx, {
@@ -399,10 +442,16 @@ async function waitSnapshotCompleted(ec2: EC2Client, snapshotId: string, ctx: Ct
       const state = snapshot?.State ?? 'not-visible-yet';
       if (state === 'completed') return { done: true, value: undefined, state };
       if (state === 'error') {
-        return { failed: true, state, message: `${snapshot?.StateMessage ?? 'EC2 gave no reason.'} Check the volume and the KMS key permissions.` };
+        return {
+          failed: true,
+          state,
+          message: `${snapshot?.StateMessage ?? 'EC2 gave no reason.'} Check the volume and the KMS key permissions.`,
+        };
       }
       const percent = Number.parseInt(snapshot?.Progress ?? '', 10);
-      return Number.isFinite(percent) ? { done: false, state, progress: Math.max(0, Math.min(100, percent)) } : { done: false, state };
+      return Number.isFinite(percent)
+        ? { done: false, state, progress: Math.max(0, Math.min(100, percent)) }
+        : { done: false, state };
     },
     waitingFor: `snapshot ${snapshotId} to be completed`,
     id: snapshotId,
@@ -455,7 +504,10 @@ function randomSuffix(): string {
  * @throws {@link AwsError} an EC2 call failed
  * @public
  */
-export async function snapshotAndRegister(input: SnapshotAndRegisterInput, options: AwsOperationOptions): Promise<RegisteredImage> {
+export async function snapshotAndRegister(
+  input: SnapshotAndRegisterInput,
+  options: AwsOperationOptions,
+): Promise<RegisteredImage> {
   const ctx = toCtx(options);
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   throwIfAborted(ctx.signal);
@@ -493,7 +545,11 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
     // 2. Same-name images go (only now, so a failed snapshot leaves the old image in place).
     if (input.forceDeregister) {
       await deregisterImagesByName(
-        { name: input.name, regions: [region, ...(input.amiRegions ?? [])], deleteSnapshots: input.forceDeleteSnapshot ?? false },
+        {
+          name: input.name,
+          regions: [region, ...(input.amiRegions ?? [])],
+          deleteSnapshots: input.forceDeleteSnapshot ?? false,
+        },
         { ...options, ec2: typeof options.ec2 === 'function' ? options.ec2 : ec2InRegion(options.ec2, region) },
       );
     }
@@ -501,13 +557,19 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
     // 3. Register.
     const request = registerImageRequest(input, snapshotId, intermediaryName, imageTags);
     ctx.logger.info(`Registering ${intermediaryName} from ${snapshotId}`);
-    const registered = await send(ec2, new RegisterImageCommand(request), ctx, { phase: 'register', region, resources: { snapshotId } });
+    const registered = await send(ec2, new RegisterImageCommand(request), ctx, {
+      phase: 'register',
+      region,
+      resources: { snapshotId },
+    });
     let imageId = registered.ImageId;
     if (!imageId) throw new Error('RegisterImage returned no ImageId');
     const registeredId = imageId;
     ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
     // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
-    const dropRegistered = idempotent((signal: AbortSignal) => removeImage(ec2, registeredId, [], cleanCtx(signal), region));
+    const dropRegistered = idempotent((signal: AbortSignal) =>
+      removeImage(ec2, registeredId, [], cleanCtx(signal), region),
+    );
     undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
     const available = await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
     await ensureImageTags(ec2, available, imageTags, ctx, region);
@@ -538,7 +600,8 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
       let copySnapshots: string[] | undefined;
       const dropCopy = idempotent(async (signal: AbortSignal) => {
         const c = cleanCtx(signal);
-        const snaps = copySnapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
+        const snaps =
+          copySnapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
         await removeImage(ec2, copyId, snaps, c, region);
       });
       undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
@@ -559,7 +622,9 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
     const finalId = imageId;
     const finalSnapshots = snapshotIds;
     const protectedImage = input.deregistrationProtection?.enabled ?? false;
-    const remove = idempotent((signal: AbortSignal) => removeImage(ec2, finalId, finalSnapshots, cleanCtx(signal), region, { unprotect: protectedImage }));
+    const remove = idempotent((signal: AbortSignal) =>
+      removeImage(ec2, finalId, finalSnapshots, cleanCtx(signal), region, { unprotect: protectedImage }),
+    );
     const handle: RegisteredImage = {
       imageId: finalId,
       region,
@@ -574,4 +639,3 @@ export async function snapshotAndRegister(input: SnapshotAndRegisterInput, optio
     throw await undoAfterFailure(error, undo, ctx, options);
   }
 }
-

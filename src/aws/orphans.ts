@@ -61,36 +61,88 @@ function buildIdOf(tags: readonly Tag[] | undefined): string {
  * ```
  * @public
  */
-export async function findTaggedResources(ec2: EC2Client, options: FindTaggedResourcesOptions = {}): Promise<TaggedResource[]> {
+export async function findTaggedResources(
+  ec2: EC2Client,
+  options: FindTaggedResourcesOptions = {},
+): Promise<TaggedResource[]> {
   const ctx = toCtx(options);
-  const filters: Filter[] = options.buildId === undefined ? [{ Name: 'tag-key', Values: [BUILD_ID_TAG] }] : [{ Name: `tag:${BUILD_ID_TAG}`, Values: [options.buildId] }];
+  const filters: Filter[] =
+    options.buildId === undefined
+      ? [{ Name: 'tag-key', Values: [BUILD_ID_TAG] }]
+      : [{ Name: `tag:${BUILD_ID_TAG}`, Values: [options.buildId] }];
   const found: TaggedResource[] = [];
   const meta = { phase: 'recovery' as const };
 
   let token: string | undefined;
   do {
-    const out = await send(ec2, new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, ...(token ? { NextToken: token } : {}) }), ctx, meta);
+    const out = await send(
+      ec2,
+      new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, ...(token ? { NextToken: token } : {}) }),
+      ctx,
+      meta,
+    );
     for (const v of out.Volumes ?? []) {
       if (!v.VolumeId) continue;
-      found.push({ kind: 'volume', id: v.VolumeId, buildId: buildIdOf(v.Tags), createdAt: v.CreateTime, state: v.State, attachedTo: (v.Attachments ?? []).map((a) => a.InstanceId ?? '').filter(Boolean) });
+      found.push({
+        kind: 'volume',
+        id: v.VolumeId,
+        buildId: buildIdOf(v.Tags),
+        createdAt: v.CreateTime,
+        state: v.State,
+        attachedTo: (v.Attachments ?? []).map((a) => a.InstanceId ?? '').filter(Boolean),
+      });
     }
     token = out.NextToken;
   } while (token);
 
   do {
-    const out = await send(ec2, new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters, MaxResults: 1000, ...(token ? { NextToken: token } : {}) }), ctx, meta);
+    const out = await send(
+      ec2,
+      new DescribeSnapshotsCommand({
+        OwnerIds: ['self'],
+        Filters: filters,
+        MaxResults: 1000,
+        ...(token ? { NextToken: token } : {}),
+      }),
+      ctx,
+      meta,
+    );
     for (const s of out.Snapshots ?? []) {
       if (!s.SnapshotId) continue;
-      found.push({ kind: 'snapshot', id: s.SnapshotId, buildId: buildIdOf(s.Tags), createdAt: s.StartTime, state: s.State, attachedTo: [] });
+      found.push({
+        kind: 'snapshot',
+        id: s.SnapshotId,
+        buildId: buildIdOf(s.Tags),
+        createdAt: s.StartTime,
+        state: s.State,
+        attachedTo: [],
+      });
     }
     token = out.NextToken;
   } while (token);
 
   do {
-    const out = await send(ec2, new DescribeImagesCommand({ Owners: ['self'], Filters: filters, MaxResults: 1000, ...(token ? { NextToken: token } : {}) }), ctx, meta);
+    const out = await send(
+      ec2,
+      new DescribeImagesCommand({
+        Owners: ['self'],
+        Filters: filters,
+        MaxResults: 1000,
+        ...(token ? { NextToken: token } : {}),
+      }),
+      ctx,
+      meta,
+    );
     for (const i of out.Images ?? []) {
       if (!i.ImageId) continue;
-      found.push({ kind: 'image', id: i.ImageId, buildId: buildIdOf(i.Tags), createdAt: i.CreationDate ? new Date(i.CreationDate) : undefined, state: i.State, attachedTo: [] });
+      found.push({
+        kind: 'image',
+        id: i.ImageId,
+        buildId: buildIdOf(i.Tags),
+        createdAt: i.CreationDate ? new Date(i.CreationDate) : undefined,
+        state: i.State,
+        attachedTo: [],
+      });
     }
     token = out.NextToken;
   } while (token);

@@ -53,7 +53,9 @@ export interface ImageSharing {
 
 /** The snapshots an image's EBS mappings point to. @internal */
 export function snapshotIdsOf(image: Image | undefined): string[] {
-  return (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => typeof s === 'string');
+  return (image?.BlockDeviceMappings ?? [])
+    .map((m) => m.Ebs?.SnapshotId)
+    .filter((s): s is string => typeof s === 'string');
 }
 
 /**
@@ -67,9 +69,12 @@ export function retryConsistency<T>(fn: () => Promise<T>, ctx: Ctx): Promise<T> 
     maxTimeout: 8_000,
     randomize: true,
     ...(ctx.signal ? { signal: ctx.signal } : {}),
-    shouldRetry: ({ error }) => hasAwsCode(error, NOT_FOUND_CODES.image, NOT_FOUND_CODES.snapshot, 'InvalidAMIID.Unavailable'),
+    shouldRetry: ({ error }) =>
+      hasAwsCode(error, NOT_FOUND_CODES.image, NOT_FOUND_CODES.snapshot, 'InvalidAMIID.Unavailable'),
     onFailedAttempt: ({ error, attemptNumber }) => {
-      ctx.logger.debug(`Attempt ${attemptNumber} failed (${error.message.split('\n')[0]}); EC2 may not see the resource yet`);
+      ctx.logger.debug(
+        `Attempt ${attemptNumber} failed (${error.message.split('\n')[0]}); EC2 may not see the resource yet`,
+      );
     },
   });
 }
@@ -97,10 +102,23 @@ export async function applySharing(
   const meta = { phase: 'permissions' as const, region, resources: { imageId } };
   if (launch.length > 0) {
     ctx.logger.info(`Granting launch permission on ${imageId} in ${region}`);
-    await retryConsistency(() => send(ec2, new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Add: launch } }), ctx, meta), ctx);
+    await retryConsistency(
+      () =>
+        send(ec2, new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Add: launch } }), ctx, meta),
+      ctx,
+    );
   }
   if (sharing.productCodes?.length) {
-    await retryConsistency(() => send(ec2, new ModifyImageAttributeCommand({ ImageId: imageId, ProductCodes: [...sharing.productCodes!] }), ctx, meta), ctx);
+    await retryConsistency(
+      () =>
+        send(
+          ec2,
+          new ModifyImageAttributeCommand({ ImageId: imageId, ProductCodes: [...sharing.productCodes!] }),
+          ctx,
+          meta,
+        ),
+      ctx,
+    );
   }
   if (sharing.snapshotUsers?.length || sharing.snapshotGroups?.length) {
     for (const snapshotId of snapshotIds) {
@@ -124,14 +142,24 @@ export async function applySharing(
   }
   if (sharing.deprecateAt !== undefined) {
     const at = sharing.deprecateAt instanceof Date ? sharing.deprecateAt : new Date(sharing.deprecateAt);
-    await retryConsistency(() => send(ec2, new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at }), ctx, { ...meta, phase: 'deprecate' }), ctx);
+    await retryConsistency(
+      () =>
+        send(ec2, new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at }), ctx, {
+          ...meta,
+          phase: 'deprecate',
+        }),
+      ctx,
+    );
   }
   if (sharing.deregistrationProtection?.enabled) {
     await retryConsistency(
       () =>
         send(
           ec2,
-          new EnableImageDeregistrationProtectionCommand({ ImageId: imageId, WithCooldown: sharing.deregistrationProtection?.withCooldown ?? false }),
+          new EnableImageDeregistrationProtectionCommand({
+            ImageId: imageId,
+            WithCooldown: sharing.deregistrationProtection?.withCooldown ?? false,
+          }),
           ctx,
           meta,
         ),
@@ -157,7 +185,9 @@ export async function removeImage(
     try {
       await send(ec2, new DisableImageDeregistrationProtectionCommand({ ImageId: imageId }), ctx, meta);
     } catch (error) {
-      ctx.logger.warn(`Could not lift deregistration protection of ${imageId}: ${error instanceof Error ? error.message : String(error)}`);
+      ctx.logger.warn(
+        `Could not lift deregistration protection of ${imageId}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
   try {
@@ -176,7 +206,11 @@ export async function removeImage(
  */
 export async function deleteSnapshot(ec2: EC2Client, snapshotId: string, ctx: Ctx, region: string): Promise<void> {
   try {
-    await send(ec2, new DeleteSnapshotCommand({ SnapshotId: snapshotId }), ctx, { phase: 'cleanup', region, resources: { snapshotId } });
+    await send(ec2, new DeleteSnapshotCommand({ SnapshotId: snapshotId }), ctx, {
+      phase: 'cleanup',
+      region,
+      resources: { snapshotId },
+    });
     ctx.logger.info(`Deleted snapshot ${snapshotId} in ${region}`);
   } catch (error) {
     if (!hasAwsCode(error, NOT_FOUND_CODES.snapshot)) throw error;
@@ -188,7 +222,13 @@ export async function deleteSnapshot(ec2: EC2Client, snapshotId: string, ctx: Ct
  * The image in `region` with this id, if EC2 knows it.
  * @internal
  */
-export async function describeImage(ec2: EC2Client, imageId: string, ctx: Ctx, region: string, signal?: AbortSignal | undefined): Promise<Image | undefined> {
+export async function describeImage(
+  ec2: EC2Client,
+  imageId: string,
+  ctx: Ctx,
+  region: string,
+  signal?: AbortSignal,
+): Promise<Image | undefined> {
   const out = await send(ec2, new DescribeImagesCommand({ ImageIds: [imageId] }), ctx, {
     phase: 'register',
     region,

@@ -127,7 +127,9 @@ export const DELAY_GROWTH = 0.04;
  * start late (see `firstDelayMs`) and so the lag stays under 2 % of the wait with fewer calls.
  * @internal
  */
-export const DELAY_GROWTH_BY_KIND: Readonly<Partial<Record<WaitKind, number>>> = Object.freeze({ copyAvailable: 0.035 });
+export const DELAY_GROWTH_BY_KIND: Readonly<Partial<Record<WaitKind, number>>> = Object.freeze({
+  copyAvailable: 0.035,
+});
 /**
  * The most a progress estimate may stretch a delay, as a share of the time already waited. An
  * estimate taken early, or from progress that accelerates or moves in steps, can be several times
@@ -247,11 +249,17 @@ export function resolveWaitPolicy(
   if (perWait?.timeoutMs !== undefined) timeoutMs = perWait.timeoutMs;
   if (perWait?.minDelayMs !== undefined) minDelayMs = perWait.minDelayMs;
   if (perWait?.maxDelayMs !== undefined) maxDelayMs = perWait.maxDelayMs;
-  if (perWait?.minDelayMs !== undefined && perWait.maxDelayMs === undefined) maxDelayMs = Math.max(maxDelayMs, minDelayMs);
-  if (perWait?.maxDelayMs !== undefined && perWait.minDelayMs === undefined) minDelayMs = Math.min(minDelayMs, maxDelayMs);
+  if (perWait?.minDelayMs !== undefined && perWait.maxDelayMs === undefined)
+    maxDelayMs = Math.max(maxDelayMs, minDelayMs);
+  if (perWait?.maxDelayMs !== undefined && perWait.minDelayMs === undefined)
+    minDelayMs = Math.min(minDelayMs, maxDelayMs);
   if (maxDelayMs < minDelayMs) {
     throw new ConfigError([
-      { path: `polling.waits.${kind}.maxDelayMs`, value: maxDelayMs, message: `must not be smaller than minDelayMs (${minDelayMs})` },
+      {
+        path: `polling.waits.${kind}.maxDelayMs`,
+        value: maxDelayMs,
+        message: `must not be smaller than minDelayMs (${minDelayMs})`,
+      },
     ]);
   }
   const firstDelayMs = Math.min(perWait?.firstDelayMs ?? base.firstDelayMs, timeoutMs);
@@ -468,7 +476,12 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
 
     const now = clock.now();
     if (now >= deadline) {
-      throw new WaitTimeoutError(waitingFor, policy.timeoutMs, lastState === undefined ? undefined : describeState(lastState, lastProgress), errorOptions);
+      throw new WaitTimeoutError(
+        waitingFor,
+        policy.timeoutMs,
+        lastState === undefined ? undefined : describeState(lastState, lastProgress),
+        errorOptions,
+      );
     }
     if (nextDelay === undefined) {
       let etaMs: number | undefined;
@@ -484,7 +497,9 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
     if (polls === 1 && policy.firstDelayMs > 0) nextDelay = Math.max(nextDelay, policy.firstDelayMs - (now - start));
     // The last poll lands on the deadline, so the whole budget is used.
     const delay = Math.max(0, Math.min(nextDelay, deadline - now));
-    logger.debug(`Waiting for ${waitingFor}: poll ${polls} saw ${lastState ?? 'nothing yet'}; next in ${Math.round(delay)} ms`);
+    logger.debug(
+      `Waiting for ${waitingFor}: poll ${polls} saw ${lastState ?? 'nothing yet'}; next in ${Math.round(delay)} ms`,
+    );
     await clock.sleep(delay, signal);
   }
 }

@@ -70,7 +70,12 @@ export interface RegionCopies {
  * @throws {@link ConfigError} naming the bad regions and listing the valid ones
  * @internal
  */
-export async function validateRegions(ec2: EC2Client, regions: readonly string[], ctx: Ctx, region: string): Promise<void> {
+export async function validateRegions(
+  ec2: EC2Client,
+  regions: readonly string[],
+  ctx: Ctx,
+  region: string,
+): Promise<void> {
   if (regions.length === 0) return;
   const out = await send(ec2, new DescribeRegionsCommand({}), ctx, { phase: 'copy', region });
   const known = new Set((out.Regions ?? []).map((r) => r.RegionName).filter((r): r is string => typeof r === 'string'));
@@ -158,7 +163,9 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
         ...(input.encrypted === undefined ? {} : { Encrypted: input.encrypted }),
         ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
         ...(specs ? { TagSpecifications: specs } : {}),
-        ...(input.snapshotCopyCompletionDurationMinutes ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes } : {}),
+        ...(input.snapshotCopyCompletionDurationMinutes
+          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes }
+          : {}),
       }),
       ctx,
       { phase: 'copy', region, resources: { imageId: input.sourceImageId } },
@@ -168,12 +175,21 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
     copy.imageId = imageId;
     copy.remove = idempotent(async (signal: AbortSignal) => {
       const c: Ctx = { ...ctx, signal };
-      const snaps = copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
+      const snaps =
+        copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
       await removeImage(ec2, imageId, snaps, c, region);
     });
     ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
     ctx.emit({ type: 'copy', region, imageId, state: 'started' });
-    const image = await waitImageAvailable(ec2, imageId, 'copyAvailable', ctx, region, options, (options.clock ?? { now: () => performance.now() }).now());
+    const image = await waitImageAvailable(
+      ec2,
+      imageId,
+      'copyAvailable',
+      ctx,
+      region,
+      options,
+      (options.clock ?? { now: () => performance.now() }).now(),
+    );
     copy.snapshotIds = snapshotIdsOf(image);
     await ensureImageTags(ec2, image, imageTags, ctx, region);
     await applySharing(ec2, imageId, copy.snapshotIds, input, ctx, region);
@@ -183,7 +199,9 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
 
   // Settle every copy before deciding anything: undoing while copies are in flight would strand them.
   const settled = await Promise.allSettled(copies.map(copyOne));
-  const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ copy: copies[i]!, error: s.reason as unknown }] : []));
+  const failures = settled.flatMap((s, i) =>
+    s.status === 'rejected' ? [{ copy: copies[i]!, error: s.reason as unknown }] : [],
+  );
 
   const undoAll = idempotent(async (signal: AbortSignal) => {
     const errors: Error[] = [];
@@ -192,9 +210,19 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
         if (!copy.remove) return;
         try {
           await copy.remove(signal);
-          ctx.emit({ type: 'copy', region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), state: 'undone' });
+          ctx.emit({
+            type: 'copy',
+            region: copy.region,
+            ...(copy.imageId ? { imageId: copy.imageId } : {}),
+            state: 'undone',
+          });
         } catch (error) {
-          errors.push(new Error(`remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+          errors.push(
+            new Error(
+              `remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            ),
+          );
         }
       }),
     );
@@ -208,7 +236,11 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       images[c.region] = c.imageId!;
       snapshots[c.region] = c.snapshotIds ?? [];
     }
-    return { images, snapshots, undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)) };
+    return {
+      images,
+      snapshots,
+      undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+    };
   }
 
   // Compensate: remove every copy that exists, failed ones included, then report every region.
@@ -219,8 +251,18 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
     copies.map(async (copy) => {
       const failure = failedRegions.get(copy.region);
       const error = failure === undefined ? undefined : failure instanceof Error ? failure : new Error(String(failure));
-      const base = { region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), ...(error ? { error } : {}) };
-      if (error) ctx.emit({ type: 'copy', region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), state: 'failed' });
+      const base = {
+        region: copy.region,
+        ...(copy.imageId ? { imageId: copy.imageId } : {}),
+        ...(error ? { error } : {}),
+      };
+      if (error)
+        ctx.emit({
+          type: 'copy',
+          region: copy.region,
+          ...(copy.imageId ? { imageId: copy.imageId } : {}),
+          state: 'failed',
+        });
       if (!copy.remove) {
         outcomes.push({ ...base, status: error ? 'failed' : 'ok' });
         return;
@@ -235,7 +277,12 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       try {
         await copy.remove(cleanupSignal(options.cleanupTimeoutMs ?? 600_000));
         ctx.emit({ type: 'cleanup', step, status: 'done' });
-        ctx.emit({ type: 'copy', region: copy.region, ...(copy.imageId ? { imageId: copy.imageId } : {}), state: 'undone' });
+        ctx.emit({
+          type: 'copy',
+          region: copy.region,
+          ...(copy.imageId ? { imageId: copy.imageId } : {}),
+          state: 'undone',
+        });
         outcomes.push({ ...base, status: error ? 'failed' : 'undone' });
       } catch (undoError) {
         const e = undoError instanceof Error ? undoError : new Error(String(undoError));
@@ -248,7 +295,10 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   outcomes.sort((a, b) => regions.indexOf(a.region) - regions.indexOf(b.region));
 
   if (ctx.signal?.aborted) throw attachCleanupErrors(ctx.signal.reason, cleanupErrors);
-  const lines = outcomes.map((o) => `  - ${o.region}: ${o.status}${o.imageId ? ` (${o.imageId})` : ''}${o.error ? `: ${o.error.message.split('\n')[0]}` : ''}`);
+  const lines = outcomes.map(
+    (o) =>
+      `  - ${o.region}: ${o.status}${o.imageId ? ` (${o.imageId})` : ''}${o.error ? `: ${o.error.message.split('\n')[0]}` : ''}`,
+  );
   const error = new RegionCopyError(
     `Copying ${input.sourceImageId} failed in ${failures.length} of ${regions.length} region(s)` +
       (options.keepOnError ? '; the copies were kept (keepOnError)' : '; the copies that existed were removed') +

@@ -122,7 +122,11 @@ function describeQuery(input: ResolveSourceAmiInput): string {
   if (input.sourceAmi) parts.push(`id ${input.sourceAmi}`);
   const f = input.sourceAmiFilter;
   if (f?.filters && Object.keys(f.filters).length > 0) {
-    parts.push(`filters ${toFilters(f.filters).map((x) => `${x.Name}=${(x.Values ?? []).join('|')}`).join(', ')}`);
+    parts.push(
+      `filters ${toFilters(f.filters)
+        .map((x) => `${x.Name}=${(x.Values ?? []).join('|')}`)
+        .join(', ')}`,
+    );
   }
   if (f?.owners?.length) parts.push(`owners ${f.owners.join(', ')}`);
   return parts.join('; ');
@@ -132,7 +136,9 @@ async function describeAll(ec2: object, request: DescribeImagesRequest, ctx: Ctx
   const images: Image[] = [];
   let token: string | undefined;
   do {
-    const paged = request.ImageIds?.length ? request : { ...request, MaxResults: 1000, ...(token ? { NextToken: token } : {}) };
+    const paged = request.ImageIds?.length
+      ? request
+      : { ...request, MaxResults: 1000, ...(token ? { NextToken: token } : {}) };
     const out = await send(ec2, new DescribeImagesCommand(paged), ctx, { phase: 'source', region });
     images.push(...(out.Images ?? []));
     token = request.ImageIds?.length ? undefined : out.NextToken;
@@ -210,7 +216,11 @@ export function toSourceImage(image: Image, region: string): SourceImage {
 // lose its Secure Boot variables. Not every account may read it for images it does not own.
 async function readUefiData(ec2: object, imageId: string, ctx: Ctx, region: string): Promise<string | undefined> {
   try {
-    const out = await send(ec2, new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'uefiData' }), ctx, { phase: 'source', region, resources: { imageId } });
+    const out = await send(ec2, new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'uefiData' }), ctx, {
+      phase: 'source',
+      region,
+      resources: { imageId },
+    });
     return out.UefiData?.Value || undefined;
   } catch (error) {
     if (ctx.signal?.aborted) throw error;
@@ -249,7 +259,10 @@ async function readUefiData(ec2: object, imageId: string, ctx: Ctx, region: stri
  * @throws {@link AwsError} DescribeImages failed
  * @public
  */
-export async function resolveSourceAmi(input: ResolveSourceAmiInput, options: AwsOperationOptions): Promise<SourceImage> {
+export async function resolveSourceAmi(
+  input: ResolveSourceAmiInput,
+  options: AwsOperationOptions,
+): Promise<SourceImage> {
   const ctx = toCtx(options);
   const filter = input.sourceAmiFilter;
   if (!input.sourceAmi && !filter) {
@@ -270,7 +283,9 @@ export async function resolveSourceAmi(input: ResolveSourceAmiInput, options: Aw
   };
   const query = describeQuery(input);
   if (filter && !filter.owners?.length) {
-    ctx.logger.warn('sourceAmiFilter has no owners: an image published by anyone can match. Set owners (an account id, self, or an alias such as amazon).');
+    ctx.logger.warn(
+      'sourceAmiFilter has no owners: an image published by anyone can match. Set owners (an account id, self, or an alias such as amazon).',
+    );
   }
   ctx.logger.debug(`Looking up the source AMI in ${region}: ${query}`);
 
@@ -278,7 +293,10 @@ export async function resolveSourceAmi(input: ResolveSourceAmiInput, options: Aw
   try {
     images = await describeAll(client, request, ctx, region);
   } catch (error) {
-    if (input.sourceAmi && hasAwsCode(error, 'InvalidAMIID.NotFound', 'InvalidAMIID.Malformed', 'InvalidAMIID.Unavailable')) {
+    if (
+      input.sourceAmi &&
+      hasAwsCode(error, 'InvalidAMIID.NotFound', 'InvalidAMIID.Malformed', 'InvalidAMIID.Unavailable')
+    ) {
       throw new SourceImageError(
         `Source AMI ${input.sourceAmi} was not found in ${region}: check the id, the region, and that the image is shared with this account.`,
         { cause: error, resources: { imageId: input.sourceAmi, region } },
@@ -298,14 +316,18 @@ export async function resolveSourceAmi(input: ResolveSourceAmiInput, options: Aw
         );
       }
     }
-    throw new SourceImageError(`No AMI in ${region} matched ${query}. Check the filters, the owners and the region.`, { resources: { region } });
+    throw new SourceImageError(`No AMI in ${region} matched ${query}. Check the filters, the owners and the region.`, {
+      resources: { region },
+    });
   }
 
   let chosen: Image;
   if (images.length > 1) {
     const newestFirst = [...images].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
     if (!filter?.mostRecent) {
-      const listed = newestFirst.slice(0, 10).map((i) => `  - ${i.ImageId} ${i.Name ?? ''} (${i.CreationDate ?? '?'}, owner ${i.OwnerId ?? '?'})`);
+      const listed = newestFirst
+        .slice(0, 10)
+        .map((i) => `  - ${i.ImageId} ${i.Name ?? ''} (${i.CreationDate ?? '?'}, owner ${i.OwnerId ?? '?'})`);
       throw new SourceImageError(
         `${images.length} AMIs in ${region} matched ${query}; exactly one is needed. Narrow the filter or set mostRecent:\n${listed.join('\n')}` +
           (images.length > 10 ? `\n  ... and ${images.length - 10} more` : ''),

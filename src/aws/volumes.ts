@@ -112,17 +112,25 @@ export function createVolumeRequest(input: CreateVolumeInput): CreateVolumeReque
     iops = input.iops ?? (sameType ? source.rootIops : undefined);
     throughput = input.throughput ?? (sameType ? source.rootThroughput : undefined);
     if (input.encrypted === false && source.rootEncrypted) {
-      issues.push({ path: 'encrypted', value: false, message: 'the source snapshot is encrypted; a volume made from it cannot be unencrypted' });
+      issues.push({
+        path: 'encrypted',
+        value: false,
+        message: 'the source snapshot is encrypted; a volume made from it cannot be unencrypted',
+      });
     }
   } else {
-    if (input.size === undefined) issues.push({ path: 'size', message: 'a blank (fromScratch) volume needs a size in GiB' });
+    if (input.size === undefined)
+      issues.push({ path: 'size', message: 'a blank (fromScratch) volume needs a size in GiB' });
     size = input.size;
     volumeType = input.volumeType ?? 'gp2';
     iops = input.iops;
     throughput = input.throughput;
   }
   if (NEEDS_IOPS.has(volumeType) && iops === undefined) {
-    issues.push({ path: 'iops', message: `volume type ${volumeType} needs iops (the source volume's type is ${source?.rootVolumeType ?? 'none'})` });
+    issues.push({
+      path: 'iops',
+      message: `volume type ${volumeType} needs iops (the source volume's type is ${source?.rootVolumeType ?? 'none'})`,
+    });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   const encrypted = input.encrypted ?? (input.kmsKeyId !== undefined ? true : source?.rootEncrypted);
@@ -142,8 +150,19 @@ export function createVolumeRequest(input: CreateVolumeInput): CreateVolumeReque
   };
 }
 
-async function describeVolume(ec2: EC2Client, volumeId: string, ctx: Ctx, region: string, signal: AbortSignal | undefined): Promise<Volume | undefined> {
-  const out = await send(ec2, new DescribeVolumesCommand({ VolumeIds: [volumeId] }), ctx, { phase: 'volume', region, resources: { volumeId }, signal });
+async function describeVolume(
+  ec2: EC2Client,
+  volumeId: string,
+  ctx: Ctx,
+  region: string,
+  signal: AbortSignal | undefined,
+): Promise<Volume | undefined> {
+  const out = await send(ec2, new DescribeVolumesCommand({ VolumeIds: [volumeId] }), ctx, {
+    phase: 'volume',
+    region,
+    resources: { volumeId },
+    signal,
+  });
   return out.Volumes?.find((v) => v.VolumeId === volumeId);
 }
 
@@ -159,7 +178,13 @@ interface WaitContext {
  * volume counts. With `detachingOnly`, an attachment that is not on its way out fails the wait at
  * once (deleting a volume that nobody detaches would otherwise hang until the timeout).
  */
-async function waitDetached(w: WaitContext, volumeId: string, instanceId: string | undefined, signal: AbortSignal | undefined, detachingOnly: boolean): Promise<void> {
+async function waitDetached(
+  w: WaitContext,
+  volumeId: string,
+  instanceId: string | undefined,
+  signal: AbortSignal | undefined,
+  detachingOnly: boolean,
+): Promise<void> {
   const ctx: Ctx = { ...w.ctx, signal };
   await pollUntil({
     describe: async (s) => {
@@ -171,8 +196,11 @@ async function waitDetached(w: WaitContext, volumeId: string, instanceId: string
       }
     },
     evaluate: (volume) => {
-      if (!volume || volume.State === 'deleted' || volume.State === 'deleting') return { done: true, value: undefined, state: volume?.State ?? 'gone' };
-      const live = (volume.Attachments ?? []).filter((a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached');
+      if (!volume || volume.State === 'deleted' || volume.State === 'deleting')
+        return { done: true, value: undefined, state: volume?.State ?? 'gone' };
+      const live = (volume.Attachments ?? []).filter(
+        (a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached',
+      );
       if (live.length === 0) return { done: true, value: undefined, state: 'detached' };
       const stuck = live.find((a) => a.State !== 'detaching');
       if (detachingOnly && stuck) {
@@ -198,7 +226,12 @@ async function waitDetached(w: WaitContext, volumeId: string, instanceId: string
 
 async function deleteDetachedVolume(w: WaitContext, volumeId: string, signal: AbortSignal | undefined): Promise<void> {
   try {
-    await send(w.ec2, new DeleteVolumeCommand({ VolumeId: volumeId }), { ...w.ctx, signal }, { phase: 'cleanup', region: w.region, resources: { volumeId }, signal });
+    await send(
+      w.ec2,
+      new DeleteVolumeCommand({ VolumeId: volumeId }),
+      { ...w.ctx, signal },
+      { phase: 'cleanup', region: w.region, resources: { volumeId }, signal },
+    );
   } catch (error) {
     if (!hasAwsCode(error, NOT_FOUND_CODES.volume)) throw error;
   }
@@ -223,7 +256,11 @@ export async function detachAndDeleteVolume(
   const w: WaitContext = { ec2, ctx, region, options };
   for (const instanceId of attachedTo) {
     try {
-      await send(ec2, new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId }), ctx, { phase: 'detach', region, resources: { volumeId, instanceId } });
+      await send(ec2, new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId }), ctx, {
+        phase: 'detach',
+        region,
+        resources: { volumeId, instanceId },
+      });
     } catch (error) {
       if (!hasAwsCode(error, 'IncorrectState', 'InvalidAttachment.NotFound', NOT_FOUND_CODES.volume)) throw error;
     }
@@ -264,7 +301,9 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   throwIfAborted(ctx.signal);
   const clock: PollClock | undefined = options.clock;
-  ctx.logger.info(`Creating a ${request.Size ?? '?'} GiB ${request.VolumeType ?? ''} volume in ${input.availabilityZone}${request.SnapshotId ? ` from ${request.SnapshotId}` : ''}`);
+  ctx.logger.info(
+    `Creating a ${request.Size ?? '?'} GiB ${request.VolumeType ?? ''} volume in ${input.availabilityZone}${request.SnapshotId ? ` from ${request.SnapshotId}` : ''}`,
+  );
   const created = await send(ec2, new CreateVolumeCommand(request), ctx, { phase: 'volume', region });
   const volumeId = created.VolumeId;
   if (!volumeId) throw new Error('CreateVolume returned no VolumeId');
@@ -291,7 +330,12 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
         const state = volume?.State ?? 'not-visible-yet';
         if (state === 'available') return { done: true, value: undefined, state };
         if (state === 'error' || state === 'deleted' || state === 'deleting') {
-          return { failed: true, state, message: 'EC2 could not create the volume; check the snapshot, the KMS key permissions and the volume quotas.' };
+          return {
+            failed: true,
+            state,
+            message:
+              'EC2 could not create the volume; check the snapshot, the KMS key permissions and the volume quotas.',
+          };
         }
         return { done: false, state };
       },
@@ -307,7 +351,12 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
       ...pollBits(options),
     });
   } catch (error) {
-    throw await undoAfterFailure(error, [{ name: `delete volume ${volumeId}`, run: (signal) => handle.delete({ signal }) }], ctx, options);
+    throw await undoAfterFailure(
+      error,
+      [{ name: `delete volume ${volumeId}`, run: (signal) => handle.delete({ signal }) }],
+      ctx,
+      options,
+    );
   }
   ctx.logger.info(`Volume ${volumeId} is available`);
   return handle;
@@ -337,7 +386,11 @@ export type DeviceAllocator = (exclude: readonly string[]) => Promise<{
  * Finds the host block device of an attached volume (NVMe or Xen).
  * @public
  */
-export type DeviceResolver = (args: { readonly volumeId: string; readonly device: string; readonly signal: AbortSignal | undefined }) => Promise<string>;
+export type DeviceResolver = (args: {
+  readonly volumeId: string;
+  readonly device: string;
+  readonly signal: AbortSignal | undefined;
+}) => Promise<string>;
 
 /**
  * Input of {@link attachVolume}.
@@ -440,7 +493,9 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
     try {
       await l.release();
     } catch (error) {
-      ctx.logger.warn(`Releasing the device lease for ${l.device} failed: ${error instanceof Error ? error.message : String(error)}`);
+      ctx.logger.warn(
+        `Releasing the device lease for ${l.device} failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   };
 
@@ -448,7 +503,10 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   try {
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(ctx.signal);
-      lease = typeof input.device === 'string' ? { device: input.device, release: async () => {} } : await input.device([...exclude]);
+      lease =
+        typeof input.device === 'string'
+          ? { device: input.device, release: async () => {} }
+          : await input.device([...exclude]);
       device = toAttachName(lease.device);
       try {
         ctx.logger.info(`Attaching ${volumeId} to ${instanceId} as ${device}`);
@@ -535,7 +593,12 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
     hostDevice = await resolve({ volumeId, device, signal: ctx.signal });
   } catch (error) {
     await releaseLease();
-    throw await undoAfterFailure(error, [{ name: `detach volume ${volumeId} from ${instanceId}`, run: (signal) => detach(signal) }], ctx, options);
+    throw await undoAfterFailure(
+      error,
+      [{ name: `detach volume ${volumeId} from ${instanceId}`, run: (signal) => detach(signal) }],
+      ctx,
+      options,
+    );
   }
   ctx.logger.info(`Volume ${volumeId} is attached to ${instanceId} as ${device} (host device ${hostDevice})`);
 

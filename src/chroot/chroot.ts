@@ -153,13 +153,27 @@ function escapeError(root: string, path: string, why: string, cause?: unknown): 
   });
 }
 
-async function openForWrite(root: string, chrootPath: string, hostPath: string, mode: number | undefined): Promise<FileHandle> {
+async function openForWrite(
+  root: string,
+  chrootPath: string,
+  hostPath: string,
+  mode: number | undefined,
+): Promise<FileHandle> {
   try {
-    return await open(hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode ?? 0o644);
+    return await open(
+      hostPath,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      mode ?? 0o644,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
       const target = await readlink(hostPath).catch(() => '?');
-      throw escapeError(root, chrootPath, `it is a symlink (-> ${target}); writing through it could leave the image. Pass followSymlink to write to its target inside the chroot.`, error);
+      throw escapeError(
+        root,
+        chrootPath,
+        `it is a symlink (-> ${target}); writing through it could leave the image. Pass followSymlink to write to its target inside the chroot.`,
+        error,
+      );
     }
     throw error;
   }
@@ -224,7 +238,8 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
     try {
       handle = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw escapeError(root, path, 'it changed into a symlink while being read.', error);
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+        throw escapeError(root, path, 'it changed into a symlink while being read.', error);
       throw error;
     }
     try {
@@ -262,7 +277,8 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
       const hostDir = await resolveInRoot(root, dest);
       try {
         const existing = await lstat(hostDir);
-        if (!existing.isDirectory()) throw escapeError(root, dest, 'a directory is to be copied there but it is not a directory.');
+        if (!existing.isDirectory())
+          throw escapeError(root, dest, 'a directory is to be copied there but it is not a directory.');
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         await mkdir(hostDir, { mode: st.mode & 0o7777 });
@@ -284,7 +300,8 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
   const copyIn = async (hostPath: string, chrootPath: string): Promise<void> => {
     let dest = chrootPath;
     try {
-      if ((await lstat(await resolveInRoot(root, chrootPath))).isDirectory()) dest = `${chrootPath.replace(/\/+$/, '')}/${basename(hostPath)}`;
+      if ((await lstat(await resolveInRoot(root, chrootPath))).isDirectory())
+        dest = `${chrootPath.replace(/\/+$/, '')}/${basename(hostPath)}`;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }

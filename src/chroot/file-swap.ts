@@ -52,7 +52,10 @@ export async function placeFile(
   const slash = chrootPath.lastIndexOf('/');
   const name = chrootPath.slice(slash + 1);
   if (!name || name === '.' || name === '..') {
-    throw new MountError(`Cannot place a file at "${chrootPath}": it names no file.`, { phase, resources: { mountPath: root } });
+    throw new MountError(`Cannot place a file at "${chrootPath}": it names no file.`, {
+      phase,
+      resources: { mountPath: root },
+    });
   }
   // Directories created for the file are removed again at restore, so the image is unchanged.
   const parent = chrootPath.slice(0, slash) || '/';
@@ -80,7 +83,11 @@ export async function placeFile(
   await journal?.add(entry);
   if (hadOriginal) await rename(hostPath, backupPath);
   try {
-    const handle = await open(hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    const handle = await open(
+      hostPath,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      mode,
+    );
     try {
       await handle.writeFile(data);
       await handle.chmod(mode);
@@ -91,10 +98,14 @@ export async function placeFile(
     await restorePlaced(entry).catch(() => {});
     await journal?.remove(entry).catch(() => {});
     if ((error as NodeJS.ErrnoException).code === 'EEXIST' || (error as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new PathEscapeError(`Something reappeared at ${chrootPath} in ${root} while placing a file there; refusing to write through it.`, chrootPath, {
-        phase,
-        cause: error,
-      });
+      throw new PathEscapeError(
+        `Something reappeared at ${chrootPath} in ${root} while placing a file there; refusing to write through it.`,
+        chrootPath,
+        {
+          phase,
+          cause: error,
+        },
+      );
     }
     throw error;
   }

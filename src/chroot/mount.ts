@@ -167,7 +167,9 @@ export interface MountedChroot {
 }
 
 function render(text: string, data: MountTemplateData): string {
-  return text.replace(/\{\{\s*\.Device\s*\}\}/g, shellQuote(data.Device)).replace(/\{\{\s*\.MountPath\s*\}\}/g, shellQuote(data.MountPath));
+  return text
+    .replace(/\{\{\s*\.Device\s*\}\}/g, shellQuote(data.Device))
+    .replace(/\{\{\s*\.MountPath\s*\}\}/g, shellQuote(data.MountPath));
 }
 
 function commandsOf(commands: MountCommands | undefined, data: MountTemplateData): readonly string[] {
@@ -175,7 +177,11 @@ function commandsOf(commands: MountCommands | undefined, data: MountTemplateData
   return typeof commands === 'function' ? commands(data) : commands.map((c) => render(c, data));
 }
 
-async function runCommands(commands: readonly string[], phase: 'pre-mount' | 'post-mount', ctx: HostCtx): Promise<void> {
+async function runCommands(
+  commands: readonly string[],
+  phase: 'pre-mount' | 'post-mount',
+  ctx: HostCtx,
+): Promise<void> {
   for (const command of commands) {
     await runShell(command, {
       signal: ctx.signal,
@@ -253,9 +259,12 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
   const mountPathTemplate = input.mountPath ?? '/mnt/ami-chroot/{{.Device}}';
   const requestedPath = resolve(mountPathTemplate.replace(/\{\{\s*\.Device\s*\}\}/g, basename(device)));
   if (!isAbsolute(requestedPath) || requestedPath === '/') {
-    throw new MountError(`mountPath "${mountPathTemplate}" resolves to "${requestedPath}"; give a dedicated directory.`, {
-      resources: { device },
-    });
+    throw new MountError(
+      `mountPath "${mountPathTemplate}" resolves to "${requestedPath}"; give a dedicated directory.`,
+      {
+        resources: { device },
+      },
+    );
   }
   const chrootMounts = (input.chrootMounts ?? DEFAULT_CHROOT_MOUNTS).map(specOf);
   const copyFiles = input.copyFiles ?? ['/etc/resolv.conf'];
@@ -290,7 +299,12 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
         ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
         state.guard = undefined;
       } catch (error) {
-        errors.push(new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, { phase: 'service-guard', cause: error }));
+        errors.push(
+          new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
+            phase: 'service-guard',
+            cause: error,
+          }),
+        );
       }
     }
     for (const placed of [...state.placed].reverse()) {
@@ -300,7 +314,10 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
         state.placed = state.placed.filter((p) => p !== placed);
       } catch (error) {
         errors.push(
-          new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, { phase: 'copy-files', cause: error }),
+          new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, {
+            phase: 'copy-files',
+            cause: error,
+          }),
         );
       }
     }
@@ -376,9 +393,12 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       );
     }
     if ((await readdir(state.root)).length > 0) {
-      throw new MountError(`${state.root} is not empty; mount paths must be empty directories. Choose another mountPath.`, {
-        resources: { device, mountPath: state.root },
-      });
+      throw new MountError(
+        `${state.root} is not empty; mount paths must be empty directories. Choose another mountPath.`,
+        {
+          resources: { device, mountPath: state.root },
+        },
+      );
     }
 
     await journal?.add({ type: 'mount', target: state.root });
@@ -393,7 +413,11 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     }
     ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: state.root });
 
-    await runCommands(commandsOf(input.postMountCommands, { Device: device, MountPath: state.root }), 'post-mount', ctx);
+    await runCommands(
+      commandsOf(input.postMountCommands, { Device: device, MountPath: state.root }),
+      'post-mount',
+      ctx,
+    );
 
     for (const { fsType, source, target } of chrootMounts) {
       ctx.signal?.throwIfAborted();
@@ -457,4 +481,3 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     [Symbol.asyncDispose]: () => unmount(),
   };
 }
-

@@ -70,9 +70,13 @@ export async function resolveInRoot(root: string, path: string, options: Resolve
       }
       if (st.isSymbolicLink() && (!isLast || followFinal)) {
         if (++links > MAX_LINKS) {
-          throw new PathEscapeError(`Too many symlinks resolving ${path} inside ${root} (a loop in the image?).`, path, {
-            resources: { mountPath: root },
-          });
+          throw new PathEscapeError(
+            `Too many symlinks resolving ${path} inside ${root} (a loop in the image?).`,
+            path,
+            {
+              resources: { mountPath: root },
+            },
+          );
         }
         const target = await readlink(candidate);
         const parts = target.split('/').filter((c) => c !== '' && c !== '.');
@@ -90,9 +94,13 @@ export async function resolveInRoot(root: string, path: string, options: Resolve
     try {
       const real = await realpath(probe);
       if (!isInside(real, realRoot)) {
-        throw new PathEscapeError(`${path} resolves outside the chroot ${root} (through ${probe} -> ${real}); refusing.`, path, {
-          resources: { mountPath: root },
-        });
+        throw new PathEscapeError(
+          `${path} resolves outside the chroot ${root} (through ${probe} -> ${real}); refusing.`,
+          path,
+          {
+            resources: { mountPath: root },
+          },
+        );
       }
       break;
     } catch (error) {

@@ -20,7 +20,8 @@ import { placeFile } from './file-swap.js';
 import type { PlacedFile } from './file-swap.js';
 import { resolveInRoot } from './paths.js';
 
-const POLICY_RC_D = '#!/bin/sh\n# Installed by ami-chroot while provisioning: no service may start inside the chroot.\nexit 101\n';
+const POLICY_RC_D =
+  '#!/bin/sh\n# Installed by ami-chroot while provisioning: no service may start inside the chroot.\nexit 101\n';
 
 /**
  * An installed guard. `remove()` restores exactly what was there. Idempotent.

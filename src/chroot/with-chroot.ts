@@ -30,7 +30,11 @@ import type { MountChrootInput } from './mount.js';
  *
  * @public
  */
-export async function withChroot<T>(input: MountChrootInput, fn: (chroot: Chroot) => Promise<T> | T, options: OperationOptions = {}): Promise<T> {
+export async function withChroot<T>(
+  input: MountChrootInput,
+  fn: (chroot: Chroot) => Promise<T> | T,
+  options: OperationOptions = {},
+): Promise<T> {
   const mounted = await mountChroot(input, options);
   let result: T;
   try {
@@ -39,7 +43,9 @@ export async function withChroot<T>(input: MountChrootInput, fn: (chroot: Chroot
     try {
       await mounted.unmount();
     } catch (unmountError) {
-      throw attachCleanupErrors(error, [unmountError instanceof Error ? unmountError : new Error(String(unmountError))]);
+      throw attachCleanupErrors(error, [
+        unmountError instanceof Error ? unmountError : new Error(String(unmountError)),
+      ]);
     }
     throw error;
   }

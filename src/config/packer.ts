@@ -131,8 +131,10 @@ const IGNORED: Readonly<Record<string, string>> = {
 const UNSUPPORTED: Readonly<Record<string, string>> = {
   vault_aws_engine:
     'Vault credentials are not supported; read them from Vault in your script and pass access_key/secret_key/token, or use a credential_process profile in ~/.aws/config',
-  assume_role: 'assume_role is not supported; configure a profile with role_arn (and source_profile) in ~/.aws/config and set profile, or assume the role in your script',
-  shared_credentials_file: 'shared_credentials_file is not supported; set AWS_SHARED_CREDENTIALS_FILE in the environment (and profile if needed)',
+  assume_role:
+    'assume_role is not supported; configure a profile with role_arn (and source_profile) in ~/.aws/config and set profile, or assume the role in your script',
+  shared_credentials_file:
+    'shared_credentials_file is not supported; set AWS_SHARED_CREDENTIALS_FILE in the environment (and profile if needed)',
 };
 
 const MAPPING_KEYS: Readonly<Record<string, { to: string; kind: 'string' | 'bool' | 'int' }>> = {
@@ -148,7 +150,13 @@ const MAPPING_KEYS: Readonly<Record<string, { to: string; kind: 'string' | 'bool
   volume_size: { to: 'volumeSize', kind: 'int' },
   volume_type: { to: 'volumeType', kind: 'string' },
 };
-const FILTER_KEYS: Readonly<Record<string, string>> = { filters: 'filters', filter: 'filters', owners: 'owners', most_recent: 'mostRecent', include_deprecated: 'includeDeprecated' };
+const FILTER_KEYS: Readonly<Record<string, string>> = {
+  filters: 'filters',
+  filter: 'filters',
+  owners: 'owners',
+  most_recent: 'mostRecent',
+  include_deprecated: 'includeDeprecated',
+};
 const POLLING_KEYS: Readonly<Record<string, string>> = { delay_seconds: 'delayMs', max_attempts: 'maxAttempts' };
 const DEREGISTRATION_KEYS: Readonly<Record<string, string>> = { enabled: 'enabled', with_cooldown: 'withCooldown' };
 const SECRET_KEYS = new Set(['access_key', 'secret_key', 'token', 'mfa_code']);
@@ -161,11 +169,16 @@ interface Ctx {
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const typeName = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? 'an object' : `a ${typeof x}`);
+const typeName = (x: unknown): string =>
+  x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? 'an object' : `a ${typeof x}`;
 
 function issue(ctx: Ctx, path: string, value: unknown, message: string): undefined {
   // The path may start with "builders.N." when a whole template was given.
-  ctx.issues.push({ path, value: path.split('.').some((segment) => SECRET_KEYS.has(segment)) ? '[redacted]' : value, message });
+  ctx.issues.push({
+    path,
+    value: path.split('.').some((segment) => SECRET_KEYS.has(segment)) ? '[redacted]' : value,
+    message,
+  });
   return undefined;
 }
 
@@ -181,25 +194,38 @@ const USER_ACTION = /\{\{(-?)(\s*)user\s+(`[^`]*`|"(?:[^"\\]|\\.)*")(\s*(?:\|[^}
  */
 function substituteUser(text: string, path: string, ctx: Ctx, template: boolean): string | undefined {
   let failed = false;
-  const out = text.replace(USER_ACTION, (whole, trimL: string, _s1: string, nameLiteral: string, pipe: string, _s2: string, trimR: string) => {
-    const name = nameLiteral.startsWith('`') ? nameLiteral.slice(1, -1) : (JSON.parse(nameLiteral) as string);
-    const variable = ctx.variables.get(name);
-    if (variable === undefined) {
-      failed = true;
-      issue(ctx, path, text, `uses user variable \`${name}\`, which has no value; pass it: fromPackerConfig(json, { variables: { ${JSON.stringify(name)}: '...' } })`);
-      return whole;
-    }
-    const plain = pipe.trim() === '' && trimL === '' && trimR === '';
-    const braces = variable.value.includes('{{') || variable.value.includes('}}');
-    // A template default from the template's variables block stays template text (Packer renders it too).
-    if (plain && (!braces || !variable.literal || !template)) return variable.value;
-    if (!template) {
-      failed = true;
-      issue(ctx, path, text, 'is not a template option here, so user variables can only stand alone in it; write the value in');
-      return whole;
-    }
-    return `{{${trimL} ${goLiteral(variable.value)}${pipe} ${trimR}}}`;
-  });
+  const out = text.replace(
+    USER_ACTION,
+    (whole, trimL: string, _s1: string, nameLiteral: string, pipe: string, _s2: string, trimR: string) => {
+      const name = nameLiteral.startsWith('`') ? nameLiteral.slice(1, -1) : (JSON.parse(nameLiteral) as string);
+      const variable = ctx.variables.get(name);
+      if (variable === undefined) {
+        failed = true;
+        issue(
+          ctx,
+          path,
+          text,
+          `uses user variable \`${name}\`, which has no value; pass it: fromPackerConfig(json, { variables: { ${JSON.stringify(name)}: '...' } })`,
+        );
+        return whole;
+      }
+      const plain = pipe.trim() === '' && trimL === '' && trimR === '';
+      const braces = variable.value.includes('{{') || variable.value.includes('}}');
+      // A template default from the template's variables block stays template text (Packer renders it too).
+      if (plain && (!braces || !variable.literal || !template)) return variable.value;
+      if (!template) {
+        failed = true;
+        issue(
+          ctx,
+          path,
+          text,
+          'is not a template option here, so user variables can only stand alone in it; write the value in',
+        );
+        return whole;
+      }
+      return `{{${trimL} ${goLiteral(variable.value)}${pipe} ${trimR}}}`;
+    },
+  );
   return failed ? undefined : out;
 }
 
@@ -210,7 +236,12 @@ function convertString(value: unknown, path: string, ctx: Ctx, template: boolean
   const text = substituteUser(value, path, ctx, template);
   if (text === undefined) return undefined;
   if (!template && /\{\{/.test(text)) {
-    return issue(ctx, path, text, 'is not a template option here; write the value itself (user variables are substituted, other functions are not)');
+    return issue(
+      ctx,
+      path,
+      text,
+      'is not a template option here; write the value itself (user variables are substituted, other functions are not)',
+    );
   }
   return text;
 }
@@ -247,7 +278,11 @@ function convertInt(value: unknown, path: string, ctx: Ctx): number | undefined 
 
 function convertStrings(value: unknown, path: string, ctx: Ctx, template: boolean): string[] | undefined {
   // Weak decoding turns one value into a list of one.
-  const list = Array.isArray(value) ? value : typeof value === 'string' || typeof value === 'number' ? [value] : undefined;
+  const list = Array.isArray(value)
+    ? value
+    : typeof value === 'string' || typeof value === 'number'
+      ? [value]
+      : undefined;
   if (list === undefined) return issue(ctx, path, value, `must be a list of strings, got ${typeName(value)}`);
   const out: string[] = [];
   list.forEach((item, i) => {
@@ -257,7 +292,12 @@ function convertStrings(value: unknown, path: string, ctx: Ctx, template: boolea
   return out;
 }
 
-function convertStringMap(value: unknown, path: string, ctx: Ctx, template: boolean): Record<string, string> | undefined {
+function convertStringMap(
+  value: unknown,
+  path: string,
+  ctx: Ctx,
+  template: boolean,
+): Record<string, string> | undefined {
   if (!isObject(value)) return issue(ctx, path, value, `must be an object of names to strings, got ${typeName(value)}`);
   const out: Record<string, string> = {};
   for (const [key, item] of Object.entries(value)) {
@@ -277,7 +317,12 @@ function convertTagBlocks(value: unknown, path: string, ctx: Ctx): Record<string
   const out: Record<string, string> = {};
   list.forEach((block, i) => {
     const p = Array.isArray(value) ? `${path}.${i}` : path;
-    if (!isObject(block) || typeof block.key !== 'string' || !('value' in block) || Object.keys(block).some((k) => k !== 'key' && k !== 'value')) {
+    if (
+      !isObject(block) ||
+      typeof block.key !== 'string' ||
+      !('value' in block) ||
+      Object.keys(block).some((k) => k !== 'key' && k !== 'value')
+    ) {
       issue(ctx, p, block, 'must be a block { "key": "...", "value": "..." }');
       return;
     }
@@ -317,13 +362,24 @@ function parseCsvLine(line: string): string[] {
 /** Reports unknown keys of a nested block with a suggestion. */
 function unknownKey(ctx: Ctx, path: string, key: string, value: unknown, known: readonly string[]): void {
   const suggestion = didYouMean(key, known);
-  issue(ctx, path, value, `is not an option${suggestion ? `; did you mean \`${suggestion}\`?` : ''} (known: ${known.join(', ')})`);
+  issue(
+    ctx,
+    path,
+    value,
+    `is not an option${suggestion ? `; did you mean \`${suggestion}\`?` : ''} (known: ${known.join(', ')})`,
+  );
 }
 
 function convertFilter(value: unknown, path: string, ctx: Ctx): BuildConfig['sourceAmiFilter'] | undefined {
-  if (!isObject(value)) return issue(ctx, path, value, `must be an object { filters, owners, most_recent }, got ${typeName(value)}`);
+  if (!isObject(value))
+    return issue(ctx, path, value, `must be an object { filters, owners, most_recent }, got ${typeName(value)}`);
   const filters: Record<string, string[]> = {};
-  const out: { filters?: Record<string, string[]>; owners?: string[]; mostRecent?: boolean; includeDeprecated?: boolean } = {};
+  const out: {
+    filters?: Record<string, string[]>;
+    owners?: string[];
+    mostRecent?: boolean;
+    includeDeprecated?: boolean;
+  } = {};
   for (const [key, raw] of Object.entries(value)) {
     const p = `${path}.${key}`;
     if (key === 'filters') {
@@ -358,14 +414,22 @@ function convertFilter(value: unknown, path: string, ctx: Ctx): BuildConfig['sou
     } else if (key === 'most_recent' || key === 'include_deprecated') {
       const flag = convertBool(raw, p, ctx);
       if (flag !== undefined) out[key === 'most_recent' ? 'mostRecent' : 'includeDeprecated'] = flag;
-    } else unknownKey(ctx, p, key, raw, Object.keys(FILTER_KEYS).filter((k) => k !== 'filter'));
+    } else
+      unknownKey(
+        ctx,
+        p,
+        key,
+        raw,
+        Object.keys(FILTER_KEYS).filter((k) => k !== 'filter'),
+      );
   }
   if (Object.keys(filters).length > 0) out.filters = filters;
   return out;
 }
 
 function convertMappings(value: unknown, path: string, ctx: Ctx): Record<string, unknown>[] | undefined {
-  if (!Array.isArray(value)) return issue(ctx, path, value, `must be a list of block device mappings, got ${typeName(value)}`);
+  if (!Array.isArray(value))
+    return issue(ctx, path, value, `must be a list of block device mappings, got ${typeName(value)}`);
   return value.map((raw, i) => {
     const p = `${path}.${i}`;
     const out: Record<string, unknown> = {};
@@ -380,7 +444,12 @@ function convertMappings(value: unknown, path: string, ctx: Ctx): Record<string,
         continue;
       }
       const at = `${p}.${key}`;
-      const converted = spec.kind === 'bool' ? convertBool(item, at, ctx) : spec.kind === 'int' ? convertInt(item, at, ctx) : convertString(item, at, ctx, false);
+      const converted =
+        spec.kind === 'bool'
+          ? convertBool(item, at, ctx)
+          : spec.kind === 'int'
+            ? convertInt(item, at, ctx)
+            : convertString(item, at, ctx, false);
       if (converted !== undefined && converted !== '') out[spec.to] = converted;
     }
     return out;
@@ -388,7 +457,8 @@ function convertMappings(value: unknown, path: string, ctx: Ctx): Record<string,
 }
 
 function convertMounts(value: unknown, path: string, ctx: Ctx): string[][] | undefined {
-  if (!Array.isArray(value)) return issue(ctx, path, value, `must be a list of [fstype, source, target] triples, got ${typeName(value)}`);
+  if (!Array.isArray(value))
+    return issue(ctx, path, value, `must be a list of [fstype, source, target] triples, got ${typeName(value)}`);
   return value.map((entry, i) => {
     if (!Array.isArray(entry)) {
       issue(ctx, `${path}.${i}`, entry, 'each chroot_mounts entry should be three elements: [fstype, source, target]');
@@ -398,7 +468,13 @@ function convertMounts(value: unknown, path: string, ctx: Ctx): string[][] | und
   });
 }
 
-function convertNested(value: unknown, path: string, ctx: Ctx, keys: Readonly<Record<string, string>>, what: string): Record<string, unknown> | undefined {
+function convertNested(
+  value: unknown,
+  path: string,
+  ctx: Ctx,
+  keys: Readonly<Record<string, string>>,
+  what: string,
+): Record<string, unknown> | undefined {
   if (!isObject(value)) return issue(ctx, path, value, `must be ${what}, got ${typeName(value)}`);
   const out: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(value)) {
@@ -428,12 +504,22 @@ function selectBuilder(
 ): { builder: Record<string, unknown>; defaults: Record<string, unknown>; path: string } {
   if (!('builders' in json)) return { builder: json, defaults: {}, path: '' };
   const builders = json.builders;
-  if (!Array.isArray(builders)) throw new ConfigError([{ path: 'builders', value: builders, message: `must be a list of builders, got ${typeName(builders)}` }]);
+  if (!Array.isArray(builders))
+    throw new ConfigError([
+      { path: 'builders', value: builders, message: `must be a list of builders, got ${typeName(builders)}` },
+    ]);
   const candidates = builders
     .map((b, i) => [b, i] as const)
-    .filter(([b]) => isObject(b) && b.type === 'amazon-chroot' && (options.builderName === undefined || b.name === options.builderName));
+    .filter(
+      ([b]) =>
+        isObject(b) &&
+        b.type === 'amazon-chroot' &&
+        (options.builderName === undefined || b.name === options.builderName),
+    );
   if (candidates.length !== 1) {
-    const names = builders.filter((b) => isObject(b) && b.type === 'amazon-chroot').map((b) => (b as Record<string, unknown>).name ?? '(unnamed)');
+    const names = builders
+      .filter((b) => isObject(b) && b.type === 'amazon-chroot')
+      .map((b) => (b as Record<string, unknown>).name ?? '(unnamed)');
     const message =
       candidates.length === 0
         ? options.builderName === undefined
@@ -447,13 +533,20 @@ function selectBuilder(
   return { builder: builder as Record<string, unknown>, defaults, path: `builders.${index}` };
 }
 
-function buildVariables(defaults: Record<string, unknown>, options: FromPackerConfigOptions): Map<string, { value: string; literal: boolean }> {
+function buildVariables(
+  defaults: Record<string, unknown>,
+  options: FromPackerConfigOptions,
+): Map<string, { value: string; literal: boolean }> {
   const env = options.env ?? process.env;
   const variables = new Map<string, { value: string; literal: boolean }>();
   for (const [name, raw] of Object.entries(defaults)) {
     if (raw === null || raw === undefined) continue; // a required variable without a default
     // Packer allows env only in variable defaults.
-    const value = String(raw).replace(ENV_ACTION, (_, literal: string) => env[literal.startsWith('`') ? literal.slice(1, -1) : (JSON.parse(literal) as string)] ?? '');
+    const value = String(raw).replace(
+      ENV_ACTION,
+      (_, literal: string) =>
+        env[literal.startsWith('`') ? literal.slice(1, -1) : (JSON.parse(literal) as string)] ?? '',
+    );
     variables.set(name, { value, literal: false });
   }
   for (const [name, value] of Object.entries(options.variables ?? {})) variables.set(name, { value, literal: true });
@@ -468,7 +561,11 @@ const TO_PACKER: ReadonlyMap<string, string> = new Map(
     .map(([snake, m]) => [m.to as string, snake]),
 );
 const NESTED_TO_PACKER: Readonly<Record<string, ReadonlyMap<string, string>>> = {
-  sourceAmiFilter: new Map(Object.entries(FILTER_KEYS).filter(([k]) => k !== 'filter').map(([s, c]) => [c, s])),
+  sourceAmiFilter: new Map(
+    Object.entries(FILTER_KEYS)
+      .filter(([k]) => k !== 'filter')
+      .map(([s, c]) => [c, s]),
+  ),
   amiBlockDeviceMappings: new Map(Object.entries(MAPPING_KEYS).map(([s, m]) => [m.to, s])),
   polling: new Map(Object.entries(POLLING_KEYS).map(([s, c]) => [c, s])),
   deregistrationProtection: new Map(Object.entries(DEREGISTRATION_KEYS).map(([s, c]) => [c, s])),
@@ -528,17 +625,32 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
     try {
       input = JSON.parse(input) as unknown;
     } catch (error) {
-      throw new ConfigError([{ path: '', message: `is not valid JSON (${(error as Error).message}); pass the builder block as an object or JSON text` }], { cause: error });
+      throw new ConfigError(
+        [
+          {
+            path: '',
+            message: `is not valid JSON (${(error as Error).message}); pass the builder block as an object or JSON text`,
+          },
+        ],
+        { cause: error },
+      );
     }
   }
-  if (!isObject(input)) throw new ConfigError([{ path: '', value: input, message: `must be a Packer amazon-chroot builder object, got ${typeName(input)}` }]);
+  if (!isObject(input))
+    throw new ConfigError([
+      { path: '', value: input, message: `must be a Packer amazon-chroot builder object, got ${typeName(input)}` },
+    ]);
   const { builder, defaults, path: prefix } = selectBuilder(input, options);
   const ctx: Ctx = { issues: [], variables: buildVariables(defaults, options) };
   const at = (key: string): string => (prefix ? `${prefix}.${key}` : key);
 
   if (builder.type !== undefined && builder.type !== 'amazon-chroot') {
     throw new ConfigError([
-      { path: at('type'), value: builder.type, message: `must be "amazon-chroot", got ${JSON.stringify(builder.type)}; ami-chroot imports only amazon-chroot builders` },
+      {
+        path: at('type'),
+        value: builder.type,
+        message: `must be "amazon-chroot", got ${JSON.stringify(builder.type)}; ami-chroot imports only amazon-chroot builders`,
+      },
     ]);
   }
 
@@ -554,7 +666,12 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
     if (!Object.hasOwn(OPTIONS, key)) {
       // didYouMean ignores case and "_", so a camelCase name finds its Packer name too.
       const suggestion = didYouMean(key, Object.keys(OPTIONS));
-      issue(ctx, path, value, `is not an amazon-chroot option${suggestion ? `; did you mean \`${suggestion}\`?` : ''} (remove it${suggestion ? ' or rename it' : ''})`);
+      issue(
+        ctx,
+        path,
+        value,
+        `is not an amazon-chroot option${suggestion ? `; did you mean \`${suggestion}\`?` : ''} (remove it${suggestion ? ' or rename it' : ''})`,
+      );
       continue;
     }
     const { to, kind } = OPTIONS[key]!;
@@ -588,7 +705,8 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
         continue;
       }
       case 'partition': {
-        const text = typeof value === 'number' && Number.isInteger(value) ? String(value) : convertString(value, path, ctx, false);
+        const text =
+          typeof value === 'number' && Number.isInteger(value) ? String(value) : convertString(value, path, ctx, false);
         converted = text === '' ? undefined : text;
         break;
       }
@@ -614,7 +732,8 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
     if (converted !== undefined) out[to] = converted;
   }
   // Repeatable tag blocks merge into the maps; a block wins over the map, as in Packer.
-  for (const [to, tags] of Object.entries(blockTags)) out[to] = { ...(out[to] as Record<string, string> | undefined), ...tags };
+  for (const [to, tags] of Object.entries(blockTags))
+    out[to] = { ...(out[to] as Record<string, string> | undefined), ...tags };
 
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   const problems = validateBuildConfig(out);

@@ -9,7 +9,14 @@ import { ConfigError } from '../errors.js';
 import type { PollingConfig } from '../types.js';
 import { DEFAULT_CHROOT_MOUNTS, amiNameProblem, chrootMountSpec, validateBuildConfig } from './schema.js';
 import { TEMPLATE_SCOPES, compileTemplate } from './templates.js';
-import type { BuildConfig, ChrootMountSpec, CompiledTemplate, ResolvedConfig, StaticCredentials, Template } from './types.js';
+import type {
+  BuildConfig,
+  ChrootMountSpec,
+  CompiledTemplate,
+  ResolvedConfig,
+  StaticCredentials,
+  Template,
+} from './types.js';
 
 /** Packer's mount path default; kept so imported builds behave the same. */
 const DEFAULT_MOUNT_PATH = '/mnt/packer-amazon-chroot-volumes/{{.Device}}';
@@ -66,8 +73,16 @@ export function validateAmiName(name: string): void {
 }
 
 /** Static credentials whose secret parts never print. */
-function staticCredentials(accessKeyId: string, secretAccessKey: string, sessionToken: string | undefined): StaticCredentials {
-  const shown = { accessKeyId, secretAccessKey: '[redacted]', ...(sessionToken === undefined ? {} : { sessionToken: '[redacted]' }) };
+function staticCredentials(
+  accessKeyId: string,
+  secretAccessKey: string,
+  sessionToken: string | undefined,
+): StaticCredentials {
+  const shown = {
+    accessKeyId,
+    secretAccessKey: '[redacted]',
+    ...(sessionToken === undefined ? {} : { sessionToken: '[redacted]' }),
+  };
   const credentials = { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) };
   Object.defineProperties(credentials, {
     toJSON: { value: () => shown },
@@ -101,11 +116,15 @@ function resolvePolling(config: PollingConfig | undefined, env: NodeJS.ProcessEn
   let maxAttempts = config?.maxAttempts ?? envAttempts;
   if (envTimeoutSeconds !== undefined) {
     if (maxAttempts !== undefined) {
-      warnings.push('AWS_TIMEOUT_SECONDS is ignored because the maximum attempts are set (and it is deprecated: use AWS_MAX_ATTEMPTS).');
+      warnings.push(
+        'AWS_TIMEOUT_SECONDS is ignored because the maximum attempts are set (and it is deprecated: use AWS_MAX_ATTEMPTS).',
+      );
     } else {
       delayMs ??= TIMEOUT_ONLY_DELAY_SECONDS * 1000;
       maxAttempts = Math.max(1, Math.ceil((envTimeoutSeconds * 1000) / delayMs));
-      warnings.push('AWS_TIMEOUT_SECONDS is deprecated; use AWS_MAX_ATTEMPTS and AWS_POLL_DELAY_SECONDS (or polling in the config).');
+      warnings.push(
+        'AWS_TIMEOUT_SECONDS is deprecated; use AWS_MAX_ATTEMPTS and AWS_POLL_DELAY_SECONDS (or polling in the config).',
+      );
     }
   }
   return Object.freeze({
@@ -117,13 +136,19 @@ function resolvePolling(config: PollingConfig | undefined, env: NodeJS.ProcessEn
 
 const freezeList = <T>(list: readonly T[] | undefined): readonly T[] => Object.freeze([...(list ?? [])]);
 
-function compileTags(option: string, tags: Readonly<Record<string, Template>> | undefined): Readonly<Record<string, CompiledTemplate>> {
+function compileTags(
+  option: string,
+  tags: Readonly<Record<string, Template>> | undefined,
+): Readonly<Record<string, CompiledTemplate>> {
   const out: Record<string, CompiledTemplate> = {};
   for (const [key, value] of Object.entries(tags ?? {})) {
     out[key] = compileTemplate(value, {
       path: `${option}.${key}`,
       allowed: TEMPLATE_SCOPES.buildData,
-      check: (text) => (text.length > 256 ? `must be at most 256 characters after rendering, got ${text.length}; shorten the tag value` : undefined),
+      check: (text) =>
+        text.length > 256
+          ? `must be at most 256 characters after rendering, got ${text.length}; shorten the tag value`
+          : undefined,
     });
   }
   return Object.freeze(out);
@@ -177,7 +202,8 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
   const amiRegions: string[] = [];
   for (const r of c.amiRegions ?? []) {
     if (amiRegions.includes(r)) warnings.push(`amiRegions lists ${r} more than once; it is copied once.`);
-    else if (r === region) warnings.push(`amiRegions lists the build region ${r}; the AMI is built there, so it is not copied there.`);
+    else if (r === region)
+      warnings.push(`amiRegions lists the build region ${r}; the AMI is built there, so it is not copied there.`);
     else amiRegions.push(r);
   }
 
@@ -190,29 +216,40 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
   if (c.forceDeleteSnapshot === true && c.forceDeregister !== true) {
     warnings.push('forceDeleteSnapshot does nothing without forceDeregister.');
   }
-  if (c.skipMetadataApiCheck === true) warnings.push('skipMetadataApiCheck is accepted for compatibility and ignored, as in Packer.');
+  if (c.skipMetadataApiCheck === true)
+    warnings.push('skipMetadataApiCheck is accepted for compatibility and ignored, as in Packer.');
   const mountPartition = String(c.mountPartition ?? '1');
   if (c.nvmeDevicePath !== undefined && /p\d+$/.test(c.nvmeDevicePath) && mountPartition !== '0') {
     warnings.push(
       `nvmeDevicePath ${c.nvmeDevicePath} already names a partition, and mountPartition ${mountPartition} is appended to it; end the path with "p" (e.g. /dev/nvme1n1p) or set mountPartition "0".`,
     );
   }
-  const deprecateAt = c.deprecateAt === undefined ? undefined : new Date(c.deprecateAt instanceof Date ? c.deprecateAt.getTime() : Date.parse(c.deprecateAt));
+  const deprecateAt =
+    c.deprecateAt === undefined
+      ? undefined
+      : new Date(c.deprecateAt instanceof Date ? c.deprecateAt.getTime() : Date.parse(c.deprecateAt));
   if (deprecateAt !== undefined && deprecateAt.getTime() <= Date.now()) {
     warnings.push(`deprecateAt ${deprecateAt.toISOString()} is in the past; EC2 will reject it.`);
   }
 
   const filter = c.sourceAmiFilter;
-  const chrootMounts: ChrootMountSpec[] = [...(c.chrootMounts ? c.chrootMounts.map((m) => chrootMountSpec(m)!) : DEFAULT_CHROOT_MOUNTS), ...(c.extraChrootMounts ?? []).map((m) => chrootMountSpec(m)!)].map(
-    (m) => Object.freeze({ fsType: m.fsType, source: m.source, target: m.target }),
-  );
-  const shell = (path: string, allowed: (typeof TEMPLATE_SCOPES)[keyof typeof TEMPLATE_SCOPES], t: Template): CompiledTemplate =>
-    compileTemplate(t, { path, allowed, quote: 'shell' });
+  const chrootMounts: ChrootMountSpec[] = [
+    ...(c.chrootMounts ? c.chrootMounts.map((m) => chrootMountSpec(m)!) : DEFAULT_CHROOT_MOUNTS),
+    ...(c.extraChrootMounts ?? []).map((m) => chrootMountSpec(m)!),
+  ].map((m) => Object.freeze({ fsType: m.fsType, source: m.source, target: m.target }));
+  const shell = (
+    path: string,
+    allowed: (typeof TEMPLATE_SCOPES)[keyof typeof TEMPLATE_SCOPES],
+    t: Template,
+  ): CompiledTemplate => compileTemplate(t, { path, allowed, quote: 'shell' });
 
   const resolved: ResolvedConfig = {
     region,
     profile: c.profile,
-    credentials: c.accessKey !== undefined && c.secretKey !== undefined ? staticCredentials(c.accessKey, c.secretKey, c.token) : undefined,
+    credentials:
+      c.accessKey !== undefined && c.secretKey !== undefined
+        ? staticCredentials(c.accessKey, c.secretKey, c.token)
+        : undefined,
     mfaCode: c.mfaCode,
     customEndpointEc2: c.customEndpointEc2,
     insecureSkipTlsVerify: c.insecureSkipTlsVerify ?? false,
@@ -226,7 +263,14 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
       scratch || filter === undefined
         ? undefined
         : Object.freeze({
-            filters: Object.freeze(Object.fromEntries(Object.entries(filter.filters ?? {}).map(([k, val]) => [k, Object.freeze(typeof val === 'string' ? [val] : [...val])]))),
+            filters: Object.freeze(
+              Object.fromEntries(
+                Object.entries(filter.filters ?? {}).map(([k, val]) => [
+                  k,
+                  Object.freeze(typeof val === 'string' ? [val] : [...val]),
+                ]),
+              ),
+            ),
             owners: freezeList(filter.owners),
             mostRecent: filter.mostRecent ?? false,
             includeDeprecated: filter.includeDeprecated ?? false,
@@ -239,7 +283,10 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
         : compileTemplate(c.amiDescription, {
             path: 'amiDescription',
             allowed: TEMPLATE_SCOPES.buildData,
-            check: (text) => (text.length > 255 ? `must be at most 255 characters after rendering, got ${text.length}; shorten it` : undefined),
+            check: (text) =>
+              text.length > 255
+                ? `must be at most 255 characters after rendering, got ${text.length}; shorten it`
+                : undefined,
           }),
     amiVirtualizationType: c.amiVirtualizationType,
     amiArchitecture: c.amiArchitecture ?? 'x86_64',
@@ -272,7 +319,10 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     snapshotUsers: freezeList(c.snapshotUsers),
     snapshotGroups: freezeList(c.snapshotGroups),
 
-    amiBlockDeviceMappings: c.amiBlockDeviceMappings === undefined ? undefined : Object.freeze(c.amiBlockDeviceMappings.map((m) => Object.freeze({ ...m }))),
+    amiBlockDeviceMappings:
+      c.amiBlockDeviceMappings === undefined
+        ? undefined
+        : Object.freeze(c.amiBlockDeviceMappings.map((m) => Object.freeze({ ...m }))),
     rootVolumeSize: c.rootVolumeSize,
     rootVolumeType: c.rootVolumeType ?? (scratch ? 'gp2' : undefined),
     rootVolumeIops: c.rootVolumeIops,
@@ -290,12 +340,19 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     mountPath: compileTemplate(c.mountPath ?? DEFAULT_MOUNT_PATH, {
       path: 'mountPath',
       allowed: TEMPLATE_SCOPES.mountPath,
-      check: (text) => (text.startsWith('/') && !text.includes('\0') ? undefined : `must render to an absolute path, got ${JSON.stringify(text)}; start it with "/"`),
+      check: (text) =>
+        text.startsWith('/') && !text.includes('\0')
+          ? undefined
+          : `must render to an absolute path, got ${JSON.stringify(text)}; start it with "/"`,
     }),
     mountPartition,
     mountOptions: freezeList(c.mountOptions),
-    preMountCommands: Object.freeze((c.preMountCommands ?? []).map((t, i) => shell(`preMountCommands.${i}`, TEMPLATE_SCOPES.preMountCommands, t))),
-    postMountCommands: Object.freeze((c.postMountCommands ?? []).map((t, i) => shell(`postMountCommands.${i}`, TEMPLATE_SCOPES.postMountCommands, t))),
+    preMountCommands: Object.freeze(
+      (c.preMountCommands ?? []).map((t, i) => shell(`preMountCommands.${i}`, TEMPLATE_SCOPES.preMountCommands, t)),
+    ),
+    postMountCommands: Object.freeze(
+      (c.postMountCommands ?? []).map((t, i) => shell(`postMountCommands.${i}`, TEMPLATE_SCOPES.postMountCommands, t)),
+    ),
 
     polling: resolvePolling(c.polling, env, warnings),
     keepOnError: c.keepOnError ?? false,

@@ -52,7 +52,9 @@ const ALIAS = 'alias/[a-zA-Z0-9:/_-]+';
  * KMS key references EC2 accepts: key id, multi-Region key id (`mrk-`), `alias/name`, or the ARN
  * of a key or alias in any partition (aws, aws-us-gov, aws-cn, aws-iso*).
  */
-const KMS_KEY_PATTERN = new RegExp(`^(?:${KEY_ID}|${ALIAS}|arn:aws(?:-[a-z]+)*:kms:[a-z]{2,4}(?:-[a-z]+)+-\\d{1,2}:\\d{12}:(?:key/${KEY_ID}|${ALIAS}))$`);
+const KMS_KEY_PATTERN = new RegExp(
+  `^(?:${KEY_ID}|${ALIAS}|arn:aws(?:-[a-z]+)*:kms:[a-z]{2,4}(?:-[a-z]+)+-\\d{1,2}:\\d{12}:(?:key/${KEY_ID}|${ALIAS}))$`,
+);
 /** The AWS-managed EBS key: as good as "the default key" when sharing. */
 const DEFAULT_EBS_ALIASES = new Set(['alias/aws/ebs']);
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
@@ -88,7 +90,9 @@ export function amiNameProblem(name: string): string | undefined {
  * EBS limits per volume type, from the EC2 API reference (EbsBlockDevice / CreateVolume, as shipped
  * in @aws-sdk/client-ec2 3.11xx): sizes in GiB; IOPS range and maximum IOPS per GiB.
  */
-const VOLUME_LIMITS: Readonly<Record<VolumeType, { size: [number, number]; iops?: [number, number]; iopsPerGiB?: number; boot: boolean }>> = {
+const VOLUME_LIMITS: Readonly<
+  Record<VolumeType, { size: [number, number]; iops?: [number, number]; iopsPerGiB?: number; boot: boolean }>
+> = {
   standard: { size: [1, 1024], boot: true },
   gp2: { size: [1, 16_384], boot: true },
   gp3: { size: [1, 65_536], iops: [3000, 80_000], iopsPerGiB: 500, boot: true },
@@ -105,7 +109,8 @@ const THROUGHPUT: [number, number] = [125, 2000];
 const isString = (x: unknown): x is string => typeof x === 'string';
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x);
 
-const leaf = <T>(test: (x: unknown) => boolean, expected: string, fix?: string) => v.custom<T>(test, bad(expected, fix));
+const leaf = <T>(test: (x: unknown) => boolean, expected: string, fix?: string) =>
+  v.custom<T>(test, bad(expected, fix));
 const bool = leaf<boolean>((x) => typeof x === 'boolean', 'true or false');
 const nonEmpty = leaf<string>((x) => isString(x) && x.trim() !== '', 'a non-empty string');
 const secret = v.custom<string>((x) => isString(x) && x !== '', badSecret('a non-empty string'));
@@ -113,23 +118,42 @@ const intIn = (min: number, max: number, fix?: string) =>
   leaf<number>((x) => isInt(x) && x >= min && x <= max, `an integer from ${min} to ${max}`, fix);
 const positiveInt = leaf<number>((x) => isInt(x) && x > 0, 'a positive integer');
 const oneOf = <T extends string>(values: readonly T[], fix?: string) =>
-  leaf<T>((x) => isString(x) && (values as readonly string[]).includes(x), `one of ${values.map((s) => JSON.stringify(s)).join(', ')}`, fix);
-const pattern = (re: RegExp, expected: string, fix?: string) => leaf<string>((x) => isString(x) && re.test(x), expected, fix);
-const absolutePath = leaf<string>((x) => isString(x) && x.startsWith('/') && !x.includes('\0'), 'an absolute path (starting with "/")');
+  leaf<T>(
+    (x) => isString(x) && (values as readonly string[]).includes(x),
+    `one of ${values.map((s) => JSON.stringify(s)).join(', ')}`,
+    fix,
+  );
+const pattern = (re: RegExp, expected: string, fix?: string) =>
+  leaf<string>((x) => isString(x) && re.test(x), expected, fix);
+const absolutePath = leaf<string>(
+  (x) => isString(x) && x.startsWith('/') && !x.includes('\0'),
+  'an absolute path (starting with "/")',
+);
 const kmsKey = pattern(
   KMS_KEY_PATTERN,
   'a KMS key id, mrk- id, alias/name or key/alias ARN',
   'e.g. "alias/my-key" or "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"',
 );
-const kmsKeyOrEmpty = leaf<string>((x) => x === '' || (isString(x) && KMS_KEY_PATTERN.test(x)), 'a KMS key id, alias or ARN, or "" for the region\'s default key');
+const kmsKeyOrEmpty = leaf<string>(
+  (x) => x === '' || (isString(x) && KMS_KEY_PATTERN.test(x)),
+  'a KMS key id, alias or ARN, or "" for the region\'s default key',
+);
 const list = <T extends v.GenericSchema>(item: T) => v.array(item, bad('an array'));
-const isPlainObject = (x: unknown): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof Date);
+const isPlainObject = (x: unknown): boolean =>
+  typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof Date);
 /** A record; valibot's own would take an array as an object with keys "0", "1", ... */
-const recordOf = <K extends v.GenericSchema<string, string>, V extends v.GenericSchema>(key: K, value: V, what: string) =>
-  v.pipe(v.custom<Record<string, unknown>>(isPlainObject, bad(what)), v.record(key, value, bad(what)));
+const recordOf = <K extends v.GenericSchema<string, string>, V extends v.GenericSchema>(
+  key: K,
+  value: V,
+  what: string,
+) => v.pipe(v.custom<Record<string, unknown>>(isPlainObject, bad(what)), v.record(key, value, bad(what)));
 
 /** Valibot path items for a dotted path (cross-field issues name options, not schema positions). */
-function pathItems(input: Record<string, unknown>, keys: readonly string[], value: unknown): [v.ObjectPathItem, ...v.ObjectPathItem[]] {
+function pathItems(
+  input: Record<string, unknown>,
+  keys: readonly string[],
+  value: unknown,
+): [v.ObjectPathItem, ...v.ObjectPathItem[]] {
   const items = keys.map((key): v.ObjectPathItem => ({ type: 'object', origin: 'value', input, key, value }));
   return items as [v.ObjectPathItem, ...v.ObjectPathItem[]];
 }
@@ -158,16 +182,26 @@ function knownKeys<T>(keys: readonly string[]) {
 
 /** Makes every entry optional: "required" is a cross-field rule with its own message. */
 function optionalAll<E extends v.ObjectEntries>(entries: E): { [K in keyof E]: v.OptionalSchema<E[K], undefined> } {
-  return Object.fromEntries(Object.entries(entries).map(([k, s]) => [k, v.optional(s)])) as { [K in keyof E]: v.OptionalSchema<E[K], undefined> };
+  return Object.fromEntries(Object.entries(entries).map(([k, s]) => [k, v.optional(s)])) as {
+    [K in keyof E]: v.OptionalSchema<E[K], undefined>;
+  };
 }
 
 /** An object schema with optional entries that reports unknown keys. */
 function shape<E extends v.ObjectEntries>(entries: E, what: string) {
-  return v.pipe(v.custom<Record<string, unknown>>(isPlainObject, bad(what)), v.looseObject(optionalAll(entries), bad(what)), knownKeys(Object.keys(entries)));
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isPlainObject, bad(what)),
+    v.looseObject(optionalAll(entries), bad(what)),
+    knownKeys(Object.keys(entries)),
+  );
 }
 
 /** A template option: a string in Packer's syntax checked against the names the option allows, or a function. */
-function template(option: string, allowed: readonly (keyof TemplateData)[], literalCheck?: (text: string) => string | undefined) {
+function template(
+  option: string,
+  allowed: readonly (keyof TemplateData)[],
+  literalCheck?: (text: string) => string | undefined,
+) {
   return v.pipe(
     v.custom<string | ((data: TemplateData) => string)>(
       (x) => (isString(x) && x !== '') || typeof x === 'function',
@@ -190,12 +224,32 @@ const tagKey = leaf<string>(
   'a tag key of 1 to 128 characters not starting with "aws:"',
 );
 const tagMap = (option: string) =>
-  recordOf(tagKey, template(option, TEMPLATE_SCOPES.buildData, (text) => (text.length > 256 ? `must be at most 256 characters, got ${text.length}; shorten the tag value` : undefined)), 'an object of tag names to values');
+  recordOf(
+    tagKey,
+    template(option, TEMPLATE_SCOPES.buildData, (text) =>
+      text.length > 256 ? `must be at most 256 characters, got ${text.length}; shorten the tag value` : undefined,
+    ),
+    'an object of tag names to values',
+  );
 
 const chrootMount = leaf<unknown>(
   (x) => {
-    const parts = Array.isArray(x) ? x : x && typeof x === 'object' ? [(x as Record<string, unknown>).fsType, (x as Record<string, unknown>).source, (x as Record<string, unknown>).target] : [];
-    if (!Array.isArray(x) && x && typeof x === 'object' && Object.keys(x).some((k) => !['fsType', 'source', 'target'].includes(k))) return false;
+    const parts = Array.isArray(x)
+      ? x
+      : x && typeof x === 'object'
+        ? [
+            (x as Record<string, unknown>).fsType,
+            (x as Record<string, unknown>).source,
+            (x as Record<string, unknown>).target,
+          ]
+        : [];
+    if (
+      !Array.isArray(x) &&
+      x &&
+      typeof x === 'object' &&
+      Object.keys(x).some((k) => !['fsType', 'source', 'target'].includes(k))
+    )
+      return false;
     return parts.length === 3 && parts.every((p) => isString(p) && p !== '') && (parts[2] as string).startsWith('/');
   },
   'three elements [fsType, source, target] (or { fsType, source, target }) with an absolute target',
@@ -207,9 +261,22 @@ const filterValue = leaf<string | readonly string[]>(
   'a string or a non-empty array of strings',
 );
 
-const WAIT_KINDS: readonly WaitKind[] = ['volumeAvailable', 'volumeAttached', 'volumeDetached', 'volumeDeleted', 'snapshotCompleted', 'imageAvailable', 'copyAvailable'];
+const WAIT_KINDS: readonly WaitKind[] = [
+  'volumeAvailable',
+  'volumeAttached',
+  'volumeDetached',
+  'volumeDeleted',
+  'snapshotCompleted',
+  'imageAvailable',
+  'copyAvailable',
+];
 const waitPolicy = shape(
-  { timeoutMs: positiveInt, minDelayMs: positiveInt, maxDelayMs: positiveInt, firstDelayMs: intIn(0, Number.MAX_SAFE_INTEGER, 'milliseconds; 0 polls again at the normal pace') },
+  {
+    timeoutMs: positiveInt,
+    minDelayMs: positiveInt,
+    maxDelayMs: positiveInt,
+    firstDelayMs: intIn(0, Number.MAX_SAFE_INTEGER, 'milliseconds; 0 polls again at the normal pace'),
+  },
   'an object { timeoutMs, minDelayMs, maxDelayMs, firstDelayMs }',
 );
 
@@ -275,8 +342,15 @@ const ENTRIES = {
   amiArchitecture: oneOf(['x86_64', 'arm64', 'i386', 'x86_64_mac', 'arm64_mac'] as const),
   amiUsers: list(pattern(ACCOUNT_ID, 'a 12-digit AWS account id')),
   amiGroups: list(oneOf(['all'] as const, '"all" makes the AMI public; use amiUsers/amiOrgArns/amiOuArns for others')),
-  amiOrgArns: list(pattern(ORG_ARN, 'an organization ARN like "arn:aws:organizations::111122223333:organization/o-exampleorgid"')),
-  amiOuArns: list(pattern(OU_ARN, 'an organizational unit ARN like "arn:aws:organizations::111122223333:ou/o-exampleorgid/ou-ab12-cdef3456"')),
+  amiOrgArns: list(
+    pattern(ORG_ARN, 'an organization ARN like "arn:aws:organizations::111122223333:organization/o-exampleorgid"'),
+  ),
+  amiOuArns: list(
+    pattern(
+      OU_ARN,
+      'an organizational unit ARN like "arn:aws:organizations::111122223333:ou/o-exampleorgid/ou-ab12-cdef3456"',
+    ),
+  ),
   amiProductCodes: list(nonEmpty),
   amiRegions: list(nonEmpty),
   regionKmsKeyIds: recordOf(nonEmpty, kmsKeyOrEmpty, 'an object of region names to KMS keys'),
@@ -288,11 +362,17 @@ const ENTRIES = {
   enaSupport: bool,
   sriovSupport: bool,
   bootMode: oneOf(['legacy-bios', 'uefi', 'uefi-preferred'] as const),
-  uefiData: leaf<string>((x) => isString(x) && x !== '' && BASE64.test(x), 'base64 text (the UEFI variable store)', 'e.g. the output of `python3 uefivars.py -o aws ...`'),
+  uefiData: leaf<string>(
+    (x) => isString(x) && x !== '' && BASE64.test(x),
+    'base64 text (the UEFI variable store)',
+    'e.g. the output of `python3 uefivars.py -o aws ...`',
+  ),
   tpmSupport: oneOf(['v2.0'] as const),
   imdsSupport: oneOf(['v2.0', ''] as const),
   deprecateAt: leaf<string | Date>(
-    (x) => (x instanceof Date && !Number.isNaN(x.getTime())) || (isString(x) && RFC3339.test(x) && !Number.isNaN(Date.parse(x))),
+    (x) =>
+      (x instanceof Date && !Number.isNaN(x.getTime())) ||
+      (isString(x) && RFC3339.test(x) && !Number.isNaN(Date.parse(x))),
     'an RFC 3339 time like "2030-01-02T03:04:05Z" (YYYY-MM-DDTHH:MM:SSZ) or a valid Date',
   ),
   deregistrationProtection: shape({ enabled: bool, withCooldown: bool }, 'an object { enabled, withCooldown }'),
@@ -329,7 +409,10 @@ const ENTRIES = {
   devicePath: pattern(DEVICE_PATH, 'a device path from /dev/sdf to /dev/sdp (or /dev/xvdf to /dev/xvdp)'),
   nvmeDevicePath: pattern(/^\/dev\/\S+$/, 'a path under /dev, e.g. "/dev/nvme1n1p"'),
   mountPath: template('mountPath', TEMPLATE_SCOPES.mountPath),
-  mountPartition: leaf<string | number>((x) => (isString(x) && /^\d+$/.test(x)) || (isInt(x) && x >= 0), 'a partition number like "1" ("0" for the whole device)'),
+  mountPartition: leaf<string | number>(
+    (x) => (isString(x) && /^\d+$/.test(x)) || (isInt(x) && x >= 0),
+    'a partition number like "1" ("0" for the whole device)',
+  ),
   mountOptions: list(pattern(/^\S+$/, 'a mount option without spaces, e.g. "nouuid"')),
   preMountCommands: list(template('preMountCommands', TEMPLATE_SCOPES.preMountCommands)),
   postMountCommands: list(template('postMountCommands', TEMPLATE_SCOPES.postMountCommands)),
@@ -345,7 +428,10 @@ const ENTRIES = {
   keepOnError: bool,
   serviceGuard: bool,
   lockDir: absolutePath,
-  buildId: pattern(BUILD_ID, '1 to 64 characters of letters, digits, ".", "_" and "-" (starting with a letter or digit)'),
+  buildId: pattern(
+    BUILD_ID,
+    '1 to 64 characters of letters, digits, ".", "_" and "-" (starting with a letter or digit)',
+  ),
 } satisfies v.ObjectEntries;
 
 // --- Cross-field rules ----------------------------------------------------------------------
@@ -370,7 +456,11 @@ export const DEFAULT_CHROOT_MOUNTS = [
 
 /** Reads a chroot mount in either form; undefined when malformed (the field rule reports it). @internal */
 export function chrootMountSpec(x: unknown): { fsType: string; source: string; target: string } | undefined {
-  const parts = Array.isArray(x) ? x : x && typeof x === 'object' ? [(x as Loose).fsType, (x as Loose).source, (x as Loose).target] : [];
+  const parts = Array.isArray(x)
+    ? x
+    : x && typeof x === 'object'
+      ? [(x as Loose).fsType, (x as Loose).source, (x as Loose).target]
+      : [];
   if (parts.length !== 3 || !parts.every(isString)) return undefined;
   return { fsType: parts[0] as string, source: parts[1] as string, target: parts[2] as string };
 }
@@ -386,21 +476,35 @@ function volumeRules(
   const size = isInt(vol.size) ? vol.size : undefined;
   if (isInt(vol.iops)) {
     if (!type) {
-      if (vol.typeKnown) add(at('iops'), vol.iops, 'IOPS need a volume type that takes them; set the volume type to "gp3", "io1" or "io2"');
+      if (vol.typeKnown)
+        add(
+          at('iops'),
+          vol.iops,
+          'IOPS need a volume type that takes them; set the volume type to "gp3", "io1" or "io2"',
+        );
     } else if (!limits?.iops) {
       add(at('iops'), vol.iops, `${type} volumes do not take IOPS; use "gp3", "io1" or "io2", or remove the IOPS`);
     } else {
       const [min, max] = limits.iops;
-      if (vol.iops < min || vol.iops > max) add(at('iops'), vol.iops, `${type} IOPS must be from ${min} to ${max}, got ${vol.iops}`);
+      if (vol.iops < min || vol.iops > max)
+        add(at('iops'), vol.iops, `${type} IOPS must be from ${min} to ${max}, got ${vol.iops}`);
       else if (size !== undefined && limits.iopsPerGiB && vol.iops > size * limits.iopsPerGiB) {
-        add(at('iops'), vol.iops, `${type} allows at most ${limits.iopsPerGiB} IOPS per GiB: ${vol.iops} IOPS needs at least ${Math.ceil(vol.iops / limits.iopsPerGiB)} GiB, the size is ${size}; raise the size or lower the IOPS`);
+        add(
+          at('iops'),
+          vol.iops,
+          `${type} allows at most ${limits.iopsPerGiB} IOPS per GiB: ${vol.iops} IOPS needs at least ${Math.ceil(vol.iops / limits.iopsPerGiB)} GiB, the size is ${size}; raise the size or lower the IOPS`,
+        );
       }
     }
   } else if (vol.requireIops && (type === 'io1' || type === 'io2')) {
     add(at('iops'), vol.iops, `${type} volumes need IOPS; set them (from ${limits!.iops![0]} to ${limits!.iops![1]})`);
   }
-  if (vol.throughput !== undefined && (type !== 'gp3') && (type !== undefined || vol.typeKnown)) {
-    add(at('throughput'), vol.throughput, `throughput applies to gp3 volumes only, the type is ${type ?? 'unset'}; set the volume type to "gp3" or remove the throughput`);
+  if (vol.throughput !== undefined && type !== 'gp3' && (type !== undefined || vol.typeKnown)) {
+    add(
+      at('throughput'),
+      vol.throughput,
+      `throughput applies to gp3 volumes only, the type is ${type ?? 'unset'}; set the volume type to "gp3" or remove the throughput`,
+    );
   }
   if (size !== undefined && limits && (size < limits.size[0] || size > limits.size[1])) {
     add(at('size'), size, `${type} volumes must be from ${limits.size[0]} to ${limits.size[1]} GiB, got ${size}`);
@@ -415,19 +519,26 @@ function crossFieldRules(c: Loose, add: Add): void {
   // Access
   if (has(c, 'accessKey') !== has(c, 'secretKey')) {
     const missing = has(c, 'accessKey') ? 'secretKey' : 'accessKey';
-    add(missing, undefined, `accessKey and secretKey must both be set or both unset; set ${missing} too, or remove ${missing === 'secretKey' ? 'accessKey' : 'secretKey'} to use the default credential chain`);
+    add(
+      missing,
+      undefined,
+      `accessKey and secretKey must both be set or both unset; set ${missing} too, or remove ${missing === 'secretKey' ? 'accessKey' : 'secretKey'} to use the default credential chain`,
+    );
   }
   if (has(c, 'token') && !has(c, 'accessKey')) {
     add('token', undefined, 'a session token only works with accessKey and secretKey; set them too, or remove token');
   }
   if (!isTrue(c.skipRegionValidation)) {
     const fix = 'use a region name like "us-east-1" (or set skipRegionValidation for EC2-compatible clouds)';
-    if (isString(c.region) && !REGION_PATTERN.test(c.region)) add('region', c.region, `must be an AWS region name, got ${show(c.region)}; ${fix}`);
+    if (isString(c.region) && !REGION_PATTERN.test(c.region))
+      add('region', c.region, `must be an AWS region name, got ${show(c.region)}; ${fix}`);
     asList(c.amiRegions).forEach((r, i) => {
-      if (isString(r) && !REGION_PATTERN.test(r)) add(`amiRegions.${i}`, r, `must be an AWS region name, got ${show(r)}; ${fix}`);
+      if (isString(r) && !REGION_PATTERN.test(r))
+        add(`amiRegions.${i}`, r, `must be an AWS region name, got ${show(r)}; ${fix}`);
     });
     for (const r of Object.keys(asRecord(c.regionKmsKeyIds))) {
-      if (!REGION_PATTERN.test(r)) add(`regionKmsKeyIds.${r}`, r, `the key must be an AWS region name, got ${show(r)}; ${fix}`);
+      if (!REGION_PATTERN.test(r))
+        add(`regionKmsKeyIds.${r}`, r, `the key must be an AWS region name, got ${show(r)}; ${fix}`);
     }
   }
 
@@ -435,12 +546,20 @@ function crossFieldRules(c: Loose, add: Add): void {
   const scratch = isTrue(c.fromScratch);
   if (!has(c, 'amiName')) add('amiName', undefined, 'is required: set a unique name, e.g. "my-image {{timestamp}}"');
   if (!scratch && !has(c, 'sourceAmi') && !has(c, 'sourceAmiFilter')) {
-    add('sourceAmi', undefined, 'is required: set sourceAmi or sourceAmiFilter (or fromScratch: true to start from an empty volume)');
+    add(
+      'sourceAmi',
+      undefined,
+      'is required: set sourceAmi or sourceAmiFilter (or fromScratch: true to start from an empty volume)',
+    );
   }
   if (has(c, 'sourceAmiFilter')) {
     const owners = asRecord(c.sourceAmiFilter).owners;
     if (owners === undefined || (Array.isArray(owners) && owners.length === 0)) {
-      add('sourceAmiFilter.owners', owners, 'is required with sourceAmiFilter, so only images of trusted accounts can match; set e.g. ["self"], ["amazon"] or an account id');
+      add(
+        'sourceAmiFilter.owners',
+        owners,
+        'is required with sourceAmiFilter, so only images of trusted accounts can match; set e.g. ["self"], ["amazon"] or an account id',
+      );
     }
   }
 
@@ -448,24 +567,38 @@ function crossFieldRules(c: Loose, add: Add): void {
   if (scratch) {
     const requireScratch = (key: string, example: string): void => {
       const value = c[key];
-      if (value === undefined || (Array.isArray(value) && value.length === 0)) add(key, value, `is required with fromScratch; set it, e.g. ${example}`);
+      if (value === undefined || (Array.isArray(value) && value.length === 0))
+        add(key, value, `is required with fromScratch; set it, e.g. ${example}`);
     };
     requireScratch('rootVolumeSize', 'rootVolumeSize: 8');
     requireScratch('preMountCommands', 'commands that partition and format {{.Device}}');
     requireScratch('amiVirtualizationType', 'amiVirtualizationType: "hvm"');
     requireScratch('rootDeviceName', 'rootDeviceName: "xvda"');
     requireScratch('amiBlockDeviceMappings', '[{ deviceName: "xvda", deleteOnTermination: true, volumeType: "gp3" }]');
-    if (c.rootVolumeType === 'io1') add('rootVolumeType', 'io1', 'io1 cannot be used when building from scratch; use "gp3" or "io2"');
+    if (c.rootVolumeType === 'io1')
+      add('rootVolumeType', 'io1', 'io1 cannot be used when building from scratch; use "gp3" or "io2"');
   } else {
     const mappings = nonEmptyList(c.amiBlockDeviceMappings);
     if (mappings && !has(c, 'rootDeviceName')) {
-      add('rootDeviceName', undefined, 'is required with amiBlockDeviceMappings: name the mapping that receives the new snapshot, e.g. "/dev/xvda"');
+      add(
+        'rootDeviceName',
+        undefined,
+        'is required with amiBlockDeviceMappings: name the mapping that receives the new snapshot, e.g. "/dev/xvda"',
+      );
     }
     if (has(c, 'rootDeviceName') && !mappings) {
-      add('amiBlockDeviceMappings', c.amiBlockDeviceMappings, 'is required with rootDeviceName (it only applies to custom mappings); add the mappings or remove rootDeviceName');
+      add(
+        'amiBlockDeviceMappings',
+        c.amiBlockDeviceMappings,
+        'is required with rootDeviceName (it only applies to custom mappings); add the mappings or remove rootDeviceName',
+      );
     }
     if (mappings && has(c, 'rootDeviceName') && !has(c, 'rootVolumeSize')) {
-      add('rootVolumeSize', undefined, 'is required with amiBlockDeviceMappings (they replace the source\'s, size included); set the root size in GiB');
+      add(
+        'rootVolumeSize',
+        undefined,
+        "is required with amiBlockDeviceMappings (they replace the source's, size included); set the root size in GiB",
+      );
     }
   }
 
@@ -476,25 +609,54 @@ function crossFieldRules(c: Loose, add: Add): void {
   mappings.forEach((raw, i) => {
     const m = asRecord(raw);
     const p = `amiBlockDeviceMappings.${i}`;
-    if (!has(m, 'deviceName')) add(`${p}.deviceName`, undefined, 'is required: the device name exposed to the instance, e.g. "/dev/sdb"');
+    if (!has(m, 'deviceName'))
+      add(`${p}.deviceName`, undefined, 'is required: the device name exposed to the instance, e.g. "/dev/sdb"');
     if (isString(m.deviceName)) {
       const first = seen.get(m.deviceName);
-      if (first !== undefined) add(`${p}.deviceName`, m.deviceName, `duplicates amiBlockDeviceMappings.${first}; each device may be mapped once`);
+      if (first !== undefined)
+        add(
+          `${p}.deviceName`,
+          m.deviceName,
+          `duplicates amiBlockDeviceMappings.${first}; each device may be mapped once`,
+        );
       else seen.set(m.deviceName, i);
     }
     const isRoot = rootName !== undefined && m.deviceName === rootName;
-    const ebsFields = ['volumeSize', 'volumeType', 'iops', 'throughput', 'snapshotId', 'encrypted', 'kmsKeyId', 'deleteOnTermination'].filter((f) => has(m, f));
+    const ebsFields = [
+      'volumeSize',
+      'volumeType',
+      'iops',
+      'throughput',
+      'snapshotId',
+      'encrypted',
+      'kmsKeyId',
+      'deleteOnTermination',
+    ].filter((f) => has(m, f));
     if (isTrue(m.noDevice) && (ebsFields.length > 0 || has(m, 'virtualName'))) {
-      add(`${p}.noDevice`, true, `suppresses the device, so ${[...ebsFields, ...(has(m, 'virtualName') ? ['virtualName'] : [])].join(', ')} cannot be set with it; remove them or noDevice`);
+      add(
+        `${p}.noDevice`,
+        true,
+        `suppresses the device, so ${[...ebsFields, ...(has(m, 'virtualName') ? ['virtualName'] : [])].join(', ')} cannot be set with it; remove them or noDevice`,
+      );
     }
     if (has(m, 'virtualName') && ebsFields.length > 0) {
-      add(`${p}.virtualName`, m.virtualName, `names an instance store volume, which has no ${ebsFields.join(', ')}; remove them or virtualName`);
+      add(
+        `${p}.virtualName`,
+        m.virtualName,
+        `names an instance store volume, which has no ${ebsFields.join(', ')}; remove them or virtualName`,
+      );
     }
     if (!isTrue(m.noDevice) && !has(m, 'virtualName') && !has(m, 'snapshotId') && !has(m, 'volumeSize') && !isRoot) {
       add(`${p}.volumeSize`, undefined, 'is required unless snapshotId is set; set the size in GiB');
     }
-    if (has(m, 'kmsKeyId') && m.encrypted !== true) add(`${p}.kmsKeyId`, m.kmsKeyId, 'needs encrypted: true; set it, or remove kmsKeyId');
-    if (isRoot && (m.volumeType === 'st1' || m.volumeType === 'sc1')) add(`${p}.volumeType`, m.volumeType, `the root device cannot be ${m.volumeType}; use "gp3", "gp2", "io1" or "io2"`);
+    if (has(m, 'kmsKeyId') && m.encrypted !== true)
+      add(`${p}.kmsKeyId`, m.kmsKeyId, 'needs encrypted: true; set it, or remove kmsKeyId');
+    if (isRoot && (m.volumeType === 'st1' || m.volumeType === 'sc1'))
+      add(
+        `${p}.volumeType`,
+        m.volumeType,
+        `the root device cannot be ${m.volumeType}; use "gp3", "gp2", "io1" or "io2"`,
+      );
     volumeRules(add, (f) => `${p}.${f === 'size' ? 'volumeSize' : f === 'type' ? 'volumeType' : f}`, {
       type: m.volumeType,
       iops: m.iops,
@@ -505,22 +667,41 @@ function crossFieldRules(c: Loose, add: Add): void {
     });
   });
   if (rootName !== undefined && mappings.length > 0 && !seen.has(rootName)) {
-    add('rootDeviceName', rootName, `must equal the deviceName of one of amiBlockDeviceMappings (exactly), got ${show(rootName)}; mapped: ${[...seen.keys()].map((k) => show(k)).join(', ') || 'none'}`);
+    add(
+      'rootDeviceName',
+      rootName,
+      `must equal the deviceName of one of amiBlockDeviceMappings (exactly), got ${show(rootName)}; mapped: ${[...seen.keys()].map((k) => show(k)).join(', ') || 'none'}`,
+    );
   }
 
   // Root volume
   const rootType = c.rootVolumeType ?? (scratch ? 'gp2' : undefined);
-  volumeRules(add, (f) => (f === 'size' ? 'rootVolumeSize' : f === 'type' ? 'rootVolumeType' : f === 'iops' ? 'rootVolumeIops' : 'rootVolumeThroughput'), {
-    type: rootType,
-    iops: c.rootVolumeIops,
-    throughput: c.rootVolumeThroughput,
-    size: c.rootVolumeSize,
-    typeKnown: rootType !== undefined,
-    // io1 from scratch has its own issue above.
-    requireIops: scratch && rootType !== 'io1',
-  });
+  volumeRules(
+    add,
+    (f) =>
+      f === 'size'
+        ? 'rootVolumeSize'
+        : f === 'type'
+          ? 'rootVolumeType'
+          : f === 'iops'
+            ? 'rootVolumeIops'
+            : 'rootVolumeThroughput',
+    {
+      type: rootType,
+      iops: c.rootVolumeIops,
+      throughput: c.rootVolumeThroughput,
+      size: c.rootVolumeSize,
+      typeKnown: rootType !== undefined,
+      // io1 from scratch has its own issue above.
+      requireIops: scratch && rootType !== 'io1',
+    },
+  );
   if (has(c, 'rootVolumeKmsKeyId') && c.rootVolumeEncryptBoot !== true) {
-    add('rootVolumeKmsKeyId', c.rootVolumeKmsKeyId, 'needs rootVolumeEncryptBoot: true (EC2 rejects a key for an unencrypted volume); set it, or remove rootVolumeKmsKeyId');
+    add(
+      'rootVolumeKmsKeyId',
+      c.rootVolumeKmsKeyId,
+      'needs rootVolumeEncryptBoot: true (EC2 rejects a key for an unencrypted volume); set it, or remove rootVolumeKmsKeyId',
+    );
   }
 
   // Encryption and sharing
@@ -528,62 +709,118 @@ function crossFieldRules(c: Loose, add: Add): void {
   const regionKeyNames = Object.keys(regionKeys);
   const amiRegions = asList(c.amiRegions).filter(isString);
   const encrypt = isTrue(c.encryptBoot);
-  if (has(c, 'kmsKeyId') && !encrypt) add('kmsKeyId', c.kmsKeyId, 'needs encryptBoot: true; set it, or remove kmsKeyId');
+  if (has(c, 'kmsKeyId') && !encrypt)
+    add('kmsKeyId', c.kmsKeyId, 'needs encryptBoot: true; set it, or remove kmsKeyId');
   if (!encrypt && regionKeyNames.some((r) => regionKeys[r] !== '')) {
     add('regionKmsKeyIds', regionKeys, 'needs encryptBoot: true when any key is set; set it, or remove the keys');
   }
   if (regionKeyNames.length > 0) {
     asList(c.amiRegions).forEach((r, i) => {
-      if (isString(r) && !Object.hasOwn(regionKeys, r)) add(`amiRegions.${i}`, r, `has no entry in regionKmsKeyIds; add ${JSON.stringify(r)} (use "" for the region's default key) or remove the region`);
+      if (isString(r) && !Object.hasOwn(regionKeys, r))
+        add(
+          `amiRegions.${i}`,
+          r,
+          `has no entry in regionKmsKeyIds; add ${JSON.stringify(r)} (use "" for the region's default key) or remove the region`,
+        );
     });
     for (const r of regionKeyNames) {
-      if (!amiRegions.includes(r)) add(`regionKmsKeyIds.${r}`, regionKeys[r], `region ${JSON.stringify(r)} is not in amiRegions; add it there or remove this key`);
+      if (!amiRegions.includes(r))
+        add(
+          `regionKmsKeyIds.${r}`,
+          regionKeys[r],
+          `region ${JSON.stringify(r)} is not in amiRegions; add it there or remove this key`,
+        );
     }
   }
   const isDefaultKey = (k: unknown): boolean => !isString(k) || k === '' || DEFAULT_EBS_ALIASES.has(k);
   const sharedAmi = nonEmptyList(c.amiUsers) || nonEmptyList(c.amiOrgArns) || nonEmptyList(c.amiOuArns);
   if (sharedAmi && encrypt && isDefaultKey(c.kmsKeyId)) {
-    add('kmsKeyId', c.kmsKeyId, 'cannot share an AMI encrypted with the default KMS key (other accounts cannot use it); set kmsKeyId to a customer managed key shared with them, or stop sharing');
+    add(
+      'kmsKeyId',
+      c.kmsKeyId,
+      'cannot share an AMI encrypted with the default KMS key (other accounts cannot use it); set kmsKeyId to a customer managed key shared with them, or stop sharing',
+    );
   }
   if (sharedAmi) {
     for (const r of regionKeyNames) {
-      if (isDefaultKey(regionKeys[r])) add(`regionKmsKeyIds.${r}`, regionKeys[r], `cannot share an AMI encrypted with the default KMS key in ${r}; set a customer managed key`);
+      if (isDefaultKey(regionKeys[r]))
+        add(
+          `regionKmsKeyIds.${r}`,
+          regionKeys[r],
+          `cannot share an AMI encrypted with the default KMS key in ${r}; set a customer managed key`,
+        );
     }
-    if (isTrue(c.rootVolumeEncryptBoot) && isDefaultKey(c.rootVolumeKmsKeyId) && !(encrypt && !isDefaultKey(c.kmsKeyId))) {
-      add('rootVolumeKmsKeyId', c.rootVolumeKmsKeyId, 'cannot share an AMI whose volume is encrypted with the default KMS key; set rootVolumeKmsKeyId to a customer managed key shared with the accounts');
+    if (
+      isTrue(c.rootVolumeEncryptBoot) &&
+      isDefaultKey(c.rootVolumeKmsKeyId) &&
+      !(encrypt && !isDefaultKey(c.kmsKeyId))
+    ) {
+      add(
+        'rootVolumeKmsKeyId',
+        c.rootVolumeKmsKeyId,
+        'cannot share an AMI whose volume is encrypted with the default KMS key; set rootVolumeKmsKeyId to a customer managed key shared with the accounts',
+      );
     }
   }
   if (nonEmptyList(c.snapshotUsers)) {
     if (encrypt && isDefaultKey(c.kmsKeyId) && regionKeyNames.length === 0) {
-      add('snapshotUsers', c.snapshotUsers, 'cannot share snapshots encrypted with the default KMS key (see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ebs-modifying-snapshot-permissions.html); set kmsKeyId to a customer managed key');
+      add(
+        'snapshotUsers',
+        c.snapshotUsers,
+        'cannot share snapshots encrypted with the default KMS key (see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ebs-modifying-snapshot-permissions.html); set kmsKeyId to a customer managed key',
+      );
     }
     for (const r of regionKeyNames) {
-      if (isDefaultKey(regionKeys[r])) add(`regionKmsKeyIds.${r}`, regionKeys[r], `cannot share snapshots encrypted with the default KMS key in ${r}; set a customer managed key`);
+      if (isDefaultKey(regionKeys[r]))
+        add(
+          `regionKmsKeyIds.${r}`,
+          regionKeys[r],
+          `cannot share snapshots encrypted with the default KMS key in ${r}; set a customer managed key`,
+        );
     }
   }
   if (isTrue(c.skipSaveBuildRegion) && amiRegions.length === 0) {
-    add('skipSaveBuildRegion', true, 'with no amiRegions no AMI would be kept anywhere; add amiRegions or remove skipSaveBuildRegion');
+    add(
+      'skipSaveBuildRegion',
+      true,
+      'with no amiRegions no AMI would be kept anywhere; add amiRegions or remove skipSaveBuildRegion',
+    );
   }
 
   // Platform features
   for (const key of ['enaSupport', 'sriovSupport'] as const) {
     if (isTrue(c[key]) && c.amiVirtualizationType === 'paravirtual') {
-      add(key, true, 'enhanced networking needs HVM, but amiVirtualizationType is "paravirtual"; set it to "hvm" or remove this option');
+      add(
+        key,
+        true,
+        'enhanced networking needs HVM, but amiVirtualizationType is "paravirtual"; set it to "hvm" or remove this option',
+      );
     }
   }
   if (has(c, 'uefiData')) {
-    if (c.bootMode === 'legacy-bios') add('uefiData', c.uefiData, 'cannot be used with bootMode "legacy-bios"; set bootMode to "uefi" or remove uefiData');
+    if (c.bootMode === 'legacy-bios')
+      add(
+        'uefiData',
+        c.uefiData,
+        'cannot be used with bootMode "legacy-bios"; set bootMode to "uefi" or remove uefiData',
+      );
     else if (!has(c, 'bootMode') && (c.amiArchitecture ?? 'x86_64') !== 'arm64') {
       add('bootMode', undefined, 'must be set to "uefi" (or "uefi-preferred") to use uefiData on this architecture');
     }
   }
   if (has(c, 'tpmSupport') && c.bootMode === 'legacy-bios') {
-    add('tpmSupport', c.tpmSupport, 'NitroTPM needs UEFI boot, but bootMode is "legacy-bios"; set bootMode to "uefi" or remove tpmSupport');
+    add(
+      'tpmSupport',
+      c.tpmSupport,
+      'NitroTPM needs UEFI boot, but bootMode is "legacy-bios"; set bootMode to "uefi" or remove tpmSupport',
+    );
   }
 
   // Chroot
   const mounts = [
-    ...(Array.isArray(c.chrootMounts) ? c.chrootMounts.map((m, i) => [chrootMountSpec(m), `chrootMounts.${i}`] as const) : DEFAULT_CHROOT_MOUNTS.map((m) => [m, 'default'] as const)),
+    ...(Array.isArray(c.chrootMounts)
+      ? c.chrootMounts.map((m, i) => [chrootMountSpec(m), `chrootMounts.${i}`] as const)
+      : DEFAULT_CHROOT_MOUNTS.map((m) => [m, 'default'] as const)),
     ...asList(c.extraChrootMounts).map((m, i) => [chrootMountSpec(m), `extraChrootMounts.${i}`] as const),
   ];
   const targets = new Map<string, string>();
@@ -591,11 +828,19 @@ function crossFieldRules(c: Loose, add: Add): void {
     if (!spec) continue;
     const previous = targets.get(spec.target);
     if (previous !== undefined && path !== 'default') {
-      add(path, spec.target, `mounts ${spec.target} again (already mounted by ${previous === 'default' ? 'the default chroot mounts' : previous}); to change a default, replace the list with chrootMounts`);
+      add(
+        path,
+        spec.target,
+        `mounts ${spec.target} again (already mounted by ${previous === 'default' ? 'the default chroot mounts' : previous}); to change a default, replace the list with chrootMounts`,
+      );
     } else targets.set(spec.target, path);
   }
   if (isString(c.commandWrapper) && !/\{\{-?\s*\.Command\b/.test(c.commandWrapper)) {
-    add('commandWrapper', c.commandWrapper, 'must contain {{.Command}}, or no command would run; e.g. "sudo {{.Command}}"');
+    add(
+      'commandWrapper',
+      c.commandWrapper,
+      'must contain {{.Command}}, or no command would run; e.g. "sudo {{.Command}}"',
+    );
   }
   if (isString(c.mountPath) && !c.mountPath.startsWith('/')) {
     add('mountPath', c.mountPath, 'must be an absolute path (start with "/"), e.g. "/mnt/ami-chroot/{{.Device}}"');
@@ -606,7 +851,11 @@ function crossFieldRules(c: Loose, add: Add): void {
   for (const [kind, raw] of Object.entries(waits)) {
     const w = asRecord(raw);
     if (isInt(w.minDelayMs) && isInt(w.maxDelayMs) && w.minDelayMs > w.maxDelayMs) {
-      add(`polling.waits.${kind}.minDelayMs`, w.minDelayMs, `must not exceed maxDelayMs (${w.maxDelayMs}); lower it or raise maxDelayMs`);
+      add(
+        `polling.waits.${kind}.minDelayMs`,
+        w.minDelayMs,
+        `must not exceed maxDelayMs (${w.maxDelayMs}); lower it or raise maxDelayMs`,
+      );
     }
   }
 }
@@ -621,13 +870,15 @@ export const buildConfigSchema = v.pipe(
     if (!value) return;
     crossFieldRules(value, (path, input, message) => {
       // Every message names the value it is about, unless it already does.
-      const named = input === undefined || message.includes(show(input)) ? message : `${message} (value: ${show(input)})`;
+      const named =
+        input === undefined || message.includes(show(input)) ? message : `${message} (value: ${show(input)})`;
       addIssue({ message: named, input, path: pathItems(value, path.split('.'), input) });
     });
   }),
 );
 
-const redact = (path: string, value: unknown): unknown => (SECRET_OPTIONS.has(path.split('.')[0]!) && value !== undefined ? '[redacted]' : value);
+const redact = (path: string, value: unknown): unknown =>
+  SECRET_OPTIONS.has(path.split('.')[0]!) && value !== undefined ? '[redacted]' : value;
 
 /**
  * Validates a BuildConfig and returns every problem (empty when valid).

@@ -119,13 +119,22 @@ const str = (v: Value | undefined): string => (typeof v === 'string' ? v : Strin
 
 const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
   timestamp: { params: [], call: (_, clock) => String(Math.floor(clock.now.getTime() / 1000)) },
-  isotime: { params: ['string?'], call: (args, clock) => formatGoTime(clock.now, args.length > 0 ? str(args[0]) : RFC3339) },
+  isotime: {
+    params: ['string?'],
+    call: (args, clock) => formatGoTime(clock.now, args.length > 0 ? str(args[0]) : RFC3339),
+  },
   uuid: { params: [], call: (_, clock) => clock.uuid() },
   clean_resource_name: { params: ['string'], call: (args) => cleanResourceName(str(args[0])) },
   upper: { params: ['string'], call: (args) => str(args[0]).toUpperCase() },
   lower: { params: ['string'], call: (args) => str(args[0]).toLowerCase() },
-  replace_all: { params: ['string', 'string', 'string'], call: (args) => str(args[2]).replaceAll(str(args[0]), str(args[1])) },
-  replace: { params: ['string', 'string', 'int', 'string'], call: (args) => goReplace(str(args[3]), str(args[0]), str(args[1]), args[2] as number) },
+  replace_all: {
+    params: ['string', 'string', 'string'],
+    call: (args) => str(args[2]).replaceAll(str(args[0]), str(args[1])),
+  },
+  replace: {
+    params: ['string', 'string', 'int', 'string'],
+    call: (args) => goReplace(str(args[3]), str(args[0]), str(args[1]), args[2] as number),
+  },
   index: {
     params: ['map', 'string'],
     call: (args) => {
@@ -161,12 +170,39 @@ const REFUSED: Readonly<Record<string, string>> = {
   strftime: 'use isotime with a Go layout instead, e.g. {{ isotime "2006-01-02" }}',
 };
 
-const KEYWORDS = new Set(['if', 'else', 'end', 'range', 'with', 'define', 'template', 'block', 'break', 'continue', 'nil', 'true', 'false']);
+const KEYWORDS = new Set([
+  'if',
+  'else',
+  'end',
+  'range',
+  'with',
+  'define',
+  'template',
+  'block',
+  'break',
+  'continue',
+  'nil',
+  'true',
+  'false',
+]);
 
 // --- Go time layouts ------------------------------------------------------------------------
 
 const RFC3339 = '2006-01-02T15:04:05Z07:00';
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const pad = (n: number, width: number, fill = '0'): string => String(n).padStart(width, fill);
 
@@ -262,7 +298,18 @@ const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c
 const isIdentStart = (c: string | undefined): boolean => c !== undefined && /[A-Za-z_]/.test(c);
 const isIdentChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_]/.test(c);
 
-const GO_ESCAPES: Readonly<Record<string, string>> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"', "'": "'" };
+const GO_ESCAPES: Readonly<Record<string, string>> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '\\': '\\',
+  '"': '"',
+  "'": "'",
+};
 
 /** Reads a Go double-quoted string starting at `start` (the quote). */
 function readQuoted(src: string, start: number): { value: string; end: number } {
@@ -286,17 +333,20 @@ function readQuoted(src: string, start: number): { value: string; end: number } 
     const hex = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
     if (hex > 0) {
       const digits = src.slice(i + 2, i + 2 + hex);
-      if (!new RegExp(`^[0-9a-fA-F]{${hex}}$`).test(digits)) throw new TemplateSyntaxError(`invalid \\${e} escape in string`, i);
+      if (!new RegExp(`^[0-9a-fA-F]{${hex}}$`).test(digits))
+        throw new TemplateSyntaxError(`invalid \\${e} escape in string`, i);
       const code = parseInt(digits, 16);
       if (e === 'x') value += Buffer.from([code]).toString('latin1');
-      else if (code > 0x10ffff) throw new TemplateSyntaxError(`escape \\${e}${digits} is not a valid Unicode code point`, i);
+      else if (code > 0x10ffff)
+        throw new TemplateSyntaxError(`escape \\${e}${digits} is not a valid Unicode code point`, i);
       else value += String.fromCodePoint(code);
       i += 2 + hex;
       continue;
     }
     if (e !== undefined && /[0-7]/.test(e)) {
       const digits = src.slice(i + 1, i + 4);
-      if (!/^[0-7]{3}$/.test(digits)) throw new TemplateSyntaxError('invalid octal escape in string (needs three digits)', i);
+      if (!/^[0-7]{3}$/.test(digits))
+        throw new TemplateSyntaxError('invalid octal escape in string (needs three digits)', i);
       value += String.fromCharCode(parseInt(digits, 8));
       i += 4;
       continue;
@@ -307,7 +357,11 @@ function readQuoted(src: string, start: number): { value: string; end: number } 
 }
 
 /** Lexes one action's body from `start` up to and including its `}}`. */
-function lexAction(src: string, start: number, actionStart: number): { tokens: Token[]; end: number; trimRight: boolean } {
+function lexAction(
+  src: string,
+  start: number,
+  actionStart: number,
+): { tokens: Token[]; end: number; trimRight: boolean } {
   const tokens: Token[] = [];
   let i = start;
   for (;;) {
@@ -324,7 +378,8 @@ function lexAction(src: string, start: number, actionStart: number): { tokens: T
       tokens.push({ type: 'pipe', pos: i });
       i++;
     } else if (c === '.') {
-      if (!isIdentChar(src[i + 1])) throw new TemplateSyntaxError('a bare "." is not supported; name a variable, e.g. .Device', i);
+      if (!isIdentChar(src[i + 1]))
+        throw new TemplateSyntaxError('a bare "." is not supported; name a variable, e.g. .Device', i);
       const names: string[] = [];
       const pos = i;
       while (src[i] === '.' && isIdentChar(src[i + 1])) {
@@ -345,7 +400,8 @@ function lexAction(src: string, start: number, actionStart: number): { tokens: T
       i = end + 1;
     } else if (/[0-9]/.test(c) || ((c === '-' || c === '+') && /[0-9]/.test(src[i + 1] ?? ''))) {
       const m = /^[-+]?[0-9]+/.exec(src.slice(i))!;
-      if (/[0-9A-Za-z_.]/.test(src[i + m[0].length] ?? '')) throw new TemplateSyntaxError('only decimal integers are supported as numbers', i);
+      if (/[0-9A-Za-z_.]/.test(src[i + m[0].length] ?? ''))
+        throw new TemplateSyntaxError('only decimal integers are supported as numbers', i);
       tokens.push({ type: 'number', value: Number(m[0]), pos: i });
       i += m[0].length;
     } else if (isIdentStart(c)) {
@@ -356,7 +412,10 @@ function lexAction(src: string, start: number, actionStart: number): { tokens: T
     } else if (c === '$') {
       throw new TemplateSyntaxError('template variables ($x) are not supported', i);
     } else if (c === '(' || c === ')') {
-      throw new TemplateSyntaxError('parentheses are not supported; use a pipe, e.g. {{ .SourceAMIName | clean_resource_name }}', i);
+      throw new TemplateSyntaxError(
+        'parentheses are not supported; use a pipe, e.g. {{ .SourceAMIName | clean_resource_name }}',
+        i,
+      );
     } else if (c === '{') {
       throw new TemplateSyntaxError('unexpected "{" inside an action (nested "{{"?)', i);
     } else {
@@ -382,16 +441,27 @@ function fieldAccessor(token: Extract<Token, { type: 'field' }>, scope: ScopeInf
   const known = (TEMPLATE_DATA_NAMES as readonly string[]).includes(name);
   if (!known) {
     const hint = didYouMean(name, [...scope.allowed]);
-    throw new TemplateSyntaxError(`unknown variable .${name}${hint ? `; did you mean .${hint}?` : ''} (available here: ${describeAllowed(scope)})`, token.pos);
+    throw new TemplateSyntaxError(
+      `unknown variable .${name}${hint ? `; did you mean .${hint}?` : ''} (available here: ${describeAllowed(scope)})`,
+      token.pos,
+    );
   }
   const dataName = name as DataName;
   if (!scope.allowed.has(dataName)) {
-    throw new TemplateSyntaxError(`.${name} is not available in ${scope.path} (available here: ${describeAllowed(scope)})`, token.pos);
+    throw new TemplateSyntaxError(
+      `.${name} is not available in ${scope.path} (available here: ${describeAllowed(scope)})`,
+      token.pos,
+    );
   }
   if (dataName === 'SourceAMITags') {
-    if (rest.length > 0) throw new TemplateSyntaxError('.SourceAMITags has one level of keys: .SourceAMITags.key', token.pos);
+    if (rest.length > 0)
+      throw new TemplateSyntaxError('.SourceAMITags has one level of keys: .SourceAMITags.key', token.pos);
     if (key === undefined) {
-      if (!asMap) throw new TemplateSyntaxError('.SourceAMITags is a map; read one tag with .SourceAMITags.key or index .SourceAMITags "key"', token.pos);
+      if (!asMap)
+        throw new TemplateSyntaxError(
+          '.SourceAMITags is a map; read one tag with .SourceAMITags.key or index .SourceAMITags "key"',
+          token.pos,
+        );
       return (data) => {
         const tags = Object.hasOwn(data, 'SourceAMITags') ? data.SourceAMITags : undefined;
         return tags && typeof tags === 'object' ? tags : {};
@@ -418,19 +488,29 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
   const commands: Token[][] = [[]];
   for (const t of tokens) {
     if (t.type === 'pipe') {
-      if (commands[commands.length - 1]!.length === 0) throw new TemplateSyntaxError('missing command before "|"', t.pos);
+      if (commands[commands.length - 1]!.length === 0)
+        throw new TemplateSyntaxError('missing command before "|"', t.pos);
       commands.push([]);
     } else commands[commands.length - 1]!.push(t);
   }
-  if (commands[commands.length - 1]!.length === 0) throw new TemplateSyntaxError('missing command after "|"', tokens[tokens.length - 1]!.pos);
+  if (commands[commands.length - 1]!.length === 0)
+    throw new TemplateSyntaxError('missing command after "|"', tokens[tokens.length - 1]!.pos);
 
   const stages: ((data: TemplateData, clock: TemplateClock, piped: Value | undefined) => Value)[] = [];
   commands.forEach((command, stage) => {
     const [head, ...args] = command as [Token, ...Token[]];
     const piped = stage > 0;
     if (head.type !== 'ident') {
-      if (piped) throw new TemplateSyntaxError(`stage ${stage + 1} of the pipeline must be a function, e.g. | clean_resource_name`, head.pos);
-      if (args.length > 0) throw new TemplateSyntaxError('a value takes no arguments; to transform it, pipe it into a function', args[0]!.pos);
+      if (piped)
+        throw new TemplateSyntaxError(
+          `stage ${stage + 1} of the pipeline must be a function, e.g. | clean_resource_name`,
+          head.pos,
+        );
+      if (args.length > 0)
+        throw new TemplateSyntaxError(
+          'a value takes no arguments; to transform it, pipe it into a function',
+          args[0]!.pos,
+        );
       if (head.type === 'field') {
         const get = fieldAccessor(head, scope, false);
         stages.push((data) => get(data));
@@ -441,8 +521,10 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
       return;
     }
     const name = head.name;
-    if (KEYWORDS.has(name)) throw new TemplateSyntaxError(`"${name}": control structures and keywords are not supported`, head.pos);
-    if (Object.hasOwn(REFUSED, name)) throw new TemplateSyntaxError(`function ${name} is not supported: ${REFUSED[name]}`, head.pos);
+    if (KEYWORDS.has(name))
+      throw new TemplateSyntaxError(`"${name}": control structures and keywords are not supported`, head.pos);
+    if (Object.hasOwn(REFUSED, name))
+      throw new TemplateSyntaxError(`function ${name} is not supported: ${REFUSED[name]}`, head.pos);
     if (!Object.hasOwn(FUNCTIONS, name)) {
       const hint = didYouMean(name, Object.keys(FUNCTIONS));
       throw new TemplateSyntaxError(
@@ -455,31 +537,41 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
     const given = args.length + (piped ? 1 : 0);
     if (given < required || given > spec.params.length) {
       const want = required === spec.params.length ? `${required}` : `${required} to ${spec.params.length}`;
-      throw new TemplateSyntaxError(`${name} takes ${want} argument${spec.params.length === 1 ? '' : 's'}, got ${given}${piped ? ' (counting the piped value)' : ''}`, head.pos);
+      throw new TemplateSyntaxError(
+        `${name} takes ${want} argument${spec.params.length === 1 ? '' : 's'}, got ${given}${piped ? ' (counting the piped value)' : ''}`,
+        head.pos,
+      );
     }
     const getters: Arg[] = args.map((arg, n) => {
       const param = spec.params[n]!;
       if (arg.type === 'pipe') throw new TemplateSyntaxError('unexpected "|"', arg.pos);
       if (arg.type === 'ident') {
-        throw new TemplateSyntaxError(`a function cannot be an argument; use a pipe, e.g. {{ ${arg.name} | ${name} }}`, arg.pos);
+        throw new TemplateSyntaxError(
+          `a function cannot be an argument; use a pipe, e.g. {{ ${arg.name} | ${name} }}`,
+          arg.pos,
+        );
       }
       if (param === 'map') {
-        if (arg.type !== 'field') throw new TemplateSyntaxError(`${name} needs a map (.SourceAMITags) as argument ${n + 1}`, arg.pos);
+        if (arg.type !== 'field')
+          throw new TemplateSyntaxError(`${name} needs a map (.SourceAMITags) as argument ${n + 1}`, arg.pos);
         return fieldAccessor(arg, scope, true);
       }
       if (param === 'int') {
-        if (arg.type !== 'number') throw new TemplateSyntaxError(`${name} needs an integer as argument ${n + 1}`, arg.pos);
+        if (arg.type !== 'number')
+          throw new TemplateSyntaxError(`${name} needs an integer as argument ${n + 1}`, arg.pos);
         const value = arg.value;
         return () => value;
       }
-      if (arg.type === 'number') throw new TemplateSyntaxError(`${name} needs a string as argument ${n + 1}; quote it`, arg.pos);
+      if (arg.type === 'number')
+        throw new TemplateSyntaxError(`${name} needs a string as argument ${n + 1}; quote it`, arg.pos);
       if (arg.type === 'field') return fieldAccessor(arg, scope, false);
       const value = arg.value;
       return () => value;
     });
     if (piped) {
       const lastParam = spec.params[given - 1];
-      if (lastParam === 'int' || lastParam === 'map') throw new TemplateSyntaxError(`${name} cannot take the piped text as its last argument`, head.pos);
+      if (lastParam === 'int' || lastParam === 'map')
+        throw new TemplateSyntaxError(`${name} cannot take the piped text as its last argument`, head.pos);
     }
     stages.push((data, clock, input) => {
       const values = getters.map((g) => g(data));
@@ -647,7 +739,11 @@ interface EtaData {
  * is fetched by index instead, so it can never open a tag. The parsed eta AST is checked against
  * what was meant before the source is compiled.
  */
-function compileEta(nodes: readonly Node[]): { fn: (this: unknown, data: object) => string; literals: string[]; actions: ActionNode[] } {
+function compileEta(nodes: readonly Node[]): {
+  fn: (this: unknown, data: object) => string;
+  literals: string[];
+  actions: ActionNode[];
+} {
   let source = '';
   const literals: string[] = [];
   const actions: ActionNode[] = [];
@@ -670,7 +766,8 @@ function compileEta(nodes: readonly Node[]): { fn: (this: unknown, data: object)
   let fn = etaCache.get(source);
   if (!fn) {
     const tags = eta.parse(source).filter((item) => typeof item !== 'string');
-    const ok = tags.length === expectedTags.length && tags.every((t, n) => t.t === 'r' && t.val.trim() === expectedTags[n]);
+    const ok =
+      tags.length === expectedTags.length && tags.every((t, n) => t.t === 'r' && t.val.trim() === expectedTags[n]);
     if (!ok) throw new Error('internal error: the compiled template does not have the expected shape');
     fn = eta.compile(source) as (this: unknown, data: object) => string;
     if (etaCache.size >= 1000) etaCache.clear();
@@ -705,7 +802,10 @@ function syntaxMessage(error: TemplateSyntaxError, source: string): string {
  * Checks a template string's syntax for an option; returns the problem's message, or undefined.
  * @internal
  */
-export function templateProblem(source: string, options: Pick<CompileTemplateOptions, 'path' | 'allowed'>): string | undefined {
+export function templateProblem(
+  source: string,
+  options: Pick<CompileTemplateOptions, 'path' | 'allowed'>,
+): string | undefined {
   try {
     parse(source, { allowed: new Set(options.allowed), path: options.path });
     return undefined;
@@ -748,16 +848,28 @@ export function compileTemplate(template: Template, options: CompileTemplateOpti
       render(data, _clock) {
         let value: unknown;
         try {
-          value = template(Object.freeze({ ...data, ...(data.SourceAMITags ? { SourceAMITags: Object.freeze({ ...data.SourceAMITags }) } : {}) }));
+          value = template(
+            Object.freeze({
+              ...data,
+              ...(data.SourceAMITags ? { SourceAMITags: Object.freeze({ ...data.SourceAMITags }) } : {}),
+            }),
+          );
         } catch (error) {
-          throw renderError(path, undefined, `the template function threw: ${error instanceof Error ? error.message : String(error)}`, error);
+          throw renderError(
+            path,
+            undefined,
+            `the template function threw: ${error instanceof Error ? error.message : String(error)}`,
+            error,
+          );
         }
-        if (typeof value !== 'string') throw renderError(path, value, `the template function must return a string, got ${typeof value}`);
+        if (typeof value !== 'string')
+          throw renderError(path, value, `the template function must return a string, got ${typeof value}`);
         return finish(value);
       },
     };
   }
-  if (typeof template !== 'string') throw renderError(path, template, `expected a template string or a function, got ${typeof template}`);
+  if (typeof template !== 'string')
+    throw renderError(path, template, `expected a template string or a function, got ${typeof template}`);
   let nodes: Node[];
   try {
     nodes = parse(template, { allowed: new Set(allowed), path });
@@ -820,7 +932,8 @@ export function renderTemplate(
   clock: TemplateClock,
   options: RenderTemplateOptions = {},
 ): string {
-  if (typeof template === 'object' && template !== null && typeof template.render === 'function') return template.render(data, clock);
+  if (typeof template === 'object' && template !== null && typeof template.render === 'function')
+    return template.render(data, clock);
   return compileTemplate(template as Template, {
     path: options.path ?? 'template',
     allowed: options.allowed ?? TEMPLATE_DATA_NAMES,

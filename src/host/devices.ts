@@ -165,7 +165,12 @@ async function nodeExists(path: string): Promise<boolean> {
   }
 }
 
-async function whyTaken(letter: string, devRoot: string, excluded: ReadonlySet<string>, lockDir: string): Promise<string | undefined> {
+async function whyTaken(
+  letter: string,
+  devRoot: string,
+  excluded: ReadonlySet<string>,
+  lockDir: string,
+): Promise<string | undefined> {
   if (excluded.has(letter)) return `EC2 lists /dev/sd${letter} or /dev/xvd${letter}`;
   for (const name of [`sd${letter}`, `xvd${letter}`, `sd${letter}1`, `xvd${letter}1`]) {
     if (await nodeExists(join(devRoot, name))) return `${devRoot}/${name} exists`;
@@ -175,7 +180,13 @@ async function whyTaken(letter: string, devRoot: string, excluded: ReadonlySet<s
   return undefined;
 }
 
-async function withAllocationLock<T>(lockDir: string, staleMs: number, timeoutMs: number, ctx: Ctx, fn: () => Promise<T>): Promise<T> {
+async function withAllocationLock<T>(
+  lockDir: string,
+  staleMs: number,
+  timeoutMs: number,
+  ctx: Ctx,
+  fn: () => Promise<T>,
+): Promise<T> {
   return mutex.runExclusive(async () => {
     await mkdir(lockDir, { recursive: true, mode: 0o755 });
     const lockPath = join(lockDir, 'allocate.lock');
@@ -199,7 +210,11 @@ async function withAllocationLock<T>(lockDir: string, staleMs: number, timeoutMs
         });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
-          throw new LockError(`Could not take the device allocation lock ${lockPath}: ${(error as Error).message}`, lockPath, { cause: error });
+          throw new LockError(
+            `Could not take the device allocation lock ${lockPath}: ${(error as Error).message}`,
+            lockPath,
+            { cause: error },
+          );
         }
         if (Date.now() >= deadline) {
           throw new LockError(
@@ -215,7 +230,8 @@ async function withAllocationLock<T>(lockDir: string, staleMs: number, timeoutMs
     }
     try {
       const result = await fn();
-      if (compromised) throw new LockError(`Lost the device allocation lock ${lockPath}: ${compromised.message}`, lockPath);
+      if (compromised)
+        throw new LockError(`Lost the device allocation lock ${lockPath}: ${compromised.message}`, lockPath);
       return result;
     } finally {
       await release().catch(() => {});
@@ -246,7 +262,10 @@ async function withAllocationLock<T>(lockDir: string, staleMs: number, timeoutMs
  *   {@link LockError} when the allocation lock cannot be taken.
  * @public
  */
-export async function allocateDevice(input: AllocateDeviceInput = {}, options: OperationOptions = {}): Promise<DeviceLease> {
+export async function allocateDevice(
+  input: AllocateDeviceInput = {},
+  options: OperationOptions = {},
+): Promise<DeviceLease> {
   const ctx = toCtx(options);
   const devRoot = input.devRoot ?? '/dev';
   const lockDir = input.lockDir ?? DEFAULT_LOCK_DIR;
@@ -277,7 +296,11 @@ export async function allocateDevice(input: AllocateDeviceInput = {}, options: O
         continue;
       }
       const path = reservationPath(lockDir, l);
-      const reservation: Reservation = { pid: owner.pid, startTime: owner.startTime, createdAt: new Date().toISOString() };
+      const reservation: Reservation = {
+        pid: owner.pid,
+        startTime: owner.startTime,
+        createdAt: new Date().toISOString(),
+      };
       const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
       try {
         await handle.writeFile(JSON.stringify(reservation));

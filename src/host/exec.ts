@@ -353,15 +353,18 @@ async function spawnAndWait(
     const errTail = tail(err);
     const withStderr = errTail ? `\n${errTail}` : '';
     if (timedOut) {
-      throw new CommandError(`Command timed out after ${options.timeoutMs} ms and was stopped: ${shorten(display)}${withStderr}`, {
-        command: file,
-        args,
-        exitCode: exit.code,
-        signal: exit.signal,
-        stderr: errTail,
-        timedOut: true,
-        ...phaseOf(options),
-      });
+      throw new CommandError(
+        `Command timed out after ${options.timeoutMs} ms and was stopped: ${shorten(display)}${withStderr}`,
+        {
+          command: file,
+          args,
+          exitCode: exit.code,
+          signal: exit.signal,
+          stderr: errTail,
+          timedOut: true,
+          ...phaseOf(options),
+        },
+      );
     }
     if (overflow) {
       throw new CommandError(`Command output exceeded ${maxBuffer} bytes and was stopped: ${shorten(display)}`, {

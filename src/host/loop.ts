@@ -90,7 +90,11 @@ async function addPartitions(device: string, options: OperationOptions): Promise
  * ```
  * @public
  */
-export async function attachLoop(file: string, attachOptions: AttachLoopOptions = {}, options: OperationOptions = {}): Promise<LoopDevice> {
+export async function attachLoop(
+  file: string,
+  attachOptions: AttachLoopOptions = {},
+  options: OperationOptions = {},
+): Promise<LoopDevice> {
   const ctx = toCtx(options);
   const path = resolve(file);
   const stateDir = attachOptions.stateDir ?? DEFAULT_STATE_DIR;
@@ -154,7 +158,8 @@ export async function detachLoopDevice(device: string, options: OperationOptions
     await run('losetup', ['-d', device], { ...options, timeoutMs: 30_000, phase: 'device' });
   } catch (error) {
     // Already detached (by someone else, or autoclear): that is what we wanted.
-    if (!/No such device|not a block device|No such device or address/i.test(String((error as Error).message))) throw error;
+    if (!/No such device|not a block device|No such device or address/i.test(String((error as Error).message)))
+      throw error;
   }
 }
 

@@ -238,7 +238,8 @@ export async function unmountTreeCtx(
           ...(options.killGraceMs === undefined ? {} : { graceMs: options.killGraceMs }),
           ...(options.protectPids ? { protect: options.protectPids } : {}),
         });
-        for (const h of found) if (!left.some((l) => l.pid === h.pid) && !stopped.some((s) => s.pid === h.pid)) stopped.push(h);
+        for (const h of found)
+          if (!left.some((l) => l.pid === h.pid) && !stopped.some((s) => s.pid === h.pid)) stopped.push(h);
       }
     }
     // One umount(8) for the whole tree, deepest first; it carries on past a busy one.
@@ -267,7 +268,8 @@ export async function unmountTreeCtx(
       await rmdir(root);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') ctx.logger.warn(`Unmounted ${root} but could not remove the directory: ${(error as Error).message}`);
+      if (code !== 'ENOENT')
+        ctx.logger.warn(`Unmounted ${root} but could not remove the directory: ${(error as Error).message}`);
     }
   }
   return { unmounted, stopped };

@@ -50,7 +50,10 @@ export async function selfIdentity(procRoot = '/proc'): Promise<ProcessIdentity>
  * True when the process exists, is not a zombie, and (if known) started at `startTime`.
  * @internal
  */
-export async function isAlive(who: { pid: number; startTime?: number | undefined }, procRoot = '/proc'): Promise<boolean> {
+export async function isAlive(
+  who: { pid: number; startTime?: number | undefined },
+  procRoot = '/proc',
+): Promise<boolean> {
   const stat = await readStat(who.pid, procRoot);
   if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
   return who.startTime === undefined || who.startTime === 0 || stat.startTime === who.startTime;
@@ -165,7 +168,11 @@ export type HolderScope = 'all' | 'roots';
  * tiny async reads through the thread pool cost several times more than the reads themselves.
  * @internal
  */
-export async function findHolders(root: string, procRoot = '/proc', scope: HolderScope = 'all'): Promise<MountHolder[]> {
+export async function findHolders(
+  root: string,
+  procRoot = '/proc',
+  scope: HolderScope = 'all',
+): Promise<MountHolder[]> {
   assertSafeRoot(root);
   let names: string[];
   try {
@@ -217,11 +224,14 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
   const killable = (hs: MountHolder[]) => hs.filter((h) => !protect.has(h.pid));
   const targets = killable(initial);
   for (const h of initial.filter((x) => protect.has(x.pid))) {
-    ctx.logger.warn(`Process ${h.pid} (${h.command}) holds ${root} (${h.reason}) but is this process or an ancestor; not stopping it.`);
+    ctx.logger.warn(
+      `Process ${h.pid} (${h.command}) holds ${root} (${h.reason}) but is this process or an ancestor; not stopping it.`,
+    );
   }
   if (targets.length > 0) {
     ctx.logger.warn(
-      `Stopping ${targets.length} process(es) left inside ${root}: ` + targets.map((h) => `${h.pid} ${h.command} (${h.reason})`).join(', '),
+      `Stopping ${targets.length} process(es) left inside ${root}: ` +
+        targets.map((h) => `${h.pid} ${h.command} (${h.reason})`).join(', '),
     );
     for (const h of targets) signal(h.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
@@ -235,7 +245,9 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
       for (const h of remaining) if (!targets.some((t) => t.pid === h.pid)) signal(h.pid, 'SIGTERM');
     }
     for (let round = 0; round < 5 && remaining.length > 0; round++) {
-      ctx.logger.warn(`Killing ${remaining.map((h) => `${h.pid} ${h.command}`).join(', ')} (still inside ${root} after SIGTERM).`);
+      ctx.logger.warn(
+        `Killing ${remaining.map((h) => `${h.pid} ${h.command}`).join(', ')} (still inside ${root} after SIGTERM).`,
+      );
       for (const h of remaining) signal(h.pid, 'SIGKILL');
       // SIGKILL is not ignorable; the kernel needs a moment to tear the process down.
       for (let i = 0; i < 20 && remaining.length > 0; i++) {

@@ -85,7 +85,9 @@ interface DeadBuild {
 
 /** The outermost mount points a build recorded. */
 function mountRoots(b: DeadBuild): string[] {
-  const targets = b.entries.filter((e): e is Extract<JournalEntry, { type: 'mount' }> => e.type === 'mount').map((e) => e.target);
+  const targets = b.entries
+    .filter((e): e is Extract<JournalEntry, { type: 'mount' }> => e.type === 'mount')
+    .map((e) => e.target);
   return targets.filter((t) => !targets.some((o) => o !== t && t.startsWith(`${o}/`)));
 }
 
@@ -120,7 +122,8 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
   });
   await step(builds, async (b) => {
     // Unmounting the outermost recorded mount points takes everything below with them.
-    for (const target of mountRoots(b).reverse()) b.unmounted.push(...(await unmountTreeCtx(target, ctx, { killGraceMs })).unmounted);
+    for (const target of mountRoots(b).reverse())
+      b.unmounted.push(...(await unmountTreeCtx(target, ctx, { killGraceMs })).unmounted);
   });
   await step(builds, async (b) => {
     for (const entry of b.entries) {
@@ -168,7 +171,10 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
  *   journals concerned are kept so a later call can retry.
  * @public
  */
-export async function recoverHost(input: RecoverHostInput = {}, options: OperationOptions = {}): Promise<RecoveryReport> {
+export async function recoverHost(
+  input: RecoverHostInput = {},
+  options: OperationOptions = {},
+): Promise<RecoveryReport> {
   const ctx: HostCtx = toCtx(options);
   const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const lockDir = input.lockDir ?? DEFAULT_LOCK_DIR;
@@ -184,7 +190,16 @@ export async function recoverHost(input: RecoverHostInput = {}, options: Operati
     if (await isAlive({ pid: data.pid, startTime: data.startTime })) {
       running.push({ journal: path, pid: data.pid, label: data.label });
     } else {
-      dead.push({ path, label: data.label, pid: data.pid, entries: data.entries, restoredFiles: [], unmounted: [], detachedLoops: [], removedDirs: [] });
+      dead.push({
+        path,
+        label: data.label,
+        pid: data.pid,
+        entries: data.entries,
+        restoredFiles: [],
+        unmounted: [],
+        detachedLoops: [],
+        removedDirs: [],
+      });
     }
   }
   await recoverDead(dead, ctx, killGraceMs);

@@ -80,7 +80,11 @@ export interface WaitForPartitionOptions {
  * @throws {@link DeviceError} when it does not appear within `timeoutMs` (default 30 s).
  * @public
  */
-export async function waitForPartition(disk: string, partition: string, options: WaitForPartitionOptions = {}): Promise<string> {
+export async function waitForPartition(
+  disk: string,
+  partition: string,
+  options: WaitForPartitionOptions = {},
+): Promise<string> {
   const path = partitionPath(disk, partition);
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (await waitForPath(path, timeoutMs, options.signal)) return path;
@@ -121,7 +125,11 @@ function serialOf(volumeId: string): string {
   return volumeId.replace(/^vol-/, 'vol');
 }
 
-async function byNvmeSerial(serial: string, devRoot: string, sysRoot: string): Promise<{ found?: string; seen: string[] }> {
+async function byNvmeSerial(
+  serial: string,
+  devRoot: string,
+  sysRoot: string,
+): Promise<{ found?: string; seen: string[] }> {
   const seen: string[] = [];
   let names: string[];
   try {
@@ -171,7 +179,10 @@ async function firstExisting(paths: readonly string[]): Promise<string | undefin
  * @throws {@link DeviceError} when nothing appears within `timeoutMs`, listing what was looked at.
  * @public
  */
-export async function resolveBlockDevice(input: ResolveBlockDeviceInput, options: OperationOptions = {}): Promise<string> {
+export async function resolveBlockDevice(
+  input: ResolveBlockDeviceInput,
+  options: OperationOptions = {},
+): Promise<string> {
   const ctx = toCtx(options);
   const devRoot = input.devRoot ?? '/dev';
   const sysRoot = input.sysRoot ?? '/sys';
@@ -204,7 +215,10 @@ export async function resolveBlockDevice(input: ResolveBlockDeviceInput, options
       const disk = await realpath(found);
       ctx.logger.debug(`Volume ${input.volumeId} (${input.device}) is ${disk} on this host (found at ${found}).`);
       if (input.partition !== undefined && input.partition !== '0' && input.partition !== '') {
-        await waitForPartition(disk, input.partition, { signal: options.signal, timeoutMs: Math.max(1000, deadline - Date.now()) });
+        await waitForPartition(disk, input.partition, {
+          signal: options.signal,
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        });
       }
       return disk;
     }

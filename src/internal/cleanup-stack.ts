@@ -77,7 +77,12 @@ export class CleanupStack {
       } catch (error) {
         // A failed undo may be retried by the final cleanup.
         entry.state = 'pending';
-        this.#ctx.emit({ type: 'cleanup', step: entry.name, status: 'failed', error: String((error as Error)?.message ?? error) });
+        this.#ctx.emit({
+          type: 'cleanup',
+          step: entry.name,
+          status: 'failed',
+          error: String((error as Error)?.message ?? error),
+        });
         throw error;
       }
     })();
@@ -105,7 +110,9 @@ export class CleanupStack {
         } catch (error) {
           const e = error instanceof Error ? error : new Error(String(error));
           if (attempt < this.#attempts) {
-            this.#ctx.logger.warn(`Cleanup step "${entry.name}" failed (try ${attempt} of ${this.#attempts}), retrying: ${e.message}`);
+            this.#ctx.logger.warn(
+              `Cleanup step "${entry.name}" failed (try ${attempt} of ${this.#attempts}), retrying: ${e.message}`,
+            );
             // Never the caller's signal: it may be the very abort that started this unwind.
             await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
             continue;

@@ -46,7 +46,13 @@ export interface Ctx {
  * Builds the internal context from public options.
  * @internal
  */
-export function toCtx(options: { signal?: AbortSignal | undefined; logger?: Partial<Logger> | undefined; onProgress?: ProgressListener | undefined } = {}): Ctx {
+export function toCtx(
+  options: {
+    signal?: AbortSignal | undefined;
+    logger?: Partial<Logger> | undefined;
+    onProgress?: ProgressListener | undefined;
+  } = {},
+): Ctx {
   const logger = normalizeLogger(options.logger);
   return { signal: options.signal, logger, emit: safeEmitter(options.onProgress, logger) };
 }

@@ -160,7 +160,11 @@ export interface BuildResult {
   readonly warnings: readonly string[];
 }
 
-function renderRecord(templates: ResolvedConfig['tags'], data: TemplateData, clock: ReturnType<typeof createTemplateClock>): Record<string, string> {
+function renderRecord(
+  templates: ResolvedConfig['tags'],
+  data: TemplateData,
+  clock: ReturnType<typeof createTemplateClock>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, template] of Object.entries(templates)) out[key] = template.render(data, clock);
   return out;
@@ -238,7 +242,11 @@ async function hostIdentityOf(options: BuildAmiOptions, signal: AbortSignal | un
  * @throws {@link ConfigError} before any side effect; otherwise the first error, with its phase
  * @public
  */
-export async function buildAmi(config: BuildConfig, provision: ProvisionFn, options: BuildAmiOptions = {}): Promise<BuildResult> {
+export async function buildAmi(
+  config: BuildConfig,
+  provision: ProvisionFn,
+  options: BuildAmiOptions = {},
+): Promise<BuildResult> {
   const started = performance.now();
   const { ctx, signal, phases, end } = startRun(options);
   const { logger } = ctx;
@@ -246,7 +254,7 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
 
   // Validation happens before any side effect, and its errors need no cleanup.
   const cfg = await phases.run('validate', async () => {
-    const resolved = resolveConfig(config, env as NodeJS.ProcessEnv);
+    const resolved = resolveConfig(config, env);
     checkPlatform('buildAmi', 'attaching volumes');
     return resolved;
   });
@@ -280,7 +288,12 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       defined({ region, ec2: options.ec2, sts: options.sts, env, logger: options.logger }),
     );
     const ec2 = clients.ec2;
-    const aws = { ...defined({ logger: options.logger, onProgress: options.onProgress }), signal, ec2, polling: cfg.polling };
+    const aws = {
+      ...defined({ logger: options.logger, onProgress: options.onProgress }),
+      signal,
+      ec2,
+      polling: cfg.polling,
+    };
     unregister = await registerBuild(stateDir, { buildId, region, instanceId: identity.instanceId });
 
     const source = cfg.fromScratch
@@ -310,7 +323,8 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
 
     // Checks that need AWS but change nothing: region names and a name clash, before any resource.
     await step('validate', async () => {
-      if (!cfg.skipRegionValidation && copyRegions.length > 0) await validateRegions(ec2(region), copyRegions, ctx, region);
+      if (!cfg.skipRegionValidation && copyRegions.length > 0)
+        await validateRegions(ec2(region), copyRegions, ctx, region);
       if (!cfg.forceDeregister) await checkImageNameFree(ec2(region), name, region, ctx);
     });
 
@@ -357,7 +371,12 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
           region,
           device: async (exclude) => {
             const lease = await allocateDevice(
-              defined({ devicePath: cfg.devicePath, exclude: [...taken, ...exclude], devRoot: options.devRoot, lockDir: cfg.lockDir }),
+              defined({
+                devicePath: cfg.devicePath,
+                exclude: [...taken, ...exclude],
+                devRoot: options.devRoot,
+                lockDir: cfg.lockDir,
+              }),
               { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
             );
             leases.push(lease);
@@ -371,9 +390,11 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
                 {
                   volumeId: args.volumeId,
                   device: args.device,
-                  ...defined({ nvmeDevicePath: cfg.nvmeDevicePath,
-                  devRoot: options.devRoot,
-                  sysRoot: options.sysRoot }),
+                  ...defined({
+                    nvmeDevicePath: cfg.nvmeDevicePath,
+                    devRoot: options.devRoot,
+                    sysRoot: options.sysRoot,
+                  }),
                 },
                 defined({ signal: args.signal, logger: options.logger }),
               )),
@@ -421,10 +442,13 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
         await provision(chroot, info);
       } catch (error) {
         if (signal.aborted || error instanceof AmiChrootError) throw error;
-        throw new ProvisionError(`The provision callback failed: ${error instanceof Error ? error.message : String(error)}`, {
-          cause: error,
-          resources: { volumeId: volume.volumeId, mountPath: mounted.root, device: attachment.hostDevice },
-        });
+        throw new ProvisionError(
+          `The provision callback failed: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+            resources: { volumeId: volume.volumeId, mountPath: mounted.root, device: attachment.hostDevice },
+          },
+        );
       }
     });
 
@@ -455,7 +479,10 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
     const registerName = skipSave ? `ami-chroot-intermediary-${randomBytes(5).toString('hex')}` : name;
     if (skipSave && cfg.forceDeregister) {
       await step('deregister', () =>
-        deregisterImagesByName({ name, regions: [region, ...copyRegions], deleteSnapshots: cfg.forceDeleteSnapshot }, aws).then(() => undefined),
+        deregisterImagesByName(
+          { name, regions: [region, ...copyRegions], deleteSnapshots: cfg.forceDeleteSnapshot },
+          aws,
+        ).then(() => undefined),
       );
     }
     const image = await step('register', async () => {
@@ -499,9 +526,13 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
       );
       // Unlike Packer, a failure after registration removes the image and its snapshots; the
       // temporary image of skipSaveBuildRegion goes on success too.
-      stack.defer(`deregister ${registered.imageId} and delete its snapshots`, (s) => registered.deregister({ signal: s }), {
-        onlyOnFailure: !skipSave,
-      });
+      stack.defer(
+        `deregister ${registered.imageId} and delete its snapshots`,
+        (s) => registered.deregister({ signal: s }),
+        {
+          onlyOnFailure: !skipSave,
+        },
+      );
       return registered;
     });
 
@@ -537,12 +568,19 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
 
     const cleanupErrors = await stack.unwind('success');
     for (const e of cleanupErrors) logger.error(`After a successful build: ${e.message}`);
-    const images: Record<string, string> = { ...(cfg.skipSaveBuildRegion ? {} : { [region]: image.imageId }), ...copies?.images };
+    const images: Record<string, string> = {
+      ...(cfg.skipSaveBuildRegion ? {} : { [region]: image.imageId }),
+      ...copies?.images,
+    };
     const snapshots: Record<string, readonly string[]> = {
       ...(cfg.skipSaveBuildRegion ? {} : { [region]: image.snapshotIds }),
       ...copies?.snapshots,
     };
-    logger.info(`Built ${name}: ${Object.entries(images).map(([r, id]) => `${r}:${id}`).join(', ')}`);
+    logger.info(
+      `Built ${name}: ${Object.entries(images)
+        .map(([r, id]) => `${r}:${id}`)
+        .join(', ')}`,
+    );
     return {
       buildId,
       name,
@@ -568,7 +606,11 @@ export async function buildAmi(config: BuildConfig, provision: ProvisionFn, opti
         `keepOnError: leaving everything for inspection. Not undone:\n${keptList.map((k) => `  - ${k}`).join('\n')}\n` +
           `Run cleanupOrphans() and recoverHost() when done.`,
       );
-      ctx.emit({ type: 'cleanup', step: `keepOnError: kept ${keptList.length} resource(s)`, status: 'skipped' } satisfies ProgressEvent);
+      ctx.emit({
+        type: 'cleanup',
+        step: `keepOnError: kept ${keptList.length} resource(s)`,
+        status: 'skipped',
+      } satisfies ProgressEvent);
       throw error;
     }
     const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });

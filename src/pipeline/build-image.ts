@@ -233,7 +233,14 @@ async function statOrUndefined(path: string): Promise<Stats | undefined> {
  * collects every problem into one {@link ConfigError}. Reads the file system, changes nothing.
  */
 async function plan(input: BuildImageInput): Promise<Plan> {
-  if (!isObject(input)) throw new ConfigError([{ path: '', value: input, message: 'must be a BuildImageInput object { sourceImage | fromScratch, output, ... }' }]);
+  if (!isObject(input))
+    throw new ConfigError([
+      {
+        path: '',
+        value: input,
+        message: 'must be a BuildImageInput object { sourceImage | fromScratch, output, ... }',
+      },
+    ]);
   const issues: ConfigIssue[] = [];
   const add = (path: string, value: unknown, message: string): void => {
     issues.push({ path, value, message });
@@ -242,7 +249,9 @@ async function plan(input: BuildImageInput): Promise<Plan> {
   for (const key of Object.keys(input)) {
     if ((INPUT_KEYS as readonly string[]).includes(key)) continue;
     const suggestion = didYouMean(key, INPUT_KEYS);
-    const awsOnly = !suggestion && validateBuildConfig({ [key]: undefined, amiName: 'x-local', sourceAmi: 'ami-00000000' }).length === 0;
+    const awsOnly =
+      !suggestion &&
+      validateBuildConfig({ [key]: undefined, amiName: 'x-local', sourceAmi: 'ami-00000000' }).length === 0;
     add(
       key,
       input[key as keyof BuildImageInput],
@@ -261,7 +270,9 @@ async function plan(input: BuildImageInput): Promise<Plan> {
     add(
       hasSource ? 'fromScratch' : 'sourceImage',
       hasSource ? scratch : undefined,
-      hasSource ? 'cannot be used with sourceImage; set one of them' : 'is required: set sourceImage (a raw disk image file) or fromScratch: { sizeMiB, preMountCommands }',
+      hasSource
+        ? 'cannot be used with sourceImage; set one of them'
+        : 'is required: set sourceImage (a raw disk image file) or fromScratch: { sizeMiB, preMountCommands }',
     );
   }
   let source: string | undefined;
@@ -272,9 +283,16 @@ async function plan(input: BuildImageInput): Promise<Plan> {
     } else {
       source = resolve(input.sourceImage);
       sourceStats = await statOrUndefined(source);
-      if (!sourceStats) add('sourceImage', input.sourceImage, `does not exist (${source}); give the path of a raw disk image file`);
-      else if (!sourceStats.isFile()) add('sourceImage', input.sourceImage, `is not a regular file (${source}); give a raw disk image file (to build on a block device, use withChroot)`);
-      else if (sourceStats.size === 0) add('sourceImage', input.sourceImage, `is empty (${source}); give a raw disk image, or use fromScratch`);
+      if (!sourceStats)
+        add('sourceImage', input.sourceImage, `does not exist (${source}); give the path of a raw disk image file`);
+      else if (!sourceStats.isFile())
+        add(
+          'sourceImage',
+          input.sourceImage,
+          `is not a regular file (${source}); give a raw disk image file (to build on a block device, use withChroot)`,
+        );
+      else if (sourceStats.size === 0)
+        add('sourceImage', input.sourceImage, `is empty (${source}); give a raw disk image, or use fromScratch`);
     }
   }
   let scratchBytes: number | undefined;
@@ -286,42 +304,67 @@ async function plan(input: BuildImageInput): Promise<Plan> {
         add('fromScratch.sizeMiB', scratch.sizeMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB), e.g. 1024`);
       } else scratchBytes = scratch.sizeMiB * MiB;
       if (!Array.isArray(scratch.preMountCommands) || scratch.preMountCommands.length === 0) {
-        add('fromScratch.preMountCommands', scratch.preMountCommands, 'is required: commands that partition and format {{.Device}}, e.g. sfdisk {{.Device}}, partx -u {{.Device}}, mkfs.ext4 {{.Device}}p1');
+        add(
+          'fromScratch.preMountCommands',
+          scratch.preMountCommands,
+          'is required: commands that partition and format {{.Device}}, e.g. sfdisk {{.Device}}, partx -u {{.Device}}, mkfs.ext4 {{.Device}}p1',
+        );
       } else scratchCommands = scratch.preMountCommands;
       for (const key of Object.keys(scratch)) {
-        if (key !== 'sizeMiB' && key !== 'preMountCommands') add(`fromScratch.${key}`, scratch[key as keyof ScratchImage], 'is not an option of fromScratch ({ sizeMiB, preMountCommands }); remove it');
+        if (key !== 'sizeMiB' && key !== 'preMountCommands')
+          add(
+            `fromScratch.${key}`,
+            scratch[key as keyof ScratchImage],
+            'is not an option of fromScratch ({ sizeMiB, preMountCommands }); remove it',
+          );
       }
     }
   }
 
   let growBytes: number | undefined;
   if (input.growToMiB !== undefined) {
-    if (!isPositiveInt(input.growToMiB) || input.growToMiB > MAX_SIZE_MIB) add('growToMiB', input.growToMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB)`);
-    else if (scratch !== undefined) add('growToMiB', input.growToMiB, 'does not apply to fromScratch; set fromScratch.sizeMiB instead');
+    if (!isPositiveInt(input.growToMiB) || input.growToMiB > MAX_SIZE_MIB)
+      add('growToMiB', input.growToMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB)`);
+    else if (scratch !== undefined)
+      add('growToMiB', input.growToMiB, 'does not apply to fromScratch; set fromScratch.sizeMiB instead');
     else {
       growBytes = input.growToMiB * MiB;
       if (sourceStats?.isFile() && growBytes < sourceStats.size) {
-        add('growToMiB', input.growToMiB, `would shrink the image (${input.growToMiB} MiB < ${Math.ceil(sourceStats.size / MiB)} MiB, the size of ${source}); images only grow, remove growToMiB or raise it`);
+        add(
+          'growToMiB',
+          input.growToMiB,
+          `would shrink the image (${input.growToMiB} MiB < ${Math.ceil(sourceStats.size / MiB)} MiB, the size of ${source}); images only grow, remove growToMiB or raise it`,
+        );
       }
     }
   }
 
   // Output: absent (unless overwrite), in an existing directory, not the source.
   const overwrite = input.overwrite === true;
-  if (input.overwrite !== undefined && typeof input.overwrite !== 'boolean') add('overwrite', input.overwrite, 'must be true or false');
+  if (input.overwrite !== undefined && typeof input.overwrite !== 'boolean')
+    add('overwrite', input.overwrite, 'must be true or false');
   let output = '';
   if (typeof input.output !== 'string' || input.output === '') {
     add('output', input.output, 'is required: the path of the raw image file to write, e.g. "build/web.raw"');
   } else {
     output = resolve(input.output);
     const dir = await statOrUndefined(dirname(output));
-    if (!dir?.isDirectory()) add('output', input.output, `must be in an existing directory; create ${dirname(output)} first`);
+    if (!dir?.isDirectory())
+      add('output', input.output, `must be in an existing directory; create ${dirname(output)} first`);
     const existing = await statOrUndefined(output);
     if (existing?.isDirectory()) add('output', input.output, `is a directory (${output}); give a file path`);
     else if (existing && sourceStats && existing.dev === sourceStats.dev && existing.ino === sourceStats.ino) {
-      add('output', input.output, `is the source image itself (${output}); buildImage never modifies its source: choose another output`);
+      add(
+        'output',
+        input.output,
+        `is the source image itself (${output}); buildImage never modifies its source: choose another output`,
+      );
     } else if (existing && !overwrite) {
-      add('output', input.output, `already exists (${output}); choose another path, remove it, or pass overwrite: true`);
+      add(
+        'output',
+        input.output,
+        `already exists (${output}); choose another path, remove it, or pass overwrite: true`,
+      );
     }
     const partial = await statOrUndefined(output + PARTIAL_SUFFIX);
     if (partial && !overwrite) {
@@ -348,7 +391,10 @@ async function plan(input: BuildImageInput): Promise<Plan> {
     const m = /^preMountCommands\.(\d+)(.*)$/.exec(issue.path);
     if (m && Array.isArray(general)) {
       const i = Number(m[1]);
-      const path = i < scratchCommands.length ? `fromScratch.preMountCommands.${i}${m[2]}` : `preMountCommands.${i - scratchCommands.length}${m[2]}`;
+      const path =
+        i < scratchCommands.length
+          ? `fromScratch.preMountCommands.${i}${m[2]}`
+          : `preMountCommands.${i - scratchCommands.length}${m[2]}`;
       issues.push({ ...issue, path });
     } else issues.push(issue);
   }
@@ -377,9 +423,18 @@ async function publish(workFile: string, output: string, overwrite: boolean): Pr
     return;
   }
   const appeared = (): ConfigError =>
-    new ConfigError([{ path: 'output', value: output, message: `appeared while the image was built; it was left alone and the build discarded: remove it or pass overwrite: true` }], {
-      phase: 'register',
-    });
+    new ConfigError(
+      [
+        {
+          path: 'output',
+          value: output,
+          message: `appeared while the image was built; it was left alone and the build discarded: remove it or pass overwrite: true`,
+        },
+      ],
+      {
+        phase: 'register',
+      },
+    );
   try {
     await link(workFile, output);
   } catch (error) {
@@ -428,7 +483,11 @@ async function publish(workFile: string, output: string, overwrite: boolean): Pr
  *   exists included); otherwise the first error, with its phase.
  * @public
  */
-export async function buildImage(input: BuildImageInput, provision: ImageProvisionFn, options: BuildImageOptions = {}): Promise<ImageBuildResult> {
+export async function buildImage(
+  input: BuildImageInput,
+  provision: ImageProvisionFn,
+  options: BuildImageOptions = {},
+): Promise<ImageBuildResult> {
   const started = performance.now();
   const { ctx, signal, phases, end } = startRun(options);
   const { logger } = ctx;
@@ -452,10 +511,13 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
         // A leftover work file is ours to replace, unless a loop device still uses it.
         const users = await loopDevicesOf(p.workFile, operation).catch(() => []);
         if (users.length > 0) {
-          throw new DeviceError(`${p.workFile} is attached to ${users.join(', ')} (a build running now, or a killed one: run recoverHost()); not replacing it.`, {
-            phase: 'volume',
-            resources: { device: users[0]! },
-          });
+          throw new DeviceError(
+            `${p.workFile} is attached to ${users.join(', ')} (a build running now, or a killed one: run recoverHost()); not replacing it.`,
+            {
+              phase: 'volume',
+              resources: { device: users[0]! },
+            },
+          );
         }
         await rm(p.workFile, { force: true });
       }
@@ -465,9 +527,18 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
         await (await open(p.workFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)).close();
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        throw new ConfigError([{ path: 'output', value: p.output, message: `${p.workFile} was created by someone else meanwhile (another build of the same output?); wait for it, or choose another output` }], {
-          phase: 'volume',
-        });
+        throw new ConfigError(
+          [
+            {
+              path: 'output',
+              value: p.output,
+              message: `${p.workFile} was created by someone else meanwhile (another build of the same output?); wait for it, or choose another output`,
+            },
+          ],
+          {
+            phase: 'volume',
+          },
+        );
       }
       ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.workFile });
       stack.defer(
@@ -475,7 +546,11 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
         async (s) => {
           // Removing a file a loop device still uses would hide that device from recoverHost().
           const users = await loopDevicesOf(p.workFile, { signal: s }).catch(() => []);
-          if (users.length > 0) throw new DeviceError(`${p.workFile} is still attached to ${users.join(', ')}; left in place for recoverHost().`, { resources: { device: users[0]! } });
+          if (users.length > 0)
+            throw new DeviceError(
+              `${p.workFile} is still attached to ${users.join(', ')}; left in place for recoverHost().`,
+              { resources: { device: users[0]! } },
+            );
           await rm(p.workFile, { force: true });
           ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
         },
@@ -485,9 +560,10 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
         logger.info(`Copying ${p.source} to ${p.workFile} (sparse)`);
         await run('cp', ['--sparse=always', '--', p.source, p.workFile], { ...operation, phase: 'volume' });
       } else {
-        await truncate(p.workFile, p.scratchBytes!);
+        await truncate(p.workFile, p.scratchBytes);
       }
-      if (p.growBytes !== undefined && p.growBytes > (await stat(p.workFile)).size) await truncate(p.workFile, p.growBytes);
+      if (p.growBytes !== undefined && p.growBytes > (await stat(p.workFile)).size)
+        await truncate(p.workFile, p.growBytes);
     });
 
     // Each undo is registered inside its phase, the moment the resource exists: a failing
@@ -506,17 +582,29 @@ export async function buildImage(input: BuildImageInput, provision: ImageProvisi
       return m.mounted;
     });
 
-    const info: ImageBuildInfo = { Device: loop.device, MountPath: mounted.root, sourceImage: p.source, workFile: p.workFile, output: p.output };
+    const info: ImageBuildInfo = {
+      Device: loop.device,
+      MountPath: mounted.root,
+      sourceImage: p.source,
+      workFile: p.workFile,
+      output: p.output,
+    };
     await step('provision', async () => {
-      const chroot = createChroot({ root: mounted.root, env: mounted.env, commandWrapper: mounted.commandWrapper }, operation);
+      const chroot = createChroot(
+        { root: mounted.root, env: mounted.env, commandWrapper: mounted.commandWrapper },
+        operation,
+      );
       try {
         await provision(chroot, info);
       } catch (error) {
         if (signal.aborted || error instanceof AmiChrootError) throw error;
-        throw new ProvisionError(`The provision callback failed: ${error instanceof Error ? error.message : String(error)}`, {
-          cause: error,
-          resources: { mountPath: mounted.root, device: loop.device },
-        });
+        throw new ProvisionError(
+          `The provision callback failed: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+            resources: { mountPath: mounted.root, device: loop.device },
+          },
+        );
       }
     });
 

@@ -17,7 +17,9 @@ import type { Ctx } from '../internal/logger.js';
 
 /** Strips undefined values so optional inputs stay absent (exactOptionalPropertyTypes). @internal */
 export function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 /** Hooks around phases (the public `BuildHooks` shape). @internal */
@@ -44,12 +46,18 @@ export function hookedSteps(phases: PhaseTracker, hooks: PhaseHooks | undefined,
 /** Fails before any side effect when the host cannot mount and chroot. @internal */
 export function checkPlatform(what: string, needs: string): void {
   if (process.platform !== 'linux') {
-    throw new UnsupportedPlatformError(`${what} needs Linux (${needs}, mount, chroot); this is ${process.platform}. Run it on a Linux host, as root.`, {
-      phase: 'validate',
-    });
+    throw new UnsupportedPlatformError(
+      `${what} needs Linux (${needs}, mount, chroot); this is ${process.platform}. Run it on a Linux host, as root.`,
+      {
+        phase: 'validate',
+      },
+    );
   }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new UnsupportedPlatformError(`${what} needs root for ${needs}, mount and chroot: run it as root (e.g. with sudo).`, { phase: 'validate' });
+    throw new UnsupportedPlatformError(
+      `${what} needs root for ${needs}, mount and chroot: run it as root (e.g. with sudo).`,
+      { phase: 'validate' },
+    );
   }
 }
 
@@ -62,14 +70,29 @@ export function checkPlatform(what: string, needs: string): void {
 export async function mountWithConfig(
   cfg: Pick<
     ResolvedConfig,
-    'commandWrapper' | 'mountPath' | 'mountPartition' | 'mountOptions' | 'preMountCommands' | 'postMountCommands' | 'chrootMounts' | 'copyFiles' | 'serviceGuard'
+    | 'commandWrapper'
+    | 'mountPath'
+    | 'mountPartition'
+    | 'mountOptions'
+    | 'preMountCommands'
+    | 'postMountCommands'
+    | 'chrootMounts'
+    | 'copyFiles'
+    | 'serviceGuard'
   >,
   device: string,
-  context: { readonly clock: TemplateClock; readonly stack: CleanupStack; readonly stateDir: string | false; readonly operation: OperationOptions },
+  context: {
+    readonly clock: TemplateClock;
+    readonly stack: CleanupStack;
+    readonly stateDir: string | false;
+    readonly operation: OperationOptions;
+  },
 ): Promise<{ mounted: MountedChroot; unmount: Undo }> {
   const { clock, stack } = context;
   const commandWrapper =
-    cfg.commandWrapper.source === '{{.Command}}' ? undefined : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
+    cfg.commandWrapper.source === '{{.Command}}'
+      ? undefined
+      : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
   const mounted = await mountChroot(
     {
       device,
@@ -77,7 +100,8 @@ export async function mountWithConfig(
       mountPartition: cfg.mountPartition,
       mountOptions: cfg.mountOptions,
       preMountCommands: (d) => cfg.preMountCommands.map((t) => t.render({ Device: d.Device }, clock)),
-      postMountCommands: (d) => cfg.postMountCommands.map((t) => t.render({ Device: d.Device, MountPath: d.MountPath }, clock)),
+      postMountCommands: (d) =>
+        cfg.postMountCommands.map((t) => t.render({ Device: d.Device, MountPath: d.MountPath }, clock)),
       chrootMounts: cfg.chrootMounts.map((m) => [m.fsType, m.source, m.target] as const),
       copyFiles: cfg.copyFiles,
       serviceGuard: cfg.serviceGuard,
@@ -96,7 +120,12 @@ export async function mountWithConfig(
  * phase tracker hang off its signal.
  * @internal
  */
-export function startRun(options: OperationOptions): { readonly ctx: Ctx; readonly signal: AbortSignal; readonly phases: PhaseTracker; end(): void } {
+export function startRun(options: OperationOptions): {
+  readonly ctx: Ctx;
+  readonly signal: AbortSignal;
+  readonly phases: PhaseTracker;
+  end(): void;
+} {
   const internal = new AbortController();
   const signal = anySignal(options.signal, internal.signal)!;
   const ctx: Ctx = { ...toCtx(options), signal };

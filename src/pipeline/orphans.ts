@@ -133,12 +133,15 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
   const live = await liveBuildIds(stateDir);
 
   const olderThan =
-    options.olderThan instanceof Date ? options.olderThan : new Date(Date.now() - (options.olderThan ?? DEFAULT_AGE_MS));
+    options.olderThan instanceof Date
+      ? options.olderThan
+      : new Date(Date.now() - (options.olderThan ?? DEFAULT_AGE_MS));
   let identity: HostIdentity | undefined;
   const explicitRegion = options.access?.region ?? options.regions?.[0];
-  if (!explicitRegion && !process.env['AWS_REGION'] && !process.env['AWS_DEFAULT_REGION']) identity = await identityOf(options);
+  if (!explicitRegion && !process.env['AWS_REGION'] && !process.env['AWS_DEFAULT_REGION'])
+    identity = await identityOf(options);
   const clients = createAwsClients(options.access ?? {}, {
-    ...(explicitRegion ?? identity?.region ? { region: (explicitRegion ?? identity?.region)! } : {}),
+    ...((explicitRegion ?? identity?.region) ? { region: (explicitRegion ?? identity?.region)! } : {}),
     ...(options.ec2 ? { ec2: options.ec2 } : {}),
     ...(options.sts ? { sts: options.sts } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
@@ -169,7 +172,10 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
             identity ??= await identityOf(options);
             const elsewhere = r.attachedTo.filter((i) => i !== identity?.instanceId);
             if (elsewhere.length > 0) {
-              kept.push({ ...ref, reason: `attached to ${elsewhere.join(', ')}, not this host; detach it there or run cleanupOrphans on that host` });
+              kept.push({
+                ...ref,
+                reason: `attached to ${elsewhere.join(', ')}, not this host; detach it there or run cleanupOrphans on that host`,
+              });
               continue;
             }
           }

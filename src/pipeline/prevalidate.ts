@@ -11,7 +11,12 @@ import type { SourceImage } from '../aws/source-image.js';
  * @internal
  */
 export async function checkImageNameFree(ec2: EC2Client, name: string, region: string, ctx: Ctx): Promise<void> {
-  const out = await send(ec2, new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }), ctx, { phase: 'validate' });
+  const out = await send(
+    ec2,
+    new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }),
+    ctx,
+    { phase: 'validate' },
+  );
   const clash = (out.Images ?? []).filter((i) => i.Name === name);
   if (clash.length > 0) {
     throw new ConfigError([
@@ -29,7 +34,11 @@ export async function checkImageNameFree(ec2: EC2Client, name: string, region: s
  * amiVirtualizationType, the source must be HVM (Packer's rule).
  * @internal
  */
-export function checkEnhancedNetworking(source: SourceImage, wantsEnhanced: boolean, explicitType: string | undefined): void {
+export function checkEnhancedNetworking(
+  source: SourceImage,
+  wantsEnhanced: boolean,
+  explicitType: string | undefined,
+): void {
   if (!wantsEnhanced || explicitType !== undefined || source.virtualizationType === 'hvm') return;
   throw new SourceImageError(
     `Cannot enable enhanced networking (enaSupport/sriovSupport): source ${source.imageId} is ${source.virtualizationType}, not hvm. ` +

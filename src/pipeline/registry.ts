@@ -22,7 +22,10 @@ function dirOf(stateDir: string): string {
 }
 
 /** Records this process as running `buildId`; returns the function that removes the record. @internal */
-export async function registerBuild(stateDir: string, record: Omit<BuildRecord, 'pid' | 'startTime' | 'startedAt'>): Promise<() => Promise<void>> {
+export async function registerBuild(
+  stateDir: string,
+  record: Omit<BuildRecord, 'pid' | 'startTime' | 'startedAt'>,
+): Promise<() => Promise<void>> {
   const me = await selfIdentity();
   const dir = dirOf(stateDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });

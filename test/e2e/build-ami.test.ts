@@ -2,7 +2,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteVolumeCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DetachVolumeCommand } from '@aws-sdk/client-ec2';
+import {
+  DeleteVolumeCommand,
+  DescribeImageAttributeCommand,
+  DescribeImagesCommand,
+  DetachVolumeCommand,
+} from '@aws-sdk/client-ec2';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import type { ProgressEvent } from '../../src/types.js';
 import { AmiChrootError, ConfigError, ProvisionError } from '../../src/errors.js';
@@ -72,12 +77,25 @@ describe('buildAmi end to end (moto + loop devices)', () => {
       const out = await env.ec2(region).send(new DescribeImagesCommand({ ImageIds: [id] }));
       expect(out.Images?.[0]?.Name).toBe(result.name);
       expect(out.Images?.[0]?.State).toBe('available');
-      const perms = await env.ec2(region).send(new DescribeImageAttributeCommand({ ImageId: id, Attribute: 'launchPermission' }));
+      const perms = await env
+        .ec2(region)
+        .send(new DescribeImageAttributeCommand({ ImageId: id, Attribute: 'launchPermission' }));
       expect(perms.LaunchPermissions).toEqual(expect.arrayContaining([{ UserId: '111122223333' }, { Group: 'all' }]));
     }
     expect(result.sourceImage?.imageId).toBe(MOTO_SOURCE_AMIS.debianNew.ami_id);
     expect(result.awsCalls).toBeGreaterThan(10);
-    for (const phase of ['identity', 'source', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register', 'copy'] as const) {
+    for (const phase of [
+      'identity',
+      'source',
+      'volume',
+      'attach',
+      'mount',
+      'provision',
+      'unmount',
+      'detach',
+      'register',
+      'copy',
+    ] as const) {
       expect(result.timings[phase], phase).toBeGreaterThanOrEqual(0);
     }
 
@@ -91,11 +109,17 @@ describe('buildAmi end to end (moto + loop devices)', () => {
       VirtualizationType: 'hvm',
       Architecture: 'x86_64',
     });
-    const mappings = register['BlockDeviceMappings'] as { DeviceName: string; Ebs?: { SnapshotId?: string; Encrypted?: boolean } }[];
+    const mappings = register['BlockDeviceMappings'] as {
+      DeviceName: string;
+      Ebs?: { SnapshotId?: string; Encrypted?: boolean };
+    }[];
     const snapshotId = result.snapshots[BUILD_REGION]![0]!;
     expect(mappings.find((m) => m.DeviceName === register['RootDeviceName'])?.Ebs?.SnapshotId).toBe(snapshotId);
     expect(mappings.every((m) => m.Ebs?.Encrypted === undefined)).toBe(true);
-    const tagSpecs = register['TagSpecifications'] as { ResourceType: string; Tags: { Key: string; Value: string }[] }[];
+    const tagSpecs = register['TagSpecifications'] as {
+      ResourceType: string;
+      Tags: { Key: string; Value: string }[];
+    }[];
     expect(tagSpecs.find((t) => t.ResourceType === 'image')?.Tags).toEqual(
       expect.arrayContaining([
         { Key: 'Name', Value: MOTO_SOURCE_AMIS.debianNew.name },
@@ -103,17 +127,38 @@ describe('buildAmi end to end (moto + loop devices)', () => {
         { Key: 'ami-chroot:build-id', Value: result.buildId },
       ]),
     );
-    const volumeTags = (faults.inputsOf('CreateVolume').at(-1)!['TagSpecifications'] as { Tags: { Key: string; Value: string }[] }[])[0]!.Tags;
-    expect(volumeTags).toEqual(expect.arrayContaining([{ Key: 'Purpose', Value: 'build' }, { Key: 'ami-chroot:build-id', Value: result.buildId }]));
-    const snapTags = (faults.inputsOf('CreateSnapshot').at(-1)!['TagSpecifications'] as { Tags: { Key: string; Value: string }[] }[])[0]!.Tags;
+    const volumeTags = (
+      faults.inputsOf('CreateVolume').at(-1)!['TagSpecifications'] as { Tags: { Key: string; Value: string }[] }[]
+    )[0]!.Tags;
+    expect(volumeTags).toEqual(
+      expect.arrayContaining([
+        { Key: 'Purpose', Value: 'build' },
+        { Key: 'ami-chroot:build-id', Value: result.buildId },
+      ]),
+    );
+    const snapTags = (
+      faults.inputsOf('CreateSnapshot').at(-1)!['TagSpecifications'] as { Tags: { Key: string; Value: string }[] }[]
+    )[0]!.Tags;
     expect(snapTags).toEqual(expect.arrayContaining([{ Key: 'Kind', Value: 'root' }]));
     expect(faults.inputsOf('DetachVolume').at(-1)).toMatchObject({ InstanceId: env.instanceId });
-    expect(faults.inputsOf('ModifySnapshotAttribute').at(-1)).toMatchObject({ OperationType: 'add', UserIds: ['111122223333'] });
+    expect(faults.inputsOf('ModifySnapshotAttribute').at(-1)).toMatchObject({
+      OperationType: 'add',
+      UserIds: ['111122223333'],
+    });
     for (const region of [BUILD_REGION, ...COPY_REGIONS]) {
-      expect(env.faults(region).inputsOf('EnableImageDeprecation').map((i) => i['ImageId'])).toContain(result.images[region]);
+      expect(
+        env
+          .faults(region)
+          .inputsOf('EnableImageDeprecation')
+          .map((i) => i['ImageId']),
+      ).toContain(result.images[region]);
     }
     for (const region of COPY_REGIONS) {
-      expect(env.faults(region).inputsOf('CopyImage').at(-1)).toMatchObject({ SourceImageId: result.images[BUILD_REGION], SourceRegion: BUILD_REGION, Name: result.name });
+      expect(env.faults(region).inputsOf('CopyImage').at(-1)).toMatchObject({
+        SourceImageId: result.images[BUILD_REGION],
+        SourceRegion: BUILD_REGION,
+        Name: result.name,
+      });
     }
 
     // The work volume is gone; the images and their snapshots are all that is left.
@@ -131,14 +176,20 @@ describe('buildAmi end to end (moto + loop devices)', () => {
     // Events: phases in order, resources created, and cleanup of the volume.
     const starts = events.filter((e) => e.type === 'phase-start').map((e) => (e as { phase: string }).phase);
     expect(starts.indexOf('provision')).toBeLessThan(starts.indexOf('register'));
-    expect(starts.indexOf('unmount')).toBeLessThan(starts.indexOf('snapshot') === -1 ? starts.indexOf('register') : starts.indexOf('snapshot'));
+    expect(starts.indexOf('unmount')).toBeLessThan(
+      starts.indexOf('snapshot') === -1 ? starts.indexOf('register') : starts.indexOf('snapshot'),
+    );
   });
 
   it('rejects a bad configuration before touching AWS or the host', async () => {
     const before = env.faults(BUILD_REGION).calls.length;
-    const error = await buildAmi({ ...env.config(), amiName: 'x', rootVolumeSize: -3 }, () => {}, env.options()).catch((e: unknown) => e);
+    const error = await buildAmi({ ...env.config(), amiName: 'x', rootVolumeSize: -3 }, () => {}, env.options()).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues.map((i) => i.path)).toEqual(expect.arrayContaining(['amiName', 'rootVolumeSize']));
+    expect((error as ConfigError).issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['amiName', 'rootVolumeSize']),
+    );
     expect(env.faults(BUILD_REGION).calls.length).toBe(before);
     expect(env.loops).toHaveLength(0);
   });
@@ -175,7 +226,9 @@ describe('buildAmi end to end (moto + loop devices)', () => {
   it('a failure after registration removes the image, its snapshots and the region copies', async () => {
     const before = await env.counts();
     env.faults('ap-southeast-2').fail('CopyImage', { code: 'InvalidParameterValue', message: 'no such key' });
-    const error = await buildAmi(env.config({ amiRegions: [...COPY_REGIONS] }), () => {}, env.options()).catch((e: unknown) => e);
+    const error = await buildAmi(env.config({ amiRegions: [...COPY_REGIONS] }), () => {}, env.options()).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(AmiChrootError);
     expect((error as AmiChrootError).phase).toBe('copy');
     expect(env.faults(BUILD_REGION).names()).toContain('DeregisterImage');
@@ -201,7 +254,11 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
         rootDeviceName: '/dev/xvda',
         amiBlockDeviceMappings: [{ deviceName: '/dev/xvda', deleteOnTermination: true, volumeType: 'gp3' }],
         // Loop devices get partition nodes from partx, not from the kernel, on these hosts.
-        preMountCommands: ["printf 'label: dos\\n,,L\\n' | sfdisk -q {{.Device}}", 'partx -u {{.Device}}', 'mkfs.ext4 -q {{.Device}}p1'],
+        preMountCommands: [
+          "printf 'label: dos\\n,,L\\n' | sfdisk -q {{.Device}}",
+          'partx -u {{.Device}}',
+          'mkfs.ext4 -q {{.Device}}p1',
+        ],
       },
       async (chroot) => {
         await chroot.writeFile('/etc/hostname', 'scratch\n', { mkdirs: true });
@@ -228,7 +285,15 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
       VirtualizationType: 'hvm',
       RootDeviceName: '/dev/xvda',
       BlockDeviceMappings: [
-        { DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 8, SnapshotId: result.snapshots[BUILD_REGION]![0] } },
+        {
+          DeviceName: '/dev/xvda',
+          Ebs: {
+            DeleteOnTermination: true,
+            VolumeType: 'gp3',
+            VolumeSize: 8,
+            SnapshotId: result.snapshots[BUILD_REGION]![0],
+          },
+        },
       ],
     });
     const files = await readFromDevice(env.loops.at(-1)!.device, ['etc/hostname']);
@@ -240,7 +305,11 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
 describe('buildAmi options that change what is kept', () => {
   it('skipSaveBuildRegion copies to the other regions and keeps no image in the build region', async () => {
     const before = await env.counts();
-    const result = await buildAmi(env.config({ amiRegions: ['eu-west-1'], skipSaveBuildRegion: true, amiUsers: ['111122223333'] }), () => {}, env.options());
+    const result = await buildAmi(
+      env.config({ amiRegions: ['eu-west-1'], skipSaveBuildRegion: true, amiUsers: ['111122223333'] }),
+      () => {},
+      env.options(),
+    );
     expect(Object.keys(result.images)).toEqual(['eu-west-1']);
     const after = await env.counts();
     expect(after[BUILD_REGION]!.images).toBe(before[BUILD_REGION]!.images);
@@ -265,7 +334,12 @@ describe('buildAmi options that change what is kept', () => {
     ).catch((e: unknown) => e);
     expect((error as Error).message).toContain('inspect me');
     expect(warnings.join('\n')).toMatch(/keepOnError[\s\S]*delete volume vol-[\s\S]*unmount /);
-    expect(await findLeaks(env.dir, env.loops.map((l) => l.device))).toMatch(/mounts \[.+\]/);
+    expect(
+      await findLeaks(
+        env.dir,
+        env.loops.map((l) => l.device),
+      ),
+    ).toMatch(/mounts \[.+\]/);
     const volumeId = env.faults(BUILD_REGION).inputsOf('AttachVolume').at(-1)!['VolumeId'] as string;
     expect(env.faults(BUILD_REGION).names()).not.toContain('DeleteVolume');
     // The letter stays reserved while the kept volume is attached.

@@ -75,7 +75,19 @@ const POINTS: Point[] = Object.entries(CALLS).flatMap(([region, ops]) =>
   }),
 );
 
-const HOST_PHASES: readonly Phase[] = ['identity', 'source', 'validate', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register', 'copy'];
+const HOST_PHASES: readonly Phase[] = [
+  'identity',
+  'source',
+  'validate',
+  'volume',
+  'attach',
+  'mount',
+  'provision',
+  'unmount',
+  'detach',
+  'register',
+  'copy',
+];
 
 const results: { kind: string; point: string; outcome: string }[] = [];
 
@@ -147,13 +159,20 @@ async function expectClean(before: Record<string, RegionCounts>): Promise<void> 
 }
 
 /** After a successful build: the work volume is gone and only the images remain. */
-async function expectOnlyImages(before: Record<string, RegionCounts>, result: { images: Record<string, string> }): Promise<void> {
+async function expectOnlyImages(
+  before: Record<string, RegionCounts>,
+  result: { images: Record<string, string> },
+): Promise<void> {
   const after = await env.counts();
   expect(after[BUILD_REGION]!.volumes).toBe(before[BUILD_REGION]!.volumes);
   expect(Object.keys(result.images).sort()).toEqual([BUILD_REGION, COPY_REGION].sort());
 }
 
-async function build(options: Partial<BuildAmiOptions> = {}, config: BuildConfig = matrixConfig(), fn: ProvisionFn = provision) {
+async function build(
+  options: Partial<BuildAmiOptions> = {},
+  config: BuildConfig = matrixConfig(),
+  fn: ProvisionFn = provision,
+) {
   return buildAmi(config, fn, env.options(options));
 }
 
@@ -191,11 +210,13 @@ describe('fault matrix: every AWS call', () => {
     it('hard error: fails naming the phase and leaves nothing behind', async () => {
       const before = await env.counts();
       let seen = 0;
-      env.faults(point.region).fail(
-        point.op,
-        { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
-        { times: 1, when: () => ++seen === point.nth },
-      );
+      env
+        .faults(point.region)
+        .fail(
+          point.op,
+          { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
+          { times: 1, when: () => ++seen === point.nth },
+        );
       const outcome = await build().then(
         (r) => ({ ok: true as const, r }),
         (e: unknown) => ({ ok: false as const, e }),
@@ -217,9 +238,15 @@ describe('fault matrix: every AWS call', () => {
       const error = (outcome as { e: unknown }).e;
       expect(error).toBeInstanceOf(AmiChrootError);
       expect((error as AmiChrootError).phase).toBeTypeOf('string');
-      expect((error as Error).message + String(((error as Error).cause as Error | undefined)?.message)).toContain(point.op);
+      expect((error as Error).message + String(((error as Error).cause as Error | undefined)?.message)).toContain(
+        point.op,
+      );
       await expectClean(before);
-      results.push({ kind: 'error', point: point.label, outcome: `ok: failed in ${(error as AmiChrootError).phase}, nothing left` });
+      results.push({
+        kind: 'error',
+        point: point.label,
+        outcome: `ok: failed in ${(error as AmiChrootError).phase}, nothing left`,
+      });
     });
 
     it('abort at this call: rejects with the reason and leaves nothing behind', async () => {
@@ -253,21 +280,24 @@ describe('fault matrix: every AWS call', () => {
 
 describe('fault matrix: every host step', () => {
   describe.each(HOST_PHASES)('%s', (phase) => {
-    it.each(['before', 'after'] as const)('an error %s it fails the build in that phase and leaves nothing behind', async (when) => {
-      const before = await env.counts();
-      const error = await build({
-        hooks: {
-          [when]: (p: Phase) => {
-            if (p === phase) throw new Error(`matrix: host fault ${when} ${phase}`);
+    it.each(['before', 'after'] as const)(
+      'an error %s it fails the build in that phase and leaves nothing behind',
+      async (when) => {
+        const before = await env.counts();
+        const error = await build({
+          hooks: {
+            [when]: (p: Phase) => {
+              if (p === phase) throw new Error(`matrix: host fault ${when} ${phase}`);
+            },
           },
-        },
-      }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(Error);
-      expect((error as Error).message).toBe(`matrix: host fault ${when} ${phase}`);
-      expect((error as { phase?: string }).phase).toBe(phase);
-      await expectClean(before);
-      results.push({ kind: 'host-error', point: `${when} ${phase}`, outcome: 'ok: failed, nothing left' });
-    });
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toBe(`matrix: host fault ${when} ${phase}`);
+        expect((error as { phase?: string }).phase).toBe(phase);
+        await expectClean(before);
+        results.push({ kind: 'host-error', point: `${when} ${phase}`, outcome: 'ok: failed, nothing left' });
+      },
+    );
 
     it('an abort there rejects with the reason and leaves nothing behind', async () => {
       const before = await env.counts();
@@ -284,10 +314,26 @@ describe('fault matrix: every host step', () => {
   });
 
   const hostFaults: { name: string; config: Partial<BuildConfig>; phase: Phase }[] = [
-    { name: 'a pre-mount command exits non-zero', config: { preMountCommands: ['echo partitioning {{.Device}}; exit 3'] }, phase: 'pre-mount' },
-    { name: 'a post-mount command exits non-zero', config: { postMountCommands: ['test -d {{.MountPath}}/etc && exit 4'] }, phase: 'post-mount' },
-    { name: 'a chroot mount cannot be mounted', config: { extraChrootMounts: [['no-such-fs', 'none', '/mnt/bogus']] }, phase: 'chroot-mounts' },
-    { name: 'a file to copy does not exist on the host', config: { copyFiles: ['/etc/resolv.conf', '/nonexistent/ami-chroot-file'] }, phase: 'copy-files' },
+    {
+      name: 'a pre-mount command exits non-zero',
+      config: { preMountCommands: ['echo partitioning {{.Device}}; exit 3'] },
+      phase: 'pre-mount',
+    },
+    {
+      name: 'a post-mount command exits non-zero',
+      config: { postMountCommands: ['test -d {{.MountPath}}/etc && exit 4'] },
+      phase: 'post-mount',
+    },
+    {
+      name: 'a chroot mount cannot be mounted',
+      config: { extraChrootMounts: [['no-such-fs', 'none', '/mnt/bogus']] },
+      phase: 'chroot-mounts',
+    },
+    {
+      name: 'a file to copy does not exist on the host',
+      config: { copyFiles: ['/etc/resolv.conf', '/nonexistent/ami-chroot-file'] },
+      phase: 'copy-files',
+    },
     { name: 'the mount fails (bad option)', config: { mountOptions: ['no-such-mount-option'] }, phase: 'mount' },
   ];
   it.each(hostFaults)('$name: fails in $phase and leaves nothing behind', async ({ config, phase }) => {
@@ -296,7 +342,11 @@ describe('fault matrix: every host step', () => {
     expect(error).toBeInstanceOf(AmiChrootError);
     expect((error as AmiChrootError).phase).toBe(phase);
     await expectClean(before);
-    results.push({ kind: 'host-error', point: JSON.stringify(config).slice(0, 34), outcome: `ok: failed in ${phase}, nothing left` });
+    results.push({
+      kind: 'host-error',
+      point: JSON.stringify(config).slice(0, 34),
+      outcome: `ok: failed in ${phase}, nothing left`,
+    });
   });
 
   it('a provision that throws with daemons left running fails in provision and leaves nothing behind', async () => {

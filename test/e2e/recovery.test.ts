@@ -24,7 +24,10 @@ afterAll(async () => {
 });
 
 /** Starts the child build and resolves once it is inside provision. */
-async function startChildBuild(name: string, wireSigint: boolean): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+async function startChildBuild(
+  name: string,
+  wireSigint: boolean,
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
   let out = '';
   const c = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'children', 'build-child.ts')], {
     env: {
@@ -44,19 +47,22 @@ async function startChildBuild(name: string, wireSigint: boolean): Promise<{ chi
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child = c;
-  c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  c.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
   while (!out.includes('PROVISIONING')) {
-    if (c.exitCode !== null || Date.now() > deadline) throw new Error(`The child build did not reach provision:\n${out}`);
+    if (c.exitCode !== null || Date.now() > deadline)
+      throw new Error(`The child build did not reach provision:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child: c, output: () => out, exited };
 }
 
 async function volumesOfBuilds(): Promise<string[]> {
-  const out = await env.ec2(BUILD_REGION).send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag-key', Values: ['ami-chroot:build-id'] }] }));
+  const out = await env
+    .ec2(BUILD_REGION)
+    .send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag-key', Values: ['ami-chroot:build-id'] }] }));
   return (out.Volumes ?? []).map((v) => v.VolumeId!);
 }
 
@@ -72,7 +78,12 @@ describe('recovery after a build process dies', () => {
     expect(await volumesOfBuilds()).toHaveLength(1);
 
     const report = await cleanupOrphans({
-      access: { region: BUILD_REGION, customEndpointEc2: env.moto.endpoint, accessKey: 'testing', secretKey: 'testing' },
+      access: {
+        region: BUILD_REGION,
+        customEndpointEc2: env.moto.endpoint,
+        accessKey: 'testing',
+        secretKey: 'testing',
+      },
       regions: [BUILD_REGION, 'eu-west-1'],
       olderThan: 0,
       stateDir: join(env.dir, 'state'),
@@ -105,7 +116,12 @@ describe('recovery after a build process dies', () => {
   it('cleanupOrphans never touches the resources of a build that is still running', async () => {
     const build = await startChildBuild(`running-${process.pid}`, true);
     const report = await cleanupOrphans({
-      access: { region: BUILD_REGION, customEndpointEc2: env.moto.endpoint, accessKey: 'testing', secretKey: 'testing' },
+      access: {
+        region: BUILD_REGION,
+        customEndpointEc2: env.moto.endpoint,
+        accessKey: 'testing',
+        secretKey: 'testing',
+      },
       olderThan: 0,
       stateDir: join(env.dir, 'state'),
       lockDir: join(env.dir, 'lock'),
@@ -124,12 +140,25 @@ describe('cleanupOrphans when a removal fails', () => {
   it('reports the failure, removes the rest, and a second sweep finishes the job', async () => {
     const { CreateSnapshotCommand, CreateVolumeCommand } = await import('@aws-sdk/client-ec2');
     const ec2 = env.ec2(BUILD_REGION);
-    const tags = [{ ResourceType: 'volume' as const, Tags: [{ Key: 'ami-chroot:build-id', Value: `dead-${process.pid}` }] }];
-    const volume = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: env.availabilityZone, Size: 1, TagSpecifications: tags }));
-    const snapshot = await ec2.send(
-      new CreateSnapshotCommand({ VolumeId: volume.VolumeId!, TagSpecifications: [{ ...tags[0]!, ResourceType: 'snapshot' }] }),
+    const tags = [
+      { ResourceType: 'volume' as const, Tags: [{ Key: 'ami-chroot:build-id', Value: `dead-${process.pid}` }] },
+    ];
+    const volume = await ec2.send(
+      new CreateVolumeCommand({ AvailabilityZone: env.availabilityZone, Size: 1, TagSpecifications: tags }),
     );
-    env.faults(BUILD_REGION).fail('DeleteVolume', { code: 'UnauthorizedOperation', message: 'not allowed (test)', status: 403 }, { times: 1 });
+    const snapshot = await ec2.send(
+      new CreateSnapshotCommand({
+        VolumeId: volume.VolumeId!,
+        TagSpecifications: [{ ...tags[0]!, ResourceType: 'snapshot' }],
+      }),
+    );
+    env
+      .faults(BUILD_REGION)
+      .fail(
+        'DeleteVolume',
+        { code: 'UnauthorizedOperation', message: 'not allowed (test)', status: 403 },
+        { times: 1 },
+      );
     const sweep = () =>
       cleanupOrphans({
         ec2: (region: string) => env.ec2(region),

@@ -169,7 +169,7 @@ export async function startE2e(): Promise<E2eEnv> {
           const images = new Set((i.Images ?? []).map((x) => x.ImageId));
           const snapshots = (s.Snapshots ?? []).filter((x) => {
             const m = /^Auto-created snapshot for AMI (ami-[0-9a-f]+)$/.exec(x.Description ?? '');
-            return !m || images.has(m[1]!);
+            return !m || images.has(m[1]);
           });
           out[region] = { volumes: v.Volumes?.length ?? 0, snapshots: snapshots.length, images: i.Images?.length ?? 0 };
         }
@@ -185,7 +185,10 @@ export async function startE2e(): Promise<E2eEnv> {
           if (a.snapshots !== b.snapshots) problems.push(`${region}: ${a.snapshots - b.snapshots} snapshot(s) left`);
           if (a.images !== b.images) problems.push(`${region}: ${a.images - b.images} image(s) left`);
         }
-        const leak = await findLeaks(dir, loops.map((l) => l.device));
+        const leak = await findLeaks(
+          dir,
+          loops.map((l) => l.device),
+        );
         if (leak) problems.push(leak);
         const inside = await processesUnder(dir);
         if (inside.length > 0) problems.push(`processes still running under ${dir}: ${inside.join(', ')}`);

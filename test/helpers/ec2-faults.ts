@@ -49,10 +49,21 @@ export interface Ec2Faults {
   readonly calls: readonly RecordedCall[];
   names(): string[];
   inputsOf(name: string): Record<string, unknown>[];
-  fail(command: string, error: FaultError, options?: { readonly times?: number; readonly when?: (input: Record<string, unknown>) => boolean }): void;
+  fail(
+    command: string,
+    error: FaultError,
+    options?: { readonly times?: number; readonly when?: (input: Record<string, unknown>) => boolean },
+  ): void;
   throttle(command: string, times: number): void;
-  respond(command: string, output: Record<string, unknown> | ((input: Record<string, unknown>) => Record<string, unknown>)): void;
-  slowVolume(options: { readonly state: 'creating' | 'attaching'; readonly forMs: number; readonly volumeId?: string }): void;
+  respond(
+    command: string,
+    output: Record<string, unknown> | ((input: Record<string, unknown>) => Record<string, unknown>),
+  ): void;
+  slowVolume(options: {
+    readonly state: 'creating' | 'attaching';
+    readonly forMs: number;
+    readonly volumeId?: string;
+  }): void;
   slowSnapshot(options: { readonly stuckMs: number; readonly snapshotId?: string }): void;
   slowImage(options: { readonly forMs: number; readonly imageId?: string }): void;
   remove(): void;
@@ -93,7 +104,8 @@ export function installEc2Faults(client: EC2Client): Ec2Faults {
         }
         if (rule.state === 'attaching') {
           for (const a of v.Attachments ?? []) {
-            if (a.State === 'attached' && since(`vol-attach:${v.VolumeId}:${a.InstanceId}:${a.Device}`) < rule.forMs) a.State = 'attaching';
+            if (a.State === 'attached' && since(`vol-attach:${v.VolumeId}:${a.InstanceId}:${a.Device}`) < rule.forMs)
+              a.State = 'attaching';
           }
         }
       }
@@ -138,7 +150,10 @@ export function installEc2Faults(client: EC2Client): Ec2Faults {
       const responder = responders.get(command);
       if (responder) {
         calls.push({ name: command, input, outcome: 'emulated' });
-        return { output: { $metadata: { httpStatusCode: 200, requestId: 'emulated' }, ...responder(input) }, response: {} } as never;
+        return {
+          output: { $metadata: { httpStatusCode: 200, requestId: 'emulated' }, ...responder(input) },
+          response: {},
+        };
       }
       calls.push({ name: command, input, outcome: 'sent' });
       const result = await next(args);
@@ -159,7 +174,12 @@ export function installEc2Faults(client: EC2Client): Ec2Faults {
       rules.push({ command, error, left: options.times ?? 1, when: options.when });
     },
     throttle: (command, times) => {
-      rules.push({ command, error: { code: 'RequestLimitExceeded', message: 'Request limit exceeded.', status: 503 }, left: times, when: undefined });
+      rules.push({
+        command,
+        error: { code: 'RequestLimitExceeded', message: 'Request limit exceeded.', status: 503 },
+        left: times,
+        when: undefined,
+      });
     },
     respond: (command, output) => {
       responders.set(command, typeof output === 'function' ? output : () => output);

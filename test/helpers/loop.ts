@@ -20,7 +20,8 @@ const quiet = { warn: () => {}, error: () => {} };
  * @internal
  */
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('Host integration tests need root (mounts, loop devices, chroot). Run them as root.');
+  if (process.getuid?.() !== 0)
+    throw new Error('Host integration tests need root (mounts, loop devices, chroot). Run them as root.');
 }
 
 /**
@@ -113,7 +114,10 @@ export interface LoopImage {
  * device, unmounts leftovers and removes the dir, then checks nothing leaked.
  * @internal
  */
-export async function withLoopImage<T>(fn: (img: LoopImage) => Promise<T>, options: BusyboxImageOptions = {}): Promise<T> {
+export async function withLoopImage<T>(
+  fn: (img: LoopImage) => Promise<T>,
+  options: BusyboxImageOptions = {},
+): Promise<T> {
   requireRoot();
   const dir = await makeTestDir();
   try {

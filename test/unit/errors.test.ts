@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { AmiChrootError, AwsError, ConfigError, UnmountError, WaitTimeoutError, isAbortError } from '../../src/errors.js';
+import {
+  AmiChrootError,
+  AwsError,
+  ConfigError,
+  UnmountError,
+  WaitTimeoutError,
+  isAbortError,
+} from '../../src/errors.js';
 import { attachCleanupErrors } from '../../src/errors.js';
 
 describe('errors', () => {
   it('have literal names, stable codes, phase and resources', () => {
-    const e = new AwsError('Creating the volume failed', { operation: 'CreateVolume', awsCode: 'VolumeLimitExceeded', phase: 'volume', resources: { region: 'us-east-1' } });
+    const e = new AwsError('Creating the volume failed', {
+      operation: 'CreateVolume',
+      awsCode: 'VolumeLimitExceeded',
+      phase: 'volume',
+      resources: { region: 'us-east-1' },
+    });
     expect(e).toBeInstanceOf(AmiChrootError);
     expect(e.name).toBe('AwsError');
     expect(e.code).toBe('ERR_AWS');
@@ -32,7 +44,9 @@ describe('errors', () => {
 
   it('WaitTimeoutError names what it waited for and the limit', () => {
     const e = new WaitTimeoutError('snapshot snap-1 to be completed', 1_800_000, 'pending 40%');
-    expect(e.message).toMatch(/Timed out after 1800 s waiting for snapshot snap-1 to be completed \(last state: pending 40%\)/);
+    expect(e.message).toMatch(
+      /Timed out after 1800 s waiting for snapshot snap-1 to be completed \(last state: pending 40%\)/,
+    );
   });
 
   it('cleanup failures are attached to the original error, never replace it', () => {

@@ -37,13 +37,27 @@ const name = (what: string): string => `${what}-${process.pid}-${++unique}`;
 /** Per test: a fresh client with its own fault layer, options that collect events and warnings. */
 const made: EC2Client[] = [];
 const volumes: WorkVolume[] = [];
-function setup(region = 'us-east-1'): { ec2: EC2Client; faults: Ec2Faults; opts: AwsOperationOptions & { events: ProgressEvent[]; warnings: string[] } } {
+function setup(region = 'us-east-1'): {
+  ec2: EC2Client;
+  faults: Ec2Faults;
+  opts: AwsOperationOptions & { events: ProgressEvent[]; warnings: string[] };
+} {
   const ec2 = motoEc2(moto.endpoint, region);
   made.push(ec2);
   const faults = installEc2Faults(ec2);
   const events: ProgressEvent[] = [];
   const warnings: string[] = [];
-  return { ec2, faults, opts: { ec2, events, warnings, onProgress: (e) => events.push(e), logger: { warn: (m: string) => warnings.push(m), error: () => {} } } };
+  return {
+    ec2,
+    faults,
+    opts: {
+      ec2,
+      events,
+      warnings,
+      onProgress: (e) => events.push(e),
+      logger: { warn: (m: string) => warnings.push(m), error: () => {} },
+    },
+  };
 }
 
 beforeAll(async () => {
@@ -65,7 +79,9 @@ afterAll(async () => {
 });
 
 async function volumeGone(volumeId: string): Promise<void> {
-  await expect(look.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).rejects.toMatchObject({ name: 'InvalidVolume.NotFound' });
+  await expect(look.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).rejects.toMatchObject({
+    name: 'InvalidVolume.NotFound',
+  });
 }
 
 describe('the fault helper', () => {
@@ -73,7 +89,11 @@ describe('the fault helper', () => {
     const { ec2, faults } = setup();
     faults.fail('DescribeRegions', { code: 'InternalError', message: 'boom', status: 500 });
     faults.respond('EnableImageDeprecation', { Return: true });
-    await expect(ec2.send(new DescribeRegionsCommand({}))).rejects.toMatchObject({ name: 'InternalError', message: 'boom', $metadata: { httpStatusCode: 500 } });
+    await expect(ec2.send(new DescribeRegionsCommand({}))).rejects.toMatchObject({
+      name: 'InternalError',
+      message: 'boom',
+      $metadata: { httpStatusCode: 500 },
+    });
     const regions = await ec2.send(new DescribeRegionsCommand({ AllRegions: false }));
     expect(regions.Regions?.length).toBeGreaterThan(5);
     expect(faults.calls).toEqual([
@@ -86,7 +106,8 @@ describe('the fault helper', () => {
     const { ec2, faults } = setup();
     faults.slowVolume({ state: 'creating', forMs: 400 });
     const created = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: host.availabilityZone, Size: 1 }));
-    const describe = async () => (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [created.VolumeId!] }))).Volumes![0]!.State;
+    const describe = async () =>
+      (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [created.VolumeId!] }))).Volumes![0]!.State;
     expect(await describe()).toBe('creating');
     await new Promise((r) => setTimeout(r, 500));
     expect(await describe()).toBe('available');
@@ -103,7 +124,10 @@ describe('slow transitions', () => {
     const polls = faults.inputsOf('DescribeVolumes').length;
     expect(polls).toBeGreaterThanOrEqual(2);
     expect(polls).toBeLessThanOrEqual(6);
-    expect(opts.events.filter((e) => e.type === 'wait').map((e) => (e.type === 'wait' ? e.state : ''))).toEqual(['creating', 'available']);
+    expect(opts.events.filter((e) => e.type === 'wait').map((e) => (e.type === 'wait' ? e.state : ''))).toEqual([
+      'creating',
+      'available',
+    ]);
   });
 
   it('waits out an attachment that stays `attaching`, then detaches', async () => {
@@ -111,10 +135,19 @@ describe('slow transitions', () => {
     const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, opts);
     volumes.push(volume);
     faults.slowVolume({ state: 'attaching', forMs: 2_000 });
-    const attached = await attachVolume({ volumeId: volume.volumeId, instanceId: host.instanceId, device: '/dev/sdh' }, opts);
-    expect(opts.events.filter((e) => e.type === 'wait' && e.id === volume.volumeId).map((e) => (e.type === 'wait' ? e.state : ''))).toContain('attaching');
+    const attached = await attachVolume(
+      { volumeId: volume.volumeId, instanceId: host.instanceId, device: '/dev/sdh' },
+      opts,
+    );
+    expect(
+      opts.events
+        .filter((e) => e.type === 'wait' && e.id === volume.volumeId)
+        .map((e) => (e.type === 'wait' ? e.state : '')),
+    ).toContain('attaching');
     await attached.detach();
-    expect((await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.State).toBe('available');
+    expect((await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.State).toBe(
+      'available',
+    );
   });
 
   it('sees a snapshot stuck at 0% jump to completed, and an image that stays pending', async () => {
@@ -124,9 +157,17 @@ describe('slow transitions', () => {
     faults.slowSnapshot({ stuckMs: 3_000 });
     faults.slowImage({ forMs: 2_000 });
     const image = await snapshotAndRegister({ volumeId: volume.volumeId, name: name('slow'), source }, opts);
-    expect(opts.events.filter((e) => e.type === 'snapshot-progress').map((e) => (e.type === 'snapshot-progress' ? e.percent : -1))).toEqual([0, 100]);
+    expect(
+      opts.events
+        .filter((e) => e.type === 'snapshot-progress')
+        .map((e) => (e.type === 'snapshot-progress' ? e.percent : -1)),
+    ).toEqual([0, 100]);
     expect(faults.inputsOf('DescribeSnapshots').length).toBeLessThanOrEqual(6);
-    expect(opts.events.filter((e) => e.type === 'wait' && e.id === image.imageId).map((e) => (e.type === 'wait' ? e.state : ''))).toEqual(['pending', 'available']);
+    expect(
+      opts.events
+        .filter((e) => e.type === 'wait' && e.id === image.imageId)
+        .map((e) => (e.type === 'wait' ? e.state : '')),
+    ).toEqual(['pending', 'available']);
     await image.deregister();
   });
 });
@@ -137,7 +178,11 @@ describe('faults', () => {
     faults.throttle('DescribeVolumes', 2);
     const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, opts);
     volumes.push(volume);
-    expect(faults.calls.filter((c) => c.name === 'DescribeVolumes').map((c) => c.outcome)).toEqual(['faulted', 'faulted', 'sent']);
+    expect(faults.calls.filter((c) => c.name === 'DescribeVolumes').map((c) => c.outcome)).toEqual([
+      'faulted',
+      'faulted',
+      'sent',
+    ]);
     expect(opts.warnings.filter((w) => w.includes('throttling'))).toHaveLength(2);
   });
 
@@ -145,7 +190,10 @@ describe('faults', () => {
     const { faults, opts } = setup();
     const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, opts);
     volumes.push(volume);
-    faults.fail('AttachVolume', { code: 'InvalidParameterValue', message: 'Invalid value /dev/sdi for unixDevice. Attachment point /dev/sdi is already in use' });
+    faults.fail('AttachVolume', {
+      code: 'InvalidParameterValue',
+      message: 'Invalid value /dev/sdi for unixDevice. Attachment point /dev/sdi is already in use',
+    });
     const exclusions: string[][] = [];
     const attached = await attachVolume(
       {
@@ -160,14 +208,19 @@ describe('faults', () => {
     );
     expect(attached.device).toBe('/dev/sdj');
     expect(exclusions).toEqual([[], ['/dev/sdi']]);
-    expect((await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.Attachments![0]).toMatchObject({ Device: '/dev/sdj', State: 'attached' });
+    expect(
+      (await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.Attachments![0],
+    ).toMatchObject({ Device: '/dev/sdj', State: 'attached' });
     await attached.detach();
   });
 
   it('times out a volume that never becomes available, naming the wait, and deletes it', async () => {
     const { faults, opts } = setup();
     faults.slowVolume({ state: 'creating', forMs: 60_000 });
-    const error = await createVolume({ availabilityZone: host.availabilityZone, source }, { ...opts, polling: { waits: { volumeAvailable: { timeoutMs: 2_500 } } } }).catch((e: unknown) => e);
+    const error = await createVolume(
+      { availabilityZone: host.availabilityZone, source },
+      { ...opts, polling: { waits: { volumeAvailable: { timeoutMs: 2_500 } } } },
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect((error as Error).message).toMatch(/waiting for volume vol-\w+ to be available \(last state: creating\)/);
     const volumeId = (error as WaitTimeoutError).resources.volumeId!;
@@ -177,8 +230,14 @@ describe('faults', () => {
 
   it('stops at once on a permission error while polling, and still cleans up', async () => {
     const { faults, opts } = setup();
-    faults.fail('DescribeVolumes', { code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.', status: 403 });
-    const error = await createVolume({ availabilityZone: host.availabilityZone, source }, opts).catch((e: unknown) => e);
+    faults.fail('DescribeVolumes', {
+      code: 'UnauthorizedOperation',
+      message: 'You are not authorized to perform this operation.',
+      status: 403,
+    });
+    const error = await createVolume({ availabilityZone: host.availabilityZone, source }, opts).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(AwsError);
     expect(error).toMatchObject({ operation: 'DescribeVolumes', awsCode: 'UnauthorizedOperation' });
     expect(faults.names()).toEqual(['CreateVolume', 'DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
@@ -191,7 +250,9 @@ describe('faults', () => {
     const controller = new AbortController();
     const reason = new Error('operator pressed ctrl-c');
     setTimeout(() => controller.abort(reason), 1_500);
-    await expect(createVolume({ availabilityZone: host.availabilityZone, source }, { ...opts, signal: controller.signal })).rejects.toBe(reason);
+    await expect(
+      createVolume({ availabilityZone: host.availabilityZone, source }, { ...opts, signal: controller.signal }),
+    ).rejects.toBe(reason);
     const created = faults.calls.find((c) => c.name === 'DescribeVolumes')!.input['VolumeIds'] as string[];
     expect(faults.names().at(-1)).toBe('DeleteVolume');
     await volumeGone(created[0]!);
@@ -201,14 +262,23 @@ describe('faults', () => {
     const { faults, opts } = setup();
     const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, opts);
     volumes.push(volume);
-    faults.fail('ModifyImageAttribute', { code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.', status: 403 });
-    const error = await snapshotAndRegister({ volumeId: volume.volumeId, name: name('unshareable'), source, amiUsers: ['111122223333'] }, opts).catch((e: unknown) => e);
+    faults.fail('ModifyImageAttribute', {
+      code: 'UnauthorizedOperation',
+      message: 'You are not authorized to perform this operation.',
+      status: 403,
+    });
+    const error = await snapshotAndRegister(
+      { volumeId: volume.volumeId, name: name('unshareable'), source, amiUsers: ['111122223333'] },
+      opts,
+    ).catch((e: unknown) => e);
     expect(error).toMatchObject({ operation: 'ModifyImageAttribute', cleanupErrors: [] });
     const imageId = faults.calls.find((c) => c.name === 'DescribeImages')!.input['ImageIds'] as string[];
     const snapshotId = faults.inputsOf('DescribeSnapshots')[0]!['SnapshotIds'] as string[];
     expect(faults.names().slice(-2)).toEqual(['DeregisterImage', 'DeleteSnapshot']);
     expect((await look.send(new DescribeImagesCommand({ ImageIds: imageId }))).Images).toEqual([]);
-    await expect(look.send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotId }))).rejects.toMatchObject({ name: 'InvalidSnapshot.NotFound' });
+    await expect(look.send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotId }))).rejects.toMatchObject({
+      name: 'InvalidSnapshot.NotFound',
+    });
   });
 
   it('undoes the region copies that succeeded when another region fails', async () => {
@@ -225,7 +295,10 @@ describe('faults', () => {
       return perRegion.get(region)!.ec2;
     };
     ec2For('ap-south-1');
-    perRegion.get('ap-south-1')!.faults.fail('CopyImage', { code: 'ResourceLimitExceeded', message: 'You have reached the limit of concurrent AMI copies.' });
+    perRegion.get('ap-south-1')!.faults.fail('CopyImage', {
+      code: 'ResourceLimitExceeded',
+      message: 'You have reached the limit of concurrent AMI copies.',
+    });
     const error = await copyToRegions(
       { sourceImageId: image.imageId, sourceRegion: 'us-east-1', regions: ['eu-west-1', 'ap-south-1'], name: 'copied' },
       { ...opts, ec2: ec2For },

@@ -40,7 +40,13 @@ const name = (what: string): string => `${what}-${process.pid}-${++unique}`;
 
 beforeAll(async () => {
   moto = await startMoto();
-  clients = createAwsClients({ region: 'us-east-1', customEndpointEc2: moto.endpoint, accessKey: 'testing', secretKey: 'testing', maxRetries: 1 });
+  clients = createAwsClients({
+    region: 'us-east-1',
+    customEndpointEc2: moto.endpoint,
+    accessKey: 'testing',
+    secretKey: 'testing',
+    maxRetries: 1,
+  });
   east = clients.ec2();
   faults = installEc2Faults(east);
   westFaults = installEc2Faults(clients.ec2('eu-west-1'));
@@ -71,7 +77,11 @@ async function expectImageGone(client: EC2Client, imageId: string): Promise<void
 
 describe('host identity against moto', () => {
   it('reads moto’s instance metadata through IMDSv2 at the given endpoint', async () => {
-    await expect(getHostIdentity({ endpoint: moto.endpoint })).resolves.toEqual({ instanceId: 'i-fake', availabilityZone: 'us-east-1a', region: 'us-east-1' });
+    await expect(getHostIdentity({ endpoint: moto.endpoint })).resolves.toEqual({
+      instanceId: 'i-fake',
+      availabilityZone: 'us-east-1a',
+      region: 'us-east-1',
+    });
   });
 
   it('lists the device names EC2 has for the build host', async () => {
@@ -83,7 +93,13 @@ describe('resolveSourceAmi against moto', () => {
   it('finds an image by filter and owner', async () => {
     // moto dates every preloaded image from its start (see helpers/moto.ts), so mostRecent is unit-tested only.
     const source = await resolveSourceAmi(
-      { sourceAmiFilter: { filters: { name: 'debian-12-amd64-2026030*', architecture: 'x86_64' }, owners: ['136693071363'], mostRecent: true } },
+      {
+        sourceAmiFilter: {
+          filters: { name: 'debian-12-amd64-2026030*', architecture: 'x86_64' },
+          owners: ['136693071363'],
+          mostRecent: true,
+        },
+      },
       { ec2: east, ...quiet },
     );
     expect(source).toMatchObject({
@@ -99,25 +115,40 @@ describe('resolveSourceAmi against moto', () => {
   });
 
   it('refuses an ambiguous filter, listing the matches', async () => {
-    await expect(resolveSourceAmi({ sourceAmiFilter: { filters: { name: 'debian-12-*' }, owners: ['amazon'] } }, { ec2: east, ...quiet })).rejects.toThrow(
-      /3 AMIs in us-east-1 matched/,
-    );
+    await expect(
+      resolveSourceAmi(
+        { sourceAmiFilter: { filters: { name: 'debian-12-*' }, owners: ['amazon'] } },
+        { ec2: east, ...quiet },
+      ),
+    ).rejects.toThrow(/3 AMIs in us-east-1 matched/);
   });
 
   it('checks that an id satisfies the filter', async () => {
     await expect(
-      resolveSourceAmi({ sourceAmi: MOTO_SOURCE_AMIS.debianArm.ami_id, sourceAmiFilter: { filters: { architecture: 'x86_64' }, owners: ['amazon'] } }, { ec2: east, ...quiet }),
+      resolveSourceAmi(
+        {
+          sourceAmi: MOTO_SOURCE_AMIS.debianArm.ami_id,
+          sourceAmiFilter: { filters: { architecture: 'x86_64' }, owners: ['amazon'] },
+        },
+        { ec2: east, ...quiet },
+      ),
     ).rejects.toThrow(/exists in us-east-1 but does not satisfy sourceAmiFilter/);
   });
 
   it('refuses images that are not EBS-backed', async () => {
-    await expect(resolveSourceAmi({ sourceAmi: MOTO_SOURCE_AMIS.instanceStore.ami_id }, { ec2: east, ...quiet })).rejects.toThrow(/instance-store, not EBS/);
+    await expect(
+      resolveSourceAmi({ sourceAmi: MOTO_SOURCE_AMIS.instanceStore.ami_id }, { ec2: east, ...quiet }),
+    ).rejects.toThrow(/instance-store, not EBS/);
     const registered = await registerImageInMoto(east, name('user-registered'));
-    await expect(resolveSourceAmi({ sourceAmi: registered.imageId }, { ec2: east, ...quiet })).rejects.toBeInstanceOf(SourceImageError);
+    await expect(resolveSourceAmi({ sourceAmi: registered.imageId }, { ec2: east, ...quiet })).rejects.toBeInstanceOf(
+      SourceImageError,
+    );
   });
 
   it('reports an unknown id as a SourceImageError', async () => {
-    await expect(resolveSourceAmi({ sourceAmi: 'ami-0000000000000dead' }, { ec2: east, ...quiet })).rejects.toThrow(/was not found in us-east-1/);
+    await expect(resolveSourceAmi({ sourceAmi: 'ami-0000000000000dead' }, { ec2: east, ...quiet })).rejects.toThrow(
+      /was not found in us-east-1/,
+    );
   });
 });
 
@@ -135,30 +166,61 @@ describe('a whole build’s AWS side against moto', () => {
 
     const source = await resolveSourceAmi({ sourceAmi: MOTO_SOURCE_AMIS.debianNew.ami_id, region: 'us-east-1' }, opts);
     const volume = await createVolume(
-      { availabilityZone: host.availabilityZone, source, size: 20, volumeType: 'gp3', tags: { Name: 'work' }, buildId, region: 'us-east-1' },
+      {
+        availabilityZone: host.availabilityZone,
+        source,
+        size: 20,
+        volumeType: 'gp3',
+        tags: { Name: 'work' },
+        buildId,
+        region: 'us-east-1',
+      },
       opts,
     );
     const inMoto = (await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!;
-    expect(inMoto).toMatchObject({ State: 'available', Size: 20, VolumeType: 'gp3', SnapshotId: source.rootSnapshotId, AvailabilityZone: 'us-east-1a' });
-    expect(inMoto.Tags).toEqual(expect.arrayContaining([{ Key: 'Name', Value: 'work' }, { Key: 'ami-chroot:build-id', Value: buildId }]));
+    expect(inMoto).toMatchObject({
+      State: 'available',
+      Size: 20,
+      VolumeType: 'gp3',
+      SnapshotId: source.rootSnapshotId,
+      AvailabilityZone: 'us-east-1a',
+    });
+    expect(inMoto.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'Name', Value: 'work' },
+        { Key: 'ami-chroot:build-id', Value: buildId },
+      ]),
+    );
 
     const taken = await describeInstanceDeviceNames(east, host.instanceId, toCtx());
     const allocator: DeviceAllocator = async (exclude) => {
-      const letter = 'fghijklmnop'.split('').find((l) => !exclude.includes(`/dev/sd${l}`) && !taken.includes(`/dev/sd${l}`))!;
+      const letter = 'fghijklmnop'
+        .split('')
+        .find((l) => !exclude.includes(`/dev/sd${l}`) && !taken.includes(`/dev/sd${l}`))!;
       return { device: `/dev/xvd${letter}`, release: async () => {} };
     };
     const attached = await attachVolume(
-      { volumeId: volume.volumeId, instanceId: host.instanceId, device: allocator, resolveDevice: async ({ device }) => `/dev/test-${device.slice(5)}`, region: 'us-east-1' },
+      {
+        volumeId: volume.volumeId,
+        instanceId: host.instanceId,
+        device: allocator,
+        resolveDevice: async ({ device }) => `/dev/test-${device.slice(5)}`,
+        region: 'us-east-1',
+      },
       opts,
     );
     expect(attached).toMatchObject({ device: '/dev/sdf', hostDevice: '/dev/test-sdf' });
-    expect((await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.Attachments).toEqual([
-      expect.objectContaining({ InstanceId: host.instanceId, Device: '/dev/sdf', State: 'attached' }),
+    expect(
+      (await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.Attachments,
+    ).toEqual([expect.objectContaining({ InstanceId: host.instanceId, Device: '/dev/sdf', State: 'attached' })]);
+    await attached.detach();
+    await attached.detach();
+    expect(faults.inputsOf('DetachVolume')).toEqual([
+      { VolumeId: volume.volumeId, InstanceId: host.instanceId, Device: '/dev/sdf' },
     ]);
-    await attached.detach();
-    await attached.detach();
-    expect(faults.inputsOf('DetachVolume')).toEqual([{ VolumeId: volume.volumeId, InstanceId: host.instanceId, Device: '/dev/sdf' }]);
-    expect((await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.State).toBe('available');
+    expect((await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.State).toBe(
+      'available',
+    );
 
     const image = await snapshotAndRegister(
       {
@@ -187,27 +249,65 @@ describe('a whole build’s AWS side against moto', () => {
       Architecture: 'x86_64',
       VirtualizationType: 'hvm',
       BootMode: 'uefi-preferred',
-      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: image.snapshotIds[0], DeleteOnTermination: false, VolumeType: 'standard', VolumeSize: 20 } }],
+      BlockDeviceMappings: [
+        {
+          DeviceName: '/dev/xvda',
+          Ebs: { SnapshotId: image.snapshotIds[0], DeleteOnTermination: false, VolumeType: 'standard', VolumeSize: 20 },
+        },
+      ],
     });
-    expect(faults.inputsOf('EnableImageDeprecation')).toEqual([{ ImageId: image.imageId, DeprecateAt: new Date('2030-01-01T00:00:00Z') }]);
-    const snapshot = (await look.send(new DescribeSnapshotsCommand({ SnapshotIds: [...image.snapshotIds] }))).Snapshots![0]!;
-    expect(snapshot.Tags).toEqual(expect.arrayContaining([{ Key: 'kind', Value: 'root' }, { Key: 'team', Value: 'images' }, { Key: 'ami-chroot:build-id', Value: buildId }]));
-    const launch = await look.send(new DescribeImageAttributeCommand({ ImageId: image.imageId, Attribute: 'launchPermission' }));
+    expect(faults.inputsOf('EnableImageDeprecation')).toEqual([
+      { ImageId: image.imageId, DeprecateAt: new Date('2030-01-01T00:00:00Z') },
+    ]);
+    const snapshot = (await look.send(new DescribeSnapshotsCommand({ SnapshotIds: [...image.snapshotIds] })))
+      .Snapshots![0]!;
+    expect(snapshot.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'kind', Value: 'root' },
+        { Key: 'team', Value: 'images' },
+        { Key: 'ami-chroot:build-id', Value: buildId },
+      ]),
+    );
+    const launch = await look.send(
+      new DescribeImageAttributeCommand({ ImageId: image.imageId, Attribute: 'launchPermission' }),
+    );
     expect(launch.LaunchPermissions).toEqual(expect.arrayContaining([{ UserId: '111122223333' }, { Group: 'all' }]));
-    const snapPerm = await look.send(new DescribeSnapshotAttributeCommand({ SnapshotId: image.snapshotIds[0]!, Attribute: 'createVolumePermission' }));
+    const snapPerm = await look.send(
+      new DescribeSnapshotAttributeCommand({ SnapshotId: image.snapshotIds[0]!, Attribute: 'createVolumePermission' }),
+    );
     expect(snapPerm.CreateVolumePermissions).toEqual([{ UserId: '111122223333' }]);
 
     const tagged = await findTaggedResources(east, { buildId });
-    expect(tagged.map((r) => `${r.kind}:${r.id}`).sort()).toEqual(expect.arrayContaining([`volume:${volume.volumeId}`, `snapshot:${image.snapshotIds[0]}`]));
+    expect(tagged.map((r) => `${r.kind}:${r.id}`).sort()).toEqual(
+      expect.arrayContaining([`volume:${volume.volumeId}`, `snapshot:${image.snapshotIds[0]}`]),
+    );
 
     const copies = await copyToRegions(
-      { sourceImageId: image.imageId, sourceRegion: 'us-east-1', regions: ['eu-west-1'], name: amiName, tags: { team: 'images' }, buildId, amiUsers: ['111122223333'] },
+      {
+        sourceImageId: image.imageId,
+        sourceRegion: 'us-east-1',
+        regions: ['eu-west-1'],
+        name: amiName,
+        tags: { team: 'images' },
+        buildId,
+        amiUsers: ['111122223333'],
+      },
       opts,
     );
     const copyId = copies.images['eu-west-1']!;
-    expect((await lookWest.send(new DescribeImagesCommand({ ImageIds: [copyId] }))).Images![0]).toMatchObject({ Name: amiName, State: 'available' });
-    expect((await lookWest.send(new DescribeImageAttributeCommand({ ImageId: copyId, Attribute: 'launchPermission' }))).LaunchPermissions).toEqual([{ UserId: '111122223333' }]);
-    expect(westFaults.inputsOf('CopyImage')[0]).toMatchObject({ SourceImageId: image.imageId, SourceRegion: 'us-east-1', Name: amiName });
+    expect((await lookWest.send(new DescribeImagesCommand({ ImageIds: [copyId] }))).Images![0]).toMatchObject({
+      Name: amiName,
+      State: 'available',
+    });
+    expect(
+      (await lookWest.send(new DescribeImageAttributeCommand({ ImageId: copyId, Attribute: 'launchPermission' })))
+        .LaunchPermissions,
+    ).toEqual([{ UserId: '111122223333' }]);
+    expect(westFaults.inputsOf('CopyImage')[0]).toMatchObject({
+      SourceImageId: image.imageId,
+      SourceRegion: 'us-east-1',
+      Name: amiName,
+    });
 
     // Undo, in reverse: copies, image (+ snapshot), volume.
     await copies.undo();
@@ -215,20 +315,22 @@ describe('a whole build’s AWS side against moto', () => {
     await volume.delete();
     await expectImageGone(lookWest, copyId);
     await expectImageGone(look, image.imageId);
-    await expect(look.send(new DescribeSnapshotsCommand({ SnapshotIds: [...image.snapshotIds] }))).rejects.toMatchObject({ name: 'InvalidSnapshot.NotFound' });
-    await expect(look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).rejects.toMatchObject({ name: 'InvalidVolume.NotFound' });
+    await expect(
+      look.send(new DescribeSnapshotsCommand({ SnapshotIds: [...image.snapshotIds] })),
+    ).rejects.toMatchObject({ name: 'InvalidSnapshot.NotFound' });
+    await expect(look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).rejects.toMatchObject({
+      name: 'InvalidVolume.NotFound',
+    });
 
     // Every call the library made was counted, and only those.
     expect(clients.callCount() - callsBefore).toBe(faults.calls.length + westFaults.calls.length - recordedBefore);
     look.destroy();
     lookWest.destroy();
-    expect(events.filter((e) => e.type === 'resource' && e.action === 'created').map((e) => (e.type === 'resource' ? e.kind : ''))).toEqual([
-      'volume',
-      'attachment',
-      'snapshot',
-      'image',
-      'image',
-    ]);
+    expect(
+      events
+        .filter((e) => e.type === 'resource' && e.action === 'created')
+        .map((e) => (e.type === 'resource' ? e.kind : '')),
+    ).toEqual(['volume', 'attachment', 'snapshot', 'image', 'image']);
   });
 
   it('encryptBoot replaces the registered image with an encrypted copy and removes the intermediary', async () => {
@@ -237,11 +339,20 @@ describe('a whole build’s AWS side against moto', () => {
     const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, opts);
     try {
       const amiName = name('encrypted');
-      const image = await snapshotAndRegister({ volumeId: volume.volumeId, name: amiName, source, encryptBoot: true, kmsKeyId: 'alias/test' }, opts);
+      const image = await snapshotAndRegister(
+        { volumeId: volume.volumeId, name: amiName, source, encryptBoot: true, kmsKeyId: 'alias/test' },
+        opts,
+      );
       const intermediary = faults.calls.filter((c) => c.name === 'RegisterImage').at(-1)!.input['Name'] as string;
       expect(intermediary).toMatch(/^ami-chroot-intermediary-/);
-      expect(faults.inputsOf('CopyImage').at(-1)).toMatchObject({ Name: amiName, Encrypted: true, KmsKeyId: 'alias/test' });
-      const byName = async (n: string) => (await east.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [n] }] }))).Images ?? [];
+      expect(faults.inputsOf('CopyImage').at(-1)).toMatchObject({
+        Name: amiName,
+        Encrypted: true,
+        KmsKeyId: 'alias/test',
+      });
+      const byName = async (n: string) =>
+        (await east.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [n] }] })))
+          .Images ?? [];
       expect(await byName(intermediary)).toEqual([]);
       expect((await byName(amiName)).map((i) => i.ImageId)).toEqual([image.imageId]);
       await image.deregister();
@@ -261,10 +372,15 @@ describe('a whole build’s AWS side against moto', () => {
       // moto maps every image to an auto-created snapshot of its own: that is the one to go.
       const described = (await east.send(new DescribeImagesCommand({ ImageIds: [first.imageId] }))).Images![0]!;
       const firstSnapshots = (described.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId);
-      const second = await snapshotAndRegister({ volumeId: volume.volumeId, name: amiName, source, forceDeregister: true, forceDeleteSnapshot: true }, opts);
+      const second = await snapshotAndRegister(
+        { volumeId: volume.volumeId, name: amiName, source, forceDeregister: true, forceDeleteSnapshot: true },
+        opts,
+      );
       await expectImageGone(east, first.imageId);
       expect(faults.inputsOf('DeregisterImage')).toContainEqual({ ImageId: first.imageId });
-      expect(faults.inputsOf('DeleteSnapshot')).toEqual(expect.arrayContaining(firstSnapshots.map((SnapshotId) => ({ SnapshotId }))));
+      expect(faults.inputsOf('DeleteSnapshot')).toEqual(
+        expect.arrayContaining(firstSnapshots.map((SnapshotId) => ({ SnapshotId }))),
+      );
       await second.deregister();
       await first.deregister();
       expect(await deregisterImagesByName({ name: amiName, regions: ['us-east-1'] }, opts)).toEqual([]);

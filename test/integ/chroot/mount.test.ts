@@ -62,23 +62,33 @@ describe('mountChroot / withChroot on a real image', () => {
         async (chroot) => {
           mountedAt = performance.now();
           expect(chroot.root).toBe(join(img.dir, 'mnt', 'loop' + img.loop.device.slice('/dev/loop'.length)));
-          const mounts = (await readMountInfo()).filter((m) => m.mountPoint.startsWith(chroot.root)).map((m) => m.mountPoint);
+          const mounts = (await readMountInfo())
+            .filter((m) => m.mountPoint.startsWith(chroot.root))
+            .map((m) => m.mountPoint);
           expect(mounts).toEqual([chroot.root, ...DEFAULT_CHROOT_MOUNTS.map((m) => chroot.root + m.target)]);
 
           const id = await chroot.exec('id', ['-u']);
           expect(id.stdout.trim()).toBe('0');
           // No host environment leaks in; the guard's variable is there.
           const env = (await chroot.exec('env')).stdout.split('\n').filter(Boolean).sort();
-          expect(env).toEqual(
-            ['DEBIAN_FRONTEND=noninteractive', 'HOME=/root', 'LANG=C.UTF-8', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'SYSTEMD_OFFLINE=1'],
-          );
+          expect(env).toEqual([
+            'DEBIAN_FRONTEND=noninteractive',
+            'HOME=/root',
+            'LANG=C.UTF-8',
+            'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+            'SYSTEMD_OFFLINE=1',
+          ]);
           // Arguments reach the chroot verbatim: nothing is expanded by a host shell.
           expect((await chroot.exec('echo', ['$HOME', '`id`', '*'])).stdout).toBe('$HOME `id` *\n');
           expect((await chroot.sh('echo "$HOME" $((6*7))')).stdout).toBe('/root 42\n');
           // The chroot mounts work inside.
-          expect((await chroot.sh('cat /proc/self/comm; test -c /dev/null && echo null-ok; ls /sys/block >/dev/null && echo sys-ok')).stdout).toBe(
-            'cat\nnull-ok\nsys-ok\n',
-          );
+          expect(
+            (
+              await chroot.sh(
+                'cat /proc/self/comm; test -c /dev/null && echo null-ok; ls /sys/block >/dev/null && echo sys-ok',
+              )
+            ).stdout,
+          ).toBe('cat\nnull-ok\nsys-ok\n');
           // copyFiles and the service guard are in place.
           expect(await chroot.readFile('/etc/resolv.conf')).toEqual(await readFile('/etc/resolv.conf'));
           expect(await chroot.readFile(hostFile, 'utf8')).toBe('nameserver 198.51.100.1\n');
@@ -100,10 +110,9 @@ describe('mountChroot / withChroot on a real image', () => {
       await expect(lstat(join(img.dir, 'mnt'))).rejects.toMatchObject({ code: 'ENOENT' });
       expect(await readdir(join(img.dir, 'state'))).toEqual([]);
       expect((await readMountInfo()).filter((m) => m.mountPoint === '/dev/pts')).toEqual(hostPts);
-      expect(events.filter((e) => e.type === 'resource' && e.kind === 'mount').map((e) => (e as { action: string }).action)).toEqual([
-        ...Array(6).fill('created'),
-        ...Array(6).fill('removed'),
-      ]);
+      expect(
+        events.filter((e) => e.type === 'resource' && e.kind === 'mount').map((e) => (e as { action: string }).action),
+      ).toEqual([...Array(6).fill('created'), ...Array(6).fill('removed')]);
       await inspect(img, async (root) => {
         // The image keeps its own resolv.conf, loses the guard, keeps the provisioning.
         expect(await readFile(join(root, 'etc/resolv.conf'), 'utf8')).toBe(IMAGE_RESOLV_CONF);
@@ -121,12 +130,16 @@ describe('mountChroot / withChroot on a real image', () => {
     requireRoot();
     await withLoopImage(
       async (img) => {
-        await withChroot(baseInput(img), async (chroot) => {
-          const host = await readFile('/etc/resolv.conf');
-          expect(await chroot.readFile('/etc/resolv.conf')).toEqual(host);
-          expect((await lstat(join(chroot.root, 'etc/resolv.conf'))).isSymbolicLink()).toBe(false);
-          expect(await chroot.readFile('/usr/sbin/policy-rc.d', 'utf8')).toContain('exit 101');
-        }, { logger: quiet });
+        await withChroot(
+          baseInput(img),
+          async (chroot) => {
+            const host = await readFile('/etc/resolv.conf');
+            expect(await chroot.readFile('/etc/resolv.conf')).toEqual(host);
+            expect((await lstat(join(chroot.root, 'etc/resolv.conf'))).isSymbolicLink()).toBe(false);
+            expect(await chroot.readFile('/usr/sbin/policy-rc.d', 'utf8')).toContain('exit 101');
+          },
+          { logger: quiet },
+        );
         await inspect(img, async (root) => {
           expect(await readlink(join(root, 'etc/resolv.conf'))).toBe('../run/systemd/resolve/stub-resolv.conf');
           expect(await readFile(join(root, 'usr/sbin/policy-rc.d'), 'utf8')).toBe('#!/bin/sh\nexit 0\n');
@@ -145,21 +158,27 @@ describe('mountChroot / withChroot on a real image', () => {
     const marker = `ami-chroot-marker-${process.pid}-${Date.now()}`;
     await withLoopImage(
       async (img) => {
-        await withChroot(baseInput(img), async (chroot) => {
-          await expect(chroot.writeFile('/etc/evil', 'x')).rejects.toBeInstanceOf(PathEscapeError);
-          await expect(chroot.writeFile('/etc/up', 'x')).rejects.toBeInstanceOf(PathEscapeError);
-          await expect(chroot.writeFile('/etc/hostname-link', 'x')).rejects.toBeInstanceOf(PathEscapeError);
-          // Through the link as a directory: lands in the image, as inside the chroot.
-          await chroot.writeFile(`/etc/evil/tmp/${marker}`, 'in image\n');
-          await chroot.writeFile(`/etc/up/tmp/${marker}-up`, 'in image\n');
-          expect((await chroot.sh(`cat /tmp/${marker} /tmp/${marker}-up`)).stdout).toBe('in image\nin image\n');
-          expect(await chroot.readFile('/etc/evil/etc/hostname', 'utf8')).toBe('busybox\n');
-          expect(await chroot.path('/etc/up/../..')).toBe(chroot.root);
-          // mkdirs creates the missing directories inside the image, also through the links.
-          await chroot.writeFile(`/etc/evil/${marker}-dir/deeper/file`, 'made\n', { mkdirs: true });
-          await chroot.writeFile(`/etc/up/${marker}-up-dir/file`, 'made\n', { mkdirs: true });
-          expect((await chroot.sh(`cat /${marker}-dir/deeper/file /${marker}-up-dir/file`)).stdout).toBe('made\nmade\n');
-        }, { logger: quiet });
+        await withChroot(
+          baseInput(img),
+          async (chroot) => {
+            await expect(chroot.writeFile('/etc/evil', 'x')).rejects.toBeInstanceOf(PathEscapeError);
+            await expect(chroot.writeFile('/etc/up', 'x')).rejects.toBeInstanceOf(PathEscapeError);
+            await expect(chroot.writeFile('/etc/hostname-link', 'x')).rejects.toBeInstanceOf(PathEscapeError);
+            // Through the link as a directory: lands in the image, as inside the chroot.
+            await chroot.writeFile(`/etc/evil/tmp/${marker}`, 'in image\n');
+            await chroot.writeFile(`/etc/up/tmp/${marker}-up`, 'in image\n');
+            expect((await chroot.sh(`cat /tmp/${marker} /tmp/${marker}-up`)).stdout).toBe('in image\nin image\n');
+            expect(await chroot.readFile('/etc/evil/etc/hostname', 'utf8')).toBe('busybox\n');
+            expect(await chroot.path('/etc/up/../..')).toBe(chroot.root);
+            // mkdirs creates the missing directories inside the image, also through the links.
+            await chroot.writeFile(`/etc/evil/${marker}-dir/deeper/file`, 'made\n', { mkdirs: true });
+            await chroot.writeFile(`/etc/up/${marker}-up-dir/file`, 'made\n', { mkdirs: true });
+            expect((await chroot.sh(`cat /${marker}-dir/deeper/file /${marker}-up-dir/file`)).stdout).toBe(
+              'made\nmade\n',
+            );
+          },
+          { logger: quiet },
+        );
         await expect(lstat(`/${marker}-dir`)).rejects.toMatchObject({ code: 'ENOENT' });
         await expect(lstat(`/${marker}-up-dir`)).rejects.toMatchObject({ code: 'ENOENT' });
         await expect(lstat(`/tmp/${marker}`)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -241,7 +260,10 @@ describe('mountChroot / withChroot on a real image', () => {
         await mounted.unmount();
       }
       // Template form with a path containing a space.
-      const mounted2 = await mountChroot({ ...input, postMountCommands: [`printf '%s\\n' {{.MountPath}} > ${shellQuote(out)}`] }, { logger: quiet });
+      const mounted2 = await mountChroot(
+        { ...input, postMountCommands: [`printf '%s\\n' {{.MountPath}} > ${shellQuote(out)}`] },
+        { logger: quiet },
+      );
       try {
         expect(await readFile(out, 'utf8')).toBe(`${mounted2.root}\n`);
       } finally {
@@ -253,7 +275,10 @@ describe('mountChroot / withChroot on a real image', () => {
   it('fails with the command and its stderr when a pre-mount command fails, leaving nothing', async () => {
     requireRoot();
     await withLoopImage(async (img) => {
-      const error = await mountChroot({ ...baseInput(img), preMountCommands: ['echo nope >&2; exit 7'] }, { logger: quiet }).catch((e: unknown) => e);
+      const error = await mountChroot(
+        { ...baseInput(img), preMountCommands: ['echo nope >&2; exit 7'] },
+        { logger: quiet },
+      ).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CommandError);
       expect(error).toMatchObject({ phase: 'pre-mount', exitCode: 7, stderr: 'nope' });
       expect(await readdir(join(img.dir, 'state'))).toEqual([]);
@@ -264,14 +289,21 @@ describe('mountChroot / withChroot on a real image', () => {
     requireRoot();
     await withLoopImage(async (img) => {
       const log = join(img.dir, 'wrapped.log');
-      const commandWrapper = (command: string) => `printf '%s\\n' ${shellQuote(command)} >> ${shellQuote(log)}; ${command}`;
-      await withChroot({ ...baseInput(img), commandWrapper, preMountCommands: ['true pre'] }, async (chroot) => {
-        await chroot.exec('echo', ["it's wrapped"]);
-      }, { logger: quiet });
+      const commandWrapper = (command: string) =>
+        `printf '%s\\n' ${shellQuote(command)} >> ${shellQuote(log)}; ${command}`;
+      await withChroot(
+        { ...baseInput(img), commandWrapper, preMountCommands: ['true pre'] },
+        async (chroot) => {
+          await chroot.exec('echo', ["it's wrapped"]);
+        },
+        { logger: quiet },
+      );
       const lines = (await readFile(log, 'utf8')).trim().split('\n');
       expect(lines[0]).toBe('true pre');
       expect(lines.filter((l) => l.startsWith('mount '))).toHaveLength(6);
-      expect(lines.some((l) => l.includes(`-- ${join(img.dir, 'mnt')}`) && l.endsWith(`echo 'it'\\''s wrapped'`))).toBe(true);
+      expect(lines.some((l) => l.includes(`-- ${join(img.dir, 'mnt')}`) && l.endsWith(`echo 'it'\\''s wrapped'`))).toBe(
+        true,
+      );
       expect(lines.filter((l) => l.startsWith('umount '))).toHaveLength(1);
     });
   });
@@ -281,17 +313,23 @@ describe('mountChroot / withChroot on a real image', () => {
     await withLoopImage(async (img) => {
       let pids: number[] = [];
       let hostPid = 0;
-      await withChroot(baseInput(img), async (chroot) => {
-        const r = await chroot.sh('sleep 1000 >/dev/null 2>&1 & echo $!; (trap "" TERM; exec sleep 1001) >/dev/null 2>&1 & echo $!');
-        pids = r.stdout.trim().split('\n').map(Number);
-        // A host process whose working directory is inside the chroot.
-        const host = spawn('sleep', ['1002'], { cwd: join(chroot.root, 'tmp'), detached: true, stdio: 'ignore' });
-        host.unref();
-        hostPid = host.pid!;
-        const holders = await findHolders(chroot.root);
-        expect(holders.map((h) => h.pid)).toEqual(expect.arrayContaining([...pids, hostPid]));
-        expect(holders.find((h) => h.pid === hostPid)?.reason).toBe(`cwd ${join(chroot.root, 'tmp')}`);
-      }, { logger: quiet });
+      await withChroot(
+        baseInput(img),
+        async (chroot) => {
+          const r = await chroot.sh(
+            'sleep 1000 >/dev/null 2>&1 & echo $!; (trap "" TERM; exec sleep 1001) >/dev/null 2>&1 & echo $!',
+          );
+          pids = r.stdout.trim().split('\n').map(Number);
+          // A host process whose working directory is inside the chroot.
+          const host = spawn('sleep', ['1002'], { cwd: join(chroot.root, 'tmp'), detached: true, stdio: 'ignore' });
+          host.unref();
+          hostPid = host.pid!;
+          const holders = await findHolders(chroot.root);
+          expect(holders.map((h) => h.pid)).toEqual(expect.arrayContaining([...pids, hostPid]));
+          expect(holders.find((h) => h.pid === hostPid)?.reason).toBe(`cwd ${join(chroot.root, 'tmp')}`);
+        },
+        { logger: quiet },
+      );
       for (const pid of [...pids, hostPid]) expect(await alive(pid)).toBe(false);
     });
   });
@@ -299,11 +337,15 @@ describe('mountChroot / withChroot on a real image', () => {
   it('unmounts mounts made inside the chroot by provisioning', async () => {
     requireRoot();
     await withLoopImage(async (img) => {
-      await withChroot(baseInput(img), async (chroot) => {
-        await chroot.exec('mkdir', ['-p', '/mnt/scratch']);
-        await chroot.exec('mount', ['-t', 'tmpfs', 'tmpfs', '/mnt/scratch']);
-        expect((await readMountInfo()).some((m) => m.mountPoint === join(chroot.root, 'mnt/scratch'))).toBe(true);
-      }, { logger: quiet });
+      await withChroot(
+        baseInput(img),
+        async (chroot) => {
+          await chroot.exec('mkdir', ['-p', '/mnt/scratch']);
+          await chroot.exec('mount', ['-t', 'tmpfs', 'tmpfs', '/mnt/scratch']);
+          expect((await readMountInfo()).some((m) => m.mountPoint === join(chroot.root, 'mnt/scratch'))).toBe(true);
+        },
+        { logger: quiet },
+      );
     });
   });
 
@@ -351,7 +393,9 @@ describe('mountChroot / withChroot on a real image', () => {
       expect(error).toBeInstanceOf(UnmountError);
       const u = error as UnmountError;
       expect(u.stillMounted).toContain(mounted.root);
-      expect(u.holders).toEqual([expect.objectContaining({ pid: process.pid, reason: `open file ${join(mounted.root, 'etc/hostname')}` })]);
+      expect(u.holders).toEqual([
+        expect.objectContaining({ pid: process.pid, reason: `open file ${join(mounted.root, 'etc/hostname')}` }),
+      ]);
       expect(u.message).toContain(`pid ${process.pid}`);
       expect((await readMountInfo()).some((m) => m.mountPoint === mounted.root)).toBe(true);
       // The holder is gone: the same unmount() now succeeds, and a third call is a no-op.
@@ -367,11 +411,15 @@ describe('mountChroot / withChroot on a real image', () => {
       const failure = new Error('provisioning failed');
       let handle: Awaited<ReturnType<typeof open>> | undefined;
       let root = '';
-      const error = await withChroot({ ...baseInput(img), killGraceMs: 100 }, async (chroot) => {
-        root = chroot.root;
-        handle = await open(join(chroot.root, 'etc/hostname'), 'r');
-        throw failure;
-      }, { logger: quiet }).catch((e: unknown) => e);
+      const error = await withChroot(
+        { ...baseInput(img), killGraceMs: 100 },
+        async (chroot) => {
+          root = chroot.root;
+          handle = await open(join(chroot.root, 'etc/hostname'), 'r');
+          throw failure;
+        },
+        { logger: quiet },
+      ).catch((e: unknown) => e);
       await handle?.close();
       expect(error).toBe(failure);
       const cleanupErrors = (error as Error & { cleanupErrors?: Error[] }).cleanupErrors ?? [];
@@ -416,7 +464,15 @@ describe('mountChroot / withChroot on a real image', () => {
     await withLoopImage(
       async (img) => {
         await withChroot(
-          { device: img.loop.device, mountPath: join(img.dir, 'mnt'), mountPartition: '0', serviceGuard: false, stateDir: false, chrootMounts: [], copyFiles: [] },
+          {
+            device: img.loop.device,
+            mountPath: join(img.dir, 'mnt'),
+            mountPartition: '0',
+            serviceGuard: false,
+            stateDir: false,
+            chrootMounts: [],
+            copyFiles: [],
+          },
           async (chroot) => {
             await expect(lstat(join(chroot.root, 'usr/sbin/policy-rc.d'))).rejects.toMatchObject({ code: 'ENOENT' });
             expect((await chroot.exec('env')).stdout).not.toContain('SYSTEMD_OFFLINE');

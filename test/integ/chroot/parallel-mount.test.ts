@@ -28,7 +28,14 @@ describe('mountChroot run by parallel builds', () => {
         const mounted = await Promise.all(
           loops.map((loop, i) =>
             mountChroot(
-              { device: loop.device, mountPath: join(parent, `build-${i}`), chrootMounts: [], copyFiles: [], serviceGuard: false, stateDir: false },
+              {
+                device: loop.device,
+                mountPath: join(parent, `build-${i}`),
+                chrootMounts: [],
+                copyFiles: [],
+                serviceGuard: false,
+                stateDir: false,
+              },
               { logger: quiet },
             ),
           ),
@@ -36,7 +43,10 @@ describe('mountChroot run by parallel builds', () => {
         expect(mounted.map((m) => m.root).sort()).toEqual([join(parent, 'build-0'), join(parent, 'build-1')]);
         await Promise.all(mounted.map((m) => m.unmount()));
       }
-      await assertNoLeaks(dir.path, loops.map((l) => l.device));
+      await assertNoLeaks(
+        dir.path,
+        loops.map((l) => l.device),
+      );
     } finally {
       for (const loop of loops) await loop.detach().catch(() => {});
       await dir.cleanup();

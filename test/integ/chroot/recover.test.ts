@@ -57,7 +57,9 @@ describe('recoverHost', () => {
     const mountRecovery = report.recovered.find((r) => r.label.startsWith('mount'))!;
     expect(mountRecovery.unmounted).toContain(mountPath);
     expect(mountRecovery.unmounted).toHaveLength(6);
-    expect(mountRecovery.restoredFiles).toEqual(expect.arrayContaining([join(mountPath, 'usr/sbin/policy-rc.d'), join(mountPath, copied.slice(1))]));
+    expect(mountRecovery.restoredFiles).toEqual(
+      expect.arrayContaining([join(mountPath, 'usr/sbin/policy-rc.d'), join(mountPath, copied.slice(1))]),
+    );
     expect(mountRecovery.removedDirs).toEqual(expect.arrayContaining([mountPath]));
     expect(report.recovered.find((r) => r.label.startsWith('loop'))!.detachedLoops).toHaveLength(1);
 
@@ -86,9 +88,15 @@ describe('recoverHost', () => {
     const stateDir = join(dir.path, 'state');
     const lockDir = join(dir.path, 'lock');
     await mkdir(lockDir, { recursive: true });
-    await writeFile(join(lockDir, 'sdf.reservation'), JSON.stringify({ pid: 2 ** 22 + 1, startTime: 1, createdAt: '' }));
+    await writeFile(
+      join(lockDir, 'sdf.reservation'),
+      JSON.stringify({ pid: 2 ** 22 + 1, startTime: 1, createdAt: '' }),
+    );
     const loop = await attachLoop(image, { stateDir });
-    const mounted = await mountChroot({ device: loop.device, mountPath: join(dir.path, 'mnt'), stateDir, copyFiles: [] }, { logger: quiet });
+    const mounted = await mountChroot(
+      { device: loop.device, mountPath: join(dir.path, 'mnt'), stateDir, copyFiles: [] },
+      { logger: quiet },
+    );
     try {
       const report = await recoverHost({ stateDir, lockDir }, { logger: quiet });
       expect(report.recovered).toEqual([]);
@@ -123,14 +131,21 @@ describe('recoverHost', () => {
         label: 'mount test',
         entries: [
           { type: 'mount', target: mountTarget },
-          { type: 'file', root: mountTarget, path: join(mountTarget, 'gone'), backup: join(mountTarget, 'missing-backup') },
+          {
+            type: 'file',
+            root: mountTarget,
+            path: join(mountTarget, 'gone'),
+            backup: join(mountTarget, 'missing-backup'),
+          },
           { type: 'file', root: mountTarget, path: join(mountTarget, 'dir'), backup: join(mountTarget, 'backup') },
         ],
       }),
     );
     await mkdir(join(mountTarget, 'dir'));
     await writeFile(join(mountTarget, 'backup'), 'original');
-    const error = await recoverHost({ stateDir, lockDir: join(dir.path, 'lock') }, { logger: quiet }).catch((e: unknown) => e);
+    const error = await recoverHost({ stateDir, lockDir: join(dir.path, 'lock') }, { logger: quiet }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CleanupError);
     expect(error).toMatchObject({ phase: 'recovery' });
     expect((error as Error).message).toContain('dead.1.json');

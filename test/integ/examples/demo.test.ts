@@ -15,15 +15,21 @@ describe('npm run demo', () => {
     const demoDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('ami-chroot-demo-'));
     const before = await demoDirs();
     // The package script itself, as the README tells users to run it.
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
-      const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.once('error', reject);
-      child.once('close', (c) => resolvePromise({ code: c, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolvePromise, reject) => {
+        const child = spawn('npm', ['run', '--silent', 'demo'], {
+          cwd: ROOT,
+          env: { ...process.env, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.once('error', reject);
+        child.once('close', (c) => resolvePromise({ code: c, stdout: out, stderr: err }));
+      },
+    );
     expect(stderr).toBe('');
     expect(code, stdout).toBe(0);
     expect(stdout).toMatch(/All \d+ checks passed/);

@@ -15,7 +15,10 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
 
 /** Runs an example as a user would (tsx, from the repository root) and collects its output. */
-function runExample(file: string, args: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runExample(
+  file: string,
+  args: readonly string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(TSX, [file, ...args], {
       cwd: ROOT,
@@ -44,7 +47,10 @@ async function orphanJournals(since: number): Promise<string[]> {
   const names = await readdir(DEFAULT_STATE_DIR).catch(() => [] as string[]);
   const orphans: string[] = [];
   for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const data = JSON.parse(await readFile(join(DEFAULT_STATE_DIR, name), 'utf8').catch(() => '{}')) as { pid?: number; createdAt?: string };
+    const data = JSON.parse(await readFile(join(DEFAULT_STATE_DIR, name), 'utf8').catch(() => '{}')) as {
+      pid?: number;
+      createdAt?: string;
+    };
     if (!data.pid || Date.parse(data.createdAt ?? '') < since) continue;
     const alive = await stat(`/proc/${data.pid}`).then(
       () => true,
@@ -73,7 +79,9 @@ async function inspect<T>(image: string, dir: string, fn: (root: string) => Prom
 }
 
 async function sha256(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 let dir: TestDir;
@@ -102,7 +110,7 @@ describe('runnable examples (root, loop devices, no AWS)', () => {
     expect(await orphanJournals(since)).toEqual([]);
   });
 
-  it('with-chroot.ts on a given image writes into it and puts the image\'s own resolv.conf back', async () => {
+  it("with-chroot.ts on a given image writes into it and puts the image's own resolv.conf back", async () => {
     const image = join(dir.path, 'given.img');
     await run('cp', ['--sparse=always', source, image]);
     const { code, stderr } = await runExample('examples/with-chroot.ts', [image]);
@@ -122,7 +130,8 @@ describe('runnable examples (root, loop devices, no AWS)', () => {
     const { code, stdout, stderr } = await runExample('examples/local-image.ts');
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    for (const phase of ['validate', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register']) expect(stdout).toContain(`✓ ${phase} `);
+    for (const phase of ['validate', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register'])
+      expect(stdout).toContain(`✓ ${phase} `);
     expect(stdout).toMatch(/provisioned on \/dev\/loop\d+: \/srv\/www has index\.html/);
     expect(stdout).toMatch(/web\.raw: 48 MiB disk, [\d.]+ MiB allocated/);
     await assertExampleTempsGone();

@@ -27,7 +27,9 @@ afterEach(async () => {
 describe('allocateDevice across processes', () => {
   it('gives 8 processes allocating at once 8 distinct names', async () => {
     for (let i = 0; i < 8; i++) children.push(startChild(SCRIPT, ['allocate', devRoot, lockDir]));
-    const got = await Promise.all(children.map(async (c) => JSON.parse(await c.nextLine()) as { device: string; pid: number }));
+    const got = await Promise.all(
+      children.map(async (c) => JSON.parse(await c.nextLine()) as { device: string; pid: number }),
+    );
     const devices = got.map((g) => g.device);
     expect(new Set(devices).size).toBe(8);
     for (const d of devices) expect(d).toMatch(/^\/dev\/sd[f-p]$/);

@@ -73,7 +73,9 @@ describe('makeBusyboxImage + attachLoop', () => {
     const loop = await attachLoop(image, { stateDir: false });
     try {
       expect(loop.partitions).toEqual([]);
-      await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', loop.device], { input: 'label: dos\nstart=2048, type=83\n' });
+      await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', loop.device], {
+        input: 'label: dos\nstart=2048, type=83\n',
+      });
       expect(await loop.rescan()).toEqual([`${loop.device}p1`]);
       expect(loop.partitions).toEqual([`${loop.device}p1`]);
     } finally {

@@ -30,9 +30,15 @@ describe('resolveBlockDevice over fake trees pointing at a real loop device', ()
         await mkdir(xen.dev, { recursive: true });
         await mkdir(join(xen.sys, 'block'), { recursive: true });
         await symlink(loop.device, join(xen.dev, 'xvdg'));
-        expect(await resolveBlockDevice({ volumeId: 'vol-1', device: '/dev/sdg', devRoot: xen.dev, sysRoot: xen.sys, partition: '1' })).toBe(
-          loop.device,
-        );
+        expect(
+          await resolveBlockDevice({
+            volumeId: 'vol-1',
+            device: '/dev/sdg',
+            devRoot: xen.dev,
+            sysRoot: xen.sys,
+            partition: '1',
+          }),
+        ).toBe(loop.device);
       },
       { sizeMiB: 16 },
     );

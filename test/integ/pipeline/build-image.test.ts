@@ -42,7 +42,11 @@ async function alive(pid: number): Promise<boolean> {
 /** A fresh output path and the per-build directories, all under the test dir. */
 function paths(): { output: string; mountPath: string; stateDir: string } {
   const n = ++unique;
-  return { output: join(dir.path, `out-${n}.raw`), mountPath: join(dir.path, `mnt-${n}/{{.Device}}`), stateDir: join(dir.path, `state-${n}`) };
+  return {
+    output: join(dir.path, `out-${n}.raw`),
+    mountPath: join(dir.path, `mnt-${n}/{{.Device}}`),
+    stateDir: join(dir.path, `state-${n}`),
+  };
 }
 
 /** Attaches a finished image read-only, mounts its first partition read-only, and runs `fn` on it. */
@@ -139,9 +143,17 @@ describe('buildImage on real loop devices', () => {
     const phaseEnds = events.filter((e) => e.type === 'phase-end').map((e) => e.phase);
     expect(phaseEnds).toEqual(['validate', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register']);
     expect(Object.keys(result.timings).sort()).toEqual([...phaseEnds].sort());
-    const files = events.filter((e): e is Extract<ProgressEvent, { type: 'resource' }> => e.type === 'resource' && e.kind === 'image-file');
-    expect(files.map((e) => `${e.action} ${e.id}`)).toEqual([`created ${output}.partial`, `removed ${output}.partial`, `created ${output}`]);
-    const loops = events.filter((e): e is Extract<ProgressEvent, { type: 'resource' }> => e.type === 'resource' && e.kind === 'loop-device');
+    const files = events.filter(
+      (e): e is Extract<ProgressEvent, { type: 'resource' }> => e.type === 'resource' && e.kind === 'image-file',
+    );
+    expect(files.map((e) => `${e.action} ${e.id}`)).toEqual([
+      `created ${output}.partial`,
+      `removed ${output}.partial`,
+      `created ${output}`,
+    ]);
+    const loops = events.filter(
+      (e): e is Extract<ProgressEvent, { type: 'resource' }> => e.type === 'resource' && e.kind === 'loop-device',
+    );
     expect(loops.map((e) => e.action)).toEqual(['created', 'removed']);
   });
 
@@ -221,8 +233,14 @@ describe('buildImage on real loop devices', () => {
     expect(error.cleanupErrors).toEqual([]);
     await assertNothingLeft(output, stateDir);
     expect(await sha256(source)).toBe(sourceHash);
-    const cleanups = events.filter((e) => e.type === 'cleanup' && e.status === 'done').map((e) => (e as { step: string }).step);
-    expect(cleanups).toEqual([expect.stringMatching(/^unmount /), expect.stringMatching(/^detach \/dev\/loop\d+$/), `remove ${output}.partial`]);
+    const cleanups = events
+      .filter((e) => e.type === 'cleanup' && e.status === 'done')
+      .map((e) => (e as { step: string }).step);
+    expect(cleanups).toEqual([
+      expect.stringMatching(/^unmount /),
+      expect.stringMatching(/^detach \/dev\/loop\d+$/),
+      `remove ${output}.partial`,
+    ]);
   });
 
   it('abort during provision stops the command inside, throws the signal reason and cleans up', async () => {
@@ -264,15 +282,19 @@ describe('buildImage on real loop devices', () => {
     async (phase) => {
       const { output, mountPath, stateDir } = paths();
       const failure = new Error(`hook failed after ${phase}`);
-      const error = await buildImage({ sourceImage: source, output, mountPath }, (chroot) => chroot.writeFile('/etc/x', 'x'), {
-        stateDir,
-        logger: quiet,
-        hooks: {
-          after: (p) => {
-            if (p === phase) throw failure;
+      const error = await buildImage(
+        { sourceImage: source, output, mountPath },
+        (chroot) => chroot.writeFile('/etc/x', 'x'),
+        {
+          stateDir,
+          logger: quiet,
+          hooks: {
+            after: (p) => {
+              if (p === phase) throw failure;
+            },
           },
         },
-      }).catch((e: unknown) => e);
+      ).catch((e: unknown) => e);
       expect(error).toBe(failure);
       expect((error as Error & { phase?: string }).phase).toBe(phase);
       await assertNothingLeft(output, stateDir);
@@ -291,7 +313,9 @@ describe('buildImage on real loop devices', () => {
     }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.phase).toBe('validate');
-    expect(error.issues).toEqual([expect.objectContaining({ path: 'output', message: expect.stringContaining('pass overwrite: true') })]);
+    expect(error.issues).toEqual([
+      expect.objectContaining({ path: 'output', message: expect.stringContaining('pass overwrite: true') }),
+    ]);
     expect(error.message).toContain(output);
     expect(provisioned).toBe(false);
     expect(await readFile(output, 'utf8')).toBe('keep me\n');
@@ -305,16 +329,20 @@ describe('buildImage on real loop devices', () => {
     const { output, mountPath, stateDir } = paths();
     const partial = `${output}.partial`;
     await writeFile(partial, '');
-    const refused = (await buildImage({ sourceImage: source, output, mountPath }, () => {}, { stateDir, logger: quiet }).catch((e: unknown) => e)) as ConfigError;
+    const refused = (await buildImage({ sourceImage: source, output, mountPath }, () => {}, {
+      stateDir,
+      logger: quiet,
+    }).catch((e: unknown) => e)) as ConfigError;
     expect(refused).toBeInstanceOf(ConfigError);
     expect(refused.issues[0]?.message).toContain('recoverHost()');
 
     await run('truncate', ['-s', '1M', partial]);
     const busy = await attachLoop(partial, { partscan: false, stateDir: false });
     try {
-      const error = (await buildImage({ sourceImage: source, output, mountPath, overwrite: true }, () => {}, { stateDir, logger: quiet }).catch(
-        (e: unknown) => e,
-      )) as DeviceError;
+      const error = (await buildImage({ sourceImage: source, output, mountPath, overwrite: true }, () => {}, {
+        stateDir,
+        logger: quiet,
+      }).catch((e: unknown) => e)) as DeviceError;
       expect(error).toBeInstanceOf(DeviceError);
       expect(error.phase).toBe('volume');
       expect(error.message).toContain(busy.device);
@@ -347,7 +375,7 @@ describe('buildImage on real loop devices', () => {
     // The same messages as buildAmi's configuration gives for the same values.
     const same = (key: keyof BuildConfig, value: unknown): string | undefined => {
       try {
-        resolveConfig({ amiName: 'x-local', sourceAmi: 'ami-00000000', [key]: value } as BuildConfig, {});
+        resolveConfig({ amiName: 'x-local', sourceAmi: 'ami-00000000', [key]: value }, {});
       } catch (e) {
         return (e as ConfigError).issues.find((i) => i.path.startsWith(key))?.message;
       }
@@ -363,7 +391,13 @@ describe('buildImage on real loop devices', () => {
   it('names fromScratch commands by their own path, and rejects sourceImage with fromScratch', async () => {
     const { output } = paths();
     const error = (await buildImage(
-      { sourceImage: source, fromScratch: { sizeMiB: 8, preMountCommands: ['mkfs {{.Nope}}'] }, preMountCommands: ['true'], output, growToMiB: 1 },
+      {
+        sourceImage: source,
+        fromScratch: { sizeMiB: 8, preMountCommands: ['mkfs {{.Nope}}'] },
+        preMountCommands: ['true'],
+        output,
+        growToMiB: 1,
+      },
       () => {},
       { logger: quiet },
     ).catch((e: unknown) => e)) as ConfigError;
@@ -372,4 +406,3 @@ describe('buildImage on real loop devices', () => {
     expect(paths_).toEqual(['fromScratch', 'fromScratch.preMountCommands.0', 'growToMiB']);
   });
 });
-

@@ -27,16 +27,32 @@ describe('createAwsClients', () => {
   it('builds EC2 clients from the access options: region, static keys, endpoint, retries', async () => {
     const clients = track(
       createAwsClients(
-        { region: 'eu-west-1', accessKey: 'AKIDEXAMPLE', secretKey: 'very-secret', token: 'session', customEndpointEc2: 'http://127.0.0.1:1', maxRetries: 3 },
+        {
+          region: 'eu-west-1',
+          accessKey: 'AKIDEXAMPLE',
+          secretKey: 'very-secret',
+          token: 'session',
+          customEndpointEc2: 'http://127.0.0.1:1',
+          maxRetries: 3,
+        },
         { env: {} },
       ),
     );
     const ec2 = clients.ec2();
     expect(clients.region).toBe('eu-west-1');
     expect(await ec2.config.region()).toBe('eu-west-1');
-    expect(await ec2.config.credentials()).toMatchObject({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'very-secret', sessionToken: 'session' });
+    expect(await ec2.config.credentials()).toMatchObject({
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'very-secret',
+      sessionToken: 'session',
+    });
     expect(await ec2.config.maxAttempts()).toBe(4);
-    const endpoint = await ec2.config.endpointProvider({ Region: 'eu-west-1', Endpoint: 'http://127.0.0.1:1', UseFIPS: false, UseDualStack: false });
+    const endpoint = await ec2.config.endpointProvider({
+      Region: 'eu-west-1',
+      Endpoint: 'http://127.0.0.1:1',
+      UseFIPS: false,
+      UseDualStack: false,
+    });
     expect(endpoint.url.href).toBe('http://127.0.0.1:1/');
   });
 
@@ -55,7 +71,9 @@ describe('createAwsClients', () => {
   });
 
   it('takes the region from the options, then the access options, then AWS_REGION, then AWS_DEFAULT_REGION', () => {
-    expect(track(createAwsClients({ region: 'a-1' }, { region: 'b-1', env: { AWS_REGION: 'c-1' } })).region).toBe('b-1');
+    expect(track(createAwsClients({ region: 'a-1' }, { region: 'b-1', env: { AWS_REGION: 'c-1' } })).region).toBe(
+      'b-1',
+    );
     expect(track(createAwsClients({ region: 'a-1' }, { env: { AWS_REGION: 'c-1' } })).region).toBe('a-1');
     expect(track(createAwsClients({}, { env: { AWS_REGION: 'c-1', AWS_DEFAULT_REGION: 'd-1' } })).region).toBe('c-1');
     expect(track(createAwsClients({}, { env: { AWS_DEFAULT_REGION: 'd-1' } })).region).toBe('d-1');
@@ -63,7 +81,9 @@ describe('createAwsClients', () => {
   });
 
   it('rejects inconsistent access options before creating anything', () => {
-    expect(() => createAwsClients({ region: 'x', accessKey: 'AKID' })).toThrow(/accessKey and secretKey must both be set/);
+    expect(() => createAwsClients({ region: 'x', accessKey: 'AKID' })).toThrow(
+      /accessKey and secretKey must both be set/,
+    );
     expect(() => createAwsClients({ region: 'x', token: 't' })).toThrow(/token needs accessKey/);
     expect(() => createAwsClients({ region: 'x', maxRetries: -1 })).toThrow(/maxRetries/);
     expect(() => createAwsClients({ region: 'x', customEndpointEc2: 'not a url' })).toThrow(/customEndpointEc2/);
@@ -75,7 +95,8 @@ describe('createAwsClients', () => {
     expect(clients.ec2()).toBe(own);
     expect(() => clients.ec2('eu-west-1')).toThrow(ConfigError);
     const perRegion = new Map<string, EC2Client>();
-    const factory = (r: string): EC2Client => perRegion.get(r) ?? perRegion.set(r, new EC2Client({ region: r })).get(r)!;
+    const factory = (r: string): EC2Client =>
+      perRegion.get(r) ?? perRegion.set(r, new EC2Client({ region: r })).get(r)!;
     const viaFactory = track(createAwsClients({ region: 'us-east-1' }, { ec2: factory, env: {} }));
     expect(viaFactory.ec2('eu-west-1')).toBe(factory('eu-west-1'));
     const sts = new STSClient({ region: 'us-east-1' });
@@ -103,16 +124,31 @@ describe('createAwsClients', () => {
     const sts = new STSClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const stsMock = mockClient(sts);
     stsMock.on(DecodeAuthorizationMessageCommand).resolves({ DecodedMessage: '{"allowed":false,"explicitDeny":true}' });
-    const clients = track(createAwsClients({ region: 'us-east-1', accessKey: 'a', secretKey: 'super-secret-key', decodeAuthorizationMessages: true }, { sts, env: {} }));
+    const clients = track(
+      createAwsClients(
+        { region: 'us-east-1', accessKey: 'a', secretKey: 'super-secret-key', decodeAuthorizationMessages: true },
+        { sts, env: {} },
+      ),
+    );
     const ec2 = clients.ec2();
     const mock = mockClient(ec2);
-    mock.on(DescribeRegionsCommand).rejects(ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation. Encoded authorization failure message: AbC-123_xyz=', 403));
+    mock
+      .on(DescribeRegionsCommand)
+      .rejects(
+        ec2Error(
+          'UnauthorizedOperation',
+          'You are not authorized to perform this operation. Encoded authorization failure message: AbC-123_xyz=',
+          403,
+        ),
+      );
     const error = (await send(ec2, new DescribeRegionsCommand({}), toCtx()).catch((e: unknown) => e)) as AwsError;
     expect(error).toBeInstanceOf(AwsError);
     expect(error.decodedMessage).toBe('{"allowed":false,"explicitDeny":true}');
     expect(error.message).toContain('Decoded authorization message: {"allowed":false,"explicitDeny":true}');
     expect(error.message).not.toContain('super-secret-key');
-    expect(stsMock.calls().map((c) => (c.args[0] as DecodeAuthorizationMessageCommand).input)).toEqual([{ EncodedMessage: 'AbC-123_xyz=' }]);
+    expect(stsMock.calls().map((c) => (c.args[0] as DecodeAuthorizationMessageCommand).input)).toEqual([
+      { EncodedMessage: 'AbC-123_xyz=' },
+    ]);
     expect(clients.callCount()).toBe(2);
     mock.restore();
     sts.destroy();
@@ -124,7 +160,9 @@ describe('createAwsClients', () => {
     const clients = track(createAwsClients({ region: 'us-east-1', accessKey: 'a', secretKey: 'b' }, { sts, env: {} }));
     const ec2 = clients.ec2();
     const mock = mockClient(ec2);
-    mock.on(DescribeRegionsCommand).rejects(ec2Error('UnauthorizedOperation', 'Encoded authorization failure message: abc', 403));
+    mock
+      .on(DescribeRegionsCommand)
+      .rejects(ec2Error('UnauthorizedOperation', 'Encoded authorization failure message: abc', 403));
     const error = (await send(ec2, new DescribeRegionsCommand({}), toCtx()).catch((e: unknown) => e)) as AwsError;
     expect(error.decodedMessage).toBeUndefined();
     expect(error.message).toContain('enable decodeAuthorizationMessages');
@@ -142,12 +180,14 @@ describe('profile with MFA', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         bodies.push(body);
-        res.writeHead(200, { 'content-type': 'text/xml' }).end(
-          '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>' +
-            '<AccessKeyId>ASIAMFA</AccessKeyId><SecretAccessKey>assumed</SecretAccessKey><SessionToken>token</SessionToken>' +
-            '<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/builder/s</Arn>' +
-            '<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>',
-        );
+        res
+          .writeHead(200, { 'content-type': 'text/xml' })
+          .end(
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>' +
+              '<AccessKeyId>ASIAMFA</AccessKeyId><SecretAccessKey>assumed</SecretAccessKey><SessionToken>token</SessionToken>' +
+              '<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/builder/s</Arn>' +
+              '<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>',
+          );
       });
     });
     await new Promise<void>((resolve) => sts.listen(0, '127.0.0.1', resolve));
@@ -165,8 +205,13 @@ describe('profile with MFA', () => {
       vi.stubEnv('AWS_PROFILE', undefined);
       vi.stubEnv('AWS_ACCESS_KEY_ID', undefined);
       vi.stubEnv('AWS_SECRET_ACCESS_KEY', undefined);
-      const clients = track(createAwsClients({ region: 'us-east-1', profile: 'builder', mfaCode: '123456' }, { env: {} }));
-      await expect(clients.ec2().config.credentials()).resolves.toMatchObject({ accessKeyId: 'ASIAMFA', secretAccessKey: 'assumed' });
+      const clients = track(
+        createAwsClients({ region: 'us-east-1', profile: 'builder', mfaCode: '123456' }, { env: {} }),
+      );
+      await expect(clients.ec2().config.credentials()).resolves.toMatchObject({
+        accessKeyId: 'ASIAMFA',
+        secretAccessKey: 'assumed',
+      });
       expect(bodies).toHaveLength(1);
       const params = new URLSearchParams(bodies[0]);
       expect(params.get('Action')).toBe('AssumeRole');
@@ -183,33 +228,49 @@ describe('profile with MFA', () => {
 
 describe('clientConfig', () => {
   it('skips TLS verification only when asked', () => {
-    const insecure = clientConfig({ insecureSkipTlsVerify: true }, 'us-east-1').requestHandler as { httpsAgent?: { options: { rejectUnauthorized?: boolean } } };
+    const insecure = clientConfig({ insecureSkipTlsVerify: true }, 'us-east-1').requestHandler as {
+      httpsAgent?: { options: { rejectUnauthorized?: boolean } };
+    };
     expect(insecure.httpsAgent?.options.rejectUnauthorized).toBe(false);
     const secure = clientConfig({}, 'us-east-1').requestHandler as { httpsAgent?: unknown };
     expect(secure.httpsAgent).toBeUndefined();
   });
 
   it('passes the profile, and the MFA code to the SDK’s role assumption', async () => {
-    const config = clientConfig({ profile: 'images', mfaCode: '123456' }, 'us-east-1') as { profile?: string; mfaCodeProvider?: (serial: string) => Promise<string> };
+    const config = clientConfig({ profile: 'images', mfaCode: '123456' }, 'us-east-1') as {
+      profile?: string;
+      mfaCodeProvider?: (serial: string) => Promise<string>;
+    };
     expect(config.profile).toBe('images');
     await expect(config.mfaCodeProvider?.('arn:aws:iam::1:mfa/me')).resolves.toBe('123456');
   });
 
   it('bounds every request in time', () => {
-    expect(clientConfig({}, 'us-east-1').requestHandler).toMatchObject({ requestTimeout: 60_000, connectionTimeout: 10_000 });
-    expect(clientConfig({ requestTimeoutMs: 5_000 }, 'us-east-1').requestHandler).toMatchObject({ requestTimeout: 5_000 });
+    expect(clientConfig({}, 'us-east-1').requestHandler).toMatchObject({
+      requestTimeout: 60_000,
+      connectionTimeout: 10_000,
+    });
+    expect(clientConfig({ requestTimeoutMs: 5_000 }, 'us-east-1').requestHandler).toMatchObject({
+      requestTimeout: 5_000,
+    });
   });
 });
 
 describe('resolveRegion', () => {
   it('prefers the configuration, then the environment, then the host’s identity document', async () => {
-    await expect(resolveRegion({ region: 'a-1' }, { env: { AWS_REGION: 'b-1' }, identityRegion: async () => 'c-1' })).resolves.toBe('a-1');
-    await expect(resolveRegion({}, { env: { AWS_REGION: 'b-1' }, identityRegion: async () => 'c-1' })).resolves.toBe('b-1');
+    await expect(
+      resolveRegion({ region: 'a-1' }, { env: { AWS_REGION: 'b-1' }, identityRegion: async () => 'c-1' }),
+    ).resolves.toBe('a-1');
+    await expect(resolveRegion({}, { env: { AWS_REGION: 'b-1' }, identityRegion: async () => 'c-1' })).resolves.toBe(
+      'b-1',
+    );
     await expect(resolveRegion({}, { env: {}, identityRegion: async () => 'c-1' })).resolves.toBe('c-1');
   });
 
   it('says what to set when nothing gives a region', async () => {
     await expect(resolveRegion({}, { env: {} })).rejects.toThrow(/set region or AWS_REGION/);
-    await expect(resolveRegion({}, { env: {}, identityRegion: async () => Promise.reject(new Error('IMDS down')) })).rejects.toThrow(/IMDS down/);
+    await expect(
+      resolveRegion({}, { env: {}, identityRegion: async () => Promise.reject(new Error('IMDS down')) }),
+    ).rejects.toThrow(/IMDS down/);
   });
 });

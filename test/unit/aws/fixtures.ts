@@ -34,7 +34,12 @@ export function mockedEc2(region = 'us-east-1'): MockedEc2 {
 
 /** An error shaped like the SDK's (code in `name`, HTTP status in `$metadata`). */
 export function ec2Error(code: string, message = `${code} (test)`, status = 400): EC2ServiceException {
-  return new EC2ServiceException({ name: code, message, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status, requestId: 'req-test-1' } });
+  return new EC2ServiceException({
+    name: code,
+    message,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status, requestId: 'req-test-1' },
+  });
 }
 
 /** A clock on which sleeping costs nothing; `onSleep` runs before each sleep (to abort, say). */
@@ -54,11 +59,14 @@ export function virtualClock(onSleep?: (ms: number) => void): PollClock & { slee
 }
 
 /** Options for a primitive: the mocked client, a virtual clock, a silent logger, events collected. */
-export function options(ec2: MockedEc2 | AwsOperationOptions['ec2'], extra: Partial<AwsOperationOptions> = {}): AwsOperationOptions & { events: ProgressEvent[]; warnings: string[] } {
+export function options(
+  ec2: MockedEc2 | AwsOperationOptions['ec2'],
+  extra: Partial<AwsOperationOptions> = {},
+): AwsOperationOptions & { events: ProgressEvent[]; warnings: string[] } {
   const events: ProgressEvent[] = [];
   const warnings: string[] = [];
   return {
-    ec2: ec2 instanceof EC2Client || typeof ec2 === 'function' ? ec2 : (ec2 as MockedEc2).client,
+    ec2: ec2 instanceof EC2Client || typeof ec2 === 'function' ? ec2 : ec2.client,
     clock: virtualClock(),
     logger: { warn: (m: string) => warnings.push(m), error: () => {} },
     onProgress: (e) => events.push(e),
@@ -87,8 +95,29 @@ export function sourceImageFixture(overrides: Partial<Image> = {}): Image {
     ImdsSupport: 'v2.0',
     State: 'available',
     BlockDeviceMappings: [
-      { DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-root', VolumeSize: 8, VolumeType: 'gp3', Iops: 3000, Throughput: 125, Encrypted: false, DeleteOnTermination: true } },
-      { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: 'snap-data', VolumeSize: 20, VolumeType: 'gp2', Encrypted: true, KmsKeyId: 'arn:aws:kms:us-east-1:1:key/k', DeleteOnTermination: true } },
+      {
+        DeviceName: '/dev/xvda',
+        Ebs: {
+          SnapshotId: 'snap-root',
+          VolumeSize: 8,
+          VolumeType: 'gp3',
+          Iops: 3000,
+          Throughput: 125,
+          Encrypted: false,
+          DeleteOnTermination: true,
+        },
+      },
+      {
+        DeviceName: '/dev/xvdb',
+        Ebs: {
+          SnapshotId: 'snap-data',
+          VolumeSize: 20,
+          VolumeType: 'gp2',
+          Encrypted: true,
+          KmsKeyId: 'arn:aws:kms:us-east-1:1:key/k',
+          DeleteOnTermination: true,
+        },
+      },
       { DeviceName: '/dev/xvdc', VirtualName: 'ephemeral0' },
     ],
     Tags: [{ Key: 'os', Value: 'debian' }],

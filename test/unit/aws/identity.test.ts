@@ -19,7 +19,10 @@ afterEach(async () => {
 });
 
 /** A fake instance metadata service on 127.0.0.1 that enforces IMDSv2 tokens. */
-async function fakeImds(values: Record<string, string>, options: { tokenHandler?: Handler } = {}): Promise<{ endpoint: string; seen: string[] }> {
+async function fakeImds(
+  values: Record<string, string>,
+  options: { tokenHandler?: Handler } = {},
+): Promise<{ endpoint: string; seen: string[] }> {
   const seen: string[] = [];
   const server = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
@@ -44,8 +47,16 @@ async function fakeImds(values: Record<string, string>, options: { tokenHandler?
 
 describe('getHostIdentity', () => {
   it('reads instance id, zone and region through IMDSv2', async () => {
-    const imds = await fakeImds({ 'instance-id': 'i-0abc', 'placement/availability-zone': 'eu-west-1b', 'placement/region': 'eu-west-1' });
-    await expect(getHostIdentity({ endpoint: imds.endpoint })).resolves.toEqual({ instanceId: 'i-0abc', availabilityZone: 'eu-west-1b', region: 'eu-west-1' });
+    const imds = await fakeImds({
+      'instance-id': 'i-0abc',
+      'placement/availability-zone': 'eu-west-1b',
+      'placement/region': 'eu-west-1',
+    });
+    await expect(getHostIdentity({ endpoint: imds.endpoint })).resolves.toEqual({
+      instanceId: 'i-0abc',
+      availabilityZone: 'eu-west-1b',
+      region: 'eu-west-1',
+    });
     expect(imds.seen.filter((s) => s.startsWith('GET'))).toEqual([
       'GET /latest/meta-data/instance-id',
       'GET /latest/meta-data/placement/availability-zone',
@@ -112,7 +123,11 @@ describe('describeInstanceDeviceNames', () => {
 
   it('says the region is probably wrong when EC2 does not know the instance', async () => {
     const ec2 = mockedEc2('eu-central-1');
-    ec2.mock.on(DescribeInstancesCommand).rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-1' does not exist"));
-    await expect(describeInstanceDeviceNames(ec2.client, 'i-1', toCtx())).rejects.toThrow(/EC2 does not know instance i-1 in eu-central-1/);
+    ec2.mock
+      .on(DescribeInstancesCommand)
+      .rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-1' does not exist"));
+    await expect(describeInstanceDeviceNames(ec2.client, 'i-1', toCtx())).rejects.toThrow(
+      /EC2 does not know instance i-1 in eu-central-1/,
+    );
   });
 });

@@ -27,7 +27,9 @@ const source = toSourceImage(sourceImageFixture(), 'us-east-1');
 
 function happy(ec2: MockedEc2, image: Partial<Image> = {}): void {
   ec2.mock.on(CreateSnapshotCommand).resolves({ SnapshotId: 'snap-new', State: 'pending' });
-  ec2.mock.on(DescribeSnapshotsCommand).resolves({ Snapshots: [{ SnapshotId: 'snap-new', State: 'completed', Progress: '100%' }] });
+  ec2.mock
+    .on(DescribeSnapshotsCommand)
+    .resolves({ Snapshots: [{ SnapshotId: 'snap-new', State: 'completed', Progress: '100%' }] });
   ec2.mock.on(RegisterImageCommand).resolves({ ImageId: 'ami-new' });
   // Like AWS, the described image carries the tags given on create.
   ec2.mock.on(DescribeImagesCommand).callsFake(() => ({
@@ -62,8 +64,21 @@ describe('registerImageRequest', () => {
       VirtualizationType: 'hvm',
       RootDeviceName: '/dev/xvda',
       BlockDeviceMappings: [
-        { DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 8, Iops: 3000, Throughput: 125 } },
-        { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: 'snap-data', DeleteOnTermination: true, VolumeSize: 20, VolumeType: 'gp2' } },
+        {
+          DeviceName: '/dev/xvda',
+          Ebs: {
+            SnapshotId: 'snap-new',
+            DeleteOnTermination: true,
+            VolumeType: 'gp3',
+            VolumeSize: 8,
+            Iops: 3000,
+            Throughput: 125,
+          },
+        },
+        {
+          DeviceName: '/dev/xvdb',
+          Ebs: { SnapshotId: 'snap-data', DeleteOnTermination: true, VolumeSize: 20, VolumeType: 'gp2' },
+        },
         { DeviceName: '/dev/xvdc', VirtualName: 'ephemeral0' },
       ],
       EnaSupport: true,
@@ -76,16 +91,40 @@ describe('registerImageRequest', () => {
   });
 
   it('applies rootVolumeSize (grow only) and rootVolumeType to the AMI’s root mapping, dropping the old IOPS', () => {
-    const request = registerImageRequest({ name: 'x', source, rootVolumeSize: 30, rootVolumeType: 'gp2' }, 'snap-new', 'x', []);
-    expect(request.BlockDeviceMappings![0]).toEqual({ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp2', VolumeSize: 30 } });
-    expect(registerImageRequest({ name: 'x', source, rootVolumeSize: 4 }, 's', 'x', []).BlockDeviceMappings![0]!.Ebs!.VolumeSize).toBe(8);
-    expect(registerImageRequest({ name: 'x', source, rootVolumeType: 'io2', rootVolumeIops: 9000 }, 's', 'x', []).BlockDeviceMappings![0]!.Ebs).toMatchObject({ VolumeType: 'io2', Iops: 9000 });
+    const request = registerImageRequest(
+      { name: 'x', source, rootVolumeSize: 30, rootVolumeType: 'gp2' },
+      'snap-new',
+      'x',
+      [],
+    );
+    expect(request.BlockDeviceMappings![0]).toEqual({
+      DeviceName: '/dev/xvda',
+      Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp2', VolumeSize: 30 },
+    });
+    expect(
+      registerImageRequest({ name: 'x', source, rootVolumeSize: 4 }, 's', 'x', []).BlockDeviceMappings![0]!.Ebs!
+        .VolumeSize,
+    ).toBe(8);
+    expect(
+      registerImageRequest({ name: 'x', source, rootVolumeType: 'io2', rootVolumeIops: 9000 }, 's', 'x', [])
+        .BlockDeviceMappings![0]!.Ebs,
+    ).toMatchObject({ VolumeType: 'io2', Iops: 9000 });
     expect(request.TagSpecifications).toBeUndefined();
   });
 
   it('lets explicit attributes override the source’s', () => {
     const request = registerImageRequest(
-      { name: 'x', source, architecture: 'arm64', enaSupport: false, sriovNetSupport: false, bootMode: 'uefi', tpmSupport: 'v2.0', imdsSupport: 'v2.0', uefiData: 'QUJD' },
+      {
+        name: 'x',
+        source,
+        architecture: 'arm64',
+        enaSupport: false,
+        sriovNetSupport: false,
+        bootMode: 'uefi',
+        tpmSupport: 'v2.0',
+        imdsSupport: 'v2.0',
+        uefiData: 'QUJD',
+      },
       's',
       'x',
       [],
@@ -101,9 +140,17 @@ describe('registerImageRequest', () => {
   });
 
   it('copies kernel and RAM disk only for paravirtual images', () => {
-    const pv = toSourceImage(sourceImageFixture({ VirtualizationType: 'paravirtual', KernelId: 'aki-1', RamdiskId: 'ari-1' }), 'us-east-1');
-    expect(registerImageRequest({ name: 'x', source: pv }, 's', 'x', [])).toMatchObject({ KernelId: 'aki-1', RamdiskId: 'ari-1' });
-    expect(registerImageRequest({ name: 'x', source: pv, virtualizationType: 'hvm' }, 's', 'x', []).KernelId).toBeUndefined();
+    const pv = toSourceImage(
+      sourceImageFixture({ VirtualizationType: 'paravirtual', KernelId: 'aki-1', RamdiskId: 'ari-1' }),
+      'us-east-1',
+    );
+    expect(registerImageRequest({ name: 'x', source: pv }, 's', 'x', [])).toMatchObject({
+      KernelId: 'aki-1',
+      RamdiskId: 'ari-1',
+    });
+    expect(
+      registerImageRequest({ name: 'x', source: pv, virtualizationType: 'hvm' }, 's', 'x', []).KernelId,
+    ).toBeUndefined();
   });
 
   it('replaces the mappings with amiBlockDeviceMappings, the root entry (matched with or without /dev/) getting the snapshot and size', () => {
@@ -115,7 +162,10 @@ describe('registerImageRequest', () => {
         rootVolumeSize: 16,
         blockDeviceMappings: [
           { DeviceName: '/dev/xvda', Ebs: { VolumeType: 'gp3', DeleteOnTermination: true } },
-          { DeviceName: '/dev/xvdf', Ebs: { VolumeSize: 50, VolumeType: 'gp3', Encrypted: true, KmsKeyId: 'alias/data' } },
+          {
+            DeviceName: '/dev/xvdf',
+            Ebs: { VolumeSize: 50, VolumeType: 'gp3', Encrypted: true, KmsKeyId: 'alias/data' },
+          },
         ],
       },
       'snap-new',
@@ -124,20 +174,34 @@ describe('registerImageRequest', () => {
     );
     expect(request.RootDeviceName).toBe('xvda');
     expect(request.BlockDeviceMappings).toEqual([
-      { DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 16 } },
+      {
+        DeviceName: '/dev/xvda',
+        Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp3', VolumeSize: 16 },
+      },
       { DeviceName: '/dev/xvdf', Ebs: { VolumeSize: 50, VolumeType: 'gp3', Encrypted: true, KmsKeyId: 'alias/data' } },
     ]);
   });
 
   it('builds a fromScratch registration from the given mappings, and requires them', () => {
     const request = registerImageRequest(
-      { name: 'x', rootDeviceName: '/dev/xvda', rootVolumeSize: 10, virtualizationType: 'hvm', blockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeType: 'gp2' } }] },
+      {
+        name: 'x',
+        rootDeviceName: '/dev/xvda',
+        rootVolumeSize: 10,
+        virtualizationType: 'hvm',
+        blockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeType: 'gp2' } }],
+      },
       'snap-new',
       'x',
       [],
     );
     expect(request).toMatchObject({ Architecture: 'x86_64', VirtualizationType: 'hvm', RootDeviceName: '/dev/xvda' });
-    expect(request.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp2', VolumeSize: 10 } }]);
+    expect(request.BlockDeviceMappings).toEqual([
+      {
+        DeviceName: '/dev/xvda',
+        Ebs: { SnapshotId: 'snap-new', DeleteOnTermination: true, VolumeType: 'gp2', VolumeSize: 10 },
+      },
+    ]);
     expect(request.EnaSupport).toBeUndefined();
     expect(() => registerImageRequest({ name: 'x' }, 's', 'x', [])).toThrow(ConfigError);
   });
@@ -148,8 +212,22 @@ describe('snapshotAndRegister', () => {
     const ec2 = mockedEc2();
     happy(ec2);
     const opts = options(ec2);
-    const image = await snapshotAndRegister({ ...base, tags: { team: 'infra', Name: 'img' }, snapshotTags: { Name: 'snap' }, buildId: 'b-1', description: 'desc' }, opts);
-    expect(image).toMatchObject({ imageId: 'ami-new', region: 'us-east-1', snapshotIds: ['snap-new'], name: 'my-image' });
+    const image = await snapshotAndRegister(
+      {
+        ...base,
+        tags: { team: 'infra', Name: 'img' },
+        snapshotTags: { Name: 'snap' },
+        buildId: 'b-1',
+        description: 'desc',
+      },
+      opts,
+    );
+    expect(image).toMatchObject({
+      imageId: 'ami-new',
+      region: 'us-east-1',
+      snapshotIds: ['snap-new'],
+      name: 'my-image',
+    });
     const log = ec2.log();
     expect(log.map(([n]) => n)).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'RegisterImage', 'DescribeImages']);
     expect(log[0]![1]).toEqual({
@@ -158,7 +236,14 @@ describe('snapshotAndRegister', () => {
       TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList({ team: 'infra', Name: 'snap' }, 'b-1') }],
     });
     expect(log[1]![1]).toEqual({ SnapshotIds: ['snap-new'] });
-    expect(log[2]![1]).toEqual(registerImageRequest({ ...base, description: 'desc' }, 'snap-new', 'my-image', tagList({ team: 'infra', Name: 'img' }, 'b-1')));
+    expect(log[2]![1]).toEqual(
+      registerImageRequest(
+        { ...base, description: 'desc' },
+        'snap-new',
+        'my-image',
+        tagList({ team: 'infra', Name: 'img' }, 'b-1'),
+      ),
+    );
     expect(log[3]![1]).toEqual({ ImageIds: ['ami-new'] });
     expect(opts.events.filter((e) => e.type === 'resource')).toEqual([
       { type: 'resource', action: 'created', kind: 'snapshot', id: 'snap-new', region: 'us-east-1' },
@@ -176,7 +261,11 @@ describe('snapshotAndRegister', () => {
       .resolves({ Snapshots: [{ SnapshotId: 'snap-new', State: 'completed', Progress: '100%' }] });
     const opts = options(ec2);
     await snapshotAndRegister(base, opts);
-    expect(opts.events.filter((e) => e.type === 'snapshot-progress').map((e) => (e.type === 'snapshot-progress' ? e.percent : -1))).toEqual([0, 57, 100]);
+    expect(
+      opts.events
+        .filter((e) => e.type === 'snapshot-progress')
+        .map((e) => (e.type === 'snapshot-progress' ? e.percent : -1)),
+    ).toEqual([0, 57, 100]);
   });
 
   it('applies launch permissions, product codes, snapshot permissions (flat form), deprecation and protection, in order', async () => {
@@ -217,7 +306,16 @@ describe('snapshotAndRegister', () => {
         },
       ],
       ['ModifyImageAttribute', { ImageId: 'ami-new', ProductCodes: ['pc-1'] }],
-      ['ModifySnapshotAttribute', { SnapshotId: 'snap-new', Attribute: 'createVolumePermission', OperationType: 'add', UserIds: ['111122223333'], GroupNames: ['all'] }],
+      [
+        'ModifySnapshotAttribute',
+        {
+          SnapshotId: 'snap-new',
+          Attribute: 'createVolumePermission',
+          OperationType: 'add',
+          UserIds: ['111122223333'],
+          GroupNames: ['all'],
+        },
+      ],
       ['EnableImageDeprecation', { ImageId: 'ami-new', DeprecateAt: new Date('2027-01-01T00:00:00Z') }],
       ['EnableImageDeregistrationProtection', { ImageId: 'ami-new', WithCooldown: true }],
     ]);
@@ -226,7 +324,10 @@ describe('snapshotAndRegister', () => {
   it('retries a permission change that EC2 does not see the new image for yet (eventual consistency)', async () => {
     const ec2 = mockedEc2();
     happy(ec2);
-    ec2.mock.on(ModifyImageAttributeCommand).rejectsOnce(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-new]' does not exist")).resolves({});
+    ec2.mock
+      .on(ModifyImageAttributeCommand)
+      .rejectsOnce(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-new]' does not exist"))
+      .resolves({});
     await snapshotAndRegister({ ...base, amiGroups: ['all'] }, options(ec2));
     expect(ec2.names().slice(4)).toEqual(['ModifyImageAttribute', 'ModifyImageAttribute']);
   });
@@ -236,18 +337,37 @@ describe('snapshotAndRegister', () => {
     const west = mockedEc2('eu-west-1');
     happy(east);
     east.mock.on(DescribeImagesCommand, { Owners: ['self'] }).resolves({
-      Images: [{ ImageId: 'ami-old', Name: 'my-image', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-old' } }] }],
+      Images: [
+        {
+          ImageId: 'ami-old',
+          Name: 'my-image',
+          BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-old' } }],
+        },
+      ],
     });
     east.mock.on(DeregisterImageCommand).resolves({});
     east.mock.on(DeleteSnapshotCommand).resolves({});
     west.mock.on(DescribeImagesCommand).resolves({ Images: [] });
     const byRegion = (region: string) => (region === 'eu-west-1' ? west.client : east.client);
-    await snapshotAndRegister({ ...base, region: 'us-east-1', forceDeregister: true, forceDeleteSnapshot: true, amiRegions: ['eu-west-1'] }, options(byRegion));
-    expect(east.names()).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'DescribeImages', 'DeregisterImage', 'DeleteSnapshot', 'RegisterImage', 'DescribeImages']);
+    await snapshotAndRegister(
+      { ...base, region: 'us-east-1', forceDeregister: true, forceDeleteSnapshot: true, amiRegions: ['eu-west-1'] },
+      options(byRegion),
+    );
+    expect(east.names()).toEqual([
+      'CreateSnapshot',
+      'DescribeSnapshots',
+      'DescribeImages',
+      'DeregisterImage',
+      'DeleteSnapshot',
+      'RegisterImage',
+      'DescribeImages',
+    ]);
     expect(east.log()[2]![1]).toEqual({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['my-image'] }] });
     expect(east.log()[3]![1]).toEqual({ ImageId: 'ami-old' });
     expect(east.log()[4]![1]).toEqual({ SnapshotId: 'snap-old' });
-    expect(west.log()).toEqual([['DescribeImages', { Owners: ['self'], Filters: [{ Name: 'name', Values: ['my-image'] }] }]]);
+    expect(west.log()).toEqual([
+      ['DescribeImages', { Owners: ['self'], Filters: [{ Name: 'name', Values: ['my-image'] }] }],
+    ]);
   });
 
   it('re-applies image tags an EC2-compatible endpoint dropped on create (moto does), so orphans stay findable', async () => {
@@ -256,7 +376,13 @@ describe('snapshotAndRegister', () => {
     ec2.mock.on(CreateTagsCommand).resolves({});
     await snapshotAndRegister({ ...base, tags: { team: 'infra' }, buildId: 'b-1' }, options(ec2));
     const log = ec2.log();
-    expect(log.map(([n]) => n)).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'RegisterImage', 'DescribeImages', 'CreateTags']);
+    expect(log.map(([n]) => n)).toEqual([
+      'CreateSnapshot',
+      'DescribeSnapshots',
+      'RegisterImage',
+      'DescribeImages',
+      'CreateTags',
+    ]);
     expect(log[4]![1]).toEqual({ Resources: ['ami-new'], Tags: tagList({ team: 'infra' }, 'b-1') });
   });
 
@@ -266,15 +392,32 @@ describe('snapshotAndRegister', () => {
     ec2.mock.on(CopyImageCommand).resolves({ ImageId: 'ami-enc' });
     ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-enc'] }).callsFake(() => ({
       Images: [
-        { ImageId: 'ami-enc', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-enc' } }], Tags: createdTags(ec2, CopyImageCommand) },
+        {
+          ImageId: 'ami-enc',
+          State: 'available',
+          BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-enc' } }],
+          Tags: createdTags(ec2, CopyImageCommand),
+        },
       ],
     }));
     ec2.mock.on(DeregisterImageCommand).resolves({});
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
-    const image = await snapshotAndRegister({ ...base, encryptBoot: true, kmsKeyId: 'alias/amis', buildId: 'b-1', description: 'd' }, options(ec2));
+    const image = await snapshotAndRegister(
+      { ...base, encryptBoot: true, kmsKeyId: 'alias/amis', buildId: 'b-1', description: 'd' },
+      options(ec2),
+    );
     expect(image).toMatchObject({ imageId: 'ami-enc', snapshotIds: ['snap-enc'], name: 'my-image' });
     const log = ec2.log();
-    expect(log.map(([n]) => n)).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'RegisterImage', 'DescribeImages', 'CopyImage', 'DescribeImages', 'DeregisterImage', 'DeleteSnapshot']);
+    expect(log.map(([n]) => n)).toEqual([
+      'CreateSnapshot',
+      'DescribeSnapshots',
+      'RegisterImage',
+      'DescribeImages',
+      'CopyImage',
+      'DescribeImages',
+      'DeregisterImage',
+      'DeleteSnapshot',
+    ]);
     expect(log[2]![1]['Name']).toMatch(/^ami-chroot-intermediary-[0-9a-f]{10}$/);
     expect(log[4]![1]).toEqual({
       SourceImageId: 'ami-new',
@@ -295,39 +438,58 @@ describe('snapshotAndRegister', () => {
   it('removes the image and the snapshot when a later step fails, keeping the original AwsError', async () => {
     const ec2 = mockedEc2();
     happy(ec2);
-    ec2.mock.on(ModifyImageAttributeCommand).rejects(ec2Error('InvalidAMIAttributeItemValue', 'Invalid attribute item value "x" for userId item type.'));
+    ec2.mock
+      .on(ModifyImageAttributeCommand)
+      .rejects(ec2Error('InvalidAMIAttributeItemValue', 'Invalid attribute item value "x" for userId item type.'));
     ec2.mock.on(DeregisterImageCommand).resolves({});
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     const opts = options(ec2);
     const error = await snapshotAndRegister({ ...base, amiUsers: ['x'] }, opts).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AwsError);
     expect(error).toMatchObject({ operation: 'ModifyImageAttribute', phase: 'permissions', cleanupErrors: [] });
-    expect(ec2.names()).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'RegisterImage', 'DescribeImages', 'ModifyImageAttribute', 'DeregisterImage', 'DeleteSnapshot']);
-    expect(opts.events.filter((e) => e.type === 'cleanup' && e.status === 'done').map((e) => (e.type === 'cleanup' ? e.step : ''))).toEqual([
-      'deregister image ami-new',
-      'delete snapshot snap-new',
+    expect(ec2.names()).toEqual([
+      'CreateSnapshot',
+      'DescribeSnapshots',
+      'RegisterImage',
+      'DescribeImages',
+      'ModifyImageAttribute',
+      'DeregisterImage',
+      'DeleteSnapshot',
     ]);
+    expect(
+      opts.events
+        .filter((e) => e.type === 'cleanup' && e.status === 'done')
+        .map((e) => (e.type === 'cleanup' ? e.step : '')),
+    ).toEqual(['deregister image ami-new', 'delete snapshot snap-new']);
   });
 
   it('attaches cleanup failures to the original error without replacing it', async () => {
     const ec2 = mockedEc2();
     happy(ec2);
-    ec2.mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-new', State: 'failed', StateReason: { Message: 'Snapshot is invalid' } }] });
+    ec2.mock
+      .on(DescribeImagesCommand)
+      .resolves({ Images: [{ ImageId: 'ami-new', State: 'failed', StateReason: { Message: 'Snapshot is invalid' } }] });
     ec2.mock.on(DeregisterImageCommand).rejects(ec2Error('UnauthorizedOperation', 'denied', 403));
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     const error = await snapshotAndRegister(base, options(ec2)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitFailedError);
     expect((error as WaitFailedError).message).toContain('Snapshot is invalid');
-    expect((error as WaitFailedError).cleanupErrors.map((e) => e.message)).toEqual([expect.stringContaining('deregister image ami-new: DeregisterImage failed')]);
+    expect((error as WaitFailedError).cleanupErrors.map((e) => e.message)).toEqual([
+      expect.stringContaining('deregister image ami-new: DeregisterImage failed'),
+    ]);
     expect(ec2.names().slice(-2)).toEqual(['DeregisterImage', 'DeleteSnapshot']);
   });
 
   it('deletes the snapshot when it fails, before any registration', async () => {
     const ec2 = mockedEc2();
     happy(ec2);
-    ec2.mock.on(DescribeSnapshotsCommand).resolves({ Snapshots: [{ SnapshotId: 'snap-new', State: 'error', StateMessage: 'volume gone' }] });
+    ec2.mock
+      .on(DescribeSnapshotsCommand)
+      .resolves({ Snapshots: [{ SnapshotId: 'snap-new', State: 'error', StateMessage: 'volume gone' }] });
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
-    await expect(snapshotAndRegister(base, options(ec2))).rejects.toThrow(/snapshot snap-new to be completed failed.*volume gone/);
+    await expect(snapshotAndRegister(base, options(ec2))).rejects.toThrow(
+      /snapshot snap-new to be completed failed.*volume gone/,
+    );
     expect(ec2.names()).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'DeleteSnapshot']);
   });
 
@@ -357,14 +519,23 @@ describe('snapshotAndRegister', () => {
     ec2.mock.on(DeregisterImageCommand).resolves({});
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     await expect(snapshotAndRegister(base, options(ec2, { signal: controller.signal }))).rejects.toBe(reason);
-    expect(ec2.names()).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'RegisterImage', 'DescribeImages', 'DeregisterImage', 'DeleteSnapshot']);
+    expect(ec2.names()).toEqual([
+      'CreateSnapshot',
+      'DescribeSnapshots',
+      'RegisterImage',
+      'DescribeImages',
+      'DeregisterImage',
+      'DeleteSnapshot',
+    ]);
   });
 
   it('keeps everything with keepOnError', async () => {
     const ec2 = mockedEc2();
     happy(ec2);
     ec2.mock.on(ModifyImageAttributeCommand).rejects(ec2Error('UnauthorizedOperation', 'denied', 403));
-    await expect(snapshotAndRegister({ ...base, amiGroups: ['all'] }, options(ec2, { keepOnError: true }))).rejects.toBeInstanceOf(AwsError);
+    await expect(
+      snapshotAndRegister({ ...base, amiGroups: ['all'] }, options(ec2, { keepOnError: true })),
+    ).rejects.toBeInstanceOf(AwsError);
     expect(ec2.names()).not.toContain('DeregisterImage');
     expect(ec2.names()).not.toContain('DeleteSnapshot');
   });
@@ -398,7 +569,9 @@ describe('snapshotAndRegister', () => {
 
   it('validates a fromScratch registration before creating anything', async () => {
     const ec2 = mockedEc2();
-    await expect(snapshotAndRegister({ volumeId: 'vol-1', name: 'x' }, options(ec2))).rejects.toBeInstanceOf(ConfigError);
+    await expect(snapshotAndRegister({ volumeId: 'vol-1', name: 'x' }, options(ec2))).rejects.toBeInstanceOf(
+      ConfigError,
+    );
     expect(ec2.names()).toEqual([]);
   });
 });
@@ -421,6 +594,8 @@ describe('deregisterImagesByName', () => {
   it('needs a client per region when several regions are given', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [] });
-    await expect(deregisterImagesByName({ name: 'x', regions: ['us-east-1', 'eu-west-1'] }, options(ec2))).rejects.toBeInstanceOf(ConfigError);
+    await expect(
+      deregisterImagesByName({ name: 'x', regions: ['us-east-1', 'eu-west-1'] }, options(ec2)),
+    ).rejects.toBeInstanceOf(ConfigError);
   });
 });

@@ -10,10 +10,31 @@ describe('findTaggedResources', () => {
     const ec2 = mockedEc2();
     ec2.mock
       .on(DescribeVolumesCommand)
-      .resolvesOnce({ Volumes: [{ VolumeId: 'vol-1', State: 'in-use', CreateTime: new Date('2026-01-01T00:00:00Z'), Tags: tag('b-1'), Attachments: [{ InstanceId: 'i-1' }] }], NextToken: 'n' })
-      .resolves({ Volumes: [{ VolumeId: 'vol-2', State: 'available', CreateTime: new Date('2026-06-01T00:00:00Z'), Tags: tag('b-2') }] });
-    ec2.mock.on(DescribeSnapshotsCommand).resolves({ Snapshots: [{ SnapshotId: 'snap-1', State: 'completed', StartTime: new Date('2026-01-01T00:00:00Z'), Tags: tag('b-1') }] });
-    ec2.mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-1', State: 'available', CreationDate: '2026-01-02T00:00:00.000Z', Tags: tag('b-1') }] });
+      .resolvesOnce({
+        Volumes: [
+          {
+            VolumeId: 'vol-1',
+            State: 'in-use',
+            CreateTime: new Date('2026-01-01T00:00:00Z'),
+            Tags: tag('b-1'),
+            Attachments: [{ InstanceId: 'i-1' }],
+          },
+        ],
+        NextToken: 'n',
+      })
+      .resolves({
+        Volumes: [
+          { VolumeId: 'vol-2', State: 'available', CreateTime: new Date('2026-06-01T00:00:00Z'), Tags: tag('b-2') },
+        ],
+      });
+    ec2.mock.on(DescribeSnapshotsCommand).resolves({
+      Snapshots: [
+        { SnapshotId: 'snap-1', State: 'completed', StartTime: new Date('2026-01-01T00:00:00Z'), Tags: tag('b-1') },
+      ],
+    });
+    ec2.mock.on(DescribeImagesCommand).resolves({
+      Images: [{ ImageId: 'ami-1', State: 'available', CreationDate: '2026-01-02T00:00:00.000Z', Tags: tag('b-1') }],
+    });
     return ec2;
   }
 
@@ -38,7 +59,10 @@ describe('findTaggedResources', () => {
 
   it('narrows to one build and to resources older than a date', async () => {
     const ec2 = world();
-    const found = await findTaggedResources(ec2.client, { buildId: 'b-1', olderThan: new Date('2026-03-01T00:00:00Z') });
+    const found = await findTaggedResources(ec2.client, {
+      buildId: 'b-1',
+      olderThan: new Date('2026-03-01T00:00:00Z'),
+    });
     expect(found.map((r) => r.id)).toEqual(['vol-1', 'snap-1', 'ami-1']);
     expect(ec2.log()[0]![1]).toMatchObject({ Filters: [{ Name: 'tag:ami-chroot:build-id', Values: ['b-1'] }] });
   });

@@ -78,7 +78,16 @@ describe('pollUntil', () => {
     const clock = virtualClock();
     const r = resource(clock, () => ({ state: 'available' }));
     const { ctx } = collector();
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be available', id: 'vol-1', kind: 'volumeAvailable', policy: volumePolicy, ctx, clock });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'volume vol-1 to be available',
+      id: 'vol-1',
+      kind: 'volumeAvailable',
+      policy: volumePolicy,
+      ctx,
+      clock,
+    });
     expect(result).toEqual({ value: 'available', polls: 1, elapsedMs: 0 });
     expect(clock.sleeps).toEqual([]);
   });
@@ -88,7 +97,17 @@ describe('pollUntil', () => {
     const readyAt = 5_300;
     const r = resource(clock, (t) => ({ state: t >= readyAt ? 'available' : 'creating' }));
     const { ctx } = collector();
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be available', id: 'vol-1', kind: 'volumeAvailable', policy: volumePolicy, ctx, clock, random: () => 0.5 });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'volume vol-1 to be available',
+      id: 'vol-1',
+      kind: 'volumeAvailable',
+      policy: volumePolicy,
+      ctx,
+      clock,
+      random: () => 0.5,
+    });
     expect(result.elapsedMs - readyAt).toBeLessThanOrEqual(volumePolicy.minDelayMs);
     expect(result.polls).toBe(r.calls);
     expect(Math.min(...clock.sleeps)).toBeGreaterThanOrEqual(volumePolicy.minDelayMs * 0.9);
@@ -100,7 +119,16 @@ describe('pollUntil', () => {
     const r = resource(clock, (t) => ({ state: t >= readyAt ? 'available' : 'pending' }));
     const { ctx } = collector();
     const policy = DEFAULT_WAIT_POLICIES.imageAvailable;
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image ami-1 to be available', id: 'ami-1', kind: 'imageAvailable', policy, ctx, clock });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'image ami-1 to be available',
+      id: 'ami-1',
+      kind: 'imageAvailable',
+      policy,
+      ctx,
+      clock,
+    });
     expect(result.polls).toBeLessThan(readyAt / 1000 / 10);
     expect(result.elapsedMs - readyAt).toBeLessThanOrEqual(policy.maxDelayMs * 1.1);
     expect(Math.max(...clock.sleeps)).toBeLessThanOrEqual(policy.maxDelayMs * 1.1);
@@ -109,13 +137,35 @@ describe('pollUntil', () => {
   it('stretches the delay while snapshot progress moves steadily, yet still sees the end quickly', async () => {
     const clock = virtualClock();
     const doneAt = 60 * 60_000;
-    const r = resource(clock, (t) => (t >= doneAt ? { state: 'completed' } : { state: 'pending', progress: Math.floor((t / doneAt) * 100) }));
+    const r = resource(clock, (t) =>
+      t >= doneAt ? { state: 'completed' } : { state: 'pending', progress: Math.floor((t / doneAt) * 100) },
+    );
     const { ctx } = collector();
     const policy = DEFAULT_WAIT_POLICIES.snapshotCompleted;
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'snapshot snap-1 to be completed', id: 'snap-1', kind: 'snapshotCompleted', policy, ctx, clock, random: () => 0.5 });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'snapshot snap-1 to be completed',
+      id: 'snap-1',
+      kind: 'snapshotCompleted',
+      policy,
+      ctx,
+      clock,
+      random: () => 0.5,
+    });
     const withoutProgress = virtualClock();
     const r2 = resource(withoutProgress, (t) => (t >= doneAt ? { state: 'completed' } : { state: 'pending' }));
-    const plain = await pollUntil({ describe: r2.describe, evaluate, waitingFor: 'snapshot snap-2 to be completed', id: 'snap-2', kind: 'snapshotCompleted', policy, ctx: collector().ctx, clock: withoutProgress, random: () => 0.5 });
+    const plain = await pollUntil({
+      describe: r2.describe,
+      evaluate,
+      waitingFor: 'snapshot snap-2 to be completed',
+      id: 'snap-2',
+      kind: 'snapshotCompleted',
+      policy,
+      ctx: collector().ctx,
+      clock: withoutProgress,
+      random: () => 0.5,
+    });
     expect(result.polls).toBeLessThan(plain.polls);
     expect(result.elapsedMs - doneAt).toBeLessThanOrEqual(0.02 * doneAt);
   });
@@ -126,14 +176,29 @@ describe('pollUntil', () => {
     const r = resource(clock, (t) => (t >= jumpAt ? { state: 'completed' } : { state: 'pending', progress: 0 }));
     const { ctx } = collector();
     const policy = DEFAULT_WAIT_POLICIES.snapshotCompleted;
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'snapshot snap-1 to be completed', id: 'snap-1', kind: 'snapshotCompleted', policy, ctx, clock, random: () => 0.5 });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'snapshot snap-1 to be completed',
+      id: 'snap-1',
+      kind: 'snapshotCompleted',
+      policy,
+      ctx,
+      clock,
+      random: () => 0.5,
+    });
     // The base schedule: the delay at the jump is k x elapsed (7.2 s), far below the 120 s max.
     expect(result.elapsedMs - jumpAt).toBeLessThanOrEqual(0.04 * jumpAt * 1.1);
   });
 
   it('emits wait events on every change of state, and snapshot-progress events with the percentage', async () => {
     const clock = virtualClock();
-    const script: Fake[] = [{ state: 'pending', progress: 0 }, { state: 'pending', progress: 0 }, { state: 'pending', progress: 40 }, { state: 'completed' }];
+    const script: Fake[] = [
+      { state: 'pending', progress: 0 },
+      { state: 'pending', progress: 0 },
+      { state: 'pending', progress: 40 },
+      { state: 'completed' },
+    ];
     let i = 0;
     const { ctx, events } = collector();
     await pollUntil({
@@ -147,11 +212,13 @@ describe('pollUntil', () => {
       clock,
       region: 'eu-west-1',
     });
-    expect(events.filter((e) => e.type === 'wait').map((e) => (e.type === 'wait' ? [e.state, e.polls] : null))).toEqual([
-      ['pending (0%)', 1],
-      ['pending (40%)', 3],
-      ['completed', 4],
-    ]);
+    expect(events.filter((e) => e.type === 'wait').map((e) => (e.type === 'wait' ? [e.state, e.polls] : null))).toEqual(
+      [
+        ['pending (0%)', 1],
+        ['pending (40%)', 3],
+        ['completed', 4],
+      ],
+    );
     expect(events.filter((e) => e.type === 'snapshot-progress')).toEqual([
       { type: 'snapshot-progress', snapshotId: 'snap-1', region: 'eu-west-1', percent: 0 },
       { type: 'snapshot-progress', snapshotId: 'snap-1', region: 'eu-west-1', percent: 40 },
@@ -162,7 +229,18 @@ describe('pollUntil', () => {
   it('fails fast with WaitFailedError when the resource reaches a failure state', async () => {
     const clock = virtualClock();
     const r = resource(clock, (t) => ({ state: t >= 2_000 ? 'error' : 'creating' }));
-    const error = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be available', id: 'vol-1', kind: 'volumeAvailable', policy: volumePolicy, ctx: collector().ctx, clock, phase: 'volume', resources: { volumeId: 'vol-1' } }).catch((e: unknown) => e);
+    const error = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'volume vol-1 to be available',
+      id: 'vol-1',
+      kind: 'volumeAvailable',
+      policy: volumePolicy,
+      ctx: collector().ctx,
+      clock,
+      phase: 'volume',
+      resources: { volumeId: 'vol-1' },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitFailedError);
     expect((error as WaitFailedError).state).toBe('error');
     expect((error as WaitFailedError).message).toContain('volume vol-1 to be available');
@@ -174,7 +252,16 @@ describe('pollUntil', () => {
     const clock = virtualClock();
     const r = resource(clock, () => ({ state: 'attaching' }));
     const policy: ResolvedWaitPolicy = { timeoutMs: 30_000, minDelayMs: 1_000, maxDelayMs: 5_000, firstDelayMs: 0 };
-    const error = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be attached to i-1', id: 'vol-1', kind: 'volumeAttached', policy, ctx: collector().ctx, clock }).catch((e: unknown) => e);
+    const error = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'volume vol-1 to be attached to i-1',
+      id: 'vol-1',
+      kind: 'volumeAttached',
+      policy,
+      ctx: collector().ctx,
+      clock,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
     const e = error as WaitTimeoutError;
     expect(e.waitedFor).toBe('volume vol-1 to be attached to i-1');
@@ -187,7 +274,16 @@ describe('pollUntil', () => {
   it('treats InvalidVolume.NotFound right after creation as eventual consistency', async () => {
     const clock = virtualClock();
     const r = resource(clock, (t) => (t < 3_000 ? awsError('InvalidVolume.NotFound') : { state: 'available' }));
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be available', id: 'vol-1', kind: 'volumeAvailable', policy: volumePolicy, ctx: collector().ctx, clock });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'volume vol-1 to be available',
+      id: 'vol-1',
+      kind: 'volumeAvailable',
+      policy: volumePolicy,
+      ctx: collector().ctx,
+      clock,
+    });
     expect(result.value).toBe('available');
     expect(result.polls).toBeGreaterThan(1);
   });
@@ -195,7 +291,17 @@ describe('pollUntil', () => {
   it('stops tolerating NotFound once the grace period after creation is over', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => awsError('InvalidSnapshot.NotFound'));
-    const error = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'snapshot snap-1 to be completed', id: 'snap-1', kind: 'snapshotCompleted', policy: DEFAULT_WAIT_POLICIES.snapshotCompleted, ctx: collector().ctx, clock, consistencyGraceMs: 10_000 }).catch((e: unknown) => e);
+    const error = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'snapshot snap-1 to be completed',
+      id: 'snap-1',
+      kind: 'snapshotCompleted',
+      policy: DEFAULT_WAIT_POLICIES.snapshotCompleted,
+      ctx: collector().ctx,
+      clock,
+      consistencyGraceMs: 10_000,
+    }).catch((e: unknown) => e);
     expect((error as Error).name).toBe('InvalidSnapshot.NotFound');
     expect(clock.now()).toBeGreaterThanOrEqual(10_000);
     expect(clock.now()).toBeLessThan(20_000);
@@ -204,7 +310,18 @@ describe('pollUntil', () => {
   it('does not treat another resource kind’s NotFound as eventual consistency', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => awsError('InvalidAMIID.NotFound'));
-    await expect(pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be available', id: 'vol-1', kind: 'volumeAvailable', policy: volumePolicy, ctx: collector().ctx, clock })).rejects.toMatchObject({ name: 'InvalidAMIID.NotFound' });
+    await expect(
+      pollUntil({
+        describe: r.describe,
+        evaluate,
+        waitingFor: 'volume vol-1 to be available',
+        id: 'vol-1',
+        kind: 'volumeAvailable',
+        policy: volumePolicy,
+        ctx: collector().ctx,
+        clock,
+      }),
+    ).rejects.toMatchObject({ name: 'InvalidAMIID.NotFound' });
     expect(r.calls).toBe(1);
   });
 
@@ -245,7 +362,18 @@ describe('pollUntil', () => {
   it('fails fast on any other error (an SDK waiter would spin on a 403 until its deadline)', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => awsError('UnauthorizedOperation', 403));
-    await expect(pollUntil({ describe: r.describe, evaluate, waitingFor: 'volume vol-1 to be available', id: 'vol-1', kind: 'volumeAvailable', policy: volumePolicy, ctx: collector().ctx, clock })).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
+    await expect(
+      pollUntil({
+        describe: r.describe,
+        evaluate,
+        waitingFor: 'volume vol-1 to be available',
+        id: 'vol-1',
+        kind: 'volumeAvailable',
+        policy: volumePolicy,
+        ctx: collector().ctx,
+        clock,
+      }),
+    ).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
     expect(r.calls).toBe(1);
   });
 
@@ -313,11 +441,25 @@ describe('pollUntil', () => {
     const clock = virtualClock();
     // 1 % every 4 s reads as "about 400 s left"; then EBS finishes the rest at 40 s.
     const doneAt = 40_000;
-    const r = resource(clock, (t) => (t >= doneAt ? { state: 'completed' } : { state: 'pending', progress: Math.floor(t / 4_000) }));
+    const r = resource(clock, (t) =>
+      t >= doneAt ? { state: 'completed' } : { state: 'pending', progress: Math.floor(t / 4_000) },
+    );
     const policy = DEFAULT_WAIT_POLICIES.snapshotCompleted;
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'snapshot snap-1 to be completed', id: 'snap-1', kind: 'snapshotCompleted', policy, ctx: collector().ctx, clock, random: () => 0.5 });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'snapshot snap-1 to be completed',
+      id: 'snap-1',
+      kind: 'snapshotCompleted',
+      policy,
+      ctx: collector().ctx,
+      clock,
+      random: () => 0.5,
+    });
     // Half the estimate would be a 120 s delay (the max); the cap keeps every delay to 0.3 x elapsed.
-    const stretched = clock.sleeps.filter((ms, i) => ms > policy.minDelayMs && ms > 0.3 * clock.sleeps.slice(0, i).reduce((a, b) => a + b, 0) + 1);
+    const stretched = clock.sleeps.filter(
+      (ms, i) => ms > policy.minDelayMs && ms > 0.3 * clock.sleeps.slice(0, i).reduce((a, b) => a + b, 0) + 1,
+    );
     expect(stretched).toEqual([]);
     expect(result.elapsedMs - doneAt).toBeLessThanOrEqual(ETA_STRETCH_CAP * doneAt);
   });
@@ -328,7 +470,17 @@ describe('pollUntil', () => {
     const r = resource(clock, (t) => ({ state: t >= readyAt ? 'available' : 'pending' }));
     const policy = DEFAULT_WAIT_POLICIES.copyAvailable;
     expect(policy.firstDelayMs).toBe(60_000);
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available in eu-west-1', id: 'ami-2', kind: 'copyAvailable', policy, ctx: collector().ctx, clock, random: () => 0.5 });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'image copy ami-2 to be available in eu-west-1',
+      id: 'ami-2',
+      kind: 'copyAvailable',
+      policy,
+      ctx: collector().ctx,
+      clock,
+      random: () => 0.5,
+    });
     expect(clock.sleeps[0]).toBe(60_000);
     // From there the delay grows by the copy's own factor (0.035 x elapsed, min 2 s).
     expect(delayGrowth('copyAvailable')).toBe(0.035);
@@ -340,7 +492,16 @@ describe('pollUntil', () => {
   it('finds a copy that is already available with its first poll, without waiting', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => ({ state: 'available' }));
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available', id: 'ami-2', kind: 'copyAvailable', policy: DEFAULT_WAIT_POLICIES.copyAvailable, ctx: collector().ctx, clock });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'image copy ami-2 to be available',
+      id: 'ami-2',
+      kind: 'copyAvailable',
+      policy: DEFAULT_WAIT_POLICIES.copyAvailable,
+      ctx: collector().ctx,
+      clock,
+    });
     expect(result).toEqual({ value: 'available', polls: 1, elapsedMs: 0 });
     expect(clock.sleeps).toEqual([]);
   });
@@ -349,7 +510,16 @@ describe('pollUntil', () => {
     const clock = virtualClock();
     const r = resource(clock, (t) => (t === 0 ? awsError('InvalidAMIID.NotFound') : { state: 'available' }));
     const policy: ResolvedWaitPolicy = { ...DEFAULT_WAIT_POLICIES.copyAvailable, firstDelayMs: 45_000 };
-    const result = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available', id: 'ami-2', kind: 'copyAvailable', policy, ctx: collector().ctx, clock });
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'image copy ami-2 to be available',
+      id: 'ami-2',
+      kind: 'copyAvailable',
+      policy,
+      ctx: collector().ctx,
+      clock,
+    });
     expect(clock.sleeps).toEqual([45_000]);
     expect(result.polls).toBe(2);
   });
@@ -359,7 +529,16 @@ describe('pollUntil', () => {
     const r = resource(clock, () => ({ state: 'pending' }));
     const policy = resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { timeoutMs: 30_000 } } }, {});
     expect(policy.firstDelayMs).toBe(30_000);
-    const error = await pollUntil({ describe: r.describe, evaluate, waitingFor: 'image copy ami-2 to be available', id: 'ami-2', kind: 'copyAvailable', policy, ctx: collector().ctx, clock }).catch((e: unknown) => e);
+    const error = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'image copy ami-2 to be available',
+      id: 'ami-2',
+      kind: 'copyAvailable',
+      policy,
+      ctx: collector().ctx,
+      clock,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect(clock.sleeps).toEqual([30_000]);
     expect(r.calls).toBe(2);
@@ -402,7 +581,9 @@ describe('resolveWaitPolicy', () => {
   });
 
   it('honours AWS_POLL_DELAY_SECONDS and AWS_MAX_ATTEMPTS: fixed delay, timeout = delay x attempts', () => {
-    expect(resolveWaitPolicy('imageAvailable', undefined, { AWS_POLL_DELAY_SECONDS: '10', AWS_MAX_ATTEMPTS: '200' })).toEqual({
+    expect(
+      resolveWaitPolicy('imageAvailable', undefined, { AWS_POLL_DELAY_SECONDS: '10', AWS_MAX_ATTEMPTS: '200' }),
+    ).toEqual({
       timeoutMs: 2_000_000,
       minDelayMs: 10_000,
       maxDelayMs: 10_000,
@@ -412,33 +593,67 @@ describe('resolveWaitPolicy', () => {
 
   it('lets the config win over the environment, field by field', () => {
     const env = { AWS_POLL_DELAY_SECONDS: '10', AWS_MAX_ATTEMPTS: '200' };
-    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000 }, env)).toEqual({ timeoutMs: 600_000, minDelayMs: 3_000, maxDelayMs: 3_000, firstDelayMs: 0 });
-    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000, maxAttempts: 10 }, env)).toEqual({ timeoutMs: 30_000, minDelayMs: 3_000, maxDelayMs: 3_000, firstDelayMs: 0 });
+    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000 }, env)).toEqual({
+      timeoutMs: 600_000,
+      minDelayMs: 3_000,
+      maxDelayMs: 3_000,
+      firstDelayMs: 0,
+    });
+    expect(resolveWaitPolicy('volumeAvailable', { delayMs: 3_000, maxAttempts: 10 }, env)).toEqual({
+      timeoutMs: 30_000,
+      minDelayMs: 3_000,
+      maxDelayMs: 3_000,
+      firstDelayMs: 0,
+    });
   });
 
   it('turns attempts alone into a budget with Packer’s delay for that wait, keeping adaptive polling', () => {
-    expect(resolveWaitPolicy('volumeAttached', { maxAttempts: 100 }, {})).toEqual({ ...DEFAULT_WAIT_POLICIES.volumeAttached, timeoutMs: 500_000 });
-    expect(resolveWaitPolicy('snapshotCompleted', undefined, { AWS_MAX_ATTEMPTS: '600' })).toEqual({ ...DEFAULT_WAIT_POLICIES.snapshotCompleted, timeoutMs: 9_000_000 });
+    expect(resolveWaitPolicy('volumeAttached', { maxAttempts: 100 }, {})).toEqual({
+      ...DEFAULT_WAIT_POLICIES.volumeAttached,
+      timeoutMs: 500_000,
+    });
+    expect(resolveWaitPolicy('snapshotCompleted', undefined, { AWS_MAX_ATTEMPTS: '600' })).toEqual({
+      ...DEFAULT_WAIT_POLICIES.snapshotCompleted,
+      timeoutMs: 9_000_000,
+    });
   });
 
   it('never shortens a budget because only a delay was given (Packer’s 40-attempt pitfall)', () => {
-    expect(resolveWaitPolicy('snapshotCompleted', { delayMs: 5_000 }, {}).timeoutMs).toBe(DEFAULT_WAIT_POLICIES.snapshotCompleted.timeoutMs);
+    expect(resolveWaitPolicy('snapshotCompleted', { delayMs: 5_000 }, {}).timeoutMs).toBe(
+      DEFAULT_WAIT_POLICIES.snapshotCompleted.timeoutMs,
+    );
   });
 
   it('honours the deprecated AWS_TIMEOUT_SECONDS only when no attempts are given', () => {
     expect(resolveWaitPolicy('imageAvailable', undefined, { AWS_TIMEOUT_SECONDS: '7200' }).timeoutMs).toBe(7_200_000);
-    expect(resolveWaitPolicy('imageAvailable', undefined, { AWS_TIMEOUT_SECONDS: '7200', AWS_MAX_ATTEMPTS: '10' }).timeoutMs).toBe(150_000);
+    expect(
+      resolveWaitPolicy('imageAvailable', undefined, { AWS_TIMEOUT_SECONDS: '7200', AWS_MAX_ATTEMPTS: '10' }).timeoutMs,
+    ).toBe(150_000);
   });
 
   it('lets per-wait settings win over everything', () => {
-    const policy = resolveWaitPolicy('copyAvailable', { delayMs: 5_000, waits: { copyAvailable: { timeoutMs: 10_800_000, maxDelayMs: 20_000 } } }, { AWS_MAX_ATTEMPTS: '3' });
+    const policy = resolveWaitPolicy(
+      'copyAvailable',
+      { delayMs: 5_000, waits: { copyAvailable: { timeoutMs: 10_800_000, maxDelayMs: 20_000 } } },
+      { AWS_MAX_ATTEMPTS: '3' },
+    );
     expect(policy).toEqual({ timeoutMs: 10_800_000, minDelayMs: 5_000, maxDelayMs: 20_000, firstDelayMs: 60_000 });
-    expect(resolveWaitPolicy('volumeAttached', { waits: { volumeAttached: { minDelayMs: 8_000 } } }, {})).toEqual({ timeoutMs: 300_000, minDelayMs: 8_000, maxDelayMs: 8_000, firstDelayMs: 0 });
+    expect(resolveWaitPolicy('volumeAttached', { waits: { volumeAttached: { minDelayMs: 8_000 } } }, {})).toEqual({
+      timeoutMs: 300_000,
+      minDelayMs: 8_000,
+      maxDelayMs: 8_000,
+      firstDelayMs: 0,
+    });
   });
 
   it('ignores malformed environment values with a warning', () => {
     const warnings: string[] = [];
-    const policy = resolveWaitPolicy('volumeAvailable', undefined, { AWS_POLL_DELAY_SECONDS: '2.5', AWS_MAX_ATTEMPTS: 'lots' }, { warn: (m) => warnings.push(m) });
+    const policy = resolveWaitPolicy(
+      'volumeAvailable',
+      undefined,
+      { AWS_POLL_DELAY_SECONDS: '2.5', AWS_MAX_ATTEMPTS: 'lots' },
+      { warn: (m) => warnings.push(m) },
+    );
     expect(policy).toEqual(DEFAULT_WAIT_POLICIES.volumeAvailable);
     expect(warnings).toEqual([
       'Ignoring AWS_POLL_DELAY_SECONDS="2.5": expected a positive whole number.',
@@ -449,20 +664,41 @@ describe('resolveWaitPolicy', () => {
   it('rejects non-positive config values and inverted delays with a ConfigError naming the option', () => {
     expect(() => resolveWaitPolicy('volumeAvailable', { delayMs: 0 }, {})).toThrow(ConfigError);
     expect(() => resolveWaitPolicy('volumeAvailable', { delayMs: 0 }, {})).toThrow('polling.delayMs');
-    expect(() => resolveWaitPolicy('volumeAvailable', { waits: { volumeAvailable: { minDelayMs: 5_000, maxDelayMs: 1_000 } } }, {})).toThrow('polling.waits.volumeAvailable.maxDelayMs');
-    expect(() => resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: -1 } } }, {})).toThrow('polling.waits.copyAvailable.firstDelayMs');
+    expect(() =>
+      resolveWaitPolicy(
+        'volumeAvailable',
+        { waits: { volumeAvailable: { minDelayMs: 5_000, maxDelayMs: 1_000 } } },
+        {},
+      ),
+    ).toThrow('polling.waits.volumeAvailable.maxDelayMs');
+    expect(() => resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: -1 } } }, {})).toThrow(
+      'polling.waits.copyAvailable.firstDelayMs',
+    );
   });
 
   it('holds copies off for 60 s after their first poll by default; polling.waits sets it for any wait, 0 turns it off', () => {
     expect(resolveWaitPolicy('copyAvailable', undefined, {}).firstDelayMs).toBe(60_000);
     expect(resolveWaitPolicy('snapshotCompleted', undefined, {}).firstDelayMs).toBe(0);
-    expect(resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: 0 } } }, {}).firstDelayMs).toBe(0);
-    expect(resolveWaitPolicy('snapshotCompleted', { waits: { snapshotCompleted: { firstDelayMs: 20_000 } } }, {}).firstDelayMs).toBe(20_000);
+    expect(resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: 0 } } }, {}).firstDelayMs).toBe(
+      0,
+    );
+    expect(
+      resolveWaitPolicy('snapshotCompleted', { waits: { snapshotCompleted: { firstDelayMs: 20_000 } } }, {})
+        .firstDelayMs,
+    ).toBe(20_000);
     // A Packer-style fixed delay changes the pace, not the hold-off; the environment neither.
-    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000 }, { AWS_POLL_DELAY_SECONDS: '2' })).toEqual({ timeoutMs: 7_200_000, minDelayMs: 5_000, maxDelayMs: 5_000, firstDelayMs: 60_000 });
+    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000 }, { AWS_POLL_DELAY_SECONDS: '2' })).toEqual({
+      timeoutMs: 7_200_000,
+      minDelayMs: 5_000,
+      maxDelayMs: 5_000,
+      firstDelayMs: 60_000,
+    });
   });
 
   it('clamps the hold-off to the timeout', () => {
-    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000, maxAttempts: 4 }, {})).toMatchObject({ timeoutMs: 20_000, firstDelayMs: 20_000 });
+    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000, maxAttempts: 4 }, {})).toMatchObject({
+      timeoutMs: 20_000,
+      firstDelayMs: 20_000,
+    });
   });
 });

@@ -21,7 +21,9 @@ const REGIONS = ['us-east-1', 'eu-west-1', 'ap-south-1'];
 function world(): { clients: Record<string, MockedEc2>; byRegion: (region: string) => MockedEc2['client'] } {
   const clients: Record<string, MockedEc2> = {};
   for (const r of REGIONS) clients[r] = mockedEc2(r);
-  clients['us-east-1']!.mock.on(DescribeRegionsCommand).resolves({ Regions: REGIONS.map((RegionName) => ({ RegionName })) });
+  clients['us-east-1']!.mock.on(DescribeRegionsCommand).resolves({
+    Regions: REGIONS.map((RegionName) => ({ RegionName })),
+  });
   for (const r of ['eu-west-1', 'ap-south-1']) {
     const c = clients[r]!;
     c.mock.on(CopyImageCommand).resolves({ ImageId: `ami-${r}` });
@@ -32,7 +34,11 @@ function world(): { clients: Record<string, MockedEc2>; byRegion: (region: strin
           ImageId: `ami-${r}`,
           State: 'available',
           BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: `snap-${r}` } }],
-          Tags: c.mock.commandCalls(CopyImageCommand).at(-1)?.args[0].input.TagSpecifications?.find((t) => t.ResourceType === 'image')?.Tags ?? [],
+          Tags:
+            c.mock
+              .commandCalls(CopyImageCommand)
+              .at(-1)
+              ?.args[0].input.TagSpecifications?.find((t) => t.ResourceType === 'image')?.Tags ?? [],
         },
       ],
     }));
@@ -94,18 +100,35 @@ describe('copyToRegions', () => {
       ],
       ['DescribeImages', { ImageIds: ['ami-eu-west-1'] }],
       ['ModifyImageAttribute', { ImageId: 'ami-eu-west-1', LaunchPermission: { Add: [{ UserId: '111122223333' }] } }],
-      ['ModifySnapshotAttribute', { SnapshotId: 'snap-eu-west-1', Attribute: 'createVolumePermission', OperationType: 'add', GroupNames: ['all'] }],
+      [
+        'ModifySnapshotAttribute',
+        {
+          SnapshotId: 'snap-eu-west-1',
+          Attribute: 'createVolumePermission',
+          OperationType: 'add',
+          GroupNames: ['all'],
+        },
+      ],
       ['EnableImageDeprecation', { ImageId: 'ami-eu-west-1', DeprecateAt: new Date('2027-01-01T00:00:00Z') }],
     ]);
     expect(clients['ap-south-1']!.log()[0]![1]['KmsKeyId']).toBe('alias/default-key');
-    expect(opts.events.filter((e) => e.type === 'copy').map((e) => (e.type === 'copy' ? `${e.region}:${e.state}` : ''))).toEqual(
-      expect.arrayContaining(['eu-west-1:started', 'eu-west-1:available', 'ap-south-1:started', 'ap-south-1:available']),
+    expect(
+      opts.events.filter((e) => e.type === 'copy').map((e) => (e.type === 'copy' ? `${e.region}:${e.state}` : '')),
+    ).toEqual(
+      expect.arrayContaining([
+        'eu-west-1:started',
+        'eu-west-1:available',
+        'ap-south-1:started',
+        'ap-south-1:available',
+      ]),
     );
   });
 
   it('refuses an unknown region before copying anything', async () => {
     const { clients, byRegion } = world();
-    const error = await copyToRegions({ ...input, regions: ['eu-west-1', 'mars-north-1'] }, options(byRegion)).catch((e: unknown) => e);
+    const error = await copyToRegions({ ...input, regions: ['eu-west-1', 'mars-north-1'] }, options(byRegion)).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain('mars-north-1 is not a region enabled for this account');
     expect(clients['eu-west-1']!.names()).toEqual([]);
@@ -119,7 +142,9 @@ describe('copyToRegions', () => {
 
   it('lets every copy settle, removes the ones that succeeded, and reports every region', async () => {
     const { clients, byRegion } = world();
-    clients['ap-south-1']!.mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-ap-south-1', State: 'failed', StateReason: { Message: 'KMS key not usable' } }] });
+    clients['ap-south-1']!.mock.on(DescribeImagesCommand).resolves({
+      Images: [{ ImageId: 'ami-ap-south-1', State: 'failed', StateReason: { Message: 'KMS key not usable' } }],
+    });
     const opts = options(byRegion);
     const error = await copyToRegions(input, opts).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RegionCopyError);
@@ -133,12 +158,19 @@ describe('copyToRegions', () => {
     expect(clients['eu-west-1']!.names().slice(-2)).toEqual(['DeregisterImage', 'DeleteSnapshot']);
     expect(clients['eu-west-1']!.log().at(-1)![1]).toEqual({ SnapshotId: 'snap-eu-west-1' });
     // The failed copy exists too: it is removed as well (its snapshots looked up first).
-    expect(clients['ap-south-1']!.names()).toEqual(['CopyImage', 'DescribeImages', 'DescribeImages', 'DeregisterImage']);
+    expect(clients['ap-south-1']!.names()).toEqual([
+      'CopyImage',
+      'DescribeImages',
+      'DescribeImages',
+      'DeregisterImage',
+    ]);
   });
 
   it('reports a CopyImage failure, with the other region undone', async () => {
     const { clients, byRegion } = world();
-    clients['eu-west-1']!.mock.on(CopyImageCommand).rejects(ec2Error('ResourceLimitExceeded', 'too many copies in flight'));
+    clients['eu-west-1']!.mock.on(CopyImageCommand).rejects(
+      ec2Error('ResourceLimitExceeded', 'too many copies in flight'),
+    );
     const error = await copyToRegions(input, options(byRegion)).catch((e: unknown) => e);
     expect((error as RegionCopyError).outcomes.map((o) => [o.region, o.status])).toEqual([
       ['eu-west-1', 'failed'],
@@ -172,7 +204,16 @@ describe('copyToRegions', () => {
     const controller = new AbortController();
     const reason = new Error('stop');
     clients['eu-west-1']!.mock.on(DescribeImagesCommand).callsFake(() => {
-      if (controller.signal.aborted) return { Images: [{ ImageId: 'ami-eu-west-1', State: 'pending', BlockDeviceMappings: [{ Ebs: { SnapshotId: 'snap-eu-west-1' } }] }] };
+      if (controller.signal.aborted)
+        return {
+          Images: [
+            {
+              ImageId: 'ami-eu-west-1',
+              State: 'pending',
+              BlockDeviceMappings: [{ Ebs: { SnapshotId: 'snap-eu-west-1' } }],
+            },
+          ],
+        };
       controller.abort(reason);
       return { Images: [{ ImageId: 'ami-eu-west-1', State: 'pending' }] };
     });

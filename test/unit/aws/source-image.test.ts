@@ -8,7 +8,9 @@ describe('resolveSourceAmi', () => {
   it('finds an image by id and returns everything later steps need', async () => {
     const ec2 = mockedEc2('eu-west-1');
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture()] });
-    ec2.mock.on(DescribeImageAttributeCommand).resolves({ ImageId: 'ami-source1', UefiData: { Value: 'QU1JLVVFRkk=' } });
+    ec2.mock
+      .on(DescribeImageAttributeCommand)
+      .resolves({ ImageId: 'ami-source1', UefiData: { Value: 'QU1JLVVFRkk=' } });
     const source = await resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2));
     expect(ec2.log()).toEqual([
       ['DescribeImages', { ImageIds: ['ami-source1'] }],
@@ -49,7 +51,13 @@ describe('resolveSourceAmi', () => {
       .resolvesOnce({ Images: [], NextToken: 't1' })
       .resolves({ Images: [sourceImageFixture({ BootMode: 'legacy-bios' })] });
     await resolveSourceAmi(
-      { sourceAmiFilter: { filters: { name: 'debian-12-*', architecture: ['x86_64', 'arm64'], 'root-device-type': 'ebs' }, owners: ['self', 'amazon', '136693071363'], includeDeprecated: true } },
+      {
+        sourceAmiFilter: {
+          filters: { name: 'debian-12-*', architecture: ['x86_64', 'arm64'], 'root-device-type': 'ebs' },
+          owners: ['self', 'amazon', '136693071363'],
+          includeDeprecated: true,
+        },
+      },
       options(ec2),
     );
     const request = {
@@ -79,7 +87,9 @@ describe('resolveSourceAmi', () => {
   it('goes on with a warning when EC2 will not give the UEFI data', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture()] });
-    ec2.mock.on(DescribeImageAttributeCommand).rejects(ec2Error('AuthFailure', 'Not authorized for image:ami-source1', 403));
+    ec2.mock
+      .on(DescribeImageAttributeCommand)
+      .rejects(ec2Error('AuthFailure', 'Not authorized for image:ami-source1', 403));
     const opts = options(ec2);
     const source = await resolveSourceAmi({ sourceAmi: 'ami-source1' }, opts);
     expect(source.uefiData).toBeUndefined();
@@ -95,7 +105,10 @@ describe('resolveSourceAmi', () => {
         sourceImageFixture({ ImageId: 'ami-mid', CreationDate: '2025-06-01T00:00:00.000Z' }),
       ],
     });
-    const source = await resolveSourceAmi({ sourceAmiFilter: { filters: { name: 'x' }, owners: ['self'], mostRecent: true } }, options(ec2));
+    const source = await resolveSourceAmi(
+      { sourceAmiFilter: { filters: { name: 'x' }, owners: ['self'], mostRecent: true } },
+      options(ec2),
+    );
     expect(source.imageId).toBe('ami-new');
   });
 
@@ -107,25 +120,35 @@ describe('resolveSourceAmi', () => {
         sourceImageFixture({ ImageId: 'ami-new', Name: 'img-new', CreationDate: '2026-03-01T00:00:00.000Z' }),
       ],
     });
-    const error = await resolveSourceAmi({ sourceAmiFilter: { filters: { name: 'img-*' }, owners: ['self'] } }, options(ec2)).catch((e: unknown) => e);
+    const error = await resolveSourceAmi(
+      { sourceAmiFilter: { filters: { name: 'img-*' }, owners: ['self'] } },
+      options(ec2),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceImageError);
-    expect((error as Error).message).toMatch(/2 AMIs in us-east-1 matched filters name=img-\*; owners self; exactly one is needed/);
+    expect((error as Error).message).toMatch(
+      /2 AMIs in us-east-1 matched filters name=img-\*; owners self; exactly one is needed/,
+    );
     expect((error as Error).message.indexOf('ami-new')).toBeLessThan((error as Error).message.indexOf('ami-old'));
   });
 
   it('says nothing matched, naming the query', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [] });
-    await expect(resolveSourceAmi({ sourceAmiFilter: { filters: { name: 'nope-*' }, owners: ['self'] } }, options(ec2))).rejects.toThrow(
-      'No AMI in us-east-1 matched filters name=nope-*; owners self.',
-    );
+    await expect(
+      resolveSourceAmi({ sourceAmiFilter: { filters: { name: 'nope-*' }, owners: ['self'] } }, options(ec2)),
+    ).rejects.toThrow('No AMI in us-east-1 matched filters name=nope-*; owners self.');
   });
 
   it('with both id and filter, says when the id exists but fails the filter', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(DescribeImagesCommand, { Owners: ['self'] }).resolves({ Images: [] });
-    ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-source1'] }, true).resolves({ Images: [sourceImageFixture()] });
-    const error = await resolveSourceAmi({ sourceAmi: 'ami-source1', sourceAmiFilter: { filters: { name: 'ubuntu-*' }, owners: ['self'] } }, options(ec2)).catch((e: unknown) => e);
+    ec2.mock
+      .on(DescribeImagesCommand, { ImageIds: ['ami-source1'] }, true)
+      .resolves({ Images: [sourceImageFixture()] });
+    const error = await resolveSourceAmi(
+      { sourceAmi: 'ami-source1', sourceAmiFilter: { filters: { name: 'ubuntu-*' }, owners: ['self'] } },
+      options(ec2),
+    ).catch((e: unknown) => e);
     expect((error as Error).message).toContain('ami-source1 exists in us-east-1 but does not satisfy sourceAmiFilter');
     expect(ec2.log()).toEqual([
       [
@@ -145,7 +168,9 @@ describe('resolveSourceAmi', () => {
 
   it('turns InvalidAMIID.NotFound into a SourceImageError that keeps the cause', async () => {
     const ec2 = mockedEc2();
-    ec2.mock.on(DescribeImagesCommand).rejects(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-nope]' does not exist"));
+    ec2.mock
+      .on(DescribeImagesCommand)
+      .rejects(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-nope]' does not exist"));
     const error = await resolveSourceAmi({ sourceAmi: 'ami-nope' }, options(ec2)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceImageError);
     expect((error as SourceImageError).cause).toBeInstanceOf(AwsError);
@@ -155,13 +180,17 @@ describe('resolveSourceAmi', () => {
   it('refuses an instance-store image', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture({ RootDeviceType: 'instance-store' })] });
-    await expect(resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2))).rejects.toThrow(/is instance-store, not EBS/);
+    await expect(resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2))).rejects.toThrow(
+      /is instance-store, not EBS/,
+    );
   });
 
   it('refuses an image whose root device has no snapshot', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(DescribeImagesCommand).resolves({ Images: [sourceImageFixture({ RootDeviceName: '/dev/sda1' })] });
-    await expect(resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2))).rejects.toThrow(/no EBS mapping with a snapshot for its root device \/dev\/sda1/);
+    await expect(resolveSourceAmi({ sourceAmi: 'ami-source1' }, options(ec2))).rejects.toThrow(
+      /no EBS mapping with a snapshot for its root device \/dev\/sda1/,
+    );
   });
 
   it('warns when a filter has no owners', async () => {
@@ -180,6 +209,8 @@ describe('resolveSourceAmi', () => {
 
   it('rejects a region that does not match the client', async () => {
     const ec2 = mockedEc2('us-east-1');
-    await expect(resolveSourceAmi({ sourceAmi: 'ami-1', region: 'eu-west-1' }, options(ec2))).rejects.toThrow(/talks to us-east-1, not eu-west-1/);
+    await expect(resolveSourceAmi({ sourceAmi: 'ami-1', region: 'eu-west-1' }, options(ec2))).rejects.toThrow(
+      /talks to us-east-1, not eu-west-1/,
+    );
   });
 });

@@ -45,19 +45,40 @@ describe('createVolumeRequest', () => {
   });
 
   it('drops the source IOPS and throughput when the type changes, and takes explicit ones', () => {
-    expect(createVolumeRequest({ availabilityZone: 'a', source, volumeType: 'gp2' })).toEqual({ AvailabilityZone: 'a', SnapshotId: 'snap-root', Size: 8, VolumeType: 'gp2' });
-    expect(createVolumeRequest({ availabilityZone: 'a', source, volumeType: 'io2', iops: 10_000 })).toMatchObject({ VolumeType: 'io2', Iops: 10_000 });
-    expect(createVolumeRequest({ availabilityZone: 'a', source, iops: 6000, throughput: 500 })).toMatchObject({ Iops: 6000, Throughput: 500 });
+    expect(createVolumeRequest({ availabilityZone: 'a', source, volumeType: 'gp2' })).toEqual({
+      AvailabilityZone: 'a',
+      SnapshotId: 'snap-root',
+      Size: 8,
+      VolumeType: 'gp2',
+    });
+    expect(createVolumeRequest({ availabilityZone: 'a', source, volumeType: 'io2', iops: 10_000 })).toMatchObject({
+      VolumeType: 'io2',
+      Iops: 10_000,
+    });
+    expect(createVolumeRequest({ availabilityZone: 'a', source, iops: 6000, throughput: 500 })).toMatchObject({
+      Iops: 6000,
+      Throughput: 500,
+    });
   });
 
   it('encrypts with the given KMS key, or keeps the source snapshot’s encryption and key', () => {
-    expect(createVolumeRequest({ availabilityZone: 'a', source, kmsKeyId: 'alias/build' })).toMatchObject({ Encrypted: true, KmsKeyId: 'alias/build' });
+    expect(createVolumeRequest({ availabilityZone: 'a', source, kmsKeyId: 'alias/build' })).toMatchObject({
+      Encrypted: true,
+      KmsKeyId: 'alias/build',
+    });
     expect(createVolumeRequest({ availabilityZone: 'a', source, encrypted: true })).toMatchObject({ Encrypted: true });
-    expect(createVolumeRequest({ availabilityZone: 'a', source: { ...source, rootEncrypted: true, rootKmsKeyId: 'key-src' } })).toMatchObject({ Encrypted: true, KmsKeyId: 'key-src' });
+    expect(
+      createVolumeRequest({
+        availabilityZone: 'a',
+        source: { ...source, rootEncrypted: true, rootKmsKeyId: 'key-src' },
+      }),
+    ).toMatchObject({ Encrypted: true, KmsKeyId: 'key-src' });
   });
 
   it('tags on create with the rendered tags plus the build id', () => {
-    expect(createVolumeRequest({ availabilityZone: 'a', source, tags: { Name: 'work' }, buildId: 'b-1' }).TagSpecifications).toEqual([
+    expect(
+      createVolumeRequest({ availabilityZone: 'a', source, tags: { Name: 'work' }, buildId: 'b-1' }).TagSpecifications,
+    ).toEqual([
       {
         ResourceType: 'volume',
         Tags: [
@@ -70,13 +91,19 @@ describe('createVolumeRequest', () => {
   });
 
   it('makes a blank gp2 volume of the given size without a source (fromScratch)', () => {
-    expect(createVolumeRequest({ availabilityZone: 'a', size: 10 })).toEqual({ AvailabilityZone: 'a', Size: 10, VolumeType: 'gp2' });
+    expect(createVolumeRequest({ availabilityZone: 'a', size: 10 })).toEqual({
+      AvailabilityZone: 'a',
+      Size: 10,
+      VolumeType: 'gp2',
+    });
   });
 
   it('rejects impossible combinations with a ConfigError naming each problem', () => {
     expect(() => createVolumeRequest({ availabilityZone: 'a' })).toThrow(ConfigError);
     expect(() => createVolumeRequest({ availabilityZone: 'a', source, volumeType: 'io1' })).toThrow(/iops/);
-    expect(() => createVolumeRequest({ availabilityZone: 'a', source: { ...source, rootEncrypted: true }, encrypted: false })).toThrow(/encrypted/);
+    expect(() =>
+      createVolumeRequest({ availabilityZone: 'a', source: { ...source, rootEncrypted: true }, encrypted: false }),
+    ).toThrow(/encrypted/);
   });
 });
 
@@ -93,12 +120,20 @@ describe('createVolume', () => {
       ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
       ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
     ]);
-    expect(opts.events).toContainEqual({ type: 'resource', action: 'created', kind: 'volume', id: 'vol-1', region: 'us-east-1' });
+    expect(opts.events).toContainEqual({
+      type: 'resource',
+      action: 'created',
+      kind: 'volume',
+      id: 'vol-1',
+      region: 'us-east-1',
+    });
   });
 
   it('sends no request at all when the input is invalid', async () => {
     const ec2 = mockedEc2();
-    await expect(createVolume({ availabilityZone: 'a', source, volumeType: 'io1' }, options(ec2))).rejects.toBeInstanceOf(ConfigError);
+    await expect(
+      createVolume({ availabilityZone: 'a', source, volumeType: 'io1' }, options(ec2)),
+    ).rejects.toBeInstanceOf(ConfigError);
     expect(ec2.names()).toEqual([]);
   });
 
@@ -124,7 +159,11 @@ describe('createVolume', () => {
   it('keeps polling through throttling', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-1' });
-    ec2.mock.on(DescribeVolumesCommand).rejectsOnce(ec2Error('RequestLimitExceeded')).rejectsOnce(ec2Error('RequestLimitExceeded', 'slow down', 503)).resolves(vol('available'));
+    ec2.mock
+      .on(DescribeVolumesCommand)
+      .rejectsOnce(ec2Error('RequestLimitExceeded'))
+      .rejectsOnce(ec2Error('RequestLimitExceeded', 'slow down', 503))
+      .resolves(vol('available'));
     const opts = options(ec2);
     await createVolume({ availabilityZone: 'a', source }, opts);
     expect(ec2.names()).toEqual(['CreateVolume', 'DescribeVolumes', 'DescribeVolumes', 'DescribeVolumes']);
@@ -142,7 +181,9 @@ describe('createVolume', () => {
       return vol('creating');
     });
     ec2.mock.on(DeleteVolumeCommand).resolves({});
-    await expect(createVolume({ availabilityZone: 'a', source }, options(ec2, { signal: controller.signal }))).rejects.toBe(reason);
+    await expect(
+      createVolume({ availabilityZone: 'a', source }, options(ec2, { signal: controller.signal })),
+    ).rejects.toBe(reason);
     expect(ec2.names()).toEqual(['CreateVolume', 'DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
   });
 
@@ -161,7 +202,10 @@ describe('createVolume', () => {
     ec2.mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-1' });
     ec2.mock.on(DescribeVolumesCommand).resolves(vol('creating'));
     ec2.mock.on(DeleteVolumeCommand).resolves({});
-    const error = await createVolume({ availabilityZone: 'a', source }, options(ec2, { polling: { waits: { volumeAvailable: { timeoutMs: 20_000 } } } })).catch((e: unknown) => e);
+    const error = await createVolume(
+      { availabilityZone: 'a', source },
+      options(ec2, { polling: { waits: { volumeAvailable: { timeoutMs: 20_000 } } } }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect((error as Error).message).toContain('volume vol-1 to be available');
     expect((error as Error).message).toContain('last state: creating');
@@ -170,10 +214,17 @@ describe('createVolume', () => {
 
   it('wraps an AWS failure of CreateVolume into an AwsError with an actionable message', async () => {
     const ec2 = mockedEc2();
-    ec2.mock.on(CreateVolumeCommand).rejects(ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation.', 403));
+    ec2.mock
+      .on(CreateVolumeCommand)
+      .rejects(ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation.', 403));
     const error = await createVolume({ availabilityZone: 'a', source }, options(ec2)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AwsError);
-    expect(error).toMatchObject({ operation: 'CreateVolume', awsCode: 'UnauthorizedOperation', requestId: 'req-test-1', phase: 'volume' });
+    expect(error).toMatchObject({
+      operation: 'CreateVolume',
+      awsCode: 'UnauthorizedOperation',
+      requestId: 'req-test-1',
+      phase: 'volume',
+    });
     expect((error as Error).message).toContain('Allow ec2:CreateVolume');
   });
 
@@ -198,12 +249,21 @@ describe('createVolume', () => {
         ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
         ['DeleteVolume', { VolumeId: 'vol-1' }],
       ]);
-      expect(opts.events).toContainEqual({ type: 'resource', action: 'removed', kind: 'volume', id: 'vol-1', region: 'us-east-1' });
+      expect(opts.events).toContainEqual({
+        type: 'resource',
+        action: 'removed',
+        kind: 'volume',
+        id: 'vol-1',
+        region: 'us-east-1',
+      });
     });
 
     it('waits while the volume is detaching', async () => {
       const { ec2, volume } = await created();
-      ec2.mock.on(DescribeVolumesCommand).resolvesOnce(vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }])).resolves(vol('available'));
+      ec2.mock
+        .on(DescribeVolumesCommand)
+        .resolvesOnce(vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }]))
+        .resolves(vol('available'));
       ec2.mock.on(DeleteVolumeCommand).resolves({});
       await volume.delete();
       expect(ec2.names()).toEqual(['DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
@@ -211,7 +271,9 @@ describe('createVolume', () => {
 
     it('fails fast, without DeleteVolume, when the volume is still attached', async () => {
       const { ec2, volume } = await created();
-      ec2.mock.on(DescribeVolumesCommand).resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached', Device: '/dev/sdf' }]));
+      ec2.mock
+        .on(DescribeVolumesCommand)
+        .resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached', Device: '/dev/sdf' }]));
       await expect(volume.delete()).rejects.toThrow(/still attached to i-1 as \/dev\/sdf/);
       expect(ec2.names()).toEqual(['DescribeVolumes']);
     });
@@ -238,7 +300,10 @@ describe('createVolume', () => {
 
     it('can be retried after a failure', async () => {
       const { ec2, volume } = await created();
-      ec2.mock.on(DeleteVolumeCommand).rejectsOnce(ec2Error('UnauthorizedOperation', 'no', 403)).resolves({});
+      ec2.mock
+        .on(DeleteVolumeCommand)
+        .rejectsOnce(ec2Error('UnauthorizedOperation', 'no', 403))
+        .resolves({});
       await expect(volume.delete()).rejects.toBeInstanceOf(AwsError);
       await volume.delete();
       expect(ec2.names()).toEqual(['DescribeVolumes', 'DeleteVolume', 'DescribeVolumes', 'DeleteVolume']);
@@ -269,8 +334,16 @@ describe('attachVolume', () => {
     const released: string[] = [];
     const allocator = vi.fn(async () => lease('/dev/xvdf', released));
     const resolveDevice = vi.fn(async () => '/dev/nvme1n1');
-    const attached = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: allocator, resolveDevice }, options(ec2));
-    expect(attached).toMatchObject({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf', hostDevice: '/dev/nvme1n1' });
+    const attached = await attachVolume(
+      { volumeId: 'vol-1', instanceId: 'i-1', device: allocator, resolveDevice },
+      options(ec2),
+    );
+    expect(attached).toMatchObject({
+      volumeId: 'vol-1',
+      instanceId: 'i-1',
+      device: '/dev/sdf',
+      hostDevice: '/dev/nvme1n1',
+    });
     expect(ec2.log()).toEqual([
       ['AttachVolume', { VolumeId: 'vol-1', InstanceId: 'i-1', Device: '/dev/sdf' }],
       ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
@@ -294,18 +367,33 @@ describe('attachVolume', () => {
     const ec2 = mockedEc2();
     ec2.mock
       .on(AttachVolumeCommand)
-      .rejectsOnce(ec2Error('InvalidParameterValue', "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use"))
+      .rejectsOnce(
+        ec2Error(
+          'InvalidParameterValue',
+          "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use",
+        ),
+      )
       .resolves({});
     ec2.mock.on(DescribeVolumesCommand).resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached' }]));
     const released: string[] = [];
     const names = ['/dev/sdf', '/dev/sdg'];
-    const allocator = vi.fn(async (exclude: readonly string[]) => lease(names.find((n) => !exclude.includes(n))!, released));
+    const allocator = vi.fn(async (exclude: readonly string[]) =>
+      lease(
+        names.find((n) => !exclude.includes(n))!,
+        released,
+      ),
+    );
     const opts = options(ec2);
     const attached = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: allocator }, opts);
     expect(attached.device).toBe('/dev/sdg');
     expect(allocator.mock.calls).toEqual([[[]], [['/dev/sdf']]]);
     expect(released).toEqual(['/dev/sdf', '/dev/sdg']);
-    expect(ec2.log().filter(([n]) => n === 'AttachVolume').map(([, i]) => i['Device'])).toEqual(['/dev/sdf', '/dev/sdg']);
+    expect(
+      ec2
+        .log()
+        .filter(([n]) => n === 'AttachVolume')
+        .map(([, i]) => i['Device']),
+    ).toEqual(['/dev/sdf', '/dev/sdg']);
     expect(opts.warnings[0]).toContain('already in use');
   });
 
@@ -315,7 +403,12 @@ describe('attachVolume', () => {
     const released: string[] = [];
     let n = 0;
     const error = await attachVolume(
-      { volumeId: 'vol-1', instanceId: 'i-1', device: async () => lease(`/dev/sd${'fgh'[n++]}`, released), maxDeviceAttempts: 3 },
+      {
+        volumeId: 'vol-1',
+        instanceId: 'i-1',
+        device: async () => lease(`/dev/sd${'fgh'[n++]}`, released),
+        maxDeviceAttempts: 3,
+      },
       options(ec2),
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeviceError);
@@ -326,8 +419,12 @@ describe('attachVolume', () => {
 
   it('does not retry a fixed device name that is in use', async () => {
     const ec2 = mockedEc2();
-    ec2.mock.on(AttachVolumeCommand).rejects(ec2Error('InvalidParameterValue', 'Attachment point /dev/sdf is already in use'));
-    await expect(attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' }, options(ec2))).rejects.toThrow(/already in use: pick another device/);
+    ec2.mock
+      .on(AttachVolumeCommand)
+      .rejects(ec2Error('InvalidParameterValue', 'Attachment point /dev/sdf is already in use'));
+    await expect(
+      attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' }, options(ec2)),
+    ).rejects.toThrow(/already in use: pick another device/);
     expect(ec2.names()).toEqual(['AttachVolume']);
   });
 
@@ -335,7 +432,12 @@ describe('attachVolume', () => {
     const ec2 = mockedEc2();
     ec2.mock.on(AttachVolumeCommand).rejects(ec2Error('IncorrectState', "vol-1 is in 'creating' state."));
     const released: string[] = [];
-    await expect(attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: async () => lease('/dev/sdf', released) }, options(ec2))).rejects.toMatchObject({
+    await expect(
+      attachVolume(
+        { volumeId: 'vol-1', instanceId: 'i-1', device: async () => lease('/dev/sdf', released) },
+        options(ec2),
+      ),
+    ).rejects.toMatchObject({
       awsCode: 'IncorrectState',
     });
     expect(released).toEqual(['/dev/sdf']);
@@ -344,9 +446,13 @@ describe('attachVolume', () => {
   it('detaches when the attachment never completes (timeout), releasing the lease', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(AttachVolumeCommand).resolves({});
-    ec2.mock.on(DescribeVolumesCommand).callsFake(() =>
-      ec2.names().includes('DetachVolume') ? vol('available') : vol('in-use', [{ InstanceId: 'i-1', State: 'attaching' }]),
-    );
+    ec2.mock
+      .on(DescribeVolumesCommand)
+      .callsFake(() =>
+        ec2.names().includes('DetachVolume')
+          ? vol('available')
+          : vol('in-use', [{ InstanceId: 'i-1', State: 'attaching' }]),
+      );
     ec2.mock.on(DetachVolumeCommand).resolves({});
     const released: string[] = [];
     const error = await attachVolume(
@@ -358,20 +464,36 @@ describe('attachVolume', () => {
     const names = ec2.names();
     expect(names[0]).toBe('AttachVolume');
     expect(names.slice(-2)).toEqual(['DetachVolume', 'DescribeVolumes']);
-    expect(ec2.log().find(([n]) => n === 'DetachVolume')![1]).toEqual({ VolumeId: 'vol-1', InstanceId: 'i-1', Device: '/dev/sdf' });
+    expect(ec2.log().find(([n]) => n === 'DetachVolume')![1]).toEqual({
+      VolumeId: 'vol-1',
+      InstanceId: 'i-1',
+      Device: '/dev/sdf',
+    });
     expect(released).toEqual(['/dev/sdf']);
   });
 
   it('detaches when the host device cannot be resolved, and rethrows the resolver’s error', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(AttachVolumeCommand).resolves({});
-    ec2.mock.on(DescribeVolumesCommand).callsFake(() =>
-      ec2.names().includes('DetachVolume') ? vol('available') : vol('in-use', [{ InstanceId: 'i-1', State: 'attached' }]),
-    );
+    ec2.mock
+      .on(DescribeVolumesCommand)
+      .callsFake(() =>
+        ec2.names().includes('DetachVolume')
+          ? vol('available')
+          : vol('in-use', [{ InstanceId: 'i-1', State: 'attached' }]),
+      );
     ec2.mock.on(DetachVolumeCommand).resolves({});
     const failure = new DeviceError('no block device for vol-1');
     await expect(
-      attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf', resolveDevice: async () => Promise.reject(failure) }, options(ec2)),
+      attachVolume(
+        {
+          volumeId: 'vol-1',
+          instanceId: 'i-1',
+          device: '/dev/sdf',
+          resolveDevice: async () => Promise.reject(failure),
+        },
+        options(ec2),
+      ),
     ).rejects.toBe(failure);
     expect(ec2.names()).toEqual(['AttachVolume', 'DescribeVolumes', 'DetachVolume', 'DescribeVolumes']);
   });
@@ -387,7 +509,12 @@ describe('attachVolume', () => {
       return vol('in-use', [{ InstanceId: 'i-1', State: 'attaching' }]);
     });
     ec2.mock.on(DetachVolumeCommand).resolves({});
-    await expect(attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' }, options(ec2, { signal: controller.signal }))).rejects.toBe(reason);
+    await expect(
+      attachVolume(
+        { volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' },
+        options(ec2, { signal: controller.signal }),
+      ),
+    ).rejects.toBe(reason);
     expect(ec2.names()).toEqual(['AttachVolume', 'DescribeVolumes', 'DetachVolume', 'DescribeVolumes']);
   });
 
@@ -405,7 +532,10 @@ describe('attachVolume', () => {
     it('detaches with the instance id, waits until detached, and is idempotent', async () => {
       const { ec2, handle, opts } = await attached();
       ec2.mock.on(DetachVolumeCommand).resolves({});
-      ec2.mock.on(DescribeVolumesCommand).resolvesOnce(vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }])).resolves(vol('available'));
+      ec2.mock
+        .on(DescribeVolumesCommand)
+        .resolvesOnce(vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }]))
+        .resolves(vol('available'));
       await handle.detach();
       await handle[Symbol.asyncDispose]();
       expect(ec2.log()).toEqual([
@@ -413,16 +543,25 @@ describe('attachVolume', () => {
         ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
         ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
       ]);
-      expect(opts.events).toContainEqual({ type: 'resource', action: 'removed', kind: 'attachment', id: 'vol-1:/dev/sdf', region: 'us-east-1' });
+      expect(opts.events).toContainEqual({
+        type: 'resource',
+        action: 'removed',
+        kind: 'attachment',
+        id: 'vol-1:/dev/sdf',
+        region: 'us-east-1',
+      });
     });
 
-    it.each(['IncorrectState', 'InvalidAttachment.NotFound', 'InvalidVolume.NotFound'])('tolerates %s from DetachVolume', async (code) => {
-      const { ec2, handle } = await attached();
-      ec2.mock.on(DetachVolumeCommand).rejects(ec2Error(code));
-      ec2.mock.on(DescribeVolumesCommand).resolves(vol('available'));
-      await handle.detach();
-      expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes']);
-    });
+    it.each(['IncorrectState', 'InvalidAttachment.NotFound', 'InvalidVolume.NotFound'])(
+      'tolerates %s from DetachVolume',
+      async (code) => {
+        const { ec2, handle } = await attached();
+        ec2.mock.on(DetachVolumeCommand).rejects(ec2Error(code));
+        ec2.mock.on(DescribeVolumesCommand).resolves(vol('available'));
+        await handle.detach();
+        expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes']);
+      },
+    );
 
     it('rejects with the given signal’s reason when aborted while waiting for the detach', async () => {
       const { ec2, handle } = await attached();
@@ -439,9 +578,15 @@ describe('attachVolume', () => {
 
     it('fails on other DetachVolume errors, and may be retried', async () => {
       const { ec2, handle } = await attached();
-      ec2.mock.on(DetachVolumeCommand).rejectsOnce(ec2Error('UnauthorizedOperation', 'denied', 403)).resolves({});
+      ec2.mock
+        .on(DetachVolumeCommand)
+        .rejectsOnce(ec2Error('UnauthorizedOperation', 'denied', 403))
+        .resolves({});
       ec2.mock.on(DescribeVolumesCommand).resolves(vol('available'));
-      await expect(handle.detach()).rejects.toMatchObject({ awsCode: 'UnauthorizedOperation', operation: 'DetachVolume' });
+      await expect(handle.detach()).rejects.toMatchObject({
+        awsCode: 'UnauthorizedOperation',
+        operation: 'DetachVolume',
+      });
       await handle.detach();
       expect(ec2.names()).toEqual(['DetachVolume', 'DetachVolume', 'DescribeVolumes']);
     });

@@ -2,9 +2,32 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DescribeInstancesCommand, AttachVolumeCommand, CopyImageCommand, CreateSnapshotCommand, CreateVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, DetachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { deviceCollisions, readDeviceBook, simulateTransitions, type AttachmentRecord } from '../../../bench/lib/ec2-sim.js';
-import { EC2_RANGES_S, drawTransitions, failureOf, scaledPolling, scaledPollingWithHoldOff, simulatedWaitMs } from '../../../bench/lib/moto-build.js';
+import {
+  DescribeInstancesCommand,
+  AttachVolumeCommand,
+  CopyImageCommand,
+  CreateSnapshotCommand,
+  CreateVolumeCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
+import {
+  deviceCollisions,
+  readDeviceBook,
+  simulateTransitions,
+  type AttachmentRecord,
+} from '../../../bench/lib/ec2-sim.js';
+import {
+  EC2_RANGES_S,
+  drawTransitions,
+  failureOf,
+  scaledPolling,
+  scaledPollingWithHoldOff,
+  simulatedWaitMs,
+} from '../../../bench/lib/moto-build.js';
 import { DeviceError } from '../../../src/errors.js';
 import { createRng } from '../../../bench/lib/prng.js';
 import { pairHolds, parseParallelArgs } from '../../../bench/parallel.js';
@@ -31,7 +54,9 @@ function instantEc2(state: { attached: boolean }): EC2Client {
         state.attached = false;
         return `<DetachVolumeResponse ${ns}><volumeId>vol-1</volumeId><status>detached</status></DetachVolumeResponse>`;
       case 'DescribeVolumes': {
-        const attachment = state.attached ? '<item><volumeId>vol-1</volumeId><instanceId>i-1</instanceId><device>/dev/sdf</device><status>attached</status></item>' : '';
+        const attachment = state.attached
+          ? '<item><volumeId>vol-1</volumeId><instanceId>i-1</instanceId><device>/dev/sdf</device><status>attached</status></item>'
+          : '';
         return `<DescribeVolumesResponse ${ns}><volumeSet><item><volumeId>vol-1</volumeId><status>${state.attached ? 'in-use' : 'available'}</status><attachmentSet>${attachment}</attachmentSet></item></volumeSet></DescribeVolumesResponse>`;
       }
       case 'CreateSnapshot':
@@ -54,9 +79,17 @@ function instantEc2(state: { attached: boolean }): EC2Client {
       handle: async (request: { body?: unknown }) => {
         const body0 = String(request.body);
         const action = /Action=([A-Za-z]+)/.exec(body0)?.[1] ?? '';
-        if (action === 'AttachVolume' && !body0.includes('VolumeId=vol-1')) throw new Error('this fake endpoint knows vol-1 only');
+        if (action === 'AttachVolume' && !body0.includes('VolumeId=vol-1'))
+          throw new Error('this fake endpoint knows vol-1 only');
         const body = new TextEncoder().encode(xml(action));
-        return { response: { statusCode: 200, reason: 'OK', headers: { 'content-type': 'text/xml' }, body: new Blob([body]).stream() } };
+        return {
+          response: {
+            statusCode: 200,
+            reason: 'OK',
+            headers: { 'content-type': 'text/xml' },
+            body: new Blob([body]).stream(),
+          },
+        };
       },
     } as never,
   });
@@ -71,11 +104,20 @@ describe('simulateTransitions', () => {
     vi.useFakeTimers({ now: 1_000_000, toFake: ['Date'] });
     const state = { attached: false };
     const ec2 = instantEc2(state);
-    const sim = simulateTransitions(ec2, () => ({ volumeMs: 500, attachMs: 200, detachMs: 300, snapshotMs: 1_000, imageMs: 0, copyMs: 4_000 }));
+    const sim = simulateTransitions(ec2, () => ({
+      volumeMs: 500,
+      attachMs: 200,
+      detachMs: 300,
+      snapshotMs: 1_000,
+      imageMs: 0,
+      copyMs: 4_000,
+    }));
     const volume = async () => (await ec2.send(new DescribeVolumesCommand({ VolumeIds: ['vol-1'] }))).Volumes?.[0];
     const at = (ms: number) => vi.setSystemTime(1_000_000 + ms);
 
-    expect((await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1a', Size: 8 }))).State).toBe('creating');
+    expect((await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1a', Size: 8 }))).State).toBe(
+      'creating',
+    );
     at(499);
     expect((await volume())?.State).toBe('creating');
     at(500);
@@ -92,22 +134,38 @@ describe('simulateTransitions', () => {
     await ec2.send(new DetachVolumeCommand({ VolumeId: 'vol-1', InstanceId: 'i-1' }));
     at(2_299);
     // The endpoint dropped the attachment at once; EC2 would still show it detaching.
-    expect(await volume()).toMatchObject({ State: 'in-use', Attachments: [{ InstanceId: 'i-1', Device: '/dev/sdf', State: 'detaching' }] });
+    expect(await volume()).toMatchObject({
+      State: 'in-use',
+      Attachments: [{ InstanceId: 'i-1', Device: '/dev/sdf', State: 'detaching' }],
+    });
     at(2_300);
     expect(await volume()).toMatchObject({ State: 'available', Attachments: [] });
-    expect(sim.attachments).toMatchObject([{ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf', fromMs: 1_001_000, toMs: 1_002_300 }]);
+    expect(sim.attachments).toMatchObject([
+      { volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf', fromMs: 1_001_000, toMs: 1_002_300 },
+    ]);
 
     at(3_000);
-    expect(await ec2.send(new CreateSnapshotCommand({ VolumeId: 'vol-1' }))).toMatchObject({ State: 'pending', Progress: '0%' });
+    expect(await ec2.send(new CreateSnapshotCommand({ VolumeId: 'vol-1' }))).toMatchObject({
+      State: 'pending',
+      Progress: '0%',
+    });
     at(3_500);
-    expect((await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: ['snap-1'] }))).Snapshots?.[0]).toMatchObject({ State: 'pending', Progress: '50%' });
+    expect((await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: ['snap-1'] }))).Snapshots?.[0]).toMatchObject({
+      State: 'pending',
+      Progress: '50%',
+    });
     at(4_000);
-    expect((await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: ['snap-1'] }))).Snapshots?.[0]).toMatchObject({ State: 'completed' });
+    expect((await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: ['snap-1'] }))).Snapshots?.[0]).toMatchObject({
+      State: 'completed',
+    });
 
     at(5_000);
     await ec2.send(new CopyImageCommand({ SourceImageId: 'ami-source', SourceRegion: 'us-east-1', Name: 'x' }));
     at(8_999);
-    const images = async () => Object.fromEntries(((await ec2.send(new DescribeImagesCommand({}))).Images ?? []).map((i) => [i.ImageId, i.State]));
+    const images = async () =>
+      Object.fromEntries(
+        ((await ec2.send(new DescribeImagesCommand({}))).Images ?? []).map((i) => [i.ImageId, i.State]),
+      );
     // Only images made through this client are held back; the source stays as the endpoint says.
     expect(await images()).toEqual({ 'ami-2': 'pending', 'ami-source': 'available' });
     at(9_000);
@@ -134,12 +192,19 @@ describe('the shared book of attachment names', () => {
     const b = instantEc2({ attached: false });
     const simA = simulateTransitions(a, times, { deviceRegistry: dir });
     const simB = simulateTransitions(b, times, { deviceRegistry: dir });
-    const attach = (ec2: EC2Client) => ec2.send(new AttachVolumeCommand({ VolumeId: 'vol-1', InstanceId: 'i-1', Device: '/dev/sdf' }));
+    const attach = (ec2: EC2Client) =>
+      ec2.send(new AttachVolumeCommand({ VolumeId: 'vol-1', InstanceId: 'i-1', Device: '/dev/sdf' }));
     const names = async (ec2: EC2Client) =>
-      ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] }))).Reservations?.[0]?.Instances?.[0]?.BlockDeviceMappings ?? []).map((m) => m.DeviceName);
+      (
+        (await ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] }))).Reservations?.[0]?.Instances?.[0]
+          ?.BlockDeviceMappings ?? []
+      ).map((m) => m.DeviceName);
 
     await attach(a);
-    await expect(attach(b)).rejects.toMatchObject({ name: 'InvalidParameterValue', message: expect.stringContaining('Attachment point /dev/sdf is already in use') });
+    await expect(attach(b)).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+      message: expect.stringContaining('Attachment point /dev/sdf is already in use'),
+    });
     expect(await names(b)).toEqual(['/dev/xvda', '/dev/sdf']);
 
     vi.setSystemTime(5_000_100);
@@ -156,7 +221,10 @@ describe('the shared book of attachment names', () => {
     expect(simB.refused.map((r) => r.heldBy)).toEqual(['vol-1', 'vol-1']);
     // Both accepted attachments are in the book, one after the other: no collision.
     const book = await readDeviceBook(dir);
-    expect(book.map((r) => [r.fromMs, r.toMs]).sort()).toEqual([[5_000_000, 5_000_400], [5_000_400, undefined]]);
+    expect(book.map((r) => [r.fromMs, r.toMs]).sort()).toEqual([
+      [5_000_000, 5_000_400],
+      [5_000_400, undefined],
+    ]);
     expect(deviceCollisions(book)).toEqual([]);
     expect((await readdir(dir)).length).toBe(2);
     a.destroy();
@@ -165,7 +233,13 @@ describe('the shared book of attachment names', () => {
 });
 
 describe('deviceCollisions', () => {
-  const record = (device: string, fromMs: number, toMs: number | undefined, instanceId = 'i-1', volumeId = `vol-${fromMs}`): AttachmentRecord => ({ device, fromMs, toMs, instanceId, volumeId });
+  const record = (
+    device: string,
+    fromMs: number,
+    toMs: number | undefined,
+    instanceId = 'i-1',
+    volumeId = `vol-${fromMs}`,
+  ): AttachmentRecord => ({ device, fromMs, toMs, instanceId, volumeId });
 
   it('finds two attachments holding the same name on the same instance at overlapping times', () => {
     expect(deviceCollisions([record('/dev/sdf', 0, 100), record('/dev/sdf', 50, 150)])).toHaveLength(1);
@@ -174,7 +248,14 @@ describe('deviceCollisions', () => {
   });
 
   it('allows reuse after detaching, other names, and other instances', () => {
-    expect(deviceCollisions([record('/dev/sdf', 0, 100), record('/dev/sdf', 100, 200), record('/dev/sdg', 50, 150), record('/dev/sdf', 50, 150, 'i-2')])).toEqual([]);
+    expect(
+      deviceCollisions([
+        record('/dev/sdf', 0, 100),
+        record('/dev/sdf', 100, 200),
+        record('/dev/sdg', 50, 150),
+        record('/dev/sdf', 50, 150, 'i-2'),
+      ]),
+    ).toEqual([]);
   });
 });
 
@@ -228,17 +309,28 @@ describe('scaled builds', () => {
       firstDelayMs: 0,
     });
     // The build's own validation takes it (the copies' hold-off is left out of this form).
-    expect(() => resolveConfig({ region: 'us-east-1', sourceAmi: 'ami-0123456789abcdef0', amiName: 'x {{timestamp}}', polling }, {})).not.toThrow();
+    expect(() =>
+      resolveConfig(
+        { region: 'us-east-1', sourceAmi: 'ami-0123456789abcdef0', amiName: 'x {{timestamp}}', polling },
+        {},
+      ),
+    ).not.toThrow();
     expect(resolveWaitPolicy('copyAvailable', scaledPollingWithHoldOff(100), {}).firstDelayMs).toBe(600);
   });
 
   it('reports a failed build with its error class, message and phase', () => {
-    expect(failureOf('b-1', new DeviceError('No free attachment name', { phase: 'attach' }))).toEqual({ label: 'b-1', error: 'DeviceError: No free attachment name', phase: 'attach' });
+    expect(failureOf('b-1', new DeviceError('No free attachment name', { phase: 'attach' }))).toEqual({
+      label: 'b-1',
+      error: 'DeviceError: No free attachment name',
+      phase: 'attach',
+    });
     expect(failureOf('b-2', 'plain')).toEqual({ label: 'b-2', error: 'Error: plain' });
   });
 
   it('parses the parallel and regions options and rejects unknown ones', () => {
-    expect(parseParallelArgs(['--builds', '4', '--processes', '2', '--scale', '10', '--seed', '7', '--dev-nodes'])).toEqual({ builds: 4, processes: 2, scale: 10, seed: 7, devNodes: true });
+    expect(
+      parseParallelArgs(['--builds', '4', '--processes', '2', '--scale', '10', '--seed', '7', '--dev-nodes']),
+    ).toEqual({ builds: 4, processes: 2, scale: 10, seed: 7, devNodes: true });
     expect(parseRegionsArgs(['--regions', '3', '--rounds', '1'])).toEqual({ regions: 3, rounds: 1 });
     expect(() => parseParallelArgs(['--bogus'])).toThrow();
   });

@@ -3,8 +3,18 @@ import { parseChrootCycleArgs, stepDurations, stepOf } from '../../../bench/chro
 import type { ProgressEvent } from '../../../src/types.js';
 
 const root = '/tmp/x/mnt/loop0';
-const created = (kind: 'mount' | 'file' | 'service-guard', id: string): ProgressEvent => ({ type: 'resource', action: 'created', kind, id });
-const removed = (kind: 'mount' | 'file' | 'service-guard', id: string): ProgressEvent => ({ type: 'resource', action: 'removed', kind, id });
+const created = (kind: 'mount' | 'file' | 'service-guard', id: string): ProgressEvent => ({
+  type: 'resource',
+  action: 'created',
+  kind,
+  id,
+});
+const removed = (kind: 'mount' | 'file' | 'service-guard', id: string): ProgressEvent => ({
+  type: 'resource',
+  action: 'removed',
+  kind,
+  id,
+});
 
 describe('chroot cycle step naming', () => {
   it('names each step after the library event that ends it, paths shown inside the chroot', () => {

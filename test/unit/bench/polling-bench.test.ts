@@ -33,7 +33,10 @@ describe('runPollingBench', () => {
     // The targets returned are ours, one per short/long bucket present plus the per-build ratio.
     expect(a.targets.map((t) => t.name).at(-1)).toBe('Describe calls per build / Packer');
     expect(a.targets.some((t) => t.name.startsWith('copyAvailable: mean lag / duration'))).toBe(true);
-    expect(JSON.parse(headlineJson(a))).toMatchObject({ benchmark: 'polling', headline: { ours: {}, packer: {}, 'sdk-v3': {} } });
+    expect(JSON.parse(headlineJson(a))).toMatchObject({
+      benchmark: 'polling',
+      headline: { ours: {}, packer: {}, 'sdk-v3': {} },
+    });
   });
 
   it('adds the labelled experiments only when asked', async () => {
@@ -46,12 +49,14 @@ describe('runPollingBench', () => {
   });
 
   it('parses its command line and rejects bad values', () => {
-    expect(parsePollingArgs(['--samples', '50', '--seed', '3', '--durations', 'log-uniform', '--experiments'])).toEqual({
-      samples: 50,
-      seed: 3,
-      durations: 'log-uniform',
-      experiments: true,
-    });
+    expect(parsePollingArgs(['--samples', '50', '--seed', '3', '--durations', 'log-uniform', '--experiments'])).toEqual(
+      {
+        samples: 50,
+        seed: 3,
+        durations: 'log-uniform',
+        experiments: true,
+      },
+    );
     expect(() => parsePollingArgs(['--durations', 'normal'])).toThrow(/uniform or log-uniform/);
     expect(() => parsePollingArgs(['--bogus'])).toThrow();
   });
@@ -59,9 +64,15 @@ describe('runPollingBench', () => {
 
 describe('formatTable', () => {
   it('aligns text left and numbers right, with a rule under the header', () => {
-    expect(formatTable(['name', 'n'], [['a', 1.5], ['long name', 120]])).toBe(
-      ['name          n', '---------  ----', 'a          1.50', 'long name   120'].join('\n'),
-    );
+    expect(
+      formatTable(
+        ['name', 'n'],
+        [
+          ['a', 1.5],
+          ['long name', 120],
+        ],
+      ),
+    ).toBe(['name          n', '---------  ----', 'a          1.50', 'long name   120'].join('\n'));
   });
 });
 

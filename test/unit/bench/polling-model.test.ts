@@ -11,7 +11,14 @@ import {
   sampleTimeline,
   type Timeline,
 } from '../../../bench/polling/timelines.js';
-import { PACKER_POLICY, SDK_V3_DEFAULTS, oursStrategy, packerStrategy, sdkV3Delay, sdkV3Strategy } from '../../../bench/polling/policies.js';
+import {
+  PACKER_POLICY,
+  SDK_V3_DEFAULTS,
+  oursStrategy,
+  packerStrategy,
+  sdkV3Delay,
+  sdkV3Strategy,
+} from '../../../bench/polling/policies.js';
 import { cappedEtaSchedule, experimentalPoll } from '../../../bench/polling/experiments.js';
 import { ETA_STRETCH_CAP, scheduleDelay } from '../../../src/aws/poll.js';
 
@@ -86,11 +93,13 @@ describe('sampleTimeline', () => {
       let last = 0;
       for (let ms = 0; ms < t.doneAtMs; ms += t.doneAtMs / 97) {
         const p = t.at(ms).progress;
-        if (p === undefined || !Number.isInteger(p) || p < last || p > 99) problems.push(`${t.shape} at ${ms} ms: ${p} after ${last}`);
+        if (p === undefined || !Number.isInteger(p) || p < last || p > 99)
+          problems.push(`${t.shape} at ${ms} ms: ${p} after ${last}`);
         last = p ?? last;
       }
       if (t.shape === 'zero-until-done' && last !== 0) problems.push(`zero-until-done reached ${last}`);
-      if (t.shape === 'stall-at-99' && t.at(t.doneAtMs - 1).progress !== 99) problems.push('stall-at-99 not at 99 before completing');
+      if (t.shape === 'stall-at-99' && t.at(t.doneAtMs - 1).progress !== 99)
+        problems.push('stall-at-99 not at 99 before completing');
     }
     expect(problems).toEqual([]);
     expect([...seen].sort()).toEqual(Object.keys(SNAPSHOT_SHAPES).sort());
@@ -104,12 +113,18 @@ describe('Packer model', () => {
     expect(await packer.wait(stepTimeline('volumeAvailable', 0), rng)).toEqual({ detectedAtMs: 0, calls: 1 });
     expect(await packer.wait(stepTimeline('volumeAvailable', 7_000), rng)).toEqual({ detectedAtMs: 15_000, calls: 2 });
     expect(await packer.wait(stepTimeline('volumeAttached', 5_000), rng)).toEqual({ detectedAtMs: 5_000, calls: 2 });
-    expect(await packer.wait(stepTimeline('snapshotCompleted', 100_000), rng)).toEqual({ detectedAtMs: 105_000, calls: 8 });
+    expect(await packer.wait(stepTimeline('snapshotCompleted', 100_000), rng)).toEqual({
+      detectedAtMs: 105_000,
+      calls: 8,
+    });
   });
 
   it('gives up after its attempts, as Packer does (15 s x 40 = 10 min for a volume)', async () => {
     const { delayMs, maxAttempts } = PACKER_POLICY.volumeAvailable;
-    const outcome = await packerStrategy().wait(stepTimeline('volumeAvailable', delayMs * maxAttempts), createRng(1, 'unused'));
+    const outcome = await packerStrategy().wait(
+      stepTimeline('volumeAvailable', delayMs * maxAttempts),
+      createRng(1, 'unused'),
+    );
     expect(outcome).toEqual({ detectedAtMs: undefined, calls: maxAttempts });
   });
 });
@@ -139,10 +154,15 @@ describe('AWS SDK v3 model', () => {
     const completedOnCall = 7;
     ec2.on(DescribeSnapshotsCommand).callsFake(() => {
       calls.push(Date.now());
-      return { Snapshots: [{ SnapshotId: 'snap-1', State: calls.length >= completedOnCall ? 'completed' : 'pending' }] };
+      return {
+        Snapshots: [{ SnapshotId: 'snap-1', State: calls.length >= completedOnCall ? 'completed' : 'pending' }],
+      };
     });
     let settled = false;
-    const waiter = waitUntilSnapshotCompleted({ client: new EC2Client({ region: 'us-east-1' }), maxWaitTime: 3_600 }, { SnapshotIds: ['snap-1'] }).finally(() => {
+    const waiter = waitUntilSnapshotCompleted(
+      { client: new EC2Client({ region: 'us-east-1' }), maxWaitTime: 3_600 },
+      { SnapshotIds: ['snap-1'] },
+    ).finally(() => {
       settled = true;
     });
     while (!settled) await vi.advanceTimersByTimeAsync(250);
@@ -153,7 +173,13 @@ describe('AWS SDK v3 model', () => {
     expect(calls).toHaveLength(completedOnCall);
     expect(calls[0]).toBe(0);
     for (let i = 1; i < calls.length; i++) {
-      const delay = sdkV3Delay({ attempt: i, ...SDK_V3_DEFAULTS, nowMs: calls[i - 1]!, deadlineMs: 3_600_000, random: () => randoms[(i - 1) % randoms.length]! });
+      const delay = sdkV3Delay({
+        attempt: i,
+        ...SDK_V3_DEFAULTS,
+        nowMs: calls[i - 1]!,
+        deadlineMs: 3_600_000,
+        random: () => randoms[(i - 1) % randoms.length]!,
+      });
       // Fake timers are advanced in 250 ms steps, so each call is seen up to one step late.
       const gap = calls[i]! - calls[i - 1]!;
       expect(gap).toBeGreaterThanOrEqual(delay);
@@ -195,8 +221,15 @@ describe('experimentalPoll', () => {
     // Without an estimate it is the base schedule.
     expect(schedule({ ...input, elapsedMs: 100_000, etaMs: undefined })).toBe(4_000);
     // At the library's cap it is the library's schedule.
-    for (const [elapsedMs, etaMs] of [[20_000, 600_000], [300_000, 40_000], [5_000, 3_000], [900_000, undefined]] as const) {
-      expect(cappedEtaSchedule(ETA_STRETCH_CAP)({ ...input, elapsedMs, etaMs })).toBe(scheduleDelay({ elapsedMs, policy, growth: 0.04, etaMs }));
+    for (const [elapsedMs, etaMs] of [
+      [20_000, 600_000],
+      [300_000, 40_000],
+      [5_000, 3_000],
+      [900_000, undefined],
+    ] as const) {
+      expect(cappedEtaSchedule(ETA_STRETCH_CAP)({ ...input, elapsedMs, etaMs })).toBe(
+        scheduleDelay({ elapsedMs, policy, growth: 0.04, etaMs }),
+      );
     }
   });
 
@@ -204,6 +237,9 @@ describe('experimentalPoll', () => {
     const timeline = stepTimeline('copyAvailable', 30_000);
     // The library: a poll at once, then the next at 60 s.
     expect(experimentalPoll(timeline, createRng(1, 'j'))).toEqual({ detectedAtMs: 60_000, calls: 2 });
-    expect(experimentalPoll(timeline, createRng(1, 'j'), { initialDelayMs: { copyAvailable: 60_000 } })).toEqual({ detectedAtMs: 60_000, calls: 1 });
+    expect(experimentalPoll(timeline, createRng(1, 'j'), { initialDelayMs: { copyAvailable: 60_000 } })).toEqual({
+      detectedAtMs: 60_000,
+      calls: 1,
+    });
   });
 });

@@ -4,7 +4,9 @@ import { parseFootprintArgs } from '../../../bench/footprint.js';
 
 describe('bench runner', () => {
   it('takes --only (repeated or comma-separated) and --strict, and leaves the rest for the benchmark', () => {
-    expect(parseRunnerArgs(['--only', 'polling,footprint', '--strict', '--samples', '5', '--only=chroot-cycle'])).toEqual({
+    expect(
+      parseRunnerArgs(['--only', 'polling,footprint', '--strict', '--samples', '5', '--only=chroot-cycle']),
+    ).toEqual({
       only: ['polling', 'footprint', 'chroot-cycle'],
       strict: true,
       rest: ['--samples', '5'],

@@ -66,7 +66,10 @@ const FROM_SCRATCH_EXAMPLE = {
   ami_name: 'packer-from-scratch {{timestamp}}',
   from_scratch: true,
   ami_virtualization_type: 'hvm',
-  pre_mount_commands: ['parted {{.Device}} mklabel msdos mkpart primary 1M 100% set 1 boot on print', 'mkfs.ext4 {{.Device}}1'],
+  pre_mount_commands: [
+    'parted {{.Device}} mklabel msdos mkpart primary 1M 100% set 1 boot on print',
+    'mkfs.ext4 {{.Device}}1',
+  ],
   root_volume_size: 15,
   root_device_name: 'xvda',
   ami_block_device_mappings: [
@@ -117,7 +120,11 @@ describe('the reference examples import and resolve', () => {
     const { source_ami: _, ...rest } = BASIC_EXAMPLE;
     const config = fromPackerConfig({ ...rest, ...SOURCE_AMI_FILTER_EXAMPLE });
     expect(config.sourceAmiFilter).toEqual({
-      filters: { 'virtualization-type': ['hvm'], name: ['ubuntu/images/*ubuntu-xenial-16.04-amd64-server-*'], 'root-device-type': ['ebs'] },
+      filters: {
+        'virtualization-type': ['hvm'],
+        name: ['ubuntu/images/*ubuntu-xenial-16.04-amd64-server-*'],
+        'root-device-type': ['ebs'],
+      },
       owners: ['099720109477'],
       mostRecent: true,
     });
@@ -126,7 +133,13 @@ describe('the reference examples import and resolve', () => {
 
   it('NVMe example: the whole template, with its user variable', () => {
     const config = fromPackerConfig(NVME_TEMPLATE);
-    expect(config).toMatchObject({ region: 'us-east-2', enaSupport: true, nvmeDevicePath: '/dev/nvme1n1p', devicePath: '/dev/sdf', amiName: 'amazon-chroot-test-{{timestamp}}' });
+    expect(config).toMatchObject({
+      region: 'us-east-2',
+      enaSupport: true,
+      nvmeDevicePath: '/dev/nvme1n1p',
+      devicePath: '/dev/sdf',
+      amiName: 'amazon-chroot-test-{{timestamp}}',
+    });
     const resolved = resolveConfig(config, {});
     expect(resolved.region).toBe('us-east-2');
     expect(resolved.warnings).toEqual([]);
@@ -209,7 +222,15 @@ describe('every Packer option has a home', () => {
       snapshot_users: ['123456789012'],
       snapshot_groups: ['all'],
       ami_block_device_mappings: [
-        { device_name: '/dev/xvda', delete_on_termination: true, encrypted: true, kms_key_id: 'alias/dev', iops: 3000, throughput: 125, volume_type: 'gp3' },
+        {
+          device_name: '/dev/xvda',
+          delete_on_termination: true,
+          encrypted: true,
+          kms_key_id: 'alias/dev',
+          iops: 3000,
+          throughput: 125,
+          volume_type: 'gp3',
+        },
         { device_name: '/dev/sdb', snapshot_id: 'snap-0123456789abcdef0' },
         { device_name: '/dev/sdc', virtual_name: 'ephemeral0' },
         { device_name: '/dev/sdd', no_device: true },
@@ -279,7 +300,15 @@ describe('every Packer option has a home', () => {
       snapshotUsers: ['123456789012'],
       snapshotGroups: ['all'],
       amiBlockDeviceMappings: [
-        { deviceName: '/dev/xvda', deleteOnTermination: true, encrypted: true, kmsKeyId: 'alias/dev', iops: 3000, throughput: 125, volumeType: 'gp3' },
+        {
+          deviceName: '/dev/xvda',
+          deleteOnTermination: true,
+          encrypted: true,
+          kmsKeyId: 'alias/dev',
+          iops: 3000,
+          throughput: 125,
+          volumeType: 'gp3',
+        },
         { deviceName: '/dev/sdb', snapshotId: 'snap-0123456789abcdef0' },
         { deviceName: '/dev/sdc', virtualName: 'ephemeral0' },
         { deviceName: '/dev/sdd', noDevice: true },
@@ -311,12 +340,34 @@ describe('Packer decoding', () => {
   const base = { ami_name: 'name-{{timestamp}}', source_ami: 'ami-0123456789abcdef0' };
 
   it('decodes weakly, as Packer: strings for booleans and numbers, one value for a list', () => {
-    const config = fromPackerConfig({ ...base, ena_support: 'true', force_deregister: '0', root_volume_size: '15', mount_partition: 0, ami_users: 123456789012, sriov_support: 1 });
-    expect(config).toMatchObject({ enaSupport: true, forceDeregister: false, rootVolumeSize: 15, mountPartition: '0', amiUsers: ['123456789012'], sriovSupport: true });
+    const config = fromPackerConfig({
+      ...base,
+      ena_support: 'true',
+      force_deregister: '0',
+      root_volume_size: '15',
+      mount_partition: 0,
+      ami_users: 123456789012,
+      sriov_support: 1,
+    });
+    expect(config).toMatchObject({
+      enaSupport: true,
+      forceDeregister: false,
+      rootVolumeSize: 15,
+      mountPartition: '0',
+      amiUsers: ['123456789012'],
+      sriovSupport: true,
+    });
   });
 
   it('treats "" as unset', () => {
-    const config = fromPackerConfig({ ...base, device_path: '', kms_key_id: '', imds_support: '', ami_description: '', encrypt_boot: '' });
+    const config = fromPackerConfig({
+      ...base,
+      device_path: '',
+      kms_key_id: '',
+      imds_support: '',
+      ami_description: '',
+      encrypt_boot: '',
+    });
     expect(config).toEqual({ amiName: base.ami_name, sourceAmi: base.source_ami });
   });
 
@@ -359,12 +410,21 @@ describe('Packer decoding', () => {
   });
 
   it('converts aws_polling seconds to milliseconds', () => {
-    expect(fromPackerConfig({ ...base, aws_polling: { delay_seconds: '3', max_attempts: 100 } }).polling).toEqual({ delayMs: 3000, maxAttempts: 100 });
-    expect(importIssues({ ...base, aws_polling: { delay_seconds: -2 } })).toEqual([{ path: 'aws_polling.delay_seconds', value: -2, message: 'must be a positive whole number, got -2' }]);
+    expect(fromPackerConfig({ ...base, aws_polling: { delay_seconds: '3', max_attempts: 100 } }).polling).toEqual({
+      delayMs: 3000,
+      maxAttempts: 100,
+    });
+    expect(importIssues({ ...base, aws_polling: { delay_seconds: -2 } })).toEqual([
+      { path: 'aws_polling.delay_seconds', value: -2, message: 'must be a positive whole number, got -2' },
+    ]);
   });
 
   it('keeps Go-template strings as they are', () => {
-    const config = fromPackerConfig({ ...base, ami_name: '{{ isotime "2006-01-02" | clean_resource_name }} {{uuid}}', mount_path: '/mnt/{{.Device}}' });
+    const config = fromPackerConfig({
+      ...base,
+      ami_name: '{{ isotime "2006-01-02" | clean_resource_name }} {{uuid}}',
+      mount_path: '/mnt/{{.Device}}',
+    });
     expect(config.amiName).toBe('{{ isotime "2006-01-02" | clean_resource_name }} {{uuid}}');
     expect(config.mountPath).toBe('/mnt/{{.Device}}');
   });
@@ -374,7 +434,15 @@ describe('user variables', () => {
   const base = { ami_name: 'name-{{timestamp}}', source_ami: 'ami-0123456789abcdef0' };
 
   it('substitutes {{user `x`}} and {{user "x"}} from the options', () => {
-    const config = fromPackerConfig({ ...base, region: '{{user `region`}}', ami_description: 'for {{ user "team" }}', root_volume_size: '{{user `size`}}' }, { variables: { region: 'eu-west-1', team: 'core', size: '12' } });
+    const config = fromPackerConfig(
+      {
+        ...base,
+        region: '{{user `region`}}',
+        ami_description: 'for {{ user "team" }}',
+        root_volume_size: '{{user `size`}}',
+      },
+      { variables: { region: 'eu-west-1', team: 'core', size: '12' } },
+    );
     expect(config).toMatchObject({ region: 'eu-west-1', amiDescription: 'for core', rootVolumeSize: 12 });
   });
 
@@ -388,21 +456,31 @@ describe('user variables', () => {
   });
 
   it('keeps a passed value literal in a template option, even when it looks like a template', () => {
-    const config = fromPackerConfig({ ...base, ami_description: 'desc {{user `d`}}', tags: { T: '{{ user `d` | upper }}' } }, { variables: { d: '{{timestamp}}' } });
+    const config = fromPackerConfig(
+      { ...base, ami_description: 'desc {{user `d`}}', tags: { T: '{{ user `d` | upper }}' } },
+      { variables: { d: '{{timestamp}}' } },
+    );
     const resolved = resolveConfig(config, {});
     expect(resolved.amiDescription?.render({}, clock)).toBe('desc {{timestamp}}');
     expect(resolved.tags.T?.render({}, clock)).toBe('{{TIMESTAMP}}');
   });
 
   it('renders a template default of a variable as Packer does', () => {
-    const template = { variables: { suffix: '{{timestamp}}' }, builders: [{ type: 'amazon-chroot', ...base, ami_name: 'x-{{user `suffix`}}' }] };
+    const template = {
+      variables: { suffix: '{{timestamp}}' },
+      builders: [{ type: 'amazon-chroot', ...base, ami_name: 'x-{{user `suffix`}}' }],
+    };
     expect(resolveConfig(fromPackerConfig(template), {}).amiName.render({}, clock)).toBe('x-1704164645');
   });
 
   it('reports a variable without a value, naming how to pass it', () => {
     const issues = importIssues({ ...base, region: '{{user `region`}}' });
     expect(issues).toEqual([
-      { path: 'region', value: '{{user `region`}}', message: expect.stringContaining('fromPackerConfig(json, { variables: { "region": \'...\' } })') },
+      {
+        path: 'region',
+        value: '{{user `region`}}',
+        message: expect.stringContaining('fromPackerConfig(json, { variables: { "region": \'...\' } })'),
+      },
     ]);
   });
 
@@ -464,7 +542,14 @@ describe('import errors', () => {
   });
 
   it('reports type mistakes with the Packer name and the value', () => {
-    const issues = importIssues({ ...base, encrypt_boot: 'yes', root_volume_size: 'big', ami_users: { a: 1 }, tags: 'x', chroot_mounts: ['proc'] });
+    const issues = importIssues({
+      ...base,
+      encrypt_boot: 'yes',
+      root_volume_size: 'big',
+      ami_users: { a: 1 },
+      tags: 'x',
+      chroot_mounts: ['proc'],
+    });
     expect(issues.map((i) => [i.path, i.value])).toEqual([
       ['encrypt_boot', 'yes'],
       ['root_volume_size', 'big'],
@@ -475,7 +560,12 @@ describe('import errors', () => {
   });
 
   it('validates the result and names the Packer options in paths and messages', () => {
-    const issues = importIssues({ ...base, kms_key_id: 'alias/k', root_volume_kms_key_id: 'alias/r', ami_block_device_mappings: [{ device_name: '/dev/sdb', volume_type: 'gp2', iops: 300 }] });
+    const issues = importIssues({
+      ...base,
+      kms_key_id: 'alias/k',
+      root_volume_kms_key_id: 'alias/r',
+      ami_block_device_mappings: [{ device_name: '/dev/sdb', volume_type: 'gp2', iops: 300 }],
+    });
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
     expect(Object.keys(byPath).sort()).toEqual([
       'ami_block_device_mappings.0.iops',
@@ -506,7 +596,13 @@ describe('import errors', () => {
   });
 
   it('picks the amazon-chroot builder of a template, by name when there are several', () => {
-    const two = { builders: [{ type: 'amazon-ebs' }, { type: 'amazon-chroot', name: 'a', ...base }, { type: 'amazon-chroot', name: 'b', ...base, ami_name: 'b-ami' }] };
+    const two = {
+      builders: [
+        { type: 'amazon-ebs' },
+        { type: 'amazon-chroot', name: 'a', ...base },
+        { type: 'amazon-chroot', name: 'b', ...base, ami_name: 'b-ami' },
+      ],
+    };
     expect(importIssues(two)[0]!.message).toContain('choose one with the builderName option');
     expect(fromPackerConfig(two, { builderName: 'b' }).amiName).toBe('b-ami');
     expect(importIssues(two, { builderName: 'c' })[0]!.message).toContain('named "c"');

@@ -88,7 +88,9 @@ describe('defaults', () => {
 
   it('wraps commands with {{.Command}} and mounts under /mnt/packer-amazon-chroot-volumes/<device>', () => {
     expect(resolved.commandWrapper.source).toBe('{{.Command}}');
-    expect(resolved.commandWrapper.render({ Command: 'mount -o ro /dev/sdf1 /mnt' }, clock)).toBe('mount -o ro /dev/sdf1 /mnt');
+    expect(resolved.commandWrapper.render({ Command: 'mount -o ro /dev/sdf1 /mnt' }, clock)).toBe(
+      'mount -o ro /dev/sdf1 /mnt',
+    );
     expect(resolved.mountPath.render({ Device: 'xvdf' }, clock)).toBe('/mnt/packer-amazon-chroot-volumes/xvdf');
   });
 
@@ -119,33 +121,53 @@ describe('explicit values', () => {
   });
 
   it('normalizes the source filter: every value a list', () => {
-    const r = resolveConfig({ amiName: 'abc', sourceAmiFilter: { filters: { name: 'debian-*', 'image-id': ['ami-1', 'ami-2'] }, owners: ['amazon'] } }, {});
-    expect(r.sourceAmiFilter).toEqual({ filters: { name: ['debian-*'], 'image-id': ['ami-1', 'ami-2'] }, owners: ['amazon'], mostRecent: false, includeDeprecated: false });
+    const r = resolveConfig(
+      {
+        amiName: 'abc',
+        sourceAmiFilter: { filters: { name: 'debian-*', 'image-id': ['ami-1', 'ami-2'] }, owners: ['amazon'] },
+      },
+      {},
+    );
+    expect(r.sourceAmiFilter).toEqual({
+      filters: { name: ['debian-*'], 'image-id': ['ami-1', 'ami-2'] },
+      owners: ['amazon'],
+      mostRecent: false,
+      includeDeprecated: false,
+    });
   });
 
   it('replaces the chroot mounts with chrootMounts (even with none) and appends extraChrootMounts', () => {
     expect(resolveConfig({ ...BASE, chrootMounts: [] }, {}).chrootMounts).toEqual([]);
-    const r = resolveConfig({ ...BASE, chrootMounts: [['proc', 'proc', '/proc']], extraChrootMounts: [{ fsType: 'tmpfs', source: 'tmpfs', target: '/run' }] }, {});
+    const r = resolveConfig(
+      {
+        ...BASE,
+        chrootMounts: [['proc', 'proc', '/proc']],
+        extraChrootMounts: [{ fsType: 'tmpfs', source: 'tmpfs', target: '/run' }],
+      },
+      {},
+    );
     expect(r.chrootMounts).toEqual([
       { fsType: 'proc', source: 'proc', target: '/proc' },
       { fsType: 'tmpfs', source: 'tmpfs', target: '/run' },
     ]);
-    expect(resolveConfig({ ...BASE, extraChrootMounts: [['tmpfs', 'tmpfs', '/dev/shm']] }, {}).chrootMounts.map((m) => m.target)).toEqual([
-      '/proc',
-      '/sys',
-      '/dev',
-      '/dev/pts',
-      '/proc/sys/fs/binfmt_misc',
-      '/dev/shm',
-    ]);
+    expect(
+      resolveConfig({ ...BASE, extraChrootMounts: [['tmpfs', 'tmpfs', '/dev/shm']] }, {}).chrootMounts.map(
+        (m) => m.target,
+      ),
+    ).toEqual(['/proc', '/sys', '/dev', '/dev/pts', '/proc/sys/fs/binfmt_misc', '/dev/shm']);
   });
 
   it('forces deregistration protection on with a cooldown', () => {
-    expect(resolveConfig({ ...BASE, deregistrationProtection: { withCooldown: true } }, {}).deregistrationProtection).toEqual({ enabled: true, withCooldown: true });
+    expect(
+      resolveConfig({ ...BASE, deregistrationProtection: { withCooldown: true } }, {}).deregistrationProtection,
+    ).toEqual({ enabled: true, withCooldown: true });
   });
 
   it('turns a numeric partition into a string, "" imds into unset, and deprecateAt into a Date', () => {
-    const r = resolveConfig({ ...BASE, mountPartition: 0, imdsSupport: '', deprecateAt: '2099-01-02T03:04:05+01:00' }, {});
+    const r = resolveConfig(
+      { ...BASE, mountPartition: 0, imdsSupport: '', deprecateAt: '2099-01-02T03:04:05+01:00' },
+      {},
+    );
     expect(r.mountPartition).toBe('0');
     expect(r.imdsSupport).toBeUndefined();
     expect(r.deprecateAt?.toISOString()).toBe('2099-01-02T02:04:05.000Z');
@@ -167,7 +189,12 @@ describe('explicit values', () => {
       },
       {},
     );
-    const data = { SourceAMIName: 'debian:12', SourceAMI: 'ami-1', SourceAMITags: { Name: 'base' }, BuildRegion: 'us-east-1' };
+    const data = {
+      SourceAMIName: 'debian:12',
+      SourceAMI: 'ami-1',
+      SourceAMITags: { Name: 'base' },
+      BuildRegion: 'us-east-1',
+    };
     expect(r.amiName.render(data, clock)).toBe('debian-12-1704164645');
     expect(r.amiDescription?.render(data, clock)).toBe('from ami-1');
     expect(r.tags.Name?.render(data, clock)).toBe('base');
@@ -199,7 +226,10 @@ describe('regions', () => {
   });
 
   it('deduplicates amiRegions and drops the build region, with warnings', () => {
-    const r = resolveConfig({ ...BASE, region: 'us-east-1', amiRegions: ['eu-west-1', 'us-east-1', 'eu-west-1', 'ap-south-1'] }, {});
+    const r = resolveConfig(
+      { ...BASE, region: 'us-east-1', amiRegions: ['eu-west-1', 'us-east-1', 'eu-west-1', 'ap-south-1'] },
+      {},
+    );
     expect(r.amiRegions).toEqual(['eu-west-1', 'ap-south-1']);
     expect(r.warnings).toEqual([
       'amiRegions lists the build region us-east-1; the AMI is built there, so it is not copied there.',
@@ -221,7 +251,11 @@ describe('polling from the environment', () => {
     [{ AWS_MAX_ATTEMPTS: '60' }, undefined, { maxAttempts: 60 }],
     [{ AWS_POLL_DELAY_SECONDS: '5', AWS_MAX_ATTEMPTS: '60' }, undefined, { delayMs: 5000, maxAttempts: 60 }],
     [{ AWS_POLL_DELAY_SECONDS: '5', AWS_MAX_ATTEMPTS: '60' }, { delayMs: 1000 }, { delayMs: 1000, maxAttempts: 60 }],
-    [{ AWS_POLL_DELAY_SECONDS: '5', AWS_MAX_ATTEMPTS: '60' }, { delayMs: 1000, maxAttempts: 3 }, { delayMs: 1000, maxAttempts: 3 }],
+    [
+      { AWS_POLL_DELAY_SECONDS: '5', AWS_MAX_ATTEMPTS: '60' },
+      { delayMs: 1000, maxAttempts: 3 },
+      { delayMs: 1000, maxAttempts: 3 },
+    ],
     [{ AWS_TIMEOUT_SECONDS: '60' }, undefined, { delayMs: 2000, maxAttempts: 30 }],
     [{ AWS_TIMEOUT_SECONDS: '60', AWS_POLL_DELAY_SECONDS: '7' }, undefined, { delayMs: 7000, maxAttempts: 9 }],
   ] as const)('env %j with config %j gives %j', (env, polling, expected) => {
@@ -231,17 +265,22 @@ describe('polling from the environment', () => {
 
   it('keeps per-wait policies from the config', () => {
     const waits = { snapshotCompleted: { timeoutMs: 3_600_000 } };
-    expect(resolveConfig({ ...BASE, polling: { waits } }, { AWS_MAX_ATTEMPTS: '9' }).polling).toEqual({ maxAttempts: 9, waits });
+    expect(resolveConfig({ ...BASE, polling: { waits } }, { AWS_MAX_ATTEMPTS: '9' }).polling).toEqual({
+      maxAttempts: 9,
+      waits,
+    });
   });
 
-  it.each([['AWS_POLL_DELAY_SECONDS', 'soon'], ['AWS_MAX_ATTEMPTS', '2.5'], ['AWS_MAX_ATTEMPTS', '0'], ['AWS_TIMEOUT_SECONDS', '-3']])(
-    'ignores %s=%s with a warning, as Packer does',
-    (name, value) => {
-      const r = resolveConfig(BASE, { [name]: value });
-      expect(r.polling).toEqual({});
-      expect(r.warnings).toEqual([`${name}=${JSON.stringify(value)} is not a positive integer and was ignored.`]);
-    },
-  );
+  it.each([
+    ['AWS_POLL_DELAY_SECONDS', 'soon'],
+    ['AWS_MAX_ATTEMPTS', '2.5'],
+    ['AWS_MAX_ATTEMPTS', '0'],
+    ['AWS_TIMEOUT_SECONDS', '-3'],
+  ])('ignores %s=%s with a warning, as Packer does', (name, value) => {
+    const r = resolveConfig(BASE, { [name]: value });
+    expect(r.polling).toEqual({});
+    expect(r.warnings).toEqual([`${name}=${JSON.stringify(value)} is not a positive integer and was ignored.`]);
+  });
 
   it('ignores AWS_TIMEOUT_SECONDS when attempts are set, and says so', () => {
     const r = resolveConfig(BASE, { AWS_TIMEOUT_SECONDS: '60', AWS_MAX_ATTEMPTS: '4' });
@@ -264,13 +303,21 @@ describe('polling from the environment', () => {
 describe('warnings for valid but suspicious configs', () => {
   it.each([
     [{ ...SCRATCH, sourceAmi: 'ami-0123456789abcdef0' }, 'ignored with fromScratch'],
-    [{ ...BASE, amiBlockDeviceMappings: [{ deviceName: '/dev/xvda' }], rootDeviceName: '/dev/xvda', rootVolumeSize: 9 }, 'replace the source image'],
+    [
+      {
+        ...BASE,
+        amiBlockDeviceMappings: [{ deviceName: '/dev/xvda' }],
+        rootDeviceName: '/dev/xvda',
+        rootVolumeSize: 9,
+      },
+      'replace the source image',
+    ],
     [{ ...BASE, forceDeleteSnapshot: true }, 'does nothing without forceDeregister'],
     [{ ...BASE, skipMetadataApiCheck: true }, 'ignored, as in Packer'],
     [{ ...BASE, nvmeDevicePath: '/dev/nvme1n1p1' }, 'already names a partition'],
     [{ ...BASE, deprecateAt: '2001-01-01T00:00:00Z' }, 'in the past'],
   ] as const)('%#: %s', (config, text) => {
-    const r = resolveConfig(config as BuildConfig, {});
+    const r = resolveConfig(config, {});
     expect(r.warnings).toHaveLength(1);
     expect(r.warnings[0]).toContain(text);
   });
@@ -282,16 +329,29 @@ describe('warnings for valid but suspicious configs', () => {
 
 describe('secrets', () => {
   const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-  const r = resolveConfig({ ...BASE, accessKey: 'AKIAIOSFODNN7EXAMPLE', secretKey: secret, token: 'SESSIONTOKEN', mfaCode: '918273' }, {});
+  const r = resolveConfig(
+    { ...BASE, accessKey: 'AKIAIOSFODNN7EXAMPLE', secretKey: secret, token: 'SESSIONTOKEN', mfaCode: '918273' },
+    {},
+  );
 
   it('hands the SDK usable credentials', () => {
-    expect(r.credentials).toMatchObject({ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: secret, sessionToken: 'SESSIONTOKEN' });
+    expect(r.credentials).toMatchObject({
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: secret,
+      sessionToken: 'SESSIONTOKEN',
+    });
     expect({ ...r.credentials }.secretAccessKey).toBe(secret);
     expect(r.mfaCode).toBe('918273');
   });
 
   it('never prints or serializes them', () => {
-    for (const text of [JSON.stringify(r), inspect(r, { depth: 5 }), JSON.stringify(r.credentials), inspect(r.credentials), String(r.credentials)]) {
+    for (const text of [
+      JSON.stringify(r),
+      inspect(r, { depth: 5 }),
+      JSON.stringify(r.credentials),
+      inspect(r.credentials),
+      String(r.credentials),
+    ]) {
       expect(text).not.toContain(secret);
       expect(text).not.toContain('SESSIONTOKEN');
       expect(text).not.toContain('918273');

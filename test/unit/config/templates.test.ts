@@ -33,7 +33,8 @@ const DATA: TemplateData = {
   Command: 'mount /dev/sdf1 /mnt',
 };
 
-const render = (source: string, data: TemplateData = DATA, clock = fixedClock()): string => renderTemplate(source, data, clock);
+const render = (source: string, data: TemplateData = DATA, clock = fixedClock()): string =>
+  renderTemplate(source, data, clock);
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -71,8 +72,12 @@ describe('template functions', () => {
   });
 
   it('uuid draws a new value per use from the clock', () => {
-    expect(render('{{uuid}} {{uuid}}')).toBe('00000000-0000-4000-8000-000000000001 00000000-0000-4000-8000-000000000002');
-    expect(createTemplateClock().uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(render('{{uuid}} {{uuid}}')).toBe(
+      '00000000-0000-4000-8000-000000000001 00000000-0000-4000-8000-000000000002',
+    );
+    expect(createTemplateClock().uuid()).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 });
 
@@ -110,13 +115,18 @@ describe('isotime with Go layouts', () => {
 
 describe('variables and pipes', () => {
   it('reads build data and one source AMI tag', () => {
-    expect(render('{{.BuildRegion}} {{ .SourceAMI }} {{.SourceAMIOwner}}/{{.SourceAMIOwnerName}} {{.SourceAMITags.os}}')).toBe(
-      'eu-central-1 ami-0123456789abcdef0 136693071363/amazon debian',
-    );
+    expect(
+      render('{{.BuildRegion}} {{ .SourceAMI }} {{.SourceAMIOwner}}/{{.SourceAMIOwnerName}} {{.SourceAMITags.os}}'),
+    ).toBe('eu-central-1 ami-0123456789abcdef0 136693071363/amazon debian');
   });
 
   it('renders absent data, missing tags and prototype names as the empty string', () => {
-    expect(render('[{{.SourceAMIName}}][{{.SourceAMITags.missing}}][{{.SourceAMITags.constructor}}][{{.SourceAMITags.__proto__}}]', {})).toBe('[][][][]');
+    expect(
+      render(
+        '[{{.SourceAMIName}}][{{.SourceAMITags.missing}}][{{.SourceAMITags.constructor}}][{{.SourceAMITags.__proto__}}]',
+        {},
+      ),
+    ).toBe('[][][][]');
   });
 
   it('pipes a value through functions, left to right, as the last argument', () => {
@@ -129,7 +139,10 @@ describe('variables and pipes', () => {
   it('keeps timestamp one value for a whole build, across templates and renders', () => {
     const clock = createTemplateClock(new Date(1_700_000_000_000));
     const name = compileTemplate('ami {{timestamp}}', { path: 'amiName', allowed: TEMPLATE_SCOPES.buildData });
-    const tag = compileTemplate('{{isotime "20060102150405"}}-{{timestamp}}', { path: 'tags.Built', allowed: TEMPLATE_SCOPES.buildData });
+    const tag = compileTemplate('{{isotime "20060102150405"}}-{{timestamp}}', {
+      path: 'tags.Built',
+      allowed: TEMPLATE_SCOPES.buildData,
+    });
     const first = name.render(DATA, clock);
     expect(name.render(DATA, clock)).toBe(first);
     expect(first).toBe('ami 1700000000');
@@ -161,7 +174,10 @@ describe('variables and pipes', () => {
 
   it('rejects what a template function returns or throws with the option path', () => {
     const wrong = compileTemplate((() => 42) as never, { path: 'tags.Name', allowed: TEMPLATE_SCOPES.buildData });
-    expect(configError(() => wrong.render(DATA, fixedClock())).issues[0]).toMatchObject({ path: 'tags.Name', value: 42 });
+    expect(configError(() => wrong.render(DATA, fixedClock())).issues[0]).toMatchObject({
+      path: 'tags.Name',
+      value: 42,
+    });
     const boom = new Error('boom');
     const throwing = compileTemplate(
       () => {
@@ -244,7 +260,9 @@ describe('a template can never run code', () => {
     ['{{ globalThis }}', 'unknown function "globalThis"'],
     ['{{ it.a(0) }}', 'parentheses are not supported'],
   ])('%s is a config error', (source, message) => {
-    const error = configError(() => compileTemplate(source, { path: 'amiDescription', allowed: TEMPLATE_SCOPES.buildData }));
+    const error = configError(() =>
+      compileTemplate(source, { path: 'amiDescription', allowed: TEMPLATE_SCOPES.buildData }),
+    );
     const problem = error.issues[0]!;
     expect(problem.path).toBe('amiDescription');
     expect(problem.value).toBe(source);
@@ -283,7 +301,11 @@ describe('shell quoting', () => {
   const HOSTILE = `it's "quoted" $HOME \`id\` $(id) \\ ; & | *`;
 
   /** Runs a rendered command with /bin/sh and returns what it printed. */
-  const sh = (command: string): string => execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', env: { HOME: '/nonexistent', PATH: process.env.PATH } });
+  const sh = (command: string): string =>
+    execFileSync('/bin/sh', ['-c', command], {
+      encoding: 'utf8',
+      env: { HOME: '/nonexistent', PATH: process.env.PATH },
+    });
 
   it('quotes values with single quotes and leaves safe values and empty strings readable', () => {
     expect(shellQuote('/dev/sdf1')).toBe('/dev/sdf1');
@@ -298,13 +320,21 @@ describe('shell quoting', () => {
     ['double quotes', `printf '%s' "{{.MountPath}}"`],
     ['glued to text', "printf '%s' x{{.MountPath}}y"],
   ])('a value %s reaches the command unchanged, not expanded', (where, source) => {
-    const t = compileTemplate(source, { path: 'postMountCommands.0', allowed: TEMPLATE_SCOPES.postMountCommands, quote: 'shell' });
+    const t = compileTemplate(source, {
+      path: 'postMountCommands.0',
+      allowed: TEMPLATE_SCOPES.postMountCommands,
+      quote: 'shell',
+    });
     const out = sh(t.render({ MountPath: HOSTILE }, fixedClock()));
     expect(out).toBe(where === 'glued to text' ? `x${HOSTILE}y` : HOSTILE);
   });
 
   it('does not quote literal text, so the command keeps its own syntax', () => {
-    const t = compileTemplate('mkfs.ext4 {{.Device}}1 && echo "$((1+1))"', { path: 'preMountCommands.0', allowed: ['Device'], quote: 'shell' });
+    const t = compileTemplate('mkfs.ext4 {{.Device}}1 && echo "$((1+1))"', {
+      path: 'preMountCommands.0',
+      allowed: ['Device'],
+      quote: 'shell',
+    });
     expect(t.render({ Device: '/dev/sdf' }, fixedClock())).toBe('mkfs.ext4 /dev/sdf1 && echo "$((1+1))"');
   });
 
@@ -313,7 +343,11 @@ describe('shell quoting', () => {
     const plain = compileTemplate('env {{.Command}}', { path: 'commandWrapper', allowed: ['Command'], quote: 'shell' });
     expect(plain.render({ Command: command }, fixedClock())).toBe(`env ${command}`);
     expect(sh(plain.render({ Command: command }, fixedClock()))).toBe('a b|$HOME|');
-    const nested = compileTemplate("sh -c '{{.Command}}'", { path: 'commandWrapper', allowed: ['Command'], quote: 'shell' });
+    const nested = compileTemplate("sh -c '{{.Command}}'", {
+      path: 'commandWrapper',
+      allowed: ['Command'],
+      quote: 'shell',
+    });
     expect(sh(nested.render({ Command: command }, fixedClock()))).toBe('a b|$HOME|');
   });
 
@@ -330,7 +364,9 @@ describe('renderTemplate', () => {
 
   it('restricts the data names when asked, and quotes for the shell when asked', () => {
     expect(() => renderTemplate('{{.Device}}', DATA, fixedClock(), { allowed: ['Command'] })).toThrow(ConfigError);
-    expect(renderTemplate('ls {{.MountPath}}', { MountPath: 'a b' }, fixedClock(), { quote: 'shell' })).toBe("ls 'a b'");
+    expect(renderTemplate('ls {{.MountPath}}', { MountPath: 'a b' }, fixedClock(), { quote: 'shell' })).toBe(
+      "ls 'a b'",
+    );
   });
 
   it('copies the clock time, so later changes to the Date do not leak in', () => {

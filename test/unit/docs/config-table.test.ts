@@ -5,7 +5,14 @@ import { ConfigError } from '../../../src/errors.js';
 import { fromPackerConfig } from '../../../src/config/packer.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import { validateBuildConfig } from '../../../src/config/schema.js';
-import { CONFIG_DOC, MARKERS, ROOT, readConfigModel, renderOptionTable, updateDoc } from '../../../scripts/gen-config-table.js';
+import {
+  CONFIG_DOC,
+  MARKERS,
+  ROOT,
+  readConfigModel,
+  renderOptionTable,
+  updateDoc,
+} from '../../../scripts/gen-config-table.js';
 import type { OptionRow } from '../../../scripts/gen-config-table.js';
 
 const model = readConfigModel();
@@ -55,15 +62,27 @@ describe('docs/configuration.md', () => {
     expect(topLevel.flatMap((r) => unknown(r.name))).toEqual([]);
     expect(topLevel.length).toBeGreaterThanOrEqual(60);
     // A Packer name in a row really lands in that row's option: import it with a value that is valid alone.
-    const samples: Readonly<Record<string, unknown>> = { source_ami: 'ami-0123456789abcdef0', ami_description: 'd', mount_options: ['nouuid'], max_retries: 3 };
+    const samples: Readonly<Record<string, unknown>> = {
+      source_ami: 'ami-0123456789abcdef0',
+      ami_description: 'd',
+      mount_options: ['nouuid'],
+      max_retries: 3,
+    };
     for (const [snake, value] of Object.entries(samples)) {
-      const imported = fromPackerConfig({ ami_name: 'docs-test', source_ami: 'ami-0123456789abcdef0', [snake]: value }) as unknown as Record<string, unknown>;
+      const imported = fromPackerConfig({
+        ami_name: 'docs-test',
+        source_ami: 'ami-0123456789abcdef0',
+        [snake]: value,
+      }) as unknown as Record<string, unknown>;
       expect(imported[rowsByPacker.get(snake)!.name]).toEqual(value);
     }
   });
 
   it('states defaults that resolveConfig really fills in', () => {
-    const resolved = resolveConfig({ amiName: 'docs-test', sourceAmi: 'ami-0123456789abcdef0' }, {}) as unknown as Record<string, unknown>;
+    const resolved = resolveConfig(
+      { amiName: 'docs-test', sourceAmi: 'ami-0123456789abcdef0' },
+      {},
+    ) as unknown as Record<string, unknown>;
     let checked = 0;
     for (const row of model.rows) {
       if (/[.[]/.test(row.name) || !(row.name in resolved)) continue;
@@ -77,7 +96,7 @@ describe('docs/configuration.md', () => {
       else if (cell !== row.defaultValue) expected = cell;
       else continue;
       const actual = resolved[row.name];
-      const value = typeof actual === 'object' && actual !== null && 'source' in actual ? (actual as { source: unknown }).source : actual;
+      const value = typeof actual === 'object' && actual !== null && 'source' in actual ? actual.source : actual;
       expect({ option: row.name, value }).toEqual({ option: row.name, value: expected });
       checked++;
     }
@@ -89,13 +108,18 @@ describe('docs/configuration.md', () => {
     const base = { ami_name: 'docs-test', source_ami: 'ami-0123456789abcdef0' };
     expect(model.ignored.map(([k]) => k)).toEqual(['type', 'name', 'skip_credential_validation']);
     for (const [key] of model.ignored) {
-      expect(() => fromPackerConfig({ ...base, [key]: key === 'type' ? 'amazon-chroot' : key === 'name' ? 'x' : true })).not.toThrow();
+      expect(() =>
+        fromPackerConfig({ ...base, [key]: key === 'type' ? 'amazon-chroot' : key === 'name' ? 'x' : true }),
+      ).not.toThrow();
     }
     expect(model.unsupported.length).toBeGreaterThan(0);
     for (const [key] of model.unsupported) {
       const error = (() => {
         try {
-          fromPackerConfig({ ...base, [key]: key === 'assume_role' ? { role_arn: 'arn:aws:iam::111122223333:role/x' } : 'x' });
+          fromPackerConfig({
+            ...base,
+            [key]: key === 'assume_role' ? { role_arn: 'arn:aws:iam::111122223333:role/x' } : 'x',
+          });
         } catch (e) {
           return e;
         }
@@ -121,18 +145,22 @@ describe('scripts/gen-config-table.ts', () => {
   const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
   it('fails when BuildConfig has a field the schema does not accept', () => {
-    const altered = (path: string): string => (path === 'src/config/schema.ts' ? read(path).replace(/\n  lockDir: [^\n]+\n/, '\n') : read(path));
+    const altered = (path: string): string =>
+      path === 'src/config/schema.ts' ? read(path).replace(/\n {2}lockDir: [^\n]+\n/, '\n') : read(path);
     expect(() => readConfigModel(altered)).toThrow(/BuildConfig\.lockDir is not a key of the schema/);
   });
 
   it('fails when a Packer option maps to no BuildConfig field', () => {
-    const altered = (path: string): string => (path === 'src/config/packer.ts' ? read(path).replace("to: 'mountOptions'", "to: 'mountOptionz'") : read(path));
+    const altered = (path: string): string =>
+      path === 'src/config/packer.ts' ? read(path).replace("to: 'mountOptions'", "to: 'mountOptionz'") : read(path);
     expect(() => readConfigModel(altered)).toThrow(/mount_options maps to mountOptionz/);
   });
 
   it('fails when a BuildConfig field has no TSDoc', () => {
     const altered = (path: string): string =>
-      path === 'src/config/types.ts' ? read(path).replace(/\n *\/\*\* Directory of the cross-process device lock\.[^\n]*\n/, '\n') : read(path);
+      path === 'src/config/types.ts'
+        ? read(path).replace(/\n *\/\*\* Directory of the cross-process device lock\.[^\n]*\n/, '\n')
+        : read(path);
     expect(() => readConfigModel(altered)).toThrow(/BuildConfig\.lockDir has no TSDoc/);
   });
 });

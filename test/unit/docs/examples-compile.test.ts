@@ -134,12 +134,16 @@ async function collectExamples(): Promise<{ snippets: Snippet[]; empty: EmptyExa
 }
 
 function projectOptions(): ts.CompilerOptions {
-  const parsed = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    join(ROOT, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
     },
-  });
+  );
   if (!parsed) throw new Error('tsconfig.json could not be read');
   return { ...parsed.options, noEmit: true };
 }
@@ -163,7 +167,8 @@ let workDir = '';
 let program: ts.Program;
 const fileOf = new Map<string, Snippet>();
 /** A snippet that must not compile, checked in the same program: proves a broken example is caught. */
-const CANARY = "import { shellQuote } from 'ami-chroot';\nconst quoted: number = shellQuote('x');\nconsole.log(quoted);\n";
+const CANARY =
+  "import { shellQuote } from 'ami-chroot';\nconst quoted: number = shellQuote('x');\nconsole.log(quoted);\n";
 let canaryFile = '';
 
 beforeAll(async () => {
@@ -206,14 +211,15 @@ describe('TSDoc @example snippets', () => {
       for (const d of diagnostics) failures.push(`${snippet.symbol} (${snippet.where}): ${describeDiagnostic(d)}`);
     }
     // Options that make the program itself invalid would otherwise pass silently.
-    for (const d of [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()]) failures.push(`program: ${describeDiagnostic(d)}`);
+    for (const d of [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()])
+      failures.push(`program: ${describeDiagnostic(d)}`);
     expect(failures, failures.join('\n')).toEqual([]);
   });
 
   it('a snippet that does not compile is reported (a canary in the same program)', () => {
     const source = program.getSourceFile(canaryFile);
     expect(source).toBeDefined();
-    const messages = program.getSemanticDiagnostics(source!).map(describeDiagnostic);
+    const messages = program.getSemanticDiagnostics(source).map(describeDiagnostic);
     expect(messages).toEqual([expect.stringContaining("Type 'string' is not assignable to type 'number'")]);
   });
 
@@ -241,7 +247,11 @@ describe('TSDoc @example snippets', () => {
       ' * @public',
       ' */',
     ].join('\n');
-    expect(examplesOf(raw)).toEqual([['first();\n@sealed class Widget {} // a line starting with @ inside a fence is code, not a tag'], ['second();'], null]);
+    expect(examplesOf(raw)).toEqual([
+      ['first();\n@sealed class Widget {} // a line starting with @ inside a fence is code, not a tag'],
+      ['second();'],
+      null,
+    ]);
   });
 
   it('every value exported from src/index.ts has an example that imports it from ami-chroot', () => {
@@ -259,7 +269,8 @@ describe('TSDoc @example snippets', () => {
       const own = snippets.filter((s) => s.symbol === exported.name);
       const imports = new RegExp(`import\\s*\\{[^}]*\\b${exported.name}\\b[^}]*\\}\\s*from\\s*'ami-chroot'`);
       if (own.length === 0) missing.push(`${exported.name}: no @example`);
-      else if (!own.some((s) => imports.test(s.code))) missing.push(`${exported.name}: its example does not import it from 'ami-chroot'`);
+      else if (!own.some((s) => imports.test(s.code)))
+        missing.push(`${exported.name}: its example does not import it from 'ami-chroot'`);
     }
     // Functions, classes and constants: a count far below the real one means the walk is broken.
     expect(values.length).toBeGreaterThan(40);

@@ -23,9 +23,16 @@ describe('docs/errors.md', () => {
   it('has a section for every error class the package exports, with the code that class throws', () => {
     // The code of each class, from its constructor's super('ERR_…') call.
     const source = readFileSync(join(ROOT, 'src/errors.ts'), 'utf8');
-    const codes = new Map([...source.matchAll(/export class (\w+) extends AmiChrootError \{[\s\S]*?super\(\s*'(ERR_[A-Z_]+)'/g)].map((m) => [m[1]!, m[2]!]));
+    const codes = new Map(
+      [...source.matchAll(/export class (\w+) extends AmiChrootError \{[\s\S]*?super\(\s*'(ERR_[A-Z_]+)'/g)].map(
+        (m) => [m[1]!, m[2]!],
+      ),
+    );
     const exported = Object.entries(api)
-      .filter(([, value]) => typeof value === 'function' && value !== api.AmiChrootError && value.prototype instanceof api.AmiChrootError)
+      .filter(
+        ([, value]) =>
+          typeof value === 'function' && value !== api.AmiChrootError && value.prototype instanceof api.AmiChrootError,
+      )
       .map(([name]) => name)
       .sort();
     expect(exported.length).toBeGreaterThanOrEqual(16);
@@ -35,7 +42,10 @@ describe('docs/errors.md', () => {
 
   it('names every ErrorCode and every Phase', () => {
     const source = readFileSync(join(ROOT, 'src/errors.ts'), 'utf8');
-    const union = (type: string): string[] => [...(new RegExp(`export type ${type} =([^;]+);`).exec(source)?.[1] ?? '').matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+    const union = (type: string): string[] =>
+      [...(new RegExp(`export type ${type} =([^;]+);`).exec(source)?.[1] ?? '').matchAll(/'([^']+)'/g)].map(
+        (m) => m[1]!,
+      );
     expect(union('ErrorCode').length).toBeGreaterThanOrEqual(16);
     for (const code of union('ErrorCode')) expect(text).toContain(`\`${code}\``);
     expect(union('Phase').length).toBeGreaterThanOrEqual(20);
@@ -71,10 +81,18 @@ describe('links between the pages', () => {
         if (/^[a-z]+:/.test(target!)) continue;
         const [file, anchor] = target!.split('#');
         const targetPage = file === '' ? name : file!;
-        expect({ from: name, target, exists: pages.includes(targetPage) }).toEqual({ from: name, target, exists: true });
+        expect({ from: name, target, exists: pages.includes(targetPage) }).toEqual({
+          from: name,
+          target,
+          exists: true,
+        });
         if (anchor !== undefined) {
           const headings = [...page(targetPage).matchAll(/^#+ (.+)$/gm)].map((m) => slug(m[1]!));
-          expect({ from: name, target, anchor: headings.includes(anchor) }).toEqual({ from: name, target, anchor: true });
+          expect({ from: name, target, anchor: headings.includes(anchor) }).toEqual({
+            from: name,
+            target,
+            anchor: true,
+          });
         }
         links++;
       }

@@ -8,7 +8,11 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
 
 /** Runs an example as a user would (tsx, from the repository root) and collects its output. */
-function runExample(file: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runExample(
+  file: string,
+  args: readonly string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(TSX, [file, ...args], {
       cwd: ROOT,
@@ -32,7 +36,9 @@ describe('examples/packer-import.ts', () => {
     expect(stdout).toContain("amiName: 'amazon-chroot-test-{{timestamp}}'");
     expect(stdout).toContain("nvmeDevicePath: '/dev/nvme1n1p'");
     expect(stdout).toContain("chrootMounts: [ [ 'proc', 'proc', '/proc' ], [ 'bind', '/dev', '/dev' ] ]");
-    expect(stdout).toContain('Resolved: region us-east-2, mount path /mnt/packer-amazon-chroot-volumes/{{.Device}}, chroot mounts /proc /dev');
+    expect(stdout).toContain(
+      'Resolved: region us-east-2, mount path /mnt/packer-amazon-chroot-volumes/{{.Device}}, chroot mounts /proc /dev',
+    );
     expect(stdout).toContain('ami_nmae: is not an amazon-chroot option; did you mean `ami_name`?');
     expect(stdout).toContain('A broken builder block: 5 problems, all at once:');
     expect(stdout).toContain('region_kms_key_ids.us-west-2: region "us-west-2" is not in ami_regions');
@@ -47,10 +53,20 @@ describe('examples/packer-import.ts', () => {
         file,
         JSON.stringify({
           variables: { region: 'us-east-1' },
-          builders: [{ type: 'amazon-chroot', region: '{{user `region`}}', source_ami: 'ami-0123456789abcdef0', ami_name: 'from-file {{timestamp}}', mount_partition: '0' }],
+          builders: [
+            {
+              type: 'amazon-chroot',
+              region: '{{user `region`}}',
+              source_ami: 'ami-0123456789abcdef0',
+              ami_name: 'from-file {{timestamp}}',
+              mount_partition: '0',
+            },
+          ],
         }),
       );
-      const { code, stdout, stderr } = await runExample('examples/packer-import.ts', [file], { AWS_REGION: 'eu-central-1' });
+      const { code, stdout, stderr } = await runExample('examples/packer-import.ts', [file], {
+        AWS_REGION: 'eu-central-1',
+      });
       expect(stderr).toBe('');
       expect(code).toBe(0);
       expect(stdout).toContain("amiName: 'from-file {{timestamp}}'");

@@ -41,7 +41,11 @@ describe('allocateDevice', () => {
 
   it('skips names present in /dev in either spelling, partitions included, and names EC2 lists', async () => {
     for (const n of ['sdf', 'xvdg', 'sdh1', 'xvdi1']) await writeFile(join(devRoot, n), '');
-    const lease = await allocateDevice({ devRoot, lockDir, exclude: ['/dev/sdj', 'xvdk', '/dev/xvdl1', 'sdm2', '/dev/nvme0n1', '/dev/xvda'] });
+    const lease = await allocateDevice({
+      devRoot,
+      lockDir,
+      exclude: ['/dev/sdj', 'xvdk', '/dev/xvdl1', 'sdm2', '/dev/nvme0n1', '/dev/xvda'],
+    });
     expect(lease.device).toBe('/dev/sdn');
     await lease.release();
   });
@@ -66,18 +70,27 @@ describe('allocateDevice', () => {
   it('checks and reserves a given devicePath instead of searching', async () => {
     const lease = await allocateDevice({ devRoot, lockDir, devicePath: '/dev/xvdk' });
     expect(lease.device).toBe('/dev/sdk');
-    await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/sdk' })).rejects.toThrow(/\/dev\/sdk .*is in use: sdk: reserved by pid/);
+    await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/sdk' })).rejects.toThrow(
+      /\/dev\/sdk .*is in use: sdk: reserved by pid/,
+    );
     await lease.release();
     await writeFile(join(devRoot, 'sdk'), '');
-    await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/sdk' })).rejects.toThrow(/is in use: sdk: .*sdk exists/);
-    await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/nvme1n1' })).rejects.toThrow(/not an attachment name/);
+    await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/sdk' })).rejects.toThrow(
+      /is in use: sdk: .*sdk exists/,
+    );
+    await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/nvme1n1' })).rejects.toThrow(
+      /not an attachment name/,
+    );
   });
 
   it('ignores a reservation whose owner is dead, even if its pid was reused', async () => {
     await mkdir(lockDir, { recursive: true });
     const me = await selfIdentity();
     // Same pid, different start time: the owner died and this process got its pid.
-    await writeFile(join(lockDir, 'sdf.reservation'), JSON.stringify({ pid: me.pid, startTime: me.startTime + 1, createdAt: '' }));
+    await writeFile(
+      join(lockDir, 'sdf.reservation'),
+      JSON.stringify({ pid: me.pid, startTime: me.startTime + 1, createdAt: '' }),
+    );
     await writeFile(join(lockDir, 'sdg.reservation'), '{"pid": 4194304'); // torn write
     const a = await allocateDevice({ devRoot, lockDir });
     const b = await allocateDevice({ devRoot, lockDir });

@@ -35,7 +35,9 @@ describe('shellQuote', () => {
     expect(shellQuote('$HOME')).toBe("'$HOME'");
     expect(shellQuote("it's")).toBe("'it'\\''s'");
     expect(shellQuote('')).toBe("''");
-    expect(commandLine('mount', ['-o', 'ro,noatime', '/dev/x y', '/mnt/`id`'])).toBe("mount -o ro,noatime '/dev/x y' '/mnt/`id`'");
+    expect(commandLine('mount', ['-o', 'ro,noatime', '/dev/x y', '/mnt/`id`'])).toBe(
+      "mount -o ro,noatime '/dev/x y' '/mnt/`id`'",
+    );
   });
 });
 
@@ -56,7 +58,9 @@ describe('run', () => {
   });
 
   it('fails with the command, exit code and stderr', async () => {
-    const error = await run('sh', ['-c', 'echo out; echo "bad thing" >&2; exit 3'], { phase: 'mount' }).catch((e: unknown) => e);
+    const error = await run('sh', ['-c', 'echo out; echo "bad thing" >&2; exit 3'], { phase: 'mount' }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CommandError);
     expect(error).toMatchObject({
       code: 'ERR_COMMAND',
@@ -76,7 +80,10 @@ describe('run', () => {
   });
 
   it('reports a program that cannot start', async () => {
-    await expect(run('/nonexistent/program', [])).rejects.toMatchObject({ code: 'ERR_COMMAND', message: expect.stringContaining('Could not start') });
+    await expect(run('/nonexistent/program', [])).rejects.toMatchObject({
+      code: 'ERR_COMMAND',
+      message: expect.stringContaining('Could not start'),
+    });
   });
 
   it('streams output lines as events and to the logger', async () => {
@@ -153,7 +160,10 @@ describe('run', () => {
   });
 
   it('names the real command, not the wrapper shell, in errors', async () => {
-    await expect(run('false', [], { commandWrapper: (c) => `exec ${c}` })).rejects.toMatchObject({ command: 'false', exitCode: 1 });
+    await expect(run('false', [], { commandWrapper: (c) => `exec ${c}` })).rejects.toMatchObject({
+      command: 'false',
+      exitCode: 1,
+    });
   });
 });
 

@@ -20,7 +20,10 @@ describe('Journal', () => {
     await journal.add({ type: 'dir', path: '/mnt/x' });
     await journal.add({ type: 'mount', target: '/mnt/x' });
     // Writes are serialized: concurrent adds all land.
-    await Promise.all([journal.add({ type: 'mount', target: '/mnt/x/proc' }), journal.add({ type: 'mount', target: '/mnt/x/sys' })]);
+    await Promise.all([
+      journal.add({ type: 'mount', target: '/mnt/x/proc' }),
+      journal.add({ type: 'mount', target: '/mnt/x/sys' }),
+    ]);
     await journal.remove({ type: 'mount', target: '/mnt/x/proc' });
     const [read] = await readJournals(stateDir);
     expect(read!.data).toMatchObject({ version: 1, ...(await selfIdentity()), label: 'mount /mnt/x y' });

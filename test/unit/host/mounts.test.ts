@@ -58,6 +58,8 @@ describe('mountsUnder', () => {
   });
 
   it('ignores a trailing slash on the root', () => {
-    expect(mountsUnder(parseMountInfo(TABLE), '/mnt/ami-chroot/loop0p10/').map((m) => m.mountPoint)).toEqual(['/mnt/ami-chroot/loop0p10']);
+    expect(mountsUnder(parseMountInfo(TABLE), '/mnt/ami-chroot/loop0p10/').map((m) => m.mountPoint)).toEqual([
+      '/mnt/ami-chroot/loop0p10',
+    ]);
   });
 });

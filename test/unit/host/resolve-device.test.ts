@@ -42,7 +42,12 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await nvme('nvme1n1', 'vol0bbbbbbbbbbbbbbbb');
     await nvme('nvme2n1', 'vol0aaaaaaaaaaaaaaaa');
-    const disk = await resolveBlockDevice({ volumeId: 'vol-0aaaaaaaaaaaaaaaa', device: '/dev/sdf', devRoot: dev, sysRoot: sys });
+    const disk = await resolveBlockDevice({
+      volumeId: 'vol-0aaaaaaaaaaaaaaaa',
+      device: '/dev/sdf',
+      devRoot: dev,
+      sysRoot: sys,
+    });
     expect(disk).toBe(join(dev, 'nvme2n1'));
   });
 
@@ -50,14 +55,20 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'nvme3n1'), '');
     await symlink('../../nvme3n1', join(dev, 'disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0ccc'));
-    expect(await resolveBlockDevice({ volumeId: 'vol-0ccc', device: '/dev/sdg', devRoot: dev, sysRoot: sys })).toBe(join(dev, 'nvme3n1'));
+    expect(await resolveBlockDevice({ volumeId: 'vol-0ccc', device: '/dev/sdg', devRoot: dev, sysRoot: sys })).toBe(
+      join(dev, 'nvme3n1'),
+    );
   });
 
   it('finds a Xen volume as /dev/sdX or /dev/xvdX', async () => {
     await writeFile(join(dev, 'xvdh'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-1', device: '/dev/sdh', devRoot: dev, sysRoot: sys })).toBe(join(dev, 'xvdh'));
+    expect(await resolveBlockDevice({ volumeId: 'vol-1', device: '/dev/sdh', devRoot: dev, sysRoot: sys })).toBe(
+      join(dev, 'xvdh'),
+    );
     await writeFile(join(dev, 'sdi'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-2', device: '/dev/xvdi', devRoot: dev, sysRoot: sys })).toBe(join(dev, 'sdi'));
+    expect(await resolveBlockDevice({ volumeId: 'vol-2', device: '/dev/xvdi', devRoot: dev, sysRoot: sys })).toBe(
+      join(dev, 'sdi'),
+    );
   });
 
   it('never takes a Xen name on an NVMe host, where it could be another volume', async () => {
@@ -78,15 +89,25 @@ describe('resolveBlockDevice', () => {
   it('waits for the node and then its partition to appear', async () => {
     setTimeout(() => void nvme('nvme1n1', 'vol0late'), 30);
     setTimeout(() => void writeFile(join(dev, 'nvme1n1p1'), ''), 80);
-    const disk = await resolveBlockDevice({ volumeId: 'vol-0late', device: '/dev/sdf', devRoot: dev, sysRoot: sys, partition: '1' });
+    const disk = await resolveBlockDevice({
+      volumeId: 'vol-0late',
+      device: '/dev/sdf',
+      devRoot: dev,
+      sysRoot: sys,
+      partition: '1',
+    });
     expect(disk).toBe(join(dev, 'nvme1n1'));
   });
 
   it('times out with what it looked at', async () => {
     await nvme('nvme0n1', 'vol0root000000000000');
-    const error = await resolveBlockDevice({ volumeId: 'vol-0abc', device: '/dev/sdf', devRoot: dev, sysRoot: sys, timeoutMs: 30 }).catch(
-      (e: unknown) => e,
-    );
+    const error = await resolveBlockDevice({
+      volumeId: 'vol-0abc',
+      device: '/dev/sdf',
+      devRoot: dev,
+      sysRoot: sys,
+      timeoutMs: 30,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeviceError);
     expect(error).toMatchObject({ phase: 'attach', resources: { volumeId: 'vol-0abc', device: '/dev/sdf' } });
     const message = (error as Error).message;
@@ -99,7 +120,9 @@ describe('resolveBlockDevice', () => {
     const reason = new Error('stop');
     const c = new AbortController();
     setTimeout(() => c.abort(reason), 20);
-    await expect(resolveBlockDevice({ volumeId: 'vol-x', device: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal })).rejects.toBe(reason);
+    await expect(
+      resolveBlockDevice({ volumeId: 'vol-x', device: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal }),
+    ).rejects.toBe(reason);
   });
 });
 

@@ -16,14 +16,26 @@ describe('sleep', () => {
 describe('withTimeout', () => {
   it('reports its own timeout error, not an abort', async () => {
     await expect(
-      withTimeout(20, undefined, (s) => sleep(5_000, s), () => new Error('waited 20 ms for x')),
+      withTimeout(
+        20,
+        undefined,
+        (s) => sleep(5_000, s),
+        () => new Error('waited 20 ms for x'),
+      ),
     ).rejects.toThrow('waited 20 ms for x');
   });
   it('reports the caller’s abort when the caller aborted first', async () => {
     const c = new AbortController();
     const reason = new Error('user abort');
     setTimeout(() => c.abort(reason), 5);
-    await expect(withTimeout(5_000, c.signal, (s) => sleep(5_000, s), () => new Error('timeout'))).rejects.toBe(reason);
+    await expect(
+      withTimeout(
+        5_000,
+        c.signal,
+        (s) => sleep(5_000, s),
+        () => new Error('timeout'),
+      ),
+    ).rejects.toBe(reason);
   });
 });
 

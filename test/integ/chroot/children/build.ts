@@ -8,7 +8,12 @@ import { attachLoop } from '../../../../src/host/loop.js';
 
 const [image, mountPath, stateDir, copyFile] = process.argv.slice(2);
 const loop = await attachLoop(image!, { stateDir: stateDir! });
-const mounted = await mountChroot({ device: loop.device, mountPath: mountPath!, stateDir: stateDir!, copyFiles: [copyFile!] });
+const mounted = await mountChroot({
+  device: loop.device,
+  mountPath: mountPath!,
+  stateDir: stateDir!,
+  copyFiles: [copyFile!],
+});
 await createChroot(mounted).sh('cd /tmp && sleep 1000 > /dev/null 2>&1 &');
 process.stdout.write('ready\n');
 setInterval(() => {}, 60_000);

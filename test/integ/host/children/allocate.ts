@@ -19,7 +19,12 @@ if (mode === 'allocate') {
   });
 } else if (mode === 'hold-lock') {
   await mkdir(a!, { recursive: true });
-  await lockfile.lock(join(a!, 'allocate'), { lockfilePath: join(a!, 'allocate.lock'), realpath: false, stale: 2000, onCompromised: () => {} });
+  await lockfile.lock(join(a!, 'allocate'), {
+    lockfilePath: join(a!, 'allocate.lock'),
+    realpath: false,
+    stale: 2000,
+    onCompromised: () => {},
+  });
   process.stdout.write('locked\n');
   setInterval(() => {}, 1000);
 } else {

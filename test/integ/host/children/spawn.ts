@@ -19,11 +19,11 @@ export interface Child {
 export function startChild(script: string, args: readonly string[]): Child {
   const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines: string[] = [];
   const waiters: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
   let done = false;
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  createInterface({ input: proc.stdout }).on('line', (line) => {
     const w = waiters.shift();
     if (w) w.resolve(line);
     else lines.push(line);
@@ -31,7 +31,8 @@ export function startChild(script: string, args: readonly string[]): Child {
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => {
       done = true;
-      for (const w of waiters.splice(0)) w.reject(new Error(`child ${script} exited (${code}) before printing a line: ${stderr}`));
+      for (const w of waiters.splice(0))
+        w.reject(new Error(`child ${script} exited (${code}) before printing a line: ${stderr}`));
       resolve(code);
     }),
   );
