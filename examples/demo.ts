@@ -178,7 +178,7 @@ async function runDemo(checks: Checks): Promise<void> {
         : `found ${image?.ImageId ?? 'nothing'} in state ${image?.State}`;
     });
   }
-  await checks.run('RegisterImage carried the name, description, new snapshot and build-id tag', async () => {
+  await checks.run('RegisterImage carried the name, description, new snapshot and build-id tag', () => {
     const input = calls.find((call) => call.region === BUILD_REGION && call.name === 'RegisterImage')?.input;
     const root = (
       input?.BlockDeviceMappings as { DeviceName?: string; Ebs?: { SnapshotId?: string } }[] | undefined
@@ -190,7 +190,7 @@ async function runDemo(checks: Checks): Promise<void> {
       [BUILD_ID_TAG]: [tagOf(input, 'image', BUILD_ID_TAG), result.buildId],
     });
   });
-  await checks.run(`CopyImage to ${COPY_REGION} carried the source, the name and the tags`, async () => {
+  await checks.run(`CopyImage to ${COPY_REGION} carried the source, the name and the tags`, () => {
     const input = calls.find((call) => call.region === COPY_REGION && call.name === 'CopyImage')?.input;
     return expectAll({
       SourceRegion: [input?.SourceRegion, BUILD_REGION],
@@ -244,7 +244,7 @@ async function runDemo(checks: Checks): Promise<void> {
   await checks.run('the raw image exists under its final name, no .partial left', async () =>
     (await exists(output)) && !(await exists(`${output}.partial`)) ? true : 'missing output or leftover .partial',
   );
-  await checks.run('it is sparse', async () =>
+  await checks.run('it is sparse', () =>
     image.allocatedBytes < image.sizeBytes ? true : `${image.allocatedBytes} of ${image.sizeBytes} bytes allocated`,
   );
   await checks.run('the source disk is untouched (same sha256)', async () =>
@@ -441,7 +441,7 @@ class Checks {
   passed = 0;
   failed = 0;
 
-  async run(name: string, fn: () => Promise<true | string>): Promise<void> {
+  async run(name: string, fn: () => Promise<true | string> | true | string): Promise<void> {
     let outcome: true | string;
     try {
       outcome = await fn();

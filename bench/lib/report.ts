@@ -58,7 +58,7 @@ export interface Benchmark {
   /** What the machine needs (shown when the benchmark can't run). */
   readonly requires: readonly string[];
   /** Runs it with its own command-line arguments. */
-  run(argv: readonly string[]): Promise<BenchResult>;
+  readonly run: (argv: readonly string[]) => Promise<BenchResult>;
 }
 
 /**

@@ -129,7 +129,7 @@ export async function toAwsError(
     meta.region && `in ${meta.region}`,
     ...Object.entries(meta.resources ?? {})
       .filter(([k]) => k !== 'region')
-      .map(([, v]) => v),
+      .map(([, v]): unknown => v),
   ]
     .filter(Boolean)
     .join(', ');

@@ -200,7 +200,7 @@ export function clientConfig(access: AwsAccess, region: string): EC2ClientConfig
     const mfaCode = access.mfaCode;
     // The SDK's default credential chain reads the client config, including this provider,
     // when a profile assumes a role that requires MFA.
-    if (mfaCode !== undefined) config.mfaCodeProvider = async () => mfaCode;
+    if (mfaCode !== undefined) config.mfaCodeProvider = () => Promise.resolve(mfaCode);
   }
   return config;
 }

@@ -597,17 +597,19 @@ export async function snapshotAndRegister(
       const copyId = copy.ImageId;
       if (!copyId) throw new Error('CopyImage returned no ImageId');
       ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: copyId, region });
-      let copySnapshots: string[] | undefined;
+      // Filled in once the copy is available; until then the undo asks EC2.
+      const known: { snapshots?: string[] } = {};
       const dropCopy = idempotent(async (signal: AbortSignal) => {
         const c = cleanCtx(signal);
         const snaps =
-          copySnapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
+          known.snapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
         await removeImage(ec2, copyId, snaps, c, region);
       });
       undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
       const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
       await ensureImageTags(ec2, copied, imageTags, ctx, region);
-      copySnapshots = snapshotIdsOf(copied);
+      const copySnapshots = snapshotIdsOf(copied);
+      known.snapshots = copySnapshots;
       // The intermediary has served its purpose.
       const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);
       await dropRegistered(signal);

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { inspect } from 'node:util';
 import { CopyImageCommand, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ConfigError, RegionCopyError, attachCleanupErrors } from '../errors.js';
@@ -250,7 +251,8 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   await Promise.all(
     copies.map(async (copy) => {
       const failure = failedRegions.get(copy.region);
-      const error = failure === undefined ? undefined : failure instanceof Error ? failure : new Error(String(failure));
+      const error =
+        failure === undefined ? undefined : failure instanceof Error ? failure : new Error(inspect(failure));
       const base = {
         region: copy.region,
         ...(copy.imageId ? { imageId: copy.imageId } : {}),

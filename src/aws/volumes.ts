@@ -589,7 +589,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
       ...pollBits(options),
     });
     await releaseLease();
-    const resolve = input.resolveDevice ?? (async (args: { device: string }) => args.device);
+    const resolve = input.resolveDevice ?? ((args: { device: string }) => Promise.resolve(args.device));
     hostDevice = await resolve({ volumeId, device, signal: ctx.signal });
   } catch (error) {
     await releaseLease();

@@ -508,7 +508,7 @@ function selectBuilder(
     throw new ConfigError([
       { path: 'builders', value: builders, message: `must be a list of builders, got ${typeName(builders)}` },
     ]);
-  const candidates = builders
+  const candidates = (builders as unknown[])
     .map((b, i) => [b, i] as const)
     .filter(
       ([b]) =>
@@ -542,7 +542,7 @@ function buildVariables(
   for (const [name, raw] of Object.entries(defaults)) {
     if (raw === null || raw === undefined) continue; // a required variable without a default
     // Packer allows env only in variable defaults.
-    const value = String(raw).replace(
+    const value = (typeof raw === 'string' ? raw : JSON.stringify(raw)).replace(
       ENV_ACTION,
       (_, literal: string) =>
         env[literal.startsWith('`') ? literal.slice(1, -1) : (JSON.parse(literal) as string)] ?? '',

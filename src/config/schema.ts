@@ -23,9 +23,9 @@ export function show(value: unknown): string {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `Date ${value.toISOString()}`;
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value) ?? (typeof value === 'symbol' ? value.toString() : typeof value);
   } catch {
-    text = String(value);
+    text = 'an object that cannot be shown (circular?)';
   }
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

@@ -115,7 +115,15 @@ export function cleanResourceName(value: string): string {
   return bytes.toString('latin1');
 }
 
-const str = (v: Value | undefined): string => (typeof v === 'string' ? v : String(v ?? ''));
+/** A value as Go's fmt prints it (`{{.SourceAMITags}}` shows as `map[k:v]`, as in Packer). */
+const str = (v: Value | undefined): string => {
+  if (v === undefined) return '';
+  if (typeof v !== 'object') return String(v);
+  const pairs = Object.keys(v)
+    .sort()
+    .map((k) => `${k}:${v[k]}`);
+  return `map[${pairs.join(' ')}]`;
+};
 
 const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
   timestamp: { params: [], call: (_, clock) => String(Math.floor(clock.now.getTime() / 1000)) },

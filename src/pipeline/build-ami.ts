@@ -253,7 +253,7 @@ export async function buildAmi(
   const env = options.env ?? process.env;
 
   // Validation happens before any side effect, and its errors need no cleanup.
-  const cfg = await phases.run('validate', async () => {
+  const cfg = await phases.run('validate', () => {
     const resolved = resolveConfig(config, env);
     checkPlatform('buildAmi', 'attaching volumes');
     return resolved;

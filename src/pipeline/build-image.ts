@@ -382,7 +382,7 @@ async function plan(input: BuildImageInput): Promise<Plan> {
   chroot.mountPath ??= DEFAULT_LOCAL_MOUNT_PATH;
   if (scratch !== undefined && input.copyFiles === undefined) chroot.copyFiles = [];
   const general = input.preMountCommands;
-  const allPreMount = [...scratchCommands, ...(Array.isArray(general) ? general : [])];
+  const allPreMount = [...scratchCommands, ...(Array.isArray(general) ? (general as readonly Template[]) : [])];
   if (general !== undefined && !Array.isArray(general)) chroot.preMountCommands = general;
   else if (allPreMount.length > 0) chroot.preMountCommands = allPreMount;
   const synthetic = { amiName: 'local-image', sourceAmi: 'ami-00000000', ...chroot } as unknown as BuildConfig;

@@ -124,7 +124,7 @@ export function startRun(options: OperationOptions): {
   readonly ctx: Ctx;
   readonly signal: AbortSignal;
   readonly phases: PhaseTracker;
-  end(): void;
+  readonly end: () => void;
 } {
   const internal = new AbortController();
   const signal = anySignal(options.signal, internal.signal)!;

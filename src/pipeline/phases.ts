@@ -26,7 +26,7 @@ export class PhaseTracker {
   /**
    * Runs one phase. `checkAbort: false` is for cleanup, which must run after an abort.
    */
-  async run<T>(phase: Phase, fn: () => Promise<T>, options: { readonly checkAbort?: boolean } = {}): Promise<T> {
+  async run<T>(phase: Phase, fn: () => Promise<T> | T, options: { readonly checkAbort?: boolean } = {}): Promise<T> {
     if (options.checkAbort !== false) throwIfAborted(this.#ctx.signal);
     const previous = this.#current;
     this.#current = phase;

@@ -124,21 +124,20 @@ export async function withLoopImage<T>(
     const image = join(dir.path, 'disk.img');
     await makeBusyboxImage(image, options);
     const loop = await attachLoop(image, { stateDir: false });
-    let ok = false;
     let leak: string | undefined;
+    let result: T;
     try {
-      const result = await fn({ dir: dir.path, image, loop });
-      ok = true;
-      return result;
+      result = await fn({ dir: dir.path, image, loop });
     } finally {
       // The code under test must have unmounted everything; our own loop device is ours to detach.
       leak = await findLeaks(dir.path, [loop.device]);
       await unmountTree(dir.path, { logger: quiet, killGraceMs: 500 }).catch(() => {});
       await loop.detach().catch(() => {});
       await forceCleanup(dir.path);
-      // Reported only when the test itself passed: a failure's own error matters more.
-      if (ok && leak) throw new Error(leak);
     }
+    // Reached only when the test itself passed: a failure's own error matters more than a leak.
+    if (leak) throw new Error(leak);
+    return result;
   } finally {
     await dir.cleanup();
   }

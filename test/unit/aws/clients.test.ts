@@ -47,7 +47,7 @@ describe('createAwsClients', () => {
       sessionToken: 'session',
     });
     expect(await ec2.config.maxAttempts()).toBe(4);
-    const endpoint = await ec2.config.endpointProvider({
+    const endpoint = ec2.config.endpointProvider({
       Region: 'eu-west-1',
       Endpoint: 'http://127.0.0.1:1',
       UseFIPS: false,

@@ -350,6 +350,7 @@ describe('secrets', () => {
       inspect(r, { depth: 5 }),
       JSON.stringify(r.credentials),
       inspect(r.credentials),
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the default stringification is what is tested
       String(r.credentials),
     ]) {
       expect(text).not.toContain(secret);
