@@ -9,7 +9,7 @@
  * instantaneous in the simulation, for every strategy alike.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll.js';
+import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll-policy.js';
 import { createRng } from './lib/prng.js';
 import {
   atMost,

@@ -21,7 +21,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
-import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll.js';
+import { DEFAULT_WAIT_POLICIES } from '../src/aws/poll-policy.js';
 import type { WaitKind } from '../src/types.js';
 
 /** The repository root. @internal */

@@ -116,7 +116,7 @@ export { attachVolume, createVolume } from './aws/volumes.js';
 export { deregisterImagesByName, snapshotAndRegister } from './aws/images.js';
 export { copyToRegions } from './aws/regions.js';
 export { findTaggedResources } from './aws/orphans.js';
-export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './aws/poll.js';
+export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './aws/poll-policy.js';
 export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } from './aws/clients.js';
 export type { GetHostIdentityOptions, HostIdentity } from './aws/identity.js';
 export type { AwsOperationOptions, Ec2Provider } from './aws/common.js';
@@ -140,7 +140,7 @@ export type {
 export type { ImageSharing } from './aws/permissions.js';
 export type { CopyToRegionsInput, RegionCopies } from './aws/regions.js';
 export type { FindTaggedResourcesOptions, TaggedResource } from './aws/orphans.js';
-export type { ResolvedWaitPolicy } from './aws/poll.js';
+export type { ResolvedWaitPolicy } from './aws/poll-policy.js';
 // --- end aws ---
 
 // --- build: local raw images (buildImage) ---

@@ -17,7 +17,7 @@ import { basename, join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto, type MotoServer } from '../../fixtures/moto.js';
-import { DEFAULT_WAIT_POLICIES } from '../../src/aws/poll.js';
+import { DEFAULT_WAIT_POLICIES } from '../../src/aws/poll-policy.js';
 import { buildAmi, type BuildResult } from '../../src/pipeline/build-ami.js';
 import { run } from '../../src/host/exec.js';
 import { attachLoop, loopDevicesOf, type LoopDevice } from '../../src/host/loop.js';

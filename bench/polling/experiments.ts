@@ -15,7 +15,7 @@ import {
   delayGrowth,
   scheduleDelay,
   type ResolvedWaitPolicy,
-} from '../../src/aws/poll.js';
+} from '../../src/aws/poll-policy.js';
 import type { Rng } from '../lib/prng.js';
 import type { Strategy, WaitOutcome } from './policies.js';
 import { doneState, type SimKind, type Timeline } from './timelines.js';

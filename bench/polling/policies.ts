@@ -7,13 +7,8 @@
  * - the AWS SDK v3 waiter: a re-implementation of smithy's `runPolling` schedule (see
  *   `sdkV3Delay`), because the real one sleeps on real timers and can't use a virtual clock.
  */
-import {
-  DEFAULT_WAIT_POLICIES,
-  pollUntil,
-  type PollClock,
-  type PollVerdict,
-  type ResolvedWaitPolicy,
-} from '../../src/aws/poll.js';
+import { pollUntil, type PollClock, type PollVerdict } from '../../src/aws/poll.js';
+import { DEFAULT_WAIT_POLICIES, type ResolvedWaitPolicy } from '../../src/aws/poll-policy.js';
 import { WaitTimeoutError } from '../../src/errors.js';
 import { toCtx } from '../../src/internal/logger.js';
 import type { Rng } from '../lib/prng.js';

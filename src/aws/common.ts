@@ -9,8 +9,9 @@ import { ConfigError, attachCleanupErrors } from '../errors.js';
 import type { OperationOptions, PollingConfig, WaitKind } from '../types.js';
 import { cleanupSignal } from '../internal/abort.js';
 import type { Ctx } from '../internal/logger.js';
-import { resolveWaitPolicy } from './poll.js';
-import type { PollClock, ResolvedWaitPolicy } from './poll.js';
+import type { PollClock } from './poll.js';
+import { resolveWaitPolicy } from './poll-policy.js';
+import type { ResolvedWaitPolicy } from './poll-policy.js';
 
 /**
  * An EC2 client, or a function that returns the client of a region (e.g. `clients.ec2` of

@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { WaitFailedError, WaitTimeoutError, ConfigError } from '../../../src/errors.js';
+import { pollUntil, type PollClock, type PollVerdict } from '../../../src/aws/poll.js';
 import {
   DEFAULT_WAIT_POLICIES,
   ETA_STRETCH_CAP,
   delayGrowth,
-  pollUntil,
   resolveWaitPolicy,
   scheduleDelay,
-  type PollClock,
-  type PollVerdict,
   type ResolvedWaitPolicy,
-} from '../../../src/aws/poll.js';
+} from '../../../src/aws/poll-policy.js';
 import { toCtx } from '../../../src/internal/logger.js';
 import type { ProgressEvent } from '../../../src/types.js';
 

@@ -32,7 +32,7 @@ import { DeviceError } from '../../../src/errors.js';
 import { createRng } from '../../../bench/lib/prng.js';
 import { pairHolds, parseParallelArgs } from '../../../bench/parallel.js';
 import { parseRegionsArgs } from '../../../bench/regions.js';
-import { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from '../../../src/aws/poll.js';
+import { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from '../../../src/aws/poll-policy.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
 
 /**

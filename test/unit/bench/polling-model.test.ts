@@ -20,7 +20,7 @@ import {
   sdkV3Strategy,
 } from '../../../bench/polling/policies.js';
 import { cappedEtaSchedule, experimentalPoll } from '../../../bench/polling/experiments.js';
-import { ETA_STRETCH_CAP, scheduleDelay } from '../../../src/aws/poll.js';
+import { ETA_STRETCH_CAP, scheduleDelay } from '../../../src/aws/poll-policy.js';
 
 /** A timeline that becomes done at `doneAtMs`, for checking a schedule by hand. */
 function stepTimeline(kind: Timeline['kind'], doneAtMs: number): Timeline {
