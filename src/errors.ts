@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'ERR_MOUNT'
   | 'ERR_UNMOUNT'
   | 'ERR_PATH_ESCAPE'
+  | 'ERR_NOT_REGULAR_FILE'
   | 'ERR_PROVISION'
   | 'ERR_REGION_COPY'
   | 'ERR_CLEANUP'
@@ -673,6 +674,45 @@ export class PathEscapeError extends AmiChrootError {
   }
 }
 named(PathEscapeError, 'PathEscapeError');
+
+/**
+ * A file operation of the Chroot handle met something other than a regular file (a device node,
+ * FIFO, socket or directory). Such files are refused unopened: reading a FIFO would block, and
+ * opening some devices has effects of its own.
+ *
+ * @example
+ * ```ts
+ * import { NotRegularFileError, withChroot } from 'ami-chroot';
+ *
+ * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
+ *   try {
+ *     await chroot.readFile('/etc/hostname', 'utf8');
+ *   } catch (error) {
+ *     if (!(error instanceof NotRegularFileError)) throw error;
+ *     console.warn(error.path, error.fileType); // /etc/hostname a FIFO
+ *   }
+ * });
+ * ```
+ * @public
+ */
+export class NotRegularFileError extends AmiChrootError {
+  /** The path asked for, relative to the chroot. */
+  readonly path: string;
+  /** What is there instead, e.g. `a FIFO`, `a character device`. */
+  readonly fileType: string;
+  /**
+   * @param message - which path, what it is, and what to do
+   * @param path - the requested path
+   * @param fileType - what is there instead
+   * @param options - resources
+   */
+  constructor(message: string, path: string, fileType: string, options: AmiChrootErrorOptions = {}) {
+    super('ERR_NOT_REGULAR_FILE', message, { phase: 'provision', ...options });
+    this.path = path;
+    this.fileType = fileType;
+  }
+}
+named(NotRegularFileError, 'NotRegularFileError');
 
 /**
  * The user's provision callback threw; the original error is the `cause`.

@@ -16,6 +16,7 @@ export {
   HostIdentityError,
   LockError,
   MountError,
+  NotRegularFileError,
   PathEscapeError,
   ProvisionError,
   RegionCopyError,

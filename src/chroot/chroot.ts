@@ -2,16 +2,14 @@
  * The `Chroot` handle given to provisioning code: commands run inside with chroot(8), an explicit
  * environment and no host shell; file access resolves every path inside the root.
  */
-import { access, lstat, mkdir, open, readdir, readlink, symlink, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { basename, posix } from 'node:path';
-import { PathEscapeError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { anySignal } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
 import { run } from '../host/exec.js';
 import type { CommandWrapper, RunResult } from '../host/exec.js';
+import { copyInRoot, readInRoot, writeInRoot } from './files.js';
 import { resolveInRoot } from './paths.js';
 
 /**
@@ -146,39 +144,6 @@ function findChroot(): Promise<string> {
   return chrootBinary;
 }
 
-function escapeError(root: string, path: string, why: string, cause?: unknown): PathEscapeError {
-  return new PathEscapeError(`Refusing ${path} in the chroot ${root}: ${why}`, path, {
-    resources: { mountPath: root },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
-async function openForWrite(
-  root: string,
-  chrootPath: string,
-  hostPath: string,
-  mode: number | undefined,
-): Promise<FileHandle> {
-  try {
-    return await open(
-      hostPath,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-      mode ?? 0o644,
-    );
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
-      const target = await readlink(hostPath).catch(() => '?');
-      throw escapeError(
-        root,
-        chrootPath,
-        `it is a symlink (-> ${target}); writing through it could leave the image. Pass followSymlink to write to its target inside the chroot.`,
-        error,
-      );
-    }
-    throw error;
-  }
-}
-
 /**
  * Makes a {@link Chroot} handle for a root (usually a {@link MountedChroot}).
  *
@@ -218,95 +183,20 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
     });
   };
 
-  const writeFile = async (path: string, data: string | Uint8Array, opts: ChrootWriteOptions = {}): Promise<void> => {
-    if (opts.mkdirs) await resolveInRoot(root, posix.dirname(posix.join('/', path)), { mkdirs: true });
-    const hostPath = await resolveInRoot(root, path, { followFinal: opts.followSymlink ?? false });
-    const handle = await openForWrite(root, path, hostPath, opts.mode);
-    try {
-      await handle.writeFile(data);
-      if (opts.mode !== undefined) await handle.chmod(opts.mode);
-    } finally {
-      await handle.close();
-    }
-  };
+  const writeFile = (path: string, data: string | Uint8Array, opts: ChrootWriteOptions = {}): Promise<void> =>
+    writeInRoot(root, path, { data }, opts);
 
   async function readFile(path: string): Promise<Buffer>;
   async function readFile(path: string, encoding: BufferEncoding): Promise<string>;
   async function readFile(path: string, encoding?: BufferEncoding): Promise<Buffer | string> {
-    const hostPath = await resolveInRoot(root, path);
-    let handle: FileHandle;
-    try {
-      handle = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP')
-        throw escapeError(root, path, 'it changed into a symlink while being read.', error);
-      throw error;
-    }
-    try {
-      return encoding ? await handle.readFile(encoding) : await handle.readFile();
-    } finally {
-      await handle.close();
-    }
+    const data = await readInRoot(root, path);
+    return encoding ? data.toString(encoding) : data;
   }
 
-  const copyFileIn = async (src: string, dest: string, mode: number): Promise<void> => {
-    const hostPath = await resolveInRoot(root, dest, { followFinal: false });
-    const out = await openForWrite(root, dest, hostPath, mode);
-    try {
-      const input = await open(src, constants.O_RDONLY);
-      try {
-        const buffer = Buffer.allocUnsafe(1 << 20);
-        for (;;) {
-          const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
-          if (bytesRead === 0) break;
-          await out.write(buffer, 0, bytesRead);
-        }
-      } finally {
-        await input.close();
-      }
-      await out.chmod(mode);
-    } finally {
-      await out.close();
-    }
-  };
-
-  const copyTree = async (src: string, dest: string): Promise<void> => {
-    handleSignal.throwIfAborted();
-    const st = await lstat(src);
-    if (st.isDirectory()) {
-      const hostDir = await resolveInRoot(root, dest);
-      try {
-        const existing = await lstat(hostDir);
-        if (!existing.isDirectory())
-          throw escapeError(root, dest, 'a directory is to be copied there but it is not a directory.');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        await mkdir(hostDir, { mode: st.mode & 0o7777 });
-      }
-      for (const name of await readdir(src)) await copyTree(`${src}/${name}`, `${dest}/${name}`);
-    } else if (st.isSymbolicLink()) {
-      const hostPath = await resolveInRoot(root, dest, { followFinal: false });
-      await unlink(hostPath).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      await symlink(await readlink(src), hostPath);
-    } else if (st.isFile()) {
-      await copyFileIn(src, dest, st.mode & 0o7777);
-    } else {
-      ctx.logger.warn(`copyIn: skipping ${src}, which is neither a file, a directory nor a symlink.`);
-    }
-  };
-
-  const copyIn = async (hostPath: string, chrootPath: string): Promise<void> => {
-    let dest = chrootPath;
-    try {
-      if ((await lstat(await resolveInRoot(root, chrootPath))).isDirectory())
-        dest = `${chrootPath.replace(/\/+$/, '')}/${basename(hostPath)}`;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    await copyTree(hostPath, dest);
-  };
+  const copyIn = (hostPath: string, chrootPath: string): Promise<void> =>
+    copyInRoot(root, hostPath, chrootPath, handleSignal, (skipped) =>
+      ctx.logger.warn(`copyIn: skipping ${skipped}, which is neither a file, a directory nor a symlink.`),
+    );
 
   return {
     root,

@@ -9,7 +9,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
 import type { ProcessIdentity } from './processes.js';
 import { selfIdentity } from './processes.js';
 
@@ -34,15 +36,28 @@ export const DEFAULT_STATE_DIR = '/run/ami-chroot';
  * @internal
  */
 export type JournalEntry =
-  /** A mount point (the whole tree under it is unmounted on recovery). */
-  | { readonly type: 'mount'; readonly target: string }
+  /**
+   * A mount point (the whole tree under it is unmounted on recovery). Recorded before mounting;
+   * once mounted, the mount's id and device (from /proc/self/mountinfo) are added, and recovery
+   * unmounts only a mount that still has both: never one the build did not make.
+   */
+  | {
+      readonly type: 'mount';
+      readonly target: string;
+      /** Mount id in /proc/self/mountinfo. */
+      readonly id?: number;
+      /** `major:minor` of the mounted filesystem. */
+      readonly majorMinor?: string;
+    }
   /** A directory created for a mount; removed if empty. */
   | { readonly type: 'dir'; readonly path: string }
   /** A loop device over `file`; every loop device backed by `file` is detached on recovery. */
   | { readonly type: 'loop'; readonly file: string; readonly device?: string }
   /**
    * A file placed at `path` inside the mounted image `root`; the image's original (if any) was
-   * renamed to `backup`. Recovery puts the original back while `root` is still mounted.
+   * renamed to `backup`. Paths are canonical paths inside the image (`/etc/resolv.conf`), never
+   * host paths: they are resolved inside `root` when acted on. Recovery puts the original back
+   * while `root` is still mounted.
    */
   | {
       readonly type: 'file';
@@ -92,6 +107,7 @@ export class Journal {
   /** Creates an empty journal file in `stateDir`. */
   static async create(stateDir: string, label: string): Promise<Journal> {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await assertPrivateDir(stateDir, 'stateDir');
     const owner = await selfIdentity();
     const slug = label.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 60);
     const file = join(stateDir, `${slug}.${owner.pid}.${randomBytes(4).toString('hex')}.json`);
@@ -108,6 +124,12 @@ export class Journal {
   /** Records an entry (call before doing the thing). */
   add(entry: JournalEntry): Promise<void> {
     this.#entries.push(entry);
+    return this.#flush();
+  }
+
+  /** Replaces an entry with a more precise one (a mount's identity once it is mounted). */
+  replace(entry: JournalEntry, by: JournalEntry): Promise<void> {
+    this.#entries = this.#entries.map((e) => (sameEntry(e, entry) ? by : e));
     return this.#flush();
   }
 
@@ -146,10 +168,47 @@ export class Journal {
 }
 
 /**
- * Reads every journal in `stateDir` (unreadable or foreign files are skipped).
+ * Why a file or directory cannot be trusted with recovery instructions, or `undefined`: it must
+ * be ours (owned by this user) and writable by no one else, and not a symlink.
  * @internal
  */
-export async function readJournals(stateDir: string): Promise<{ path: string; data: JournalData }[]> {
+export function untrustedBecause(st: Stats, kind: 'directory' | 'file'): string | undefined {
+  if (st.isSymbolicLink()) return 'it is a symlink';
+  if (kind === 'directory' ? !st.isDirectory() : !st.isFile()) return `it is not a ${kind}`;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `it is owned by uid ${st.uid}, not by this user (uid ${uid})`;
+  if ((st.mode & 0o022) !== 0)
+    return `it is writable by ${st.mode & 0o020 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8)})`;
+  return undefined;
+}
+
+/**
+ * Refuses a state directory others could plant journals in (recovery obeys them as root).
+ * @throws {@link ConfigError} naming `option`, the path, and the fix.
+ * @internal
+ */
+export async function assertPrivateDir(path: string, option: string): Promise<void> {
+  const why = untrustedBecause(await lstat(path), 'directory');
+  if (why !== undefined) {
+    throw new ConfigError([
+      {
+        path: option,
+        value: path,
+        message: `${path} cannot hold recovery journals: ${why}. Use a directory owned by this user with mode 0700 (e.g. chmod 700 ${path}), or another one.`,
+      },
+    ]);
+  }
+}
+
+/**
+ * Reads every journal in `stateDir`. Unreadable files are skipped; journals this user does not own
+ * alone, or that others could have written, are skipped and passed to `refused`.
+ * @internal
+ */
+export async function readJournals(
+  stateDir: string,
+  refused?: (path: string, why: string) => void,
+): Promise<{ path: string; data: JournalData }[]> {
   let names: string[];
   try {
     names = await readdir(stateDir);
@@ -162,6 +221,11 @@ export async function readJournals(stateDir: string): Promise<{ path: string; da
     if (!name.endsWith('.json')) continue;
     const path = join(stateDir, name);
     try {
+      const why = untrustedBecause(await lstat(path), 'file');
+      if (why !== undefined) {
+        refused?.(path, why);
+        continue;
+      }
       const data = JSON.parse(await readFile(path, 'utf8')) as JournalData;
       if (data.version === 1 && typeof data.pid === 'number' && Array.isArray(data.entries)) out.push({ path, data });
     } catch {
@@ -198,25 +262,4 @@ export async function removeJournalTemps(stateDir: string): Promise<void> {
     return;
   }
   for (const name of names) if (name.endsWith('.json.tmp')) await unlink(join(stateDir, name)).catch(() => {});
-}
-
-async function lexists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-}
-
-/**
- * Undoes one `file` entry: removes what was placed, renames the image's original back.
- * Never follows a symlink (unlink and rename act on the link itself).
- * @internal
- */
-export async function restorePlaced(entry: Extract<JournalEntry, { type: 'file' }>): Promise<void> {
-  if (await lexists(entry.path)) await unlink(entry.path);
-  if (entry.backup !== undefined && (await lexists(entry.backup))) await rename(entry.backup, entry.path);
-  for (const dir of [...(entry.createdDirs ?? [])].reverse()) await removeEmptyDir(dir);
 }

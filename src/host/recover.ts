@@ -8,7 +8,8 @@ import { CleanupError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { toCtx } from '../internal/logger.js';
 import { DEFAULT_LOCK_DIR, removeDeadReservations } from './devices.js';
-import { DEFAULT_STATE_DIR, readJournals, removeEmptyDir, removeJournalTemps, restorePlaced } from './journal.js';
+import { restorePlaced } from '../chroot/file-swap.js';
+import { DEFAULT_STATE_DIR, readJournals, removeEmptyDir, removeJournalTemps } from './journal.js';
 import type { JournalEntry } from './journal.js';
 import { detachLoopDevice, loopDevicesOf } from './loop.js';
 import { readMountInfo, unmountTreeCtx } from './mounts.js';
@@ -117,7 +118,7 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
     for (const entry of [...b.entries].reverse()) {
       if (entry.type !== 'file' || !mounted.has(entry.root)) continue;
       await restorePlaced(entry);
-      b.restoredFiles.push(entry.path);
+      b.restoredFiles.push(`${entry.root}${entry.path}`);
     }
   });
   await step(builds, async (b) => {

@@ -113,7 +113,7 @@ describe('recoverHost', () => {
   it('keeps a journal it could not complete, and says why', async () => {
     const stateDir = join(dir.path, 'state');
     await mkdir(stateDir);
-    // A dead build whose file backup is a directory that cannot be renamed over its file.
+    // A dead build whose placed file was replaced by a directory: its backup cannot go back.
     const root = join(dir.path, 'root');
     await mkdir(join(root, 'etc/x'), { recursive: true });
     await writeFile(join(root, 'etc/y'), 'placed');
@@ -131,18 +131,13 @@ describe('recoverHost', () => {
         label: 'mount test',
         entries: [
           { type: 'mount', target: mountTarget },
-          {
-            type: 'file',
-            root: mountTarget,
-            path: join(mountTarget, 'gone'),
-            backup: join(mountTarget, 'missing-backup'),
-          },
-          { type: 'file', root: mountTarget, path: join(mountTarget, 'dir'), backup: join(mountTarget, 'backup') },
+          { type: 'file', root: mountTarget, path: '/gone', backup: '/gone.ami-chroot-orig' },
+          { type: 'file', root: mountTarget, path: '/dir', backup: '/dir.ami-chroot-orig' },
         ],
       }),
     );
     await mkdir(join(mountTarget, 'dir'));
-    await writeFile(join(mountTarget, 'backup'), 'original');
+    await writeFile(join(mountTarget, 'dir.ami-chroot-orig'), 'original');
     const error = await recoverHost({ stateDir, lockDir: join(dir.path, 'lock') }, { logger: quiet }).catch(
       (e: unknown) => e,
     );
