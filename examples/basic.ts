@@ -11,8 +11,7 @@
  * Run it on an EC2 Linux build host, as root, with a source AMI of your region:
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/basic.ts
  */
-import { defineConfig } from '../src/index.js';
-import { buildAmi } from '../src/index.js';
+import { defineConfig, buildAmi } from '../src/index.js';
 
 const config = defineConfig({
   sourceAmi: process.env['SOURCE_AMI'] ?? 'ami-e81d5881',

@@ -11,16 +11,14 @@
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/compose-primitives.ts
  */
 import {
-  allocateDevice,
   attachVolume,
   createAwsClients,
   createVolume,
   getHostIdentity,
-  resolveBlockDevice,
   resolveSourceAmi,
   snapshotAndRegister,
-  withChroot,
-} from '../src/index.js';
+} from '../src/aws/index.js';
+import { allocateDevice, resolveBlockDevice, withChroot } from '../src/host/index.js';
 
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => controller.abort());

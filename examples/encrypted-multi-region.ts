@@ -16,9 +16,8 @@
  *
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/encrypted-multi-region.ts [--root-volume]
  */
-import { defineConfig } from '../src/index.js';
+import { defineConfig, buildAmi } from '../src/index.js';
 import type { BuildConfig } from '../src/index.js';
-import { buildAmi } from '../src/index.js';
 
 const common: BuildConfig = {
   region: 'us-east-1',

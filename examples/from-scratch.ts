@@ -21,8 +21,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { defineConfig, partitionPath, shellQuote } from '../src/index.js';
-import { buildAmi } from '../src/index.js';
+import { defineConfig, shellQuote, buildAmi } from '../src/index.js';
+import { partitionPath } from '../src/host/index.js';
 
 const config = defineConfig({
   fromScratch: true,

@@ -14,9 +14,9 @@
  *
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/nvme-host.ts
  */
-import { resolveBlockDevice } from '../src/index.js';
-import type { BuildConfig, DeviceResolver } from '../src/index.js';
 import { buildAmi } from '../src/index.js';
+import type { BuildConfig, DeviceResolver } from '../src/index.js';
+import { resolveBlockDevice } from '../src/host/index.js';
 
 const nvmeDevicePath = process.env['NVME_DEVICE_PATH'];
 const config: BuildConfig = {

@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
-import { ConfigError, fromPackerConfig, resolveConfig } from '../src/index.js';
+import { ConfigError, fromPackerConfig, resolveConfig } from '../src/config/index.js';
 
 // Packer's "Using Instances with NVMe block devices" example, a whole template.
 const NVME_EXAMPLE = {

@@ -17,8 +17,7 @@
  *
  *   sudo SOURCE_AMI=ami-0123456789abcdef0 npx tsx examples/policy-rc-d.ts [--no-service-guard]
  */
-import { defineConfig } from '../src/index.js';
-import { buildAmi } from '../src/index.js';
+import { defineConfig, buildAmi } from '../src/index.js';
 
 const serviceGuard = !process.argv.includes('--no-service-guard');
 const config = defineConfig({

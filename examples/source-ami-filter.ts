@@ -11,9 +11,9 @@
  *
  *   sudo npx tsx examples/source-ami-filter.ts [--dry-run]
  */
-import { createAwsClients, defineConfig, resolveSourceAmi } from '../src/index.js';
+import { defineConfig, buildAmi } from '../src/index.js';
 import type { SourceAmiFilter } from '../src/index.js';
-import { buildAmi } from '../src/index.js';
+import { createAwsClients, resolveSourceAmi } from '../src/aws/index.js';
 
 const sourceAmiFilter: SourceAmiFilter = {
   filters: { 'virtualization-type': 'hvm', name: 'debian-12-amd64-*', 'root-device-type': 'ebs' },

@@ -11,7 +11,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attachLoop, withChroot } from '../src/index.js';
+import { attachLoop, withChroot } from '../src/host/index.js';
 import { makeBusyboxImage } from '../fixtures/busybox-image.js';
 
 const controller = new AbortController();

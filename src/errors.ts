@@ -236,7 +236,7 @@ export interface AwsErrorOptions extends AmiChrootErrorOptions {
  *
  * @example
  * ```ts
- * import { AwsError, createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ * import { AwsError, createAwsClients, resolveSourceAmi } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'eu-west-1', decodeAuthorizationMessages: true });
  * try {
@@ -281,7 +281,7 @@ named(AwsError, 'AwsError');
  *
  * @example
  * ```ts
- * import { WaitTimeoutError, createAwsClients, createVolume } from 'ami-chroot';
+ * import { WaitTimeoutError, createAwsClients, createVolume } from 'ami-chroot/aws';
  *
  * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
  * const polling = { waits: { volumeAvailable: { timeoutMs: 60_000 } } };
@@ -335,7 +335,7 @@ named(WaitTimeoutError, 'WaitTimeoutError');
  *
  * @example
  * ```ts
- * import { WaitFailedError, createAwsClients, createVolume } from 'ami-chroot';
+ * import { WaitFailedError, createAwsClients, createVolume } from 'ami-chroot/aws';
  *
  * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
  * try {
@@ -368,7 +368,7 @@ named(WaitFailedError, 'WaitFailedError');
  *
  * @example
  * ```ts
- * import { HostIdentityError, getHostIdentity } from 'ami-chroot';
+ * import { HostIdentityError, getHostIdentity } from 'ami-chroot/aws';
  *
  * try {
  *   const host = await getHostIdentity({ timeoutMs: 5_000 });
@@ -397,7 +397,7 @@ named(HostIdentityError, 'HostIdentityError');
  *
  * @example
  * ```ts
- * import { SourceImageError, createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ * import { SourceImageError, createAwsClients, resolveSourceAmi } from 'ami-chroot/aws';
  *
  * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
  * const sourceAmiFilter = { filters: { name: 'debian-12-amd64-*' }, owners: ['136693071363'] };
@@ -427,7 +427,7 @@ named(SourceImageError, 'SourceImageError');
  *
  * @example
  * ```ts
- * import { DeviceError, allocateDevice } from 'ami-chroot';
+ * import { DeviceError, allocateDevice } from 'ami-chroot/host';
  *
  * try {
  *   const lease = await allocateDevice({ devicePath: '/dev/sdf' });
@@ -456,7 +456,7 @@ named(DeviceError, 'DeviceError');
  *
  * @example
  * ```ts
- * import { LockError, allocateDevice } from 'ami-chroot';
+ * import { LockError, allocateDevice } from 'ami-chroot/host';
  *
  * try {
  *   const lease = await allocateDevice({ lockTimeoutMs: 10_000 });
@@ -508,7 +508,7 @@ export interface CommandErrorOptions extends AmiChrootErrorOptions {
  *
  * @example
  * ```ts
- * import { CommandError, withChroot } from 'ami-chroot';
+ * import { CommandError, withChroot } from 'ami-chroot/host';
  *
  * try {
  *   await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
@@ -559,7 +559,7 @@ named(CommandError, 'CommandError');
  *
  * @example
  * ```ts
- * import { MountError, mountChroot, recoverHost } from 'ami-chroot';
+ * import { MountError, mountChroot, recoverHost } from 'ami-chroot/host';
  *
  * const mount = () => mountChroot({ device: '/dev/xvdf' });
  * const chroot = await mount().catch(async (error: unknown) => {
@@ -602,7 +602,7 @@ export interface MountHolder {
  *
  * @example
  * ```ts
- * import { UnmountError, unmountTree } from 'ami-chroot';
+ * import { UnmountError, unmountTree } from 'ami-chroot/host';
  *
  * try {
  *   await unmountTree('/mnt/ami-chroot/nvme1n1');
@@ -645,7 +645,7 @@ named(UnmountError, 'UnmountError');
  *
  * @example
  * ```ts
- * import { PathEscapeError, withChroot } from 'ami-chroot';
+ * import { PathEscapeError, withChroot } from 'ami-chroot/host';
  *
  * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
  *   try {
@@ -682,7 +682,7 @@ named(PathEscapeError, 'PathEscapeError');
  *
  * @example
  * ```ts
- * import { NotRegularFileError, withChroot } from 'ami-chroot';
+ * import { NotRegularFileError, withChroot } from 'ami-chroot/host';
  *
  * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
  *   try {
@@ -765,7 +765,7 @@ export interface RegionOutcome {
  *
  * @example
  * ```ts
- * import { RegionCopyError, copyToRegions, createAwsClients } from 'ami-chroot';
+ * import { RegionCopyError, copyToRegions, createAwsClients } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'us-east-1' });
  * const input = { sourceImageId: 'ami-0123456789abcdef0', sourceRegion: 'us-east-1', regions: ['eu-west-1', 'ap-southeast-2'], name: 'web 2026-01-01' };
@@ -801,7 +801,7 @@ named(RegionCopyError, 'RegionCopyError');
  *
  * @example
  * ```ts
- * import { CleanupError, recoverHost } from 'ami-chroot';
+ * import { CleanupError, recoverHost } from 'ami-chroot/host';
  *
  * try {
  *   const report = await recoverHost();

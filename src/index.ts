@@ -1,6 +1,8 @@
 /**
  * ami-chroot: build EBS-backed Amazon Machine Images in a chroot on an EC2 host, without launching
- * an instance. Composable async primitives plus one high-level {@link buildAmi}.
+ * an instance. This entry holds {@link buildAmi}, {@link buildImage}, {@link cleanupOrphans}, the
+ * configuration and the errors; the primitives live in `ami-chroot/aws` and `ami-chroot/host`, the
+ * configuration alone (no AWS SDK) in `ami-chroot/config`.
  *
  * @packageDocumentation
  */
@@ -82,67 +84,15 @@ export type {
 } from './config/types.js';
 // --- end config ---
 
-// --- host and chroot: devices, loop devices, mounts, recovery, the chroot handle ---
-export { allocateDevice, DEFAULT_LOCK_DIR } from './host/devices.js';
-export { partitionPath, resolveBlockDevice, waitForPartition } from './host/resolve-device.js';
-export { attachLoop } from './host/loop.js';
-export { unmountTree } from './host/mounts.js';
-export { DEFAULT_STATE_DIR } from './host/journal.js';
-export { recoverHost } from './host/recover.js';
-export { DEFAULT_CHROOT_MOUNTS, mountChroot } from './chroot/mount.js';
-export { createChroot, DEFAULT_CHROOT_ENV } from './chroot/chroot.js';
-export { withChroot } from './chroot/with-chroot.js';
-export type { AllocateDeviceInput, DeviceLease } from './host/devices.js';
-export type { ResolveBlockDeviceInput, WaitForPartitionOptions } from './host/resolve-device.js';
-export type { AttachLoopOptions, LoopDevice } from './host/loop.js';
-export type { UnmountReport, UnmountTreeOptions } from './host/mounts.js';
-export type { CommandWrapper, RunResult } from './host/exec.js';
-export type { RecoveredBuild, RecoverHostInput, RecoveryReport } from './host/recover.js';
-export type {
-  MountChrootInput,
-  MountCommands,
-  MountedChroot,
-  MountTemplateData,
-  UnmountOptions,
-} from './chroot/mount.js';
-export type { Chroot, ChrootExecOptions, ChrootTarget, ChrootWriteOptions } from './chroot/chroot.js';
-// --- end host and chroot ---
-
-// --- aws: clients, host identity, source AMI, volumes, images, region copies, polling ---
-export { createAwsClients, resolveRegion } from './aws/clients.js';
-export { getHostIdentity } from './aws/identity.js';
-export { BUILD_ID_TAG, CREATED_BY_TAG } from './aws/common.js';
-export { resolveSourceAmi } from './aws/source-image.js';
-export { attachVolume, createVolume } from './aws/volumes.js';
-export { deregisterImagesByName, snapshotAndRegister } from './aws/images.js';
-export { copyToRegions } from './aws/regions.js';
-export { findTaggedResources } from './aws/orphans.js';
-export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './aws/poll-policy.js';
-export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } from './aws/clients.js';
-export type { GetHostIdentityOptions, HostIdentity } from './aws/identity.js';
-export type { AwsOperationOptions, Ec2Provider } from './aws/common.js';
-export type { ResolveSourceAmiInput, SourceImage, SourceImageFilter } from './aws/source-image.js';
-export type {
-  AttachedVolume,
-  AttachVolumeInput,
-  CreateVolumeInput,
-  DeviceAllocator,
-  DeviceResolver,
-  RootVolumeSource,
-  WorkVolume,
-} from './aws/volumes.js';
-export type {
-  OperationOptionsWithEc2,
-  RegisteredImage,
-  RegisterOptions,
-  RegisterSource,
-  SnapshotAndRegisterInput,
-} from './aws/images.js';
-export type { ImageSharing } from './aws/permissions.js';
-export type { CopyToRegionsInput, RegionCopies } from './aws/regions.js';
-export type { FindTaggedResourcesOptions, TaggedResource } from './aws/orphans.js';
-export type { ResolvedWaitPolicy } from './aws/poll-policy.js';
-// --- end aws ---
+// --- types from ami-chroot/aws and ami-chroot/host that the builds' signatures use ---
+export type { AwsAccess, InjectedClients } from './aws/clients.js';
+export type { HostIdentity } from './aws/identity.js';
+export type { SourceImage } from './aws/source-image.js';
+export type { DeviceResolver } from './aws/volumes.js';
+export type { RecoveredBuild, RecoveryReport } from './host/recover.js';
+export type { RunResult } from './host/exec.js';
+export type { Chroot, ChrootExecOptions, ChrootWriteOptions } from './chroot/chroot.js';
+// --- end types ---
 
 // --- build: local raw images (buildImage) ---
 export { buildImage } from './pipeline/build-image.js';

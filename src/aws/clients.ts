@@ -107,7 +107,7 @@ export function regionFromConfigOrEnv(
  *
  * @example
  * ```ts
- * import { getHostIdentity, resolveRegion } from 'ami-chroot';
+ * import { getHostIdentity, resolveRegion } from 'ami-chroot/aws';
  *
  * // The configured region, else AWS_REGION / AWS_DEFAULT_REGION, else the build host's (IMDSv2).
  * const region = await resolveRegion({}, { identityRegion: async () => (await getHostIdentity()).region });
@@ -210,7 +210,7 @@ export function clientConfig(access: AwsAccess, region: string): EC2ClientConfig
  *
  * @example
  * ```ts
- * import { createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ * import { createAwsClients, resolveSourceAmi } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'eu-west-1', profile: 'images' });
  * try {

@@ -45,8 +45,9 @@ export interface AwsOperationOptions extends OperationOptions {
  *
  * @example
  * ```ts
- * import { BUILD_ID_TAG, buildAmi } from 'ami-chroot';
+ * import { buildAmi } from 'ami-chroot';
  * import type { BuildConfig, ProvisionFn } from 'ami-chroot';
+ * import { BUILD_ID_TAG } from 'ami-chroot/aws';
  * import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
  *
  * declare const config: BuildConfig;
@@ -68,7 +69,7 @@ export const BUILD_ID_TAG = 'ami-chroot:build-id';
  *
  * @example
  * ```ts
- * import { CREATED_BY_TAG } from 'ami-chroot';
+ * import { CREATED_BY_TAG } from 'ami-chroot/aws';
  * import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
  *
  * // Every image ami-chroot made in this account and region (the tag's value is always 'ami-chroot'):

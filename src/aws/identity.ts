@@ -51,7 +51,7 @@ const CHECKLIST =
  *
  * @example
  * ```ts
- * import { createAwsClients, createVolume, getHostIdentity } from 'ami-chroot';
+ * import { createAwsClients, createVolume, getHostIdentity } from 'ami-chroot/aws';
  *
  * const host = await getHostIdentity();
  * console.log(host); // { instanceId: 'i-0123456789abcdef0', availabilityZone: 'eu-west-1b', region: 'eu-west-1' }

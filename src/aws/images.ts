@@ -364,7 +364,7 @@ export async function ensureImageTags(
  *
  * @example
  * ```ts
- * import { createAwsClients, deregisterImagesByName } from 'ami-chroot';
+ * import { createAwsClients, deregisterImagesByName } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'us-east-1' });
  * // Free the name in every region before registering it again (Packer's force_deregister + force_delete_snapshot).
@@ -484,8 +484,8 @@ function randomSuffix(): string {
  *
  * @example
  * ```ts
- * import { createAwsClients, snapshotAndRegister } from 'ami-chroot';
- * import type { AttachedVolume, SourceImage } from 'ami-chroot';
+ * import { createAwsClients, snapshotAndRegister } from 'ami-chroot/aws';
+ * import type { AttachedVolume, SourceImage } from 'ami-chroot/aws';
  *
  * declare const source: SourceImage;
  * declare const attached: AttachedVolume;

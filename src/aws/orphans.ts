@@ -51,7 +51,7 @@ function buildIdOf(tags: readonly Tag[] | undefined): string {
  *
  * @example
  * ```ts
- * import { createAwsClients, findTaggedResources } from 'ami-chroot';
+ * import { createAwsClients, findTaggedResources } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'eu-west-1' });
  * const dayAgo = new Date(Date.now() - 24 * 3_600_000);

@@ -48,7 +48,8 @@ export interface ResolvedWaitPolicy {
  *
  * @example
  * ```ts
- * import { DEFAULT_WAIT_POLICIES, defineConfig } from 'ami-chroot';
+ * import { defineConfig } from 'ami-chroot';
+ * import { DEFAULT_WAIT_POLICIES } from 'ami-chroot/aws';
  *
  * console.log(DEFAULT_WAIT_POLICIES.snapshotCompleted); // { timeoutMs: 7200000, minDelayMs: 1600, maxDelayMs: 120000, firstDelayMs: 0 }
  * // A 2 TiB root volume: twice the default snapshot budget, the rest unchanged.
@@ -156,7 +157,7 @@ export function delayGrowth(kind: WaitKind): number {
  *
  * @example
  * ```ts
- * import { resolveWaitPolicy } from 'ami-chroot';
+ * import { resolveWaitPolicy } from 'ami-chroot/aws';
  *
  * // Packer's aws_polling { delay_seconds = 5, max_attempts = 40 } applied to the attach wait:
  * resolveWaitPolicy('volumeAttached', { delayMs: 5_000, maxAttempts: 40 }, {});

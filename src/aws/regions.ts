@@ -111,7 +111,7 @@ interface Copy {
  *
  * @example
  * ```ts
- * import { copyToRegions, createAwsClients } from 'ami-chroot';
+ * import { copyToRegions, createAwsClients } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'us-east-1' });
  * const copies = await copyToRegions(

@@ -244,7 +244,7 @@ async function readUefiData(ec2: object, imageId: string, ctx: Ctx, region: stri
  *
  * @example
  * ```ts
- * import { createAwsClients, resolveSourceAmi } from 'ami-chroot';
+ * import { createAwsClients, resolveSourceAmi } from 'ami-chroot/aws';
  *
  * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
  * const source = await resolveSourceAmi(

@@ -280,7 +280,7 @@ export async function detachAndDeleteVolume(
  *
  * @example
  * ```ts
- * import { createAwsClients, createVolume, getHostIdentity, resolveSourceAmi } from 'ami-chroot';
+ * import { createAwsClients, createVolume, getHostIdentity, resolveSourceAmi } from 'ami-chroot/aws';
  *
  * const host = await getHostIdentity();
  * const { ec2 } = createAwsClients({ region: host.region });
@@ -453,8 +453,9 @@ function isDeviceInUse(error: unknown): boolean {
  *
  * @example
  * ```ts
- * import { allocateDevice, attachVolume, createAwsClients, resolveBlockDevice } from 'ami-chroot';
- * import type { HostIdentity, WorkVolume } from 'ami-chroot';
+ * import { attachVolume, createAwsClients } from 'ami-chroot/aws';
+ * import type { HostIdentity, WorkVolume } from 'ami-chroot/aws';
+ * import { allocateDevice, resolveBlockDevice } from 'ami-chroot/host';
  *
  * declare const host: HostIdentity;
  * declare const volume: WorkVolume;

@@ -17,7 +17,7 @@ import { resolveInRoot } from './paths.js';
  *
  * @example
  * ```ts
- * import { DEFAULT_CHROOT_ENV, withChroot } from 'ami-chroot';
+ * import { DEFAULT_CHROOT_ENV, withChroot } from 'ami-chroot/host';
  *
  * await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
  *   // Commands start from DEFAULT_CHROOT_ENV, never the host's environment; extend it per call.
@@ -149,7 +149,7 @@ function findChroot(): Promise<string> {
  *
  * @example
  * ```ts
- * import { createChroot, mountChroot } from 'ami-chroot';
+ * import { createChroot, mountChroot } from 'ami-chroot/host';
  *
  * await using mounted = await mountChroot({ device: '/dev/nvme1n1' });
  * const chroot = createChroot(mounted, { logger: console });

@@ -29,7 +29,7 @@ import type { ServiceGuard } from './service-guard.js';
  *
  * @example
  * ```ts
- * import { DEFAULT_CHROOT_MOUNTS, mountChroot } from 'ami-chroot';
+ * import { DEFAULT_CHROOT_MOUNTS, mountChroot } from 'ami-chroot/host';
  *
  * // Add a tmpfs /run to Packer's defaults (proc, sysfs, /dev, devpts, binfmt_misc) instead of replacing them.
  * await using chroot = await mountChroot({
@@ -241,7 +241,7 @@ function toError(error: unknown): Error {
  *
  * @example
  * ```ts
- * import { createChroot, mountChroot } from 'ami-chroot';
+ * import { createChroot, mountChroot } from 'ami-chroot/host';
  *
  * await using mounted = await mountChroot({ device: '/dev/nvme1n1', copyFiles: ['/etc/resolv.conf', '/etc/hosts'] });
  * console.log(mounted.root, mounted.mountedDevice); // /mnt/ami-chroot/nvme1n1 /dev/nvme1n1p1

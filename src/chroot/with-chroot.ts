@@ -15,7 +15,7 @@ import type { MountChrootInput } from './mount.js';
  *
  * @example
  * ```ts
- * import { withChroot } from 'ami-chroot';
+ * import { withChroot } from 'ami-chroot/host';
  *
  * const version = await withChroot({ device: '/dev/nvme1n1' }, async (chroot) => {
  *   await chroot.sh('apt-get update && apt-get install -y nginx');

@@ -38,7 +38,7 @@ import { isAlive, selfIdentity } from './processes.js';
  *
  * @example
  * ```ts
- * import { DEFAULT_LOCK_DIR, allocateDevice, recoverHost } from 'ami-chroot';
+ * import { DEFAULT_LOCK_DIR, allocateDevice, recoverHost } from 'ami-chroot/host';
  *
  * // Builds on one host coordinate through this directory; a test harness can use its own.
  * console.log(DEFAULT_LOCK_DIR); // /var/lock/ami-chroot
@@ -245,7 +245,8 @@ async function withAllocationLock<T>(
  *
  * @example
  * ```ts
- * import { allocateDevice, attachVolume, createAwsClients } from 'ami-chroot';
+ * import { attachVolume, createAwsClients } from 'ami-chroot/aws';
+ * import { allocateDevice } from 'ami-chroot/host';
  *
  * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
  * // Skip the names EC2 lists for this instance (any spelling); /dev and other builds are checked too.

@@ -18,8 +18,8 @@ import { toCtx } from '../internal/logger.js';
  *
  * @example
  * ```ts
- * import { mountChroot } from 'ami-chroot';
- * import type { CommandWrapper } from 'ami-chroot';
+ * import { mountChroot } from 'ami-chroot/host';
+ * import type { CommandWrapper } from 'ami-chroot/host';
  *
  * const commandWrapper: CommandWrapper = (command) => `sudo -n ${command}`;
  * await using chroot = await mountChroot({ device: '/dev/xvdf', commandWrapper }); // sudo -n mount …

@@ -20,7 +20,7 @@ import { selfIdentity } from './processes.js';
  *
  * @example
  * ```ts
- * import { DEFAULT_STATE_DIR, recoverHost } from 'ami-chroot';
+ * import { DEFAULT_STATE_DIR, recoverHost } from 'ami-chroot/host';
  *
  * // Running builds keep their recovery journals here (/run: emptied at boot, like the mounts they list).
  * console.log(DEFAULT_STATE_DIR); // /run/ami-chroot

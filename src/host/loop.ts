@@ -80,7 +80,7 @@ async function addPartitions(device: string, options: OperationOptions): Promise
  *
  * @example
  * ```ts
- * import { attachLoop, withChroot } from 'ami-chroot';
+ * import { attachLoop, withChroot } from 'ami-chroot/host';
  *
  * await using loop = await attachLoop('debian-12.raw');
  * console.log(loop.device, loop.partitions); // /dev/loop0 [ '/dev/loop0p1' ]

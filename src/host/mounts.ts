@@ -186,7 +186,7 @@ export interface UnmountReport {
  *
  * @example
  * ```ts
- * import { unmountTree } from 'ami-chroot';
+ * import { unmountTree } from 'ami-chroot/host';
  *
  * // Everything at and under the directory, deepest first; processes still inside are stopped.
  * const report = await unmountTree('/mnt/ami-chroot/loop0', { killGraceMs: 5_000, removeDir: true });

@@ -159,7 +159,7 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
  *
  * @example
  * ```ts
- * import { recoverHost } from 'ami-chroot';
+ * import { recoverHost } from 'ami-chroot/host';
  *
  * // At the start of a build script: safe at any time, running builds are left alone.
  * const report = await recoverHost();

@@ -16,7 +16,7 @@ import { toCtx } from '../internal/logger.js';
  *
  * @example
  * ```ts
- * import { partitionPath } from 'ami-chroot';
+ * import { partitionPath } from 'ami-chroot/host';
  *
  * partitionPath('/dev/nvme1n1', '1'); // => '/dev/nvme1n1p1'
  * partitionPath('/dev/loop3', '2'); // => '/dev/loop3p2'
@@ -71,7 +71,7 @@ export interface WaitForPartitionOptions {
  *
  * @example
  * ```ts
- * import { waitForPartition } from 'ami-chroot';
+ * import { waitForPartition } from 'ami-chroot/host';
  *
  * // Right after a volume is attached (or re-partitioned), its partition node appears a moment later.
  * const root = await waitForPartition('/dev/nvme1n1', '1', { timeoutMs: 10_000 });
@@ -170,7 +170,7 @@ async function firstExisting(paths: readonly string[]): Promise<string | undefin
  *
  * @example
  * ```ts
- * import { resolveBlockDevice } from 'ami-chroot';
+ * import { resolveBlockDevice } from 'ami-chroot/host';
  *
  * // Attached as /dev/sdf; on a Nitro host it shows up as whichever NVMe node the attach order gave it.
  * const disk = await resolveBlockDevice({ volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf', partition: '1' });

@@ -1,11 +1,11 @@
 /**
  * The `@example` snippets of the TSDoc in src/ compile against the public API, with the project's
- * compiler options, exactly as a user would paste them (`import { x } from 'ami-chroot'`). And
- * every value exported from src/index.ts has such an example.
+ * compiler options, exactly as a user would paste them (`import { x } from 'ami-chroot'`, or from a
+ * subpath such as `'ami-chroot/aws'`). And every value exported from any entry has such an example.
  *
  * One TypeScript program checks every snippet at once: each is written to its own `.mts` file (an
  * ES module whatever the nearest package.json says, so top-level `await` needs no wrapper) with
- * `'ami-chroot'` pointed at src/index.ts. The files live under node_modules/.cache so that a
+ * each package entry pointed at its source file. The files live under node_modules/.cache so that a
  * snippet importing `@aws-sdk/client-ec2` resolves it as a user's script would, and so that no
  * tsconfig `include` picks them up.
  */
@@ -16,7 +16,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const SRC = join(ROOT, 'src');
-const INDEX = join(SRC, 'index.ts');
+/** The package's entries (package.json `exports`) and the source file each is built from. */
+const ENTRIES: Readonly<Record<string, string>> = {
+  'ami-chroot': join(SRC, 'index.ts'),
+  'ami-chroot/aws': join(SRC, 'aws/index.ts'),
+  'ami-chroot/host': join(SRC, 'host/index.ts'),
+  'ami-chroot/config': join(SRC, 'config/index.ts'),
+};
 
 /** One fenced `ts` block found under an `@example` tag. */
 interface Snippet {
@@ -148,10 +154,15 @@ function projectOptions(): ts.CompilerOptions {
   return { ...parsed.options, noEmit: true };
 }
 
-/** `from 'ami-chroot'` (and `import 'ami-chroot'`) pointed at the sources, as the published package would be. */
+/** `from 'ami-chroot…'` (and `import 'ami-chroot…'`) pointed at the sources, as the published package would be. */
 function pointAtSources(code: string): string {
-  const target = JSON.stringify(INDEX.replace(/\.ts$/, '.js'));
-  return code.replace(/(\bfrom\s*|\bimport\s*\(?\s*)(['"])ami-chroot\2/g, (_m, lead: string) => `${lead}${target}`);
+  return code.replace(
+    /(\bfrom\s*|\bimport\s*\(?\s*)(['"])(ami-chroot(?:\/[a-z]+)?)\2/g,
+    (match, lead: string, _quote: string, entry: string) => {
+      const source = ENTRIES[entry];
+      return source === undefined ? match : `${lead}${JSON.stringify(source.replace(/\.ts$/, '.js'))}`;
+    },
+  );
 }
 
 function describeDiagnostic(d: ts.Diagnostic): string {
@@ -185,8 +196,8 @@ beforeAll(async () => {
   }
   canaryFile = join(workDir, 'canary.mts');
   await writeFile(canaryFile, pointAtSources(CANARY));
-  // src/index.ts is a root too, so the export checks below do not depend on what the snippets import.
-  program = ts.createProgram([INDEX, ...files, canaryFile], projectOptions());
+  // The entries are roots too, so the export checks below do not depend on what the snippets import.
+  program = ts.createProgram([...Object.values(ENTRIES), ...files, canaryFile], projectOptions());
 });
 
 afterAll(async () => {
@@ -254,39 +265,56 @@ describe('TSDoc @example snippets', () => {
     ]);
   });
 
-  it('every value exported from src/index.ts has an example that imports it from ami-chroot', () => {
+  /** The exports of one entry, each resolved to the symbol it aliases. */
+  function exportsOf(entry: string): { name: string; symbol: ts.Symbol }[] {
     const checker = program.getTypeChecker();
-    const index = program.getSourceFile(INDEX);
-    expect(index, 'src/index.ts is imported by the snippets').toBeDefined();
-    const moduleSymbol = checker.getSymbolAtLocation(index!);
-    expect(moduleSymbol).toBeDefined();
+    const source = program.getSourceFile(ENTRIES[entry]!);
+    expect(source, `${entry} is part of the program`).toBeDefined();
+    const moduleSymbol = checker.getSymbolAtLocation(source!);
+    expect(moduleSymbol, `${entry} is a module`).toBeDefined();
+    return checker.getExportsOfModule(moduleSymbol!).map((exported) => ({
+      name: exported.name,
+      symbol: exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported,
+    }));
+  }
+
+  it.each(Object.keys(ENTRIES))('every value exported from %s has an example that imports it', (entry) => {
     const values: string[] = [];
     const missing: string[] = [];
-    for (const exported of checker.getExportsOfModule(moduleSymbol!)) {
-      const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+    for (const { name, symbol } of exportsOf(entry)) {
       if (!(symbol.flags & ts.SymbolFlags.Value)) continue;
-      values.push(exported.name);
-      const own = snippets.filter((s) => s.symbol === exported.name);
-      const imports = new RegExp(`import\\s*\\{[^}]*\\b${exported.name}\\b[^}]*\\}\\s*from\\s*'ami-chroot'`);
-      if (own.length === 0) missing.push(`${exported.name}: no @example`);
+      values.push(name);
+      const own = snippets.filter((s) => s.symbol === name);
+      // From any entry that exports it: `defineConfig` is shown from 'ami-chroot', and is in 'ami-chroot/config' too.
+      const imports = new RegExp(`import\\s*\\{[^}]*\\b${name}\\b[^}]*\\}\\s*from\\s*'ami-chroot(/[a-z]+)?'`);
+      if (own.length === 0) missing.push(`${name}: no @example`);
       else if (!own.some((s) => imports.test(s.code)))
-        missing.push(`${exported.name}: its example does not import it from 'ami-chroot'`);
+        missing.push(`${name}: its example does not import it from ami-chroot`);
     }
-    // Functions, classes and constants: a count far below the real one means the walk is broken.
-    expect(values.length).toBeGreaterThan(40);
+    // Every entry exports functions, classes or constants: none found means the walk is broken.
+    expect(values.length).toBeGreaterThan(5);
     expect(missing, missing.join('\n')).toEqual([]);
   });
 
-  it('every type exported from src/index.ts has a description', () => {
+  it('every snippet import names an entry of the package, and the entries are package.json exports', async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
+    expect(subpaths.map((k) => `ami-chroot${k.slice(1)}`).sort()).toEqual(Object.keys(ENTRIES).sort());
+    const unknown = snippets.flatMap((s) =>
+      [...s.code.matchAll(/from\s*'(ami-chroot[^']*)'/g)]
+        .map((m) => m[1]!)
+        .filter((entry) => !(entry in ENTRIES))
+        .map((entry) => `${s.symbol} (${s.where}): '${entry}'`),
+    );
+    expect(unknown).toEqual([]);
+  });
+
+  it.each(Object.keys(ENTRIES))('every type exported from %s has a description', (entry) => {
     const checker = program.getTypeChecker();
-    const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(INDEX)!)!;
-    const undocumented: string[] = [];
-    for (const exported of checker.getExportsOfModule(moduleSymbol)) {
-      const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
-      if (symbol.flags & ts.SymbolFlags.Value) continue;
-      const text = ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim();
-      if (text === '') undocumented.push(exported.name);
-    }
+    const undocumented = exportsOf(entry)
+      .filter(({ symbol }) => !(symbol.flags & ts.SymbolFlags.Value))
+      .filter(({ symbol }) => ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim() === '')
+      .map(({ name }) => name);
     expect(undocumented).toEqual([]);
   });
 });

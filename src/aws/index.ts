@@ -1,0 +1,94 @@
+/**
+ * `ami-chroot/aws`: the AWS primitives. Clients, host identity, source AMI, volumes, images, region
+ * copies and polling policies; nothing here touches the host.
+ *
+ * @packageDocumentation
+ */
+
+// By name, no `export *`: every API change shows in this file's diff.
+// Every error class, so that a caller catches what this entry throws without a second import.
+export {
+  AmiChrootError,
+  AwsError,
+  CleanupError,
+  CommandError,
+  ConfigError,
+  DeviceError,
+  HostIdentityError,
+  LockError,
+  MountError,
+  NotRegularFileError,
+  PathEscapeError,
+  ProvisionError,
+  RegionCopyError,
+  SourceImageError,
+  UnmountError,
+  UnsupportedPlatformError,
+  WaitFailedError,
+  WaitTimeoutError,
+  isAbortError,
+} from '../errors.js';
+export type {
+  AmiChrootErrorOptions,
+  AwsErrorOptions,
+  CommandErrorOptions,
+  ConfigIssue,
+  ErrorCode,
+  MountHolder,
+  Phase,
+  RegionOutcome,
+  ResourceRefs,
+} from '../errors.js';
+export { createAwsClients, resolveRegion } from './clients.js';
+export { getHostIdentity } from './identity.js';
+export { BUILD_ID_TAG, CREATED_BY_TAG } from './common.js';
+export { resolveSourceAmi } from './source-image.js';
+export { attachVolume, createVolume } from './volumes.js';
+export { deregisterImagesByName, snapshotAndRegister } from './images.js';
+export { copyToRegions } from './regions.js';
+export { findTaggedResources } from './orphans.js';
+export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './poll-policy.js';
+export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } from './clients.js';
+export type { GetHostIdentityOptions, HostIdentity } from './identity.js';
+export type { AwsOperationOptions, Ec2Provider } from './common.js';
+export type { ResolveSourceAmiInput, SourceImage, SourceImageFilter } from './source-image.js';
+export type {
+  AttachedVolume,
+  AttachVolumeInput,
+  CreateVolumeInput,
+  DeviceAllocator,
+  DeviceResolver,
+  RootVolumeSource,
+  WorkVolume,
+} from './volumes.js';
+export type {
+  OperationOptionsWithEc2,
+  RegisteredImage,
+  RegisterOptions,
+  RegisterSource,
+  SnapshotAndRegisterInput,
+} from './images.js';
+export type { ImageSharing } from './permissions.js';
+export type { CopyToRegionsInput, RegionCopies } from './regions.js';
+export type { FindTaggedResourcesOptions, TaggedResource } from './orphans.js';
+export type { ResolvedWaitPolicy } from './poll-policy.js';
+
+// The shared option and event types the primitives' signatures use.
+export type {
+  CleanupEvent,
+  CopyProgressEvent,
+  Logger,
+  OperationOptions,
+  OutputEvent,
+  PhaseEndEvent,
+  PhaseStartEvent,
+  PollingConfig,
+  ProgressEvent,
+  ProgressListener,
+  ResourceEvent,
+  ResourceKind,
+  SnapshotProgressEvent,
+  WaitEvent,
+  WaitKind,
+  WaitPolicy,
+} from '../types.js';
