@@ -94,6 +94,8 @@ def control_app(knobs: Knobs, app):
                 return reply(start_response, "200 OK", [])
             return reply(start_response, "404 Not Found", {"error": f"no control endpoint {method} {path}"})
         action = action_of(environ)
+        # Patches that act per action (throttling, stale reads) read it from here.
+        environ["test_ec2.action"] = action
         seen: dict = {}
 
         def recording_start_response(status, headers, exc_info=None):

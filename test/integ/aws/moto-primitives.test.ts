@@ -12,7 +12,6 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SourceImageError } from '../../../src/errors.js';
 import { createAwsClients } from '../../../src/aws/clients.js';
 import type { AwsClients } from '../../../src/aws/clients.js';
 import { describeInstanceDeviceNames, getHostIdentity } from '../../../src/aws/identity.js';
@@ -139,10 +138,16 @@ describe('resolveSourceAmi against moto', () => {
     await expect(
       resolveSourceAmi({ sourceAmi: MOTO_SOURCE_AMIS.instanceStore.ami_id }, { ec2: east, ...quiet }),
     ).rejects.toThrow(/instance-store, not EBS/);
+  });
+
+  it('accepts an image a user registered from a snapshot (EBS-backed, as on EC2)', async () => {
     const registered = await registerImageInMoto(east, name('user-registered'));
-    await expect(resolveSourceAmi({ sourceAmi: registered.imageId }, { ec2: east, ...quiet })).rejects.toBeInstanceOf(
-      SourceImageError,
-    );
+    const found = await resolveSourceAmi({ sourceAmi: registered.imageId }, { ec2: east, ...quiet });
+    expect(found).toMatchObject({
+      imageId: registered.imageId,
+      rootSnapshotId: registered.snapshotId,
+      rootVolumeSize: 8,
+    });
   });
 
   it('reports an unknown id as a SourceImageError', async () => {
