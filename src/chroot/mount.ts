@@ -13,6 +13,7 @@ import { idempotent } from '../internal/once.js';
 import { runShell, shellQuote } from '../host/exec.js';
 import type { CommandWrapper } from '../host/exec.js';
 import { DEFAULT_STATE_DIR, Journal } from '../host/journal.js';
+import type { JournalEntry } from '../host/journal.js';
 import { mountOne, readMountInfo, unmountTreeCtx, waitDeviceReleased } from '../host/mounts.js';
 import type { HostCtx } from '../host/mounts.js';
 import { stopHolders } from '../host/processes.js';
@@ -276,6 +277,7 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     root: requestedPath,
     createdDirs: [] as string[],
     mounts: [] as string[],
+    journalMounts: [] as JournalEntry[],
     placed: [] as PlacedFile[],
     guard: undefined as ServiceGuard | undefined,
     mountedDevice: device,
@@ -327,11 +329,11 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       try {
         await unmountTreeCtx(state.root, tctx, { killGraceMs });
         unmounted = true;
-        for (const m of [...state.mounts].reverse()) {
+        for (const m of [...state.mounts].reverse())
           ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
-          await journal?.remove({ type: 'mount', target: m });
-        }
+        for (const entry of [...state.journalMounts].reverse()) await journal?.remove(entry);
         state.mounts = [];
+        state.journalMounts = [];
       } catch (error) {
         errors.push(toError(error));
       }
@@ -401,7 +403,9 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       );
     }
 
-    await journal?.add({ type: 'mount', target: state.root });
+    const rootEntry: JournalEntry = { type: 'mount', target: state.root };
+    await journal?.add(rootEntry);
+    state.journalMounts.push(rootEntry);
     state.mounts.push(state.root);
     try {
       await mountOne({ source: state.mountedDevice, target: state.root, options: input.mountOptions }, ctx, 'mount');
@@ -410,6 +414,13 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
         resources: { device: state.mountedDevice, mountPath: state.root },
         cause: error,
       });
+    }
+    // Recovery unmounts only this very mount: record its id and device.
+    const made = (await readMountInfo()).filter((m) => m.mountPoint === state.root).at(-1);
+    if (made && journal) {
+      const identified: JournalEntry = { ...rootEntry, id: made.id, majorMinor: made.majorMinor };
+      await journal.replace(rootEntry, identified);
+      state.journalMounts[0] = identified;
     }
     ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: state.root });
 
@@ -423,7 +434,9 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       ctx.signal?.throwIfAborted();
       // Resolved inside the image: a /dev or /proc that is a symlink must not send the mount to the host.
       const dir = await resolveInRoot(state.root, target, { mkdirs: true });
-      await journal?.add({ type: 'mount', target: dir });
+      const entry: JournalEntry = { type: 'mount', target: dir };
+      await journal?.add(entry);
+      state.journalMounts.push(entry);
       state.mounts.push(dir);
       try {
         await mountOne({ fsType, source, target: dir, options: CHROOT_MOUNT_OPTIONS[fsType] }, ctx, 'chroot-mounts');

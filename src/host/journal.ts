@@ -51,6 +51,11 @@ export type JournalEntry =
     }
   /** A directory created for a mount; removed if empty. */
   | { readonly type: 'dir'; readonly path: string }
+  /**
+   * A build's work file (`<output>.partial` of buildImage); removed on recovery once no loop
+   * device uses it.
+   */
+  | { readonly type: 'work-file'; readonly path: string }
   /** A loop device over `file`; every loop device backed by `file` is detached on recovery. */
   | { readonly type: 'loop'; readonly file: string; readonly device?: string }
   /**

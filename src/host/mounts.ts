@@ -212,18 +212,20 @@ export async function unmountTreeCtx(
   const stopped: MountHolder[] = [];
   let lastError = '';
   let holders: MountHolder[];
+  let finalAttempt = attempts;
+  const warned = new Set<number>();
   let pauseMs = 50;
   for (let attempt = 1; ; attempt++) {
     ctx.signal?.throwIfAborted();
     const remaining = mountsUnder(await readMountInfo(), root).map((m) => m.mountPoint);
     if (remaining.length === 0) break;
-    if (attempt > attempts) {
+    if (attempt > finalAttempt) {
       holders = await findHolders(root);
       const who = holders.length
         ? ` Held by: ${holders.map((h) => `pid ${h.pid} ${h.command} (${h.reason})`).join('; ')}.`
         : ' No process holds it: check for mounts of the same filesystem in other mount namespaces (e.g. containers) and nested loop devices.';
       throw new UnmountError(
-        `Could not unmount ${remaining.join(', ')} after ${attempts} attempts: ${lastError || 'still mounted'}.${who} ` +
+        `Could not unmount ${remaining.join(', ')} after ${attempt - 1} attempts: ${lastError || 'still mounted'}.${who} ` +
           'Stop those processes, then call unmount() again or run recoverHost().',
         remaining,
         holders,
@@ -237,9 +239,12 @@ export async function unmountTreeCtx(
         const left = await stopHolders(root, ctx, {
           ...(options.killGraceMs === undefined ? {} : { graceMs: options.killGraceMs }),
           ...(options.protectPids ? { protect: options.protectPids } : {}),
+          warned,
         });
         for (const h of found)
           if (!left.some((l) => l.pid === h.pid) && !stopped.some((s) => s.pid === h.pid)) stopped.push(h);
+        // A holder we will not stop keeps the tree busy however often we retry: one last try.
+        if (left.length > 0) finalAttempt = Math.min(finalAttempt, attempt);
       }
     }
     // One umount(8) for the whole tree, deepest first; it carries on past a busy one.

@@ -2,12 +2,13 @@
  * Processes on the host: liveness that survives pid reuse, and the processes that keep a mount
  * busy (root, cwd, executable, open files, mappings), stopped TERM-then-KILL.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
 import type { MountHolder } from '../errors.js';
 import { sleep as delay } from '../internal/abort.js';
 import type { Ctx } from '../internal/logger.js';
+import { mountsUnder, readMountInfo } from './mounts.js';
 
 /**
  * Identifies one process for its whole life: a pid plus its start time (clock ticks since boot),
@@ -118,7 +119,70 @@ function commandOf(pid: number, procRoot: string): string {
   }
 }
 
-function holderReason(pid: number, root: string, procRoot: string, scope: HolderScope): string | undefined {
+/**
+ * What the scan compares a process against: our mount namespace, and the devices of the mounts
+ * at and under the root (a path means the same thing only inside the same namespace).
+ */
+interface Identity {
+  readonly mountNs: string | undefined;
+  readonly devices: ReadonlySet<number>;
+}
+
+/** `st_dev` as Linux encodes it (glibc's makedev). */
+function makedev(majorMinor: string): number {
+  const [major = 0, minor = 0] = majorMinor.split(':').map(Number);
+  return (
+    (minor & 0xff) +
+    (major & 0xfff) * 0x100 +
+    Math.floor(minor / 0x100) * 0x100000 +
+    Math.floor(major / 0x1000) * 2 ** 32
+  );
+}
+
+async function identityOf(root: string, procRoot: string): Promise<Identity> {
+  const devices = new Set<number>();
+  try {
+    for (const m of mountsUnder(await readMountInfo(), root)) devices.add(makedev(m.majorMinor));
+  } catch {
+    // No mountinfo: nothing in another namespace can be shown to hold the root.
+  }
+  return { mountNs: link(`${procRoot}/self/ns/mnt`), devices };
+}
+
+function deviceOf(path: string): number | undefined {
+  try {
+    return statSync(path).dev;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why `pid` holds `root`, if it does. In our mount namespace, by path; in another one, paths
+ * name other things, so only a root, cwd or executable on one of the root's own devices counts,
+ * and such a holder is marked foreign: it is reported, never signalled.
+ */
+function holderReason(
+  pid: number,
+  root: string,
+  procRoot: string,
+  scope: HolderScope,
+  self: Identity,
+): { reason: string; foreign: boolean } | undefined {
+  const base = `${procRoot}/${pid}`;
+  const reason = pathReason(pid, root, procRoot, scope);
+  if (reason === undefined) return undefined;
+  const ns = link(`${base}/ns/mnt`);
+  if (ns === undefined || self.mountNs === undefined || ns === self.mountNs) return { reason, foreign: false };
+  for (const what of scope === 'roots' ? ['root'] : ['root', 'cwd', 'exe']) {
+    const dev = deviceOf(`${base}/${what}`);
+    if (dev !== undefined && self.devices.has(dev))
+      return { reason: `${what} on ${root}'s filesystem, in another mount namespace (${ns})`, foreign: true };
+  }
+  return undefined;
+}
+
+function pathReason(pid: number, root: string, procRoot: string, scope: HolderScope): string | undefined {
   const base = `${procRoot}/${pid}`;
   const r = link(`${base}/root`);
   if (r !== undefined && r !== '/' && inside(r, root)) return `root ${r}`;
@@ -168,11 +232,7 @@ export type HolderScope = 'all' | 'roots';
  * tiny async reads through the thread pool cost several times more than the reads themselves.
  * @internal
  */
-export async function findHolders(
-  root: string,
-  procRoot = '/proc',
-  scope: HolderScope = 'all',
-): Promise<MountHolder[]> {
+export async function findHolders(root: string, procRoot = '/proc', scope: HolderScope = 'all'): Promise<Holder[]> {
   assertSafeRoot(root);
   let names: string[];
   try {
@@ -180,16 +240,29 @@ export async function findHolders(
   } catch {
     return [];
   }
-  const holders: MountHolder[] = [];
+  const self = await identityOf(root, procRoot);
+  const holders: Holder[] = [];
   let n = 0;
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     if (++n % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const pid = Number(name);
-    const reason = holderReason(pid, root, procRoot, scope);
-    if (reason !== undefined) holders.push({ pid, command: commandOf(pid, procRoot), reason });
+    const found = holderReason(pid, root, procRoot, scope, self);
+    if (found === undefined) continue;
+    const holder: Holder = { pid, command: commandOf(pid, procRoot), reason: found.reason };
+    // Not enumerable: callers see a plain MountHolder.
+    if (found.foreign) Object.defineProperty(holder, 'foreign', { value: true });
+    holders.push(holder);
   }
   return holders.sort((a, b) => a.pid - b.pid);
+}
+
+/**
+ * A holder as found; `foreign` ones live in another mount namespace and are never signalled.
+ * @internal
+ */
+export interface Holder extends MountHolder {
+  readonly foreign?: boolean;
 }
 
 /**
@@ -205,15 +278,21 @@ export interface StopHoldersOptions {
   readonly procRoot?: string;
   /** Which holders to look for. @defaultValue 'all' */
   readonly scope?: HolderScope;
+  /**
+   * Pids already warned about as not to be stopped; shared across calls (a retrying unmount) so
+   * each such holder is logged once.
+   */
+  readonly warned?: Set<number>;
 }
 
 /**
  * Stops the processes holding `root`: SIGTERM, then SIGKILL to whatever still holds it after
- * the grace period. Returns the holders it could not stop (protected ones included).
+ * the grace period. Processes in another mount namespace, this process and its ancestors are
+ * never signalled. Returns the holders it could not stop (those included).
  * Time is spent only when holders exist.
  * @internal
  */
-export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOptions = {}): Promise<MountHolder[]> {
+export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOptions = {}): Promise<Holder[]> {
   assertSafeRoot(root);
   const procRoot = options.procRoot ?? '/proc';
   const graceMs = options.graceMs ?? 3000;
@@ -221,12 +300,13 @@ export async function stopHolders(root: string, ctx: Ctx, options: StopHoldersOp
   const initial = await findHolders(root, procRoot, scope);
   if (initial.length === 0) return [];
   const protect = new Set([...(await protectedPids(procRoot)), ...(options.protect ?? [])]);
-  const killable = (hs: MountHolder[]) => hs.filter((h) => !protect.has(h.pid));
+  const killable = (hs: Holder[]) => hs.filter((h) => !protect.has(h.pid) && h.foreign !== true);
   const targets = killable(initial);
-  for (const h of initial.filter((x) => protect.has(x.pid))) {
-    ctx.logger.warn(
-      `Process ${h.pid} (${h.command}) holds ${root} (${h.reason}) but is this process or an ancestor; not stopping it.`,
-    );
+  const warned = options.warned ?? new Set<number>();
+  for (const h of initial.filter((x) => !targets.includes(x) && !warned.has(x.pid))) {
+    warned.add(h.pid);
+    const why = h.foreign ? 'it lives in another mount namespace' : 'it is this process or an ancestor';
+    ctx.logger.warn(`Process ${h.pid} (${h.command}) holds ${root} (${h.reason}) but ${why}; not stopping it.`);
   }
   if (targets.length > 0) {
     ctx.logger.warn(

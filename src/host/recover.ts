@@ -2,15 +2,16 @@
  * recoverHost: cleans up after build processes that were killed (SIGKILL, OOM, a lost SSH
  * session) using the journals they left behind.
  */
-import { rm, stat } from 'node:fs/promises';
+import { lstat, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupError } from '../errors.js';
+import { CleanupError, UnmountError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { toCtx } from '../internal/logger.js';
 import { DEFAULT_LOCK_DIR, removeDeadReservations } from './devices.js';
 import { restorePlaced } from '../chroot/file-swap.js';
-import { DEFAULT_STATE_DIR, readJournals, removeEmptyDir, removeJournalTemps } from './journal.js';
-import type { JournalEntry } from './journal.js';
+import { checkJournal } from './journal-check.js';
+import type { RecoveryPlan } from './journal-check.js';
+import { DEFAULT_STATE_DIR, assertPrivateDir, readJournals, removeEmptyDir, removeJournalTemps } from './journal.js';
 import { detachLoopDevice, loopDevicesOf } from './loop.js';
 import { readMountInfo, unmountTreeCtx } from './mounts.js';
 import type { HostCtx } from './mounts.js';
@@ -48,6 +49,8 @@ export interface RecoveredBuild {
   readonly detachedLoops: readonly string[];
   /** Mount directories removed. */
   readonly removedDirs: readonly string[];
+  /** Unfinished work files (`<output>.partial` of buildImage) removed. */
+  readonly removedWorkFiles: readonly string[];
 }
 
 /**
@@ -66,6 +69,16 @@ export interface RecoveryReport {
     /** What the build is doing, e.g. `mount xvdf`. */
     readonly label: string;
   }[];
+  /**
+   * Journals not obeyed: owned by another user, writable by others, a symlink, or asking for
+   * something outside the build's own mount root. They are left in place, untouched.
+   */
+  readonly refused: readonly {
+    /** The journal file. */
+    readonly journal: string;
+    /** Why it was not obeyed. */
+    readonly reason: string;
+  }[];
   /** Device reservations of dead processes removed. */
   readonly removedReservations: readonly string[];
   /** True when an abandoned allocation lock was removed. */
@@ -76,20 +89,15 @@ interface DeadBuild {
   readonly path: string;
   readonly label: string;
   readonly pid: number;
-  readonly entries: readonly JournalEntry[];
+  readonly plan: RecoveryPlan;
   readonly restoredFiles: string[];
   readonly unmounted: string[];
   readonly detachedLoops: string[];
   readonly removedDirs: string[];
+  readonly removedWorkFiles: string[];
+  /** The build's root mount is still mounted, and it is the very mount the build made. */
+  rootMounted: boolean;
   error?: Error;
-}
-
-/** The outermost mount points a build recorded. */
-function mountRoots(b: DeadBuild): string[] {
-  const targets = b.entries
-    .filter((e): e is Extract<JournalEntry, { type: 'mount' }> => e.type === 'mount')
-    .map((e) => e.target);
-  return targets.filter((t) => !targets.some((o) => o !== t && t.startsWith(`${o}/`)));
 }
 
 /** Runs one recovery step for every dead build that has not failed yet. */
@@ -105,40 +113,72 @@ async function step(builds: readonly DeadBuild[], fn: (b: DeadBuild) => Promise<
 }
 
 /**
+ * Is the build's root mount still there, and is it the mount the build made? Compared by mount
+ * id and device from mountinfo, never by path: a path may since carry someone else's mount.
+ */
+async function verifyRoot(b: DeadBuild): Promise<void> {
+  const root = b.plan.root;
+  if (root === undefined) return;
+  const here = (await readMountInfo()).filter((m) => m.mountPoint === root.target);
+  if (here.length === 0) return;
+  const top = here[here.length - 1]!;
+  if (root.id === undefined || top.id !== root.id || top.majorMinor !== root.majorMinor) {
+    throw new UnmountError(
+      `${root.target} is mounted (mount id ${top.id}, device ${top.majorMinor}), but not by this build ` +
+        `(${root.id === undefined ? 'it recorded no mount yet' : `it recorded mount id ${root.id}, device ${root.majorMinor}`}); ` +
+        'leaving it and its users alone. Unmount it yourself if it is a leftover, then run recoverHost() again.',
+      [root.target],
+      [],
+      { phase: 'recovery', resources: { mountPath: root.target } },
+    );
+  }
+  b.rootMounted = true;
+}
+
+/**
  * Undoes what dead builds did, step by step across all of them (one build's loop device may
  * hold another's mount): files back, mounts down, loop devices detached, directories removed.
  */
 async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGraceMs: number): Promise<void> {
   await step(builds, async (b) => {
+    await verifyRoot(b);
+    const root = b.plan.root?.target;
+    if (!b.rootMounted || root === undefined) return;
     // Daemons the build left inside could rewrite the files about to be restored.
-    for (const target of mountRoots(b)) await stopHolders(target, ctx, { graceMs: killGraceMs, scope: 'roots' });
-    const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
-    // Put the image's files back while its filesystem is still mounted (newest first); when it
-    // is not mounted the path would be inside the empty mount directory.
-    for (const entry of [...b.entries].reverse()) {
-      if (entry.type !== 'file' || !mounted.has(entry.root)) continue;
+    await stopHolders(root, ctx, { graceMs: killGraceMs, scope: 'roots' });
+    // Put the image's files back while its filesystem is still mounted (newest first).
+    for (const entry of [...b.plan.files].reverse()) {
       await restorePlaced(entry);
       b.restoredFiles.push(`${entry.root}${entry.path}`);
     }
   });
   await step(builds, async (b) => {
-    // Unmounting the outermost recorded mount points takes everything below with them.
-    for (const target of mountRoots(b).reverse())
-      b.unmounted.push(...(await unmountTreeCtx(target, ctx, { killGraceMs })).unmounted);
+    // Unmounting the root takes everything below with it.
+    const root = b.plan.root?.target;
+    if (b.rootMounted && root !== undefined)
+      b.unmounted.push(...(await unmountTreeCtx(root, ctx, { killGraceMs })).unmounted);
   });
   await step(builds, async (b) => {
-    for (const entry of b.entries) {
-      if (entry.type !== 'loop') continue;
-      for (const device of await loopDevicesOf(entry.file, { logger: ctx.logger })) {
+    for (const file of b.plan.loops) {
+      for (const device of await loopDevicesOf(file, { logger: ctx.logger })) {
         await detachLoopDevice(device, { logger: ctx.logger });
         b.detachedLoops.push(device);
       }
     }
   });
   await step(builds, async (b) => {
-    for (const entry of [...b.entries].reverse()) {
-      if (entry.type === 'dir' && (await removeEmptyDir(entry.path))) b.removedDirs.push(entry.path);
+    for (const file of b.plan.workFiles) {
+      const users = await loopDevicesOf(file, { logger: ctx.logger });
+      if (users.length > 0) throw new Error(`${file} is still used by ${users.join(', ')}; not removing it.`);
+      const st = await lstat(file).catch(() => undefined);
+      if (st?.isFile()) {
+        await unlink(file);
+        b.removedWorkFiles.push(file);
+      }
     }
+  });
+  await step(builds, async (b) => {
+    for (const dir of b.plan.dirs) if (await removeEmptyDir(dir)) b.removedDirs.push(dir);
     await rm(b.path, { force: true });
     ctx.logger.info(
       `Recovered after dead build ${b.pid} (${b.label}): restored ${b.restoredFiles.length} file(s), unmounted ${b.unmounted.length}, ` +
@@ -184,22 +224,43 @@ export async function recoverHost(
   const running: { journal: string; pid: number; label: string }[] = [];
   const errors: Error[] = [];
 
-  await removeJournalTemps(stateDir);
+  const refused: { journal: string; reason: string }[] = [];
+  const refuse = (journal: string, reason: string): void => {
+    ctx.logger.warn(`recoverHost: not obeying ${journal}: ${reason}. Inspect it, then remove it.`);
+    refused.push({ journal, reason });
+  };
+
+  // Journals are obeyed as root: only from a directory no one else can write to.
+  const stateDirExists = await assertPrivateDir(stateDir, 'stateDir').then(
+    () => true,
+    (error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+  if (stateDirExists) await removeJournalTemps(stateDir);
   const dead: DeadBuild[] = [];
-  for (const { path, data } of await readJournals(stateDir)) {
+  for (const { path, data } of stateDirExists ? await readJournals(stateDir, refuse) : []) {
     ctx.signal?.throwIfAborted();
     if (await isAlive({ pid: data.pid, startTime: data.startTime })) {
       running.push({ journal: path, pid: data.pid, label: data.label });
+      continue;
+    }
+    const plan = checkJournal(data);
+    if (typeof plan === 'string') {
+      refuse(path, plan);
     } else {
       dead.push({
         path,
         label: data.label,
         pid: data.pid,
-        entries: data.entries,
+        plan,
+        rootMounted: false,
         restoredFiles: [],
         unmounted: [],
         detachedLoops: [],
         removedDirs: [],
+        removedWorkFiles: [],
       });
     }
   }
@@ -208,8 +269,17 @@ export async function recoverHost(
     if (b.error) {
       errors.push(new Error(`${b.path} (dead build ${b.pid}, ${b.label}): ${b.error.message}`, { cause: b.error }));
     } else {
-      const { path, label, pid, restoredFiles, unmounted, detachedLoops, removedDirs } = b;
-      recovered.push({ journal: path, label, pid, restoredFiles, unmounted, detachedLoops, removedDirs });
+      const { path, label, pid, restoredFiles, unmounted, detachedLoops, removedDirs, removedWorkFiles } = b;
+      recovered.push({
+        journal: path,
+        label,
+        pid,
+        restoredFiles,
+        unmounted,
+        detachedLoops,
+        removedDirs,
+        removedWorkFiles,
+      });
     }
   }
 
@@ -229,5 +299,5 @@ export async function recoverHost(
   }
 
   if (errors.length > 0) throw new CleanupError(errors, { phase: 'recovery' });
-  return { recovered, running, removedReservations, removedStaleLock };
+  return { recovered, running, refused, removedReservations, removedStaleLock };
 }

@@ -9,7 +9,7 @@
 import { constants } from 'node:fs';
 import { link, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { AmiChrootError, ConfigError, DeviceError, ProvisionError, attachCleanupErrors } from '../errors.js';
 import type { ConfigIssue, Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
@@ -21,7 +21,7 @@ import { didYouMean } from '../config/suggest.js';
 import { createTemplateClock } from '../config/templates.js';
 import type { BuildConfig, ChrootMount, ResolvedConfig, Template } from '../config/types.js';
 import { run } from '../host/exec.js';
-import { DEFAULT_STATE_DIR } from '../host/journal.js';
+import { DEFAULT_STATE_DIR, Journal } from '../host/journal.js';
 import { attachLoop, loopDevicesOf } from '../host/loop.js';
 import { createChroot } from '../chroot/chroot.js';
 import type { Chroot } from '../chroot/chroot.js';
@@ -505,6 +505,7 @@ export async function buildImage(
 
   const step = hookedSteps(phases, options.hooks, signal);
 
+  let workJournal: Journal | undefined;
   try {
     await step('volume', async () => {
       if (p.overwrite) {
@@ -521,11 +522,15 @@ export async function buildImage(
         }
         await rm(p.workFile, { force: true });
       }
+      // recoverHost removes the work file if this process dies before it is published or removed.
+      workJournal = stateDir === false ? undefined : await Journal.create(stateDir, `image ${basename(p.output)}`);
+      await workJournal?.add({ type: 'work-file', path: p.workFile });
       // O_EXCL claims the work file, so two builds of one output cannot share it.
       const mode = p.sourceStats ? p.sourceStats.mode & 0o666 : 0o644;
       try {
         await (await open(p.workFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)).close();
       } catch (error) {
+        await workJournal?.close();
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         throw new ConfigError(
           [
@@ -552,6 +557,7 @@ export async function buildImage(
               { resources: { device: users[0]! } },
             );
           await rm(p.workFile, { force: true });
+          await workJournal?.close();
           ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
         },
         { onlyOnFailure: true },
@@ -612,6 +618,7 @@ export async function buildImage(
     await step('detach', () => detachUndo!.run());
     await step('register', async () => {
       await publish(p.workFile, p.output, p.overwrite);
+      await workJournal?.close();
       ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
       ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.output });
       // Only a failing `after` hook can fail the build now; its image must not stay behind either.

@@ -120,6 +120,7 @@ describe('recoverHost', () => {
     const mountTarget = join(dir.path, 'tmpfs');
     await mkdir(mountTarget);
     await run('mount', ['-t', 'tmpfs', 'tmpfs', mountTarget]);
+    const made = (await readMountInfo()).filter((m) => m.mountPoint === mountTarget).at(-1)!;
     const journal = join(stateDir, 'dead.1.json');
     await writeFile(
       journal,
@@ -130,7 +131,7 @@ describe('recoverHost', () => {
         createdAt: '',
         label: 'mount test',
         entries: [
-          { type: 'mount', target: mountTarget },
+          { type: 'mount', target: mountTarget, id: made.id, majorMinor: made.majorMinor },
           { type: 'file', root: mountTarget, path: '/gone', backup: '/gone.ami-chroot-orig' },
           { type: 'file', root: mountTarget, path: '/dir', backup: '/dir.ami-chroot-orig' },
         ],
