@@ -2,7 +2,7 @@
  * Simulated EC2 resources: what a Describe call would return at any moment of a wait.
  *
  * Durations come from the ranges in issue 7 (volume created in 2-10 s, attached and detached in
- * 1-5 s, snapshot 30-600 s, image available in 5-30 s, region copy 60-900 s). EBS reports
+ * 1-5 s, snapshot 30-600 s, image available in 5-30 s), region copy 5-900 s (issue 14: short copies). EBS reports
  * snapshot progress unevenly, so snapshots follow one of several shapes, including ones that sit
  * at 0 % and then jump, and ones that sit at 99 % while still pending: an estimate drawn from the
  * progress must never make a poller blind to those.
@@ -64,7 +64,8 @@ export const DURATION_RANGES_S: Readonly<Record<SimKind, readonly [number, numbe
   volumeDetached: [1, 5],
   snapshotCompleted: [30, 600],
   imageAvailable: [5, 30],
-  copyAvailable: [60, 900],
+  // Short copies too (a small image, a nearby region): a copy seen a minute late is a blind wait.
+  copyAvailable: [5, 900],
 };
 
 /** The state before and at completion of each wait. */
@@ -129,7 +130,8 @@ export function sampleTimeline(kind: SimKind, rng: Rng, distribution: DurationDi
   // Whole milliseconds keep the JSON readable and the arithmetic exact.
   const doneAtMs = Math.round(durationS * 1000);
   const [pending, done] = STATES[kind];
-  if (kind !== 'snapshotCompleted') {
+  // A copy's progress is its destination snapshot's, which moves the way a snapshot's does.
+  if (kind !== 'snapshotCompleted' && kind !== 'copyAvailable') {
     return {
       kind,
       shape: 'pending-then-done',

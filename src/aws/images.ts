@@ -11,7 +11,6 @@ import {
   CreateSnapshotCommand,
   CreateTagsCommand,
   DescribeImagesCommand,
-  DescribeSnapshotsCommand,
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
 import type {
@@ -38,6 +37,7 @@ import type { AwsOperationOptions } from './common.js';
 import { applySharing, describeImage, removeImage, deleteSnapshot, snapshotIdsOf } from './permissions.js';
 import type { ImageSharing } from './permissions.js';
 import { pollUntil } from './poll.js';
+import { imageReads, snapshotReads } from './shared-reads.js';
 
 /**
  * What a registration inherits from the source image (a {@link SourceImage} fits).
@@ -302,7 +302,13 @@ export async function waitImageAvailable(
   createdAt: number,
 ): Promise<Image> {
   const result = await pollUntil({
-    describe: (signal) => describeImage(ec2, imageId, ctx, region, signal),
+    read: imageReads({
+      ec2,
+      region,
+      ctx,
+      phase: kind === 'copyAvailable' ? 'copy' : 'register',
+      clock: options.clock,
+    })(imageId),
     evaluate: (image) => {
       const state = image?.State ?? 'not-visible-yet';
       if (image && state === 'available') return { done: true, value: image, state };
@@ -429,15 +435,7 @@ async function waitSnapshotCompleted(
   createdAt: number,
 ): Promise<void> {
   await pollUntil({
-    describe: async (signal) => {
-      const out = await send(ec2, new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), ctx, {
-        phase: 'snapshot',
-        region,
-        resources: { snapshotId },
-        signal,
-      });
-      return out.Snapshots?.find((s) => s.SnapshotId === snapshotId);
-    },
+    read: snapshotReads({ ec2, region, ctx, phase: 'snapshot', clock: options.clock })(snapshotId),
     evaluate: (snapshot) => {
       const state = snapshot?.State ?? 'not-visible-yet';
       if (state === 'completed') return { done: true, value: undefined, state };

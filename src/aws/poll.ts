@@ -8,13 +8,14 @@
  * - polls on a schedule that grows with the time already waited, `clamp(k x elapsed, min, max)`
  *   with small jitter, so the expected lag stays a small fraction of the wait (about 2 % with
  *   k = 0.04) while short waits keep a sub-second mean lag (minDelay 1.6-2 s);
- * - uses EC2's progress (snapshots) while it moves steadily: far from the end it waits up to half
+ * - uses EC2's progress (snapshots, and region copies through their snapshots) while it moves steadily: far from the end it waits up to half
  *   the estimated remaining time, but never more than 0.3 x the time already waited (an estimate
  *   read off accelerating or stepwise progress can be several times too long); near the end it
  *   polls at the estimated completion; as soon as progress stalls it falls back to the base
  *   schedule, so a snapshot that sits at 0 % then jumps is still seen quickly;
- * - can hold off after its first poll when a wait is known to take long (region copies: no
- *   second poll before 60 s);
+ * - can hold off after its first poll when a policy says a wait is known to take long
+ *   (`firstDelayMs`; no default wait does);
+ * - reads through a process-wide batch (`shared-poller.ts`), so concurrent waits share calls;
  * - treats `Invalid*.NotFound` right after creation as eventual consistency, backs off on
  *   throttling that outlived the SDK's retries, and fails fast on anything else;
  * - runs on an injectable clock, so benchmarks can replay long waits in virtual time.

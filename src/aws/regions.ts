@@ -16,7 +16,8 @@ import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
 import { ec2InRegion, tagList, tagSpecs } from './common.js';
 import type { AwsOperationOptions } from './common.js';
-import { ensureImageTags, waitImageAvailable } from './images.js';
+import { waitCopyAvailable } from './copy-wait.js';
+import { ensureImageTags } from './images.js';
 import { applySharing, describeImage, removeImage, snapshotIdsOf } from './permissions.js';
 import type { ImageSharing } from './permissions.js';
 
@@ -182,10 +183,9 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
     });
     ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
     ctx.emit({ type: 'copy', region, imageId, state: 'started' });
-    const image = await waitImageAvailable(
+    const image = await waitCopyAvailable(
       ec2,
       imageId,
-      'copyAvailable',
       ctx,
       region,
       options,

@@ -39,7 +39,7 @@ export const MAX_IDS_PER_CALL = 100;
  * another wait. Half: two waits polling at the same pace fall into step after one call.
  * @internal
  */
-export const BATCH_SLACK = 0.5;
+export const BATCH_SLACK = 0.75;
 
 interface Request<R> {
   readonly id: string;

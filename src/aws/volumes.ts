@@ -9,10 +9,9 @@ import {
   AttachVolumeCommand,
   CreateVolumeCommand,
   DeleteVolumeCommand,
-  DescribeVolumesCommand,
   DetachVolumeCommand,
 } from '@aws-sdk/client-ec2';
-import type { CreateVolumeRequest, EC2Client, Volume, VolumeType } from '@aws-sdk/client-ec2';
+import type { CreateVolumeRequest, EC2Client, VolumeType } from '@aws-sdk/client-ec2';
 import { ConfigError, DeviceError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
@@ -23,6 +22,7 @@ import { send } from './call.js';
 import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 import { pollUntil } from './poll.js';
+import { volumeReads } from './shared-reads.js';
 import type { PollClock } from './poll.js';
 
 /**
@@ -150,22 +150,6 @@ export function createVolumeRequest(input: CreateVolumeInput): CreateVolumeReque
   };
 }
 
-async function describeVolume(
-  ec2: EC2Client,
-  volumeId: string,
-  ctx: Ctx,
-  region: string,
-  signal: AbortSignal | undefined,
-): Promise<Volume | undefined> {
-  const out = await send(ec2, new DescribeVolumesCommand({ VolumeIds: [volumeId] }), ctx, {
-    phase: 'volume',
-    region,
-    resources: { volumeId },
-    signal,
-  });
-  return out.Volumes?.find((v) => v.VolumeId === volumeId);
-}
-
 interface WaitContext {
   readonly ec2: EC2Client;
   readonly ctx: Ctx;
@@ -186,10 +170,13 @@ async function waitDetached(
   detachingOnly: boolean,
 ): Promise<void> {
   const ctx: Ctx = { ...w.ctx, signal };
+  const readVolume = volumeReads({ ec2: w.ec2, region: w.region, ctx, phase: 'detach', clock: w.options.clock })(
+    volumeId,
+  );
   await pollUntil({
-    describe: async (s) => {
+    read: async (delayMs, slackMs, s) => {
       try {
-        return await describeVolume(w.ec2, volumeId, ctx, w.region, s);
+        return await readVolume(delayMs, slackMs, s);
       } catch (error) {
         if (hasAwsCode(error, NOT_FOUND_CODES.volume)) return undefined;
         throw error;
@@ -325,7 +312,7 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
 
   try {
     await pollUntil({
-      describe: (s) => describeVolume(ec2, volumeId, ctx, region, s),
+      read: volumeReads({ ec2, region, ctx, phase: 'volume', clock })(volumeId),
       evaluate: (volume) => {
         const state = volume?.State ?? 'not-visible-yet';
         if (state === 'available') return { done: true, value: undefined, state };
@@ -567,7 +554,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   let hostDevice: string;
   try {
     await pollUntil({
-      describe: (s) => describeVolume(ec2, volumeId, ctx, region, s),
+      read: volumeReads({ ec2, region, ctx, phase: 'attach', clock: options.clock })(volumeId),
       evaluate: (volume) => {
         if (!volume) return { done: false, state: 'not-visible-yet' };
         if (volume.State === 'error' || volume.State === 'deleted' || volume.State === 'deleting') {

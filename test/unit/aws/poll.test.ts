@@ -462,12 +462,30 @@ describe('pollUntil', () => {
     expect(result.elapsedMs - doneAt).toBeLessThanOrEqual(ETA_STRETCH_CAP * doneAt);
   });
 
+  it('sees a 3 s copy within a second: no hold-off by default, short first delays', async () => {
+    const clock = virtualClock();
+    const r = resource(clock, (t) => ({ state: t >= 3_000 ? 'available' : 'pending' }));
+    expect(DEFAULT_WAIT_POLICIES.copyAvailable.firstDelayMs).toBe(0);
+    const result = await pollUntil({
+      describe: r.describe,
+      evaluate,
+      waitingFor: 'image copy ami-2 to be available in eu-west-1',
+      id: 'ami-2',
+      kind: 'copyAvailable',
+      policy: DEFAULT_WAIT_POLICIES.copyAvailable,
+      ctx: collector().ctx,
+      clock,
+      random: () => 0.5,
+    });
+    expect(result.elapsedMs - 3_000).toBeLessThanOrEqual(1_000);
+    expect(result.polls).toBe(r.calls);
+  });
+
   it('polls a region copy at once, then not again before firstDelayMs, then on the copy schedule', async () => {
     const clock = virtualClock();
     const readyAt = 10 * 60_000;
     const r = resource(clock, (t) => ({ state: t >= readyAt ? 'available' : 'pending' }));
-    const policy = DEFAULT_WAIT_POLICIES.copyAvailable;
-    expect(policy.firstDelayMs).toBe(60_000);
+    const policy: ResolvedWaitPolicy = { ...DEFAULT_WAIT_POLICIES.copyAvailable, firstDelayMs: 60_000 };
     const result = await pollUntil({
       describe: r.describe,
       evaluate,
@@ -480,10 +498,10 @@ describe('pollUntil', () => {
       random: () => 0.5,
     });
     expect(clock.sleeps[0]).toBe(60_000);
-    // From there the delay grows by the copy's own factor (0.035 x elapsed, min 2 s).
-    expect(delayGrowth('copyAvailable')).toBe(0.035);
-    expect(clock.sleeps[1]).toBeCloseTo(0.035 * 60_000);
-    expect(result.elapsedMs - readyAt).toBeLessThanOrEqual(0.035 * readyAt * 1.1);
+    // From there the delay grows by the copy's own factor (0.045 x elapsed, min 1.6 s).
+    expect(delayGrowth('copyAvailable')).toBe(0.045);
+    expect(clock.sleeps[1]).toBeCloseTo(0.045 * 60_000);
+    expect(result.elapsedMs - readyAt).toBeLessThanOrEqual(0.045 * readyAt * 1.1);
     expect(result.polls).toBe(r.calls);
   });
 
@@ -525,7 +543,11 @@ describe('pollUntil', () => {
   it('never holds off past the deadline: a budget shorter than firstDelayMs polls at its end and times out', async () => {
     const clock = virtualClock();
     const r = resource(clock, () => ({ state: 'pending' }));
-    const policy = resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { timeoutMs: 30_000 } } }, {});
+    const policy = resolveWaitPolicy(
+      'copyAvailable',
+      { waits: { copyAvailable: { timeoutMs: 30_000, firstDelayMs: 60_000 } } },
+      {},
+    );
     expect(policy.firstDelayMs).toBe(30_000);
     const error = await pollUntil({
       describe: r.describe,
@@ -632,7 +654,7 @@ describe('resolveWaitPolicy', () => {
   it('lets per-wait settings win over everything', () => {
     const policy = resolveWaitPolicy(
       'copyAvailable',
-      { delayMs: 5_000, waits: { copyAvailable: { timeoutMs: 10_800_000, maxDelayMs: 20_000 } } },
+      { delayMs: 5_000, waits: { copyAvailable: { timeoutMs: 10_800_000, maxDelayMs: 20_000, firstDelayMs: 60_000 } } },
       { AWS_MAX_ATTEMPTS: '3' },
     );
     expect(policy).toEqual({ timeoutMs: 10_800_000, minDelayMs: 5_000, maxDelayMs: 20_000, firstDelayMs: 60_000 });
@@ -674,27 +696,34 @@ describe('resolveWaitPolicy', () => {
     );
   });
 
-  it('holds copies off for 60 s after their first poll by default; polling.waits sets it for any wait, 0 turns it off', () => {
-    expect(resolveWaitPolicy('copyAvailable', undefined, {}).firstDelayMs).toBe(60_000);
+  it('holds no wait off by default; polling.waits sets a hold-off for any wait', () => {
+    expect(resolveWaitPolicy('copyAvailable', undefined, {}).firstDelayMs).toBe(0);
     expect(resolveWaitPolicy('snapshotCompleted', undefined, {}).firstDelayMs).toBe(0);
-    expect(resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: 0 } } }, {}).firstDelayMs).toBe(
-      0,
-    );
+    expect(
+      resolveWaitPolicy('copyAvailable', { waits: { copyAvailable: { firstDelayMs: 60_000 } } }, {}).firstDelayMs,
+    ).toBe(60_000);
     expect(
       resolveWaitPolicy('snapshotCompleted', { waits: { snapshotCompleted: { firstDelayMs: 20_000 } } }, {})
         .firstDelayMs,
     ).toBe(20_000);
     // A Packer-style fixed delay changes the pace, not the hold-off; the environment neither.
-    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000 }, { AWS_POLL_DELAY_SECONDS: '2' })).toEqual({
-      timeoutMs: 7_200_000,
-      minDelayMs: 5_000,
-      maxDelayMs: 5_000,
-      firstDelayMs: 60_000,
-    });
+    expect(
+      resolveWaitPolicy(
+        'copyAvailable',
+        { delayMs: 5_000, waits: { copyAvailable: { firstDelayMs: 60_000 } } },
+        { AWS_POLL_DELAY_SECONDS: '2' },
+      ),
+    ).toEqual({ timeoutMs: 7_200_000, minDelayMs: 5_000, maxDelayMs: 5_000, firstDelayMs: 60_000 });
   });
 
   it('clamps the hold-off to the timeout', () => {
-    expect(resolveWaitPolicy('copyAvailable', { delayMs: 5_000, maxAttempts: 4 }, {})).toMatchObject({
+    expect(
+      resolveWaitPolicy(
+        'copyAvailable',
+        { delayMs: 5_000, maxAttempts: 4, waits: { copyAvailable: { firstDelayMs: 60_000 } } },
+        {},
+      ),
+    ).toMatchObject({
       timeoutMs: 20_000,
       firstDelayMs: 20_000,
     });

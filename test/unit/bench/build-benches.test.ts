@@ -315,7 +315,9 @@ describe('scaled builds', () => {
         {},
       ),
     ).not.toThrow();
-    expect(resolveWaitPolicy('copyAvailable', scaledPollingWithHoldOff(100), {}).firstDelayMs).toBe(600);
+    expect(resolveWaitPolicy('copyAvailable', scaledPollingWithHoldOff(100), {}, undefined).firstDelayMs).toBe(
+      Math.round(DEFAULT_WAIT_POLICIES.copyAvailable.firstDelayMs / 100),
+    );
   });
 
   it('reports a failed build with its error class, message and phase', () => {

@@ -30,8 +30,17 @@ describe('runPollingBench', () => {
       }
     }
     expect(strategies.find((s) => s.id === 'packer')!.build.callsVsPacker).toBe(1);
-    // The targets returned are ours, one per short/long bucket present plus the per-build ratio.
-    expect(a.targets.map((t) => t.name).at(-1)).toBe('Describe calls per build / Packer');
+    // The targets returned are ours, one per short/long bucket present plus the per-build ratio,
+    // then the concurrent builds' (calls and lag at 8 builds in one process).
+    expect(a.targets.map((t) => t.name).slice(-3)).toEqual([
+      'Describe calls per build / Packer',
+      '8 builds in one process: calls per build / Packer',
+      '8 builds in one process: mean lag, waits < 60 s',
+    ]);
+    const concurrent = (a.data as { concurrent: { concurrency: number; callsPerBuild: number }[] }).concurrent;
+    expect(concurrent.map((c) => c.concurrency)).toEqual([1, 8, 32]);
+    // Shared calls: more builds at once, fewer calls each.
+    expect(concurrent[2]!.callsPerBuild).toBeLessThan(concurrent[0]!.callsPerBuild / 2);
     expect(a.targets.some((t) => t.name.startsWith('copyAvailable: mean lag / duration'))).toBe(true);
     expect(JSON.parse(headlineJson(a))).toMatchObject({
       benchmark: 'polling',
