@@ -33,18 +33,21 @@ import { createOutput, redactor } from './output.js';
 import type { Output } from './output.js';
 
 /**
- * Options a test harness injects through `AMI_CHROOT_CLI_TEST_HOOK` (a module whose default export
- * returns them): the test EC2's clients, its host identity, a loop-device resolver. Not part of
- * the documented surface: a real host needs none of it.
+ * What a test harness injects through `AMI_CHROOT_CLI_TEST_HOOK` (a module whose default export
+ * returns it): the test EC2's clients, its host identity, a loop-device resolver, and config paths
+ * under the test's temp dir. Not part of the documented surface: a real host needs none of it.
  */
-type TestHook = (
-  command: 'build' | 'cleanup',
-) => Partial<BuildAmiOptions & CleanupOrphansOptions> | Promise<Partial<BuildAmiOptions & CleanupOrphansOptions>>;
+interface TestHook {
+  readonly options?: Partial<BuildAmiOptions & CleanupOrphansOptions>;
+  readonly config?: Partial<BuildConfig>;
+}
 
-async function testOptions(command: 'build' | 'cleanup'): Promise<Partial<BuildAmiOptions & CleanupOrphansOptions>> {
+async function testHook(command: 'build' | 'cleanup'): Promise<TestHook> {
   const hook = process.env['AMI_CHROOT_CLI_TEST_HOOK'];
   if (!hook) return {};
-  const mod = (await import(pathToFileURL(resolve(hook)).href)) as { default: TestHook };
+  const mod = (await import(pathToFileURL(resolve(hook)).href)) as {
+    default: (command: 'build' | 'cleanup') => TestHook | Promise<TestHook>;
+  };
   return mod.default(command);
 }
 
@@ -126,13 +129,14 @@ function secretsOf(config: BuildConfig): string[] {
 
 /** Runs one build; the caller's signal aborts it, and cleanup runs to the end whatever happens. */
 async function runJob(job: Job, signal: AbortSignal, out: Output, runUuid: string): Promise<BuildResult> {
+  const hook = await testHook('build');
   const options: BuildAmiOptions = {
     signal,
     logger: out.logger,
     onProgress: (e) => out.event(job.name, e),
-    ...(await testOptions('build')),
+    ...hook.options,
   };
-  const result = await buildAmi(job.config, job.provision, options);
+  const result = await buildAmi({ ...job.config, ...hook.config }, job.provision, options);
   if (job.packer) {
     const files = await writePackerManifest(job.packer, { images: result.images, data: { ...result } }, runUuid);
     for (const f of files) out.message(`${job.name}: manifest written to ${f}`, { build: job.name, manifest: f });
@@ -217,7 +221,7 @@ async function commandCleanup(args: CliArgs, out: Output, signal: AbortSignal): 
     logger: out.logger,
     ...(args.regions.length > 0 ? { regions: args.regions } : {}),
     ...(args.olderThanMs === undefined ? {} : { olderThan: args.olderThanMs }),
-    ...(await testOptions('cleanup')),
+    ...(await testHook('cleanup')).options,
   });
   const verb = args.yes ? 'removed' : 'would remove';
   for (const r of report.removed)
