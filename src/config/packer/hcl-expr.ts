@@ -626,13 +626,17 @@ function format(spec: string, args: unknown[]): string {
     if (verb === '%') return '%';
     if (n >= args.length) throw new HclEvalError(`format(${JSON.stringify(spec)}): not enough arguments`);
     const v = args[n++];
-    if (verb === 'd') return String(Math.trunc(toNumber(v, spec)));
-    if (verb === 'f') {
+    let text: string;
+    if (verb === 'd') text = String(Math.trunc(toNumber(v, spec)));
+    else if (verb === 'f') {
       const p = /\.(\d+)/.exec(flags);
-      return toNumber(v, spec).toFixed(p ? Number(p[1]) : 6);
-    }
-    if (verb === 'q') return JSON.stringify(toStringValue(v, spec));
-    return typeof v === 'string' ? v : JSON.stringify(v);
+      text = toNumber(v, spec).toFixed(p ? Number(p[1]) : 6);
+    } else if (verb === 'q') text = JSON.stringify(toStringValue(v, spec));
+    else text = typeof v === 'string' ? v : JSON.stringify(v);
+    // Width, zero padding and left alignment, as Go's fmt.
+    const width = Number(/^[-+ 0#]*(\d*)/.exec(flags)?.[1] || 0);
+    if (flags.includes('-')) return text.padEnd(width);
+    return flags.startsWith('0') && (verb === 'd' || verb === 'f') ? text.padStart(width, '0') : text.padStart(width);
   });
 }
 

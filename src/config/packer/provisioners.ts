@@ -400,7 +400,8 @@ export interface PackerManifestInput {
  * const [build] = (await loadPackerTemplate('template.pkr.hcl')).builds;
  * if (build) {
  *   const result = await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info));
- *   const files = await writePackerManifest(build, result); // ['packer-manifest.json']
+ *   const files = await writePackerManifest(build, result);
+ *   console.log(files); // [ 'packer-manifest.json' ] unless the template sets output
  * }
  * ```
  * @param build - a build of {@link loadPackerTemplate}
