@@ -64,6 +64,10 @@ export { defineConfig, resolveConfig, validateAmiName } from './config/resolve.j
 export { fromPackerConfig } from './config/packer.js';
 export { createTemplateClock, renderTemplate, shellQuote } from './config/templates.js';
 export type { FromPackerConfigOptions } from './config/packer.js';
+export { loadPackerTemplate } from './config/packer/template.js';
+export { runPackerProvisioners, writePackerManifest } from './config/packer/provisioners.js';
+export type { PackerManifestInput, RunPackerProvisionersOptions } from './config/packer/provisioners.js';
+export type { LoadPackerTemplateOptions, PackerBuild, PackerStep, PackerTemplate } from './config/packer/types.js';
 export type { RenderTemplateOptions } from './config/templates.js';
 export type {
   Architecture,

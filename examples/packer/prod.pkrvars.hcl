@@ -1,0 +1,2 @@
+app_version = "2.1.0"
+packages    = ["curl", "jq"]
