@@ -90,7 +90,7 @@ export type {
 
 // --- types from ami-chroot/aws and ami-chroot/host that the builds' signatures use ---
 export type { AwsAccess, InjectedClients } from './aws/clients.js';
-export type { HostIdentity } from './aws/identity.js';
+export type { HostIdentity, HostIdentitySource } from './aws/identity.js';
 export type { SourceImage } from './aws/source-image.js';
 export type { DeviceResolver } from './aws/volumes.js';
 export type { RecoveredBuild, RecoveryReport } from './host/recover.js';

@@ -7,7 +7,7 @@
 import type { EC2Client, ResourceType, Tag, TagSpecification } from '@aws-sdk/client-ec2';
 import { ConfigError, attachCleanupErrors } from '../errors.js';
 import type { OperationOptions, PollingConfig, WaitKind } from '../types.js';
-import { cleanupSignal } from '../internal/abort.js';
+import { CleanupStack } from '../internal/cleanup-stack.js';
 import type { Ctx } from '../internal/logger.js';
 import type { PollClock } from './poll.js';
 import { resolveWaitPolicy } from './poll-policy.js';
@@ -165,25 +165,12 @@ export async function undoAfterFailure(
   ctx: Ctx,
   options: Pick<AwsOperationOptions, 'keepOnError' | 'cleanupTimeoutMs'>,
 ): Promise<unknown> {
+  // One try per step, as before: the primitive's caller decides about retrying the whole call.
+  const stack = new CleanupStack(ctx, options.cleanupTimeoutMs ?? 600_000, 1);
+  for (const step of steps) stack.defer(step.name, step.run);
   if (options.keepOnError) {
-    for (const step of steps) {
-      ctx.logger.warn(`keepOnError: not running "${step.name}"`);
-      ctx.emit({ type: 'cleanup', step: step.name, status: 'skipped' });
-    }
+    for (const name of stack.keepAll()) ctx.logger.warn(`keepOnError: not running "${name}"`);
     return error;
   }
-  const failures: Error[] = [];
-  for (const step of [...steps].reverse()) {
-    ctx.emit({ type: 'cleanup', step: step.name, status: 'start' });
-    try {
-      await step.run(cleanupSignal(options.cleanupTimeoutMs ?? 600_000));
-      ctx.emit({ type: 'cleanup', step: step.name, status: 'done' });
-    } catch (undoError) {
-      const e = undoError instanceof Error ? undoError : new Error(String(undoError));
-      ctx.emit({ type: 'cleanup', step: step.name, status: 'failed', error: e.message });
-      ctx.logger.error(`Cleanup step "${step.name}" failed: ${e.message}`);
-      failures.push(new Error(`${step.name}: ${e.message}`, { cause: e }));
-    }
-  }
-  return attachCleanupErrors(error, failures);
+  return attachCleanupErrors(error, await stack.unwind('failure'));
 }

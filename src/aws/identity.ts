@@ -27,6 +27,12 @@ export interface HostIdentity {
 }
 
 /**
+ * The build host as a caller gives it: the identity itself, or a function that reads it.
+ * @public
+ */
+export type HostIdentitySource = HostIdentity | (() => Promise<HostIdentity>);
+
+/**
  * Options of {@link getHostIdentity}.
  * @public
  */
@@ -172,4 +178,17 @@ export async function describeInstanceDeviceNames(ec2: EC2Client, instanceId: st
   return (instance.BlockDeviceMappings ?? [])
     .map((m) => m.DeviceName)
     .filter((d): d is string => typeof d === 'string' && d.length > 0);
+}
+
+/**
+ * The host identity the caller gave (a value or a function), else the one IMDSv2 reports: the one
+ * resolution buildAmi and cleanupOrphans share.
+ * @internal
+ */
+export async function resolveHostIdentity(
+  given: HostIdentitySource | undefined,
+  imds: GetHostIdentityOptions = {},
+): Promise<HostIdentity> {
+  if (typeof given === 'function') return given();
+  return given ?? getHostIdentity(imds);
 }

@@ -49,7 +49,7 @@ export { copyToRegions } from './regions.js';
 export { findTaggedResources } from './orphans.js';
 export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './poll-policy.js';
 export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } from './clients.js';
-export type { GetHostIdentityOptions, HostIdentity } from './identity.js';
+export type { GetHostIdentityOptions, HostIdentity, HostIdentitySource } from './identity.js';
 export type { AwsOperationOptions, Ec2Provider } from './common.js';
 export type { ResolveSourceAmiInput, SourceImage, SourceImageFilter } from './source-image.js';
 export type {

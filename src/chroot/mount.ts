@@ -12,7 +12,8 @@ import { toCtx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
 import { runShell, shellQuote } from '../host/exec.js';
 import type { CommandWrapper } from '../host/exec.js';
-import { DEFAULT_STATE_DIR, Journal } from '../host/journal.js';
+import { DEFAULT_STATE_DIR } from '../host/defaults.js';
+import { Journal } from '../host/journal.js';
 import type { JournalEntry } from '../host/journal.js';
 import { mountOne, readMountInfo, unmountTreeCtx, waitDeviceReleased } from '../host/mounts.js';
 import type { HostCtx } from '../host/mounts.js';
@@ -23,31 +24,7 @@ import type { PlacedFile } from './file-swap.js';
 import { resolveInRoot } from './paths.js';
 import { installServiceGuard } from './service-guard.js';
 import type { ServiceGuard } from './service-guard.js';
-
-/**
- * Packer's default chroot mounts, in mount order. To add to them rather than replace them:
- * `chrootMounts: [...DEFAULT_CHROOT_MOUNTS, ['tmpfs', 'tmpfs', '/run']]`.
- *
- * @example
- * ```ts
- * import { DEFAULT_CHROOT_MOUNTS, mountChroot } from 'ami-chroot/host';
- *
- * // Add a tmpfs /run to Packer's defaults (proc, sysfs, /dev, devpts, binfmt_misc) instead of replacing them.
- * await using chroot = await mountChroot({
- *   device: '/dev/nvme1n1',
- *   chrootMounts: [...DEFAULT_CHROOT_MOUNTS, ['tmpfs', 'tmpfs', '/run']],
- * });
- * console.log(chroot.mounts); // [ '/mnt/ami-chroot/nvme1n1', '/mnt/ami-chroot/nvme1n1/proc', …, '/mnt/ami-chroot/nvme1n1/run' ]
- * ```
- * @public
- */
-export const DEFAULT_CHROOT_MOUNTS: readonly ChrootMountSpec[] = Object.freeze([
-  { fsType: 'proc', source: 'proc', target: '/proc' },
-  { fsType: 'sysfs', source: 'sysfs', target: '/sys' },
-  { fsType: 'bind', source: '/dev', target: '/dev' },
-  { fsType: 'devpts', source: 'devpts', target: '/dev/pts' },
-  { fsType: 'binfmt_misc', source: 'binfmt_misc', target: '/proc/sys/fs/binfmt_misc' },
-]);
+import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES, DEFAULT_MOUNT_PATH } from './defaults.js';
 
 export type { ChrootMount, ChrootMountSpec };
 
@@ -257,7 +234,7 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
   const ctx: HostCtx = { ...toCtx(options), commandWrapper: input.commandWrapper };
   const device = input.device;
   const partition = input.mountPartition ?? '1';
-  const mountPathTemplate = input.mountPath ?? '/mnt/ami-chroot/{{.Device}}';
+  const mountPathTemplate = input.mountPath ?? DEFAULT_MOUNT_PATH;
   const requestedPath = resolve(mountPathTemplate.replace(/\{\{\s*\.Device\s*\}\}/g, basename(device)));
   if (!isAbsolute(requestedPath) || requestedPath === '/') {
     throw new MountError(
@@ -268,7 +245,7 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     );
   }
   const chrootMounts = (input.chrootMounts ?? DEFAULT_CHROOT_MOUNTS).map(specOf);
-  const copyFiles = input.copyFiles ?? ['/etc/resolv.conf'];
+  const copyFiles = input.copyFiles ?? DEFAULT_COPY_FILES;
   const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const killGraceMs = input.killGraceMs ?? 3000;
 

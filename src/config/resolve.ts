@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ConfigError } from '../errors.js';
 import type { PollingConfig } from '../types.js';
-import { DEFAULT_CHROOT_MOUNTS, amiNameProblem, chrootMountSpec, validateBuildConfig } from './schema.js';
+import { amiNameProblem, chrootMountSpec, validateBuildConfig } from './schema.js';
 import { TEMPLATE_SCOPES, compileTemplate } from './templates.js';
 import type {
   BuildConfig,
@@ -17,10 +17,11 @@ import type {
   StaticCredentials,
   Template,
 } from './types.js';
+import { DEFAULT_LOCK_DIR } from '../host/defaults.js';
+import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES } from '../chroot/defaults.js';
 
 /** Packer's mount path default; kept so imported builds behave the same. */
 const DEFAULT_MOUNT_PATH = '/mnt/packer-amazon-chroot-volumes/{{.Device}}';
-const DEFAULT_LOCK_DIR = '/var/lock/ami-chroot';
 /** Packer's AWS_TIMEOUT_SECONDS fallback delay when only a timeout is given. */
 const TIMEOUT_ONLY_DELAY_SECONDS = 2;
 
@@ -333,7 +334,7 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     rootDeviceName: c.rootDeviceName,
 
     chrootMounts: Object.freeze(chrootMounts),
-    copyFiles: freezeList(c.copyFiles ?? (scratch ? [] : ['/etc/resolv.conf'])),
+    copyFiles: freezeList(c.copyFiles ?? (scratch ? [] : DEFAULT_COPY_FILES)),
     commandWrapper: shell('commandWrapper', TEMPLATE_SCOPES.commandWrapper, c.commandWrapper ?? '{{.Command}}'),
     devicePath: c.devicePath,
     nvmeDevicePath: c.nvmeDevicePath,

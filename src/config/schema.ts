@@ -9,6 +9,7 @@ import type { WaitKind } from '../types.js';
 import { didYouMean } from './suggest.js';
 import { TEMPLATE_SCOPES, isLiteralTemplate, templateProblem } from './templates.js';
 import type { TemplateData, VolumeType } from './types.js';
+import { DEFAULT_CHROOT_MOUNTS } from '../chroot/defaults.js';
 
 // --- Formatting -----------------------------------------------------------------------------
 
@@ -444,15 +445,6 @@ const nonEmptyList = (x: unknown): x is readonly unknown[] => Array.isArray(x) &
 const asRecord = (x: unknown): Loose => (x && typeof x === 'object' && !Array.isArray(x) ? (x as Loose) : {});
 const asList = (x: unknown): readonly unknown[] => (Array.isArray(x) ? x : []);
 const isTrue = (x: unknown): boolean => x === true;
-
-/** The default chroot mounts (Packer's), in mount order. @internal */
-export const DEFAULT_CHROOT_MOUNTS = [
-  { fsType: 'proc', source: 'proc', target: '/proc' },
-  { fsType: 'sysfs', source: 'sysfs', target: '/sys' },
-  { fsType: 'bind', source: '/dev', target: '/dev' },
-  { fsType: 'devpts', source: 'devpts', target: '/dev/pts' },
-  { fsType: 'binfmt_misc', source: 'binfmt_misc', target: '/proc/sys/fs/binfmt_misc' },
-] as const;
 
 /** Reads a chroot mount in either form; undefined when malformed (the field rule reports it). @internal */
 export function chrootMountSpec(x: unknown): { fsType: string; source: string; target: string } | undefined {

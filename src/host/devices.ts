@@ -32,24 +32,7 @@ import { toCtx } from '../internal/logger.js';
 import type { Ctx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
 import { isAlive, selfIdentity } from './processes.js';
-
-/**
- * Default directory of the allocation lock and reservations.
- *
- * @example
- * ```ts
- * import { DEFAULT_LOCK_DIR, allocateDevice, recoverHost } from 'ami-chroot/host';
- *
- * // Builds on one host coordinate through this directory; a test harness can use its own.
- * console.log(DEFAULT_LOCK_DIR); // /var/lock/ami-chroot
- * const lease = await allocateDevice({ lockDir: DEFAULT_LOCK_DIR });
- * await lease.release();
- * const report = await recoverHost({ lockDir: DEFAULT_LOCK_DIR }); // frees reservations of dead builds
- * console.log(report.removedReservations);
- * ```
- * @public
- */
-export const DEFAULT_LOCK_DIR = '/var/lock/ami-chroot';
+import { DEFAULT_LOCK_DIR } from './defaults.js';
 
 /** The attachment letters EC2 recommends for EBS data volumes on Linux. */
 const LETTERS = ['f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p'] as const;

@@ -39,13 +39,14 @@ export type {
   RegionOutcome,
   ResourceRefs,
 } from '../errors.js';
-export { allocateDevice, DEFAULT_LOCK_DIR } from './devices.js';
+export { allocateDevice } from './devices.js';
+export { DEFAULT_LOCK_DIR, DEFAULT_STATE_DIR } from './defaults.js';
 export { partitionPath, resolveBlockDevice, waitForPartition } from './resolve-device.js';
 export { attachLoop } from './loop.js';
 export { unmountTree } from './mounts.js';
-export { DEFAULT_STATE_DIR } from './journal.js';
 export { recoverHost } from './recover.js';
-export { DEFAULT_CHROOT_MOUNTS, mountChroot } from '../chroot/mount.js';
+export { mountChroot } from '../chroot/mount.js';
+export { DEFAULT_CHROOT_MOUNTS } from '../chroot/defaults.js';
 export { createChroot, DEFAULT_CHROOT_ENV } from '../chroot/chroot.js';
 export { withChroot } from '../chroot/with-chroot.js';
 export type { AllocateDeviceInput, DeviceLease } from './devices.js';

@@ -16,22 +16,6 @@ import type { ProcessIdentity } from './processes.js';
 import { selfIdentity } from './processes.js';
 
 /**
- * Default directory of recovery journals.
- *
- * @example
- * ```ts
- * import { DEFAULT_STATE_DIR, recoverHost } from 'ami-chroot/host';
- *
- * // Running builds keep their recovery journals here (/run: emptied at boot, like the mounts they list).
- * console.log(DEFAULT_STATE_DIR); // /run/ami-chroot
- * const report = await recoverHost({ stateDir: DEFAULT_STATE_DIR });
- * for (const build of report.running) console.log(`build ${build.pid} (${build.label}) is still running`);
- * ```
- * @public
- */
-export const DEFAULT_STATE_DIR = '/run/ami-chroot';
-
-/**
  * One thing a journal owner did to the host, recorded before it was done.
  * @internal
  */

@@ -10,7 +10,8 @@ import type { OperationOptions } from '../types.js';
 import { idempotent } from '../internal/once.js';
 import { toCtx } from '../internal/logger.js';
 import { run } from './exec.js';
-import { DEFAULT_STATE_DIR, Journal } from './journal.js';
+import { DEFAULT_STATE_DIR } from './defaults.js';
+import { Journal } from './journal.js';
 import { partitionPath, waitForPath } from './resolve-device.js';
 
 /**

@@ -1,3 +1,4 @@
+import type { ResourceKind } from '../types.js';
 import type { Ctx } from './logger.js';
 import { cleanupSignal, sleep } from './abort.js';
 
@@ -11,8 +12,24 @@ export interface Undo {
   run(): Promise<void>;
 }
 
+/** The resource an undo removes, reported as `kept` when keepOnError leaves it. @internal */
+export interface UndoResource {
+  readonly kind: ResourceKind;
+  readonly id: string;
+  readonly region?: string;
+}
+
+/** Options of {@link CleanupStack.defer}. @internal */
+export interface DeferOptions {
+  /** Dropped on success (deregister the image, delete its snapshot). */
+  readonly onlyOnFailure?: boolean;
+  /** What the undo removes, for the `kept` event of keepOnError. */
+  readonly resource?: UndoResource;
+}
+
 interface Entry {
   name: string;
+  resource: UndoResource | undefined;
   fn: (signal: AbortSignal) => Promise<void>;
   state: 'pending' | 'running' | 'done' | 'cancelled';
   promise?: Promise<void>;
@@ -46,9 +63,15 @@ export class CleanupStack {
     this.#retryDelayMs = retryDelayMs;
   }
 
-  /** Registers an undo. `onlyOnFailure` undos (deregister the image, delete its snapshot) are dropped on success. */
-  defer(name: string, fn: (signal: AbortSignal) => Promise<void>, options: { onlyOnFailure?: boolean } = {}): Undo {
-    const entry: Entry = { name, fn, state: 'pending', onlyOnFailure: options.onlyOnFailure ?? false };
+  /** Registers an undo. `onlyOnFailure` undos are dropped on success. */
+  defer(name: string, fn: (signal: AbortSignal) => Promise<void>, options: DeferOptions = {}): Undo {
+    const entry: Entry = {
+      name,
+      resource: options.resource,
+      fn,
+      state: 'pending',
+      onlyOnFailure: options.onlyOnFailure ?? false,
+    };
     this.#entries.push(entry);
     return {
       name,
@@ -126,14 +149,18 @@ export class CleanupStack {
     return errors;
   }
 
-  /** Marks every pending undo as kept (keepOnError) and returns their names. */
+  /**
+   * Marks every pending undo as kept (keepOnError), reports each as a skipped cleanup step and its
+   * resource as `kept`, and returns their names.
+   */
   keepAll(): string[] {
     const kept: string[] = [];
     for (const e of this.#entries) {
-      if (e.state === 'pending') {
-        e.state = 'cancelled';
-        kept.push(e.name);
-      }
+      if (e.state !== 'pending') continue;
+      e.state = 'cancelled';
+      kept.push(e.name);
+      this.#ctx.emit({ type: 'cleanup', step: e.name, status: 'skipped' });
+      if (e.resource) this.#ctx.emit({ type: 'resource', action: 'kept', ...e.resource });
     }
     return kept;
   }

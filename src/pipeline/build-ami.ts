@@ -7,35 +7,46 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import type { BlockDeviceMapping as Ec2BlockDeviceMapping } from '@aws-sdk/client-ec2';
-import { AmiChrootError, ProvisionError, attachCleanupErrors, isAbortError } from '../errors.js';
 import type { Phase } from '../errors.js';
-import type { OperationOptions, ProgressEvent } from '../types.js';
+import type { OperationOptions } from '../types.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import type { Undo } from '../internal/cleanup-stack.js';
-import type { BuildConfig, ResolvedConfig, TemplateData } from '../config/types.js';
+import { defined } from '../internal/defined.js';
+import type { BuildConfig, ResolvedConfig, TemplateClock } from '../config/types.js';
 import { copyTargetRegions, resolveConfig, validateAmiName } from '../config/resolve.js';
 import { createTemplateClock } from '../config/templates.js';
 import { createAwsClients } from '../aws/clients.js';
 import type { AwsClients, InjectedClients } from '../aws/clients.js';
-import { describeInstanceDeviceNames, getHostIdentity } from '../aws/identity.js';
-import type { HostIdentity } from '../aws/identity.js';
+import type { AwsOperationOptions } from '../aws/common.js';
+import { describeInstanceDeviceNames, resolveHostIdentity } from '../aws/identity.js';
+import type { HostIdentity, HostIdentitySource } from '../aws/identity.js';
 import { resolveSourceAmi } from '../aws/source-image.js';
 import type { SourceImage } from '../aws/source-image.js';
 import { attachVolume, createVolume } from '../aws/volumes.js';
-import type { DeviceResolver } from '../aws/volumes.js';
+import type { AttachedVolume, DeviceResolver, WorkVolume } from '../aws/volumes.js';
 import { deregisterImagesByName, snapshotAndRegister } from '../aws/images.js';
+import type { RegisteredImage } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
-import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
+import type { RegionCopies } from '../aws/regions.js';
 import { allocateDevice } from '../host/devices.js';
 import type { DeviceLease } from '../host/devices.js';
 import { resolveBlockDevice } from '../host/resolve-device.js';
-import { DEFAULT_STATE_DIR } from '../host/journal.js';
-import { createChroot } from '../chroot/chroot.js';
+import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import type { Chroot } from '../chroot/chroot.js';
-import { stampPhase } from './phases.js';
-import { checkPlatform, defined, hookedSteps, mountWithConfig, startRun } from './common.js';
+import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
+import { mountWithConfig } from './mount-config.js';
 import { registerBuild } from './registry.js';
+import {
+  awsAccessOf,
+  copyInput,
+  registerInput,
+  renderRecord,
+  sourceTemplateData,
+  workVolumeInput,
+} from './requests.js';
+import type { ImageRequestData, SourceData } from './requests.js';
+import { checkPlatform, failRun, runProvision, startRun } from './run.js';
+import type { Run } from './run.js';
 
 /**
  * What `provision` receives besides the chroot: Packer's build data plus the resources in use.
@@ -98,7 +109,7 @@ export interface BuildAmiOptions extends OperationOptions, InjectedClients {
   /**
    * The build host. @defaultValue read from IMDSv2 (instance id, availability zone, region)
    */
-  readonly hostIdentity?: HostIdentity | (() => Promise<HostIdentity>);
+  readonly hostIdentity?: HostIdentitySource;
   /** IMDS endpoint override (also `AWS_EC2_METADATA_SERVICE_ENDPOINT`). */
   readonly imdsEndpoint?: string;
   /**
@@ -160,47 +171,287 @@ export interface BuildResult {
   readonly warnings: readonly string[];
 }
 
-function renderRecord(
-  templates: ResolvedConfig['tags'],
-  data: TemplateData,
-  clock: ReturnType<typeof createTemplateClock>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, template] of Object.entries(templates)) out[key] = template.render(data, clock);
-  return out;
+/** What every phase of one buildAmi run shares. */
+interface AmiRun {
+  readonly cfg: ResolvedConfig;
+  readonly options: BuildAmiOptions;
+  readonly run: Run;
+  readonly stack: CleanupStack;
+  readonly clock: TemplateClock;
+  readonly stateDir: string;
+  /** Released when the run ends, whatever happens: clients, the live-build record. */
+  readonly finally: (() => Promise<void> | void)[];
 }
 
-/** The root entry of amiBlockDeviceMappings, if any. */
-function rootMappingOf(cfg: ResolvedConfig): NonNullable<ResolvedConfig['amiBlockDeviceMappings']>[number] | undefined {
-  return cfg.amiBlockDeviceMappings?.find((m) => m.deviceName === cfg.rootDeviceName);
+/** What `prepare` learned: the host, the clients, the source and the rendered requests. */
+interface Prepared {
+  readonly identity: HostIdentity;
+  readonly region: string;
+  readonly clients: AwsClients;
+  /** Options of every AWS primitive of this run. */
+  readonly aws: AwsOperationOptions & { readonly polling: ResolvedConfig['polling'] };
+  readonly source: SourceImage | undefined;
+  readonly data: SourceData;
+  readonly request: ImageRequestData;
 }
 
-function toEc2Mappings(mappings: ResolvedConfig['amiBlockDeviceMappings']): Ec2BlockDeviceMapping[] | undefined {
-  if (!mappings) return undefined;
-  return mappings.map((m) => {
-    if (m.noDevice) return { DeviceName: m.deviceName, NoDevice: '' };
-    if (m.virtualName) return { DeviceName: m.deviceName, VirtualName: m.virtualName };
-    return {
-      DeviceName: m.deviceName,
-      Ebs: defined({
-        DeleteOnTermination: m.deleteOnTermination,
-        Encrypted: m.encrypted,
-        KmsKeyId: m.kmsKeyId,
-        Iops: m.iops,
-        Throughput: m.throughput,
-        SnapshotId: m.snapshotId,
-        VolumeSize: m.volumeSize,
-        VolumeType: m.volumeType,
-      }),
-    };
+/** The work volume attached to this host, with its early undos. */
+interface Attached {
+  readonly attachment: AttachedVolume;
+  readonly detach: Undo;
+  readonly release: Undo;
+}
+
+/**
+ * Host identity, AWS clients, live-build record, source AMI, name and the checks that need AWS but
+ * change nothing (region names, a name clash): everything before the first resource.
+ */
+async function prepare(b: AmiRun): Promise<Prepared> {
+  const { cfg, options, run } = b;
+  const identity = await run.step('identity', () =>
+    resolveHostIdentity(options.hostIdentity, defined({ endpoint: options.imdsEndpoint, signal: run.signal })),
+  );
+  const region = cfg.region ?? identity.region;
+  const clients = createAwsClients(
+    awsAccessOf(cfg, region),
+    defined({ region, ec2: options.ec2, sts: options.sts, env: options.env, logger: options.logger }),
+  );
+  b.finally.push(() => clients.destroy());
+  const aws = { ...run.operation, ec2: clients.ec2, polling: cfg.polling };
+  const unregister = await registerBuild(b.stateDir, { buildId: cfg.buildId, region, instanceId: identity.instanceId });
+  b.finally.push(() =>
+    unregister().catch((e: unknown) => run.ctx.logger.warn(`Could not remove the live-build record: ${String(e)}`)),
+  );
+
+  const source = cfg.fromScratch
+    ? undefined
+    : await run.step('source', async () => {
+        const found = await resolveSourceAmi(
+          defined({ sourceAmi: cfg.sourceAmi, sourceAmiFilter: cfg.sourceAmiFilter, region }),
+          aws,
+        );
+        checkEnhancedNetworking(found, cfg.enaSupport === true || cfg.sriovSupport, cfg.amiVirtualizationType);
+        return found;
+      });
+
+  const data = sourceTemplateData(region, source);
+  const name = cfg.amiName.render(data, b.clock);
+  validateAmiName(name);
+  const request: ImageRequestData = {
+    region,
+    name,
+    description: cfg.amiDescription?.render(data, b.clock),
+    tags: renderRecord(cfg.tags, data, b.clock),
+    snapshotTags: renderRecord(cfg.snapshotTags, data, b.clock),
+    copyRegions: copyTargetRegions(cfg, region),
+  };
+  await run.step('validate', async () => {
+    const ec2 = clients.ec2(region);
+    if (!cfg.skipRegionValidation && request.copyRegions.length > 0)
+      await validateRegions(ec2, request.copyRegions, run.ctx, region);
+    if (!cfg.forceDeregister) await checkImageNameFree(ec2, name, region, run.ctx);
+  });
+  return { identity, region, clients, aws, source, data, request };
+}
+
+/** Creates the work volume from the source's root snapshot, next to this host. */
+function createWorkVolume(b: AmiRun, p: Prepared): Promise<WorkVolume> {
+  return b.run.step('volume', async () => {
+    const input = workVolumeInput(b.cfg, {
+      availabilityZone: p.identity.availabilityZone,
+      region: p.region,
+      source: p.source,
+      tags: renderRecord(b.cfg.rootVolumeTags, p.data, b.clock),
+    });
+    const created = await createVolume(input, p.aws);
+    // Registered the moment the id exists, inside the phase: nothing can fail in between.
+    b.stack.defer(`delete volume ${created.volumeId}`, (s) => created.delete({ signal: s }), {
+      resource: { kind: 'volume', id: created.volumeId, region: p.region },
+    });
+    return created;
   });
 }
 
-async function hostIdentityOf(options: BuildAmiOptions, signal: AbortSignal | undefined): Promise<HostIdentity> {
-  const given = options.hostIdentity;
-  if (typeof given === 'function') return given();
-  if (given) return given;
-  return getHostIdentity(defined({ endpoint: options.imdsEndpoint, signal }));
+/**
+ * Allocates a device letter and attaches the work volume to this host. A letter stays reserved
+ * until the volume is detached again, not just until EC2 confirms the attachment: on a Nitro host
+ * without /dev/sdX links nothing else tells another build that the letter is taken, and EC2's list
+ * of the instance's names, read before the choice, can miss an attachment confirmed since.
+ */
+async function attachWorkVolume(b: AmiRun, p: Prepared, volume: WorkVolume): Promise<Attached> {
+  const { cfg, options, run } = b;
+  const leases: DeviceLease[] = [];
+  // Registered before the detach, so it runs after it. (Letters EC2 refused are kept with it.)
+  const release = b.stack.defer('release the device reservation', async () => {
+    for (const lease of leases.splice(0)) await lease.release();
+  });
+  let detach: Undo | undefined;
+  const attachment = await run.step('attach', async () => {
+    const taken = await describeInstanceDeviceNames(p.clients.ec2(p.region), p.identity.instanceId, run.ctx);
+    const attached = await attachVolume(
+      {
+        volumeId: volume.volumeId,
+        instanceId: p.identity.instanceId,
+        region: p.region,
+        device: async (exclude) => {
+          const lease = await allocateDevice(
+            defined({
+              devicePath: cfg.devicePath,
+              exclude: [...taken, ...exclude],
+              devRoot: options.devRoot,
+              lockDir: cfg.lockDir,
+            }),
+            run.operation,
+          );
+          leases.push(lease);
+          // attachVolume lets go of the lease once attached; the reservation itself lasts until the detach.
+          return { device: lease.device, release: async () => {} };
+        },
+        resolveDevice:
+          options.resolveDevice ??
+          ((args) =>
+            resolveBlockDevice(
+              {
+                volumeId: args.volumeId,
+                device: args.device,
+                ...defined({ nvmeDevicePath: cfg.nvmeDevicePath, devRoot: options.devRoot, sysRoot: options.sysRoot }),
+              },
+              defined({ signal: args.signal, logger: options.logger }),
+            )),
+      },
+      p.aws,
+    );
+    detach = b.stack.defer(`detach volume ${volume.volumeId}`, (s) => attached.detach({ signal: s }), {
+      resource: { kind: 'attachment', id: `${volume.volumeId}:${attached.device}`, region: p.region },
+    });
+    return attached;
+  });
+  return { attachment, detach: detach!, release };
+}
+
+/**
+ * Mounts the attached volume, runs `provision`, then cleans up early: the snapshot must see a
+ * clean, unmounted, detached volume.
+ */
+async function mountAndProvision(
+  b: AmiRun,
+  p: Prepared,
+  volume: WorkVolume,
+  attached: Attached,
+  provision: ProvisionFn,
+): Promise<void> {
+  const { run } = b;
+  const { attachment } = attached;
+  let unmount: Undo | undefined;
+  const mounted = await run.step('mount', async () => {
+    const m = await mountWithConfig(b.cfg, attachment.hostDevice, {
+      clock: b.clock,
+      stack: b.stack,
+      stateDir: b.stateDir,
+      operation: run.operation,
+    });
+    unmount = m.unmount;
+    return m.mounted;
+  });
+  const info: BuildInfo = {
+    buildId: b.cfg.buildId,
+    ...p.data,
+    Device: attachment.hostDevice,
+    MountPath: mounted.root,
+    attachmentName: attachment.device,
+    volumeId: volume.volumeId,
+    instanceId: p.identity.instanceId,
+    sourceImage: p.source,
+  };
+  await runProvision(run, mounted, provision, info, { volumeId: volume.volumeId, device: attachment.hostDevice });
+  await run.step('unmount', () => unmount!.run());
+  await run.step('detach', async () => {
+    await attached.detach.run();
+    await attached.release.run();
+  });
+}
+
+/**
+ * Snapshots the detached volume and registers the image. With skipSaveBuildRegion (Packer's
+ * behaviour) the image is a temporary one under its own name, copied to the other regions under
+ * the real one and removed whatever happens; same-name images are deregistered first.
+ */
+async function registerImage(b: AmiRun, p: Prepared, volume: WorkVolume): Promise<RegisteredImage> {
+  const { cfg, run } = b;
+  const temporary = cfg.skipSaveBuildRegion;
+  if (temporary && cfg.forceDeregister) {
+    await run.step('deregister', async () => {
+      await deregisterImagesByName(
+        {
+          name: p.request.name,
+          regions: [p.region, ...p.request.copyRegions],
+          deleteSnapshots: cfg.forceDeleteSnapshot,
+        },
+        p.aws,
+      );
+    });
+  }
+  const registerName = temporary ? `ami-chroot-intermediary-${randomBytes(5).toString('hex')}` : p.request.name;
+  return run.step('register', async () => {
+    const input = registerInput(cfg, p.request, { volumeId: volume.volumeId, source: p.source, registerName });
+    const registered = await snapshotAndRegister(input, p.aws);
+    // Unlike Packer, a failure after registration removes the image and its snapshots; the
+    // temporary image of skipSaveBuildRegion goes on success too.
+    b.stack.defer(
+      `deregister ${registered.imageId} and delete its snapshots`,
+      (s) => registered.deregister({ signal: s }),
+      { onlyOnFailure: !temporary, resource: { kind: 'image', id: registered.imageId, region: p.region } },
+    );
+    return registered;
+  });
+}
+
+/** Copies the image to the other regions; a later failure removes the copies. */
+async function copyImage(b: AmiRun, p: Prepared, image: RegisteredImage): Promise<RegionCopies | undefined> {
+  if (p.request.copyRegions.length === 0) return undefined;
+  return b.run.step('copy', async () => {
+    const copies = await copyToRegions(copyInput(b.cfg, p.request, image.imageId), {
+      ...p.aws,
+      keepOnError: b.cfg.keepOnError,
+    });
+    b.stack.defer('remove the region copies', (s) => copies.undo({ signal: s }), { onlyOnFailure: true });
+    return copies;
+  });
+}
+
+/** Unwinds the success path's undos (the work volume) and reports what was built. */
+async function finish(
+  b: AmiRun,
+  p: Prepared,
+  built: { attachment: AttachedVolume; image: RegisteredImage; copies: RegionCopies | undefined },
+  started: number,
+): Promise<BuildResult> {
+  const { cfg, run } = b;
+  const cleanupErrors = await b.stack.unwind('success');
+  for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
+  const kept = cfg.skipSaveBuildRegion ? undefined : p.region;
+  const images: Record<string, string> = { ...(kept && { [kept]: built.image.imageId }), ...built.copies?.images };
+  const snapshots: Record<string, readonly string[]> = {
+    ...(kept && { [kept]: built.image.snapshotIds }),
+    ...built.copies?.snapshots,
+  };
+  const list = Object.entries(images).map(([r, id]) => `${r}:${id}`);
+  run.ctx.logger.info(`Built ${p.request.name}: ${list.join(', ')}`);
+  return {
+    buildId: cfg.buildId,
+    name: p.request.name,
+    region: p.region,
+    images,
+    snapshots,
+    sourceImage: p.source ? { imageId: p.source.imageId, name: p.source.name } : undefined,
+    device: built.attachment.device,
+    hostDevice: built.attachment.hostDevice,
+    timings: { ...run.phases.timings },
+    durationMs: performance.now() - started,
+    awsCalls: p.clients.callCount(),
+    cleanupErrors,
+    warnings: cfg.warnings,
+  };
 }
 
 /**
@@ -248,376 +499,35 @@ export async function buildAmi(
   options: BuildAmiOptions = {},
 ): Promise<BuildResult> {
   const started = performance.now();
-  const { ctx, signal, phases, end } = startRun(options);
-  const { logger } = ctx;
-  const env = options.env ?? process.env;
-
+  const run = startRun(options);
   // Validation happens before any side effect, and its errors need no cleanup.
-  const cfg = await phases.run('validate', () => {
-    const resolved = resolveConfig(config, env);
+  const cfg = await run.phases.run('validate', () => {
+    const resolved = resolveConfig(config, options.env ?? process.env);
     checkPlatform('buildAmi', 'attaching volumes');
     return resolved;
   });
-  for (const w of cfg.warnings) logger.warn(w);
-
-  const stack = new CleanupStack(ctx, options.cleanupStepTimeoutMs ?? 10 * 60_000);
-  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
-  const clock = createTemplateClock();
-  const buildId = cfg.buildId;
-  let clients: AwsClients | undefined;
-  let unregister: (() => Promise<void>) | undefined;
-
-  const step = hookedSteps(phases, options.hooks, signal);
-
+  for (const w of cfg.warnings) run.ctx.logger.warn(w);
+  const b: AmiRun = {
+    cfg,
+    options,
+    run,
+    stack: new CleanupStack(run.ctx, options.cleanupStepTimeoutMs ?? 10 * 60_000),
+    clock: createTemplateClock(),
+    stateDir: options.stateDir ?? DEFAULT_STATE_DIR,
+    finally: [],
+  };
   try {
-    const identity = await step('identity', () => hostIdentityOf(options, signal));
-    const region = cfg.region ?? identity.region;
-    clients = createAwsClients(
-      defined({
-        region,
-        profile: cfg.profile,
-        accessKey: cfg.credentials?.accessKeyId,
-        secretKey: cfg.credentials?.secretAccessKey,
-        token: cfg.credentials?.sessionToken,
-        mfaCode: cfg.mfaCode,
-        customEndpointEc2: cfg.customEndpointEc2,
-        insecureSkipTlsVerify: cfg.insecureSkipTlsVerify,
-        maxRetries: cfg.maxRetries,
-        decodeAuthorizationMessages: cfg.decodeAuthorizationMessages,
-      }),
-      defined({ region, ec2: options.ec2, sts: options.sts, env, logger: options.logger }),
-    );
-    const ec2 = clients.ec2;
-    const aws = {
-      ...defined({ logger: options.logger, onProgress: options.onProgress }),
-      signal,
-      ec2,
-      polling: cfg.polling,
-    };
-    unregister = await registerBuild(stateDir, { buildId, region, instanceId: identity.instanceId });
-
-    const source = cfg.fromScratch
-      ? undefined
-      : await step('source', () =>
-          resolveSourceAmi(
-            defined({ sourceAmi: cfg.sourceAmi, sourceAmiFilter: cfg.sourceAmiFilter, region }),
-            aws,
-          ).then((found) => {
-            checkEnhancedNetworking(found, cfg.enaSupport === true || cfg.sriovSupport, cfg.amiVirtualizationType);
-            return found;
-          }),
-        );
-
-    const data: TemplateData = {
-      BuildRegion: region,
-      SourceAMI: source?.imageId ?? '',
-      SourceAMIName: source?.name ?? '',
-      SourceAMICreationDate: source?.creationDate ?? '',
-      SourceAMIOwner: source?.ownerId ?? '',
-      SourceAMIOwnerName: source?.ownerAlias ?? '',
-      SourceAMITags: source?.tags ?? {},
-    };
-    const name = cfg.amiName.render(data, clock);
-    validateAmiName(name);
-    const copyRegions = copyTargetRegions(cfg, region);
-
-    // Checks that need AWS but change nothing: region names and a name clash, before any resource.
-    await step('validate', async () => {
-      if (!cfg.skipRegionValidation && copyRegions.length > 0)
-        await validateRegions(ec2(region), copyRegions, ctx, region);
-      if (!cfg.forceDeregister) await checkImageNameFree(ec2(region), name, region, ctx);
-    });
-
-    const volume = await step('volume', async () => {
-      const created = await createVolume(
-        {
-          availabilityZone: identity.availabilityZone,
-          ...defined({
-            source: source,
-            size: cfg.rootVolumeSize,
-            volumeType: cfg.rootVolumeType ?? (cfg.fromScratch ? 'gp2' : undefined),
-            iops: cfg.rootVolumeIops,
-            throughput: cfg.rootVolumeThroughput,
-            encrypted: cfg.rootVolumeEncryptBoot,
-            kmsKeyId: cfg.rootVolumeKmsKeyId,
-          }),
-          tags: renderRecord(cfg.rootVolumeTags, data, clock),
-          buildId,
-          region,
-        },
-        aws,
-      );
-      // Registered the moment the id exists, inside the phase: nothing can fail in between.
-      stack.defer(`delete volume ${created.volumeId}`, (s) => created.delete({ signal: s }));
-      return created;
-    });
-
-    // A letter stays reserved until the volume is detached again, not just until EC2 confirms the
-    // attachment: on a Nitro host without /dev/sdX links nothing else tells another build that the
-    // letter is taken, and EC2's list of the instance's names, read before the choice, can miss an
-    // attachment confirmed since. (Letters EC2 refused are simply kept with it.) Registered before
-    // the detach, so it runs after it.
-    const leases: DeviceLease[] = [];
-    const releaseUndo = stack.defer('release the device reservation', async () => {
-      for (const lease of leases.splice(0)) await lease.release();
-    });
-    let detachUndo: Undo | undefined;
-    const attachment = await step('attach', async () => {
-      const taken = await describeInstanceDeviceNames(ec2(region), identity.instanceId, ctx);
-      const attached = await attachVolume(
-        {
-          volumeId: volume.volumeId,
-          instanceId: identity.instanceId,
-          region,
-          device: async (exclude) => {
-            const lease = await allocateDevice(
-              defined({
-                devicePath: cfg.devicePath,
-                exclude: [...taken, ...exclude],
-                devRoot: options.devRoot,
-                lockDir: cfg.lockDir,
-              }),
-              { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
-            );
-            leases.push(lease);
-            // attachVolume lets go of the lease once attached; the reservation itself lasts until the detach.
-            return { device: lease.device, release: async () => {} };
-          },
-          resolveDevice:
-            options.resolveDevice ??
-            ((args) =>
-              resolveBlockDevice(
-                {
-                  volumeId: args.volumeId,
-                  device: args.device,
-                  ...defined({
-                    nvmeDevicePath: cfg.nvmeDevicePath,
-                    devRoot: options.devRoot,
-                    sysRoot: options.sysRoot,
-                  }),
-                },
-                defined({ signal: args.signal, logger: options.logger }),
-              )),
-        },
-        aws,
-      );
-      detachUndo = stack.defer(`detach volume ${volume.volumeId}`, (s) => attached.detach({ signal: s }));
-      return attached;
-    });
-
-    let unmountUndo: Undo | undefined;
-    const mounted = await step('mount', async () => {
-      const m = await mountWithConfig(cfg, attachment.hostDevice, {
-        clock,
-        stack,
-        stateDir,
-        operation: { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
-      });
-      unmountUndo = m.unmount;
-      return m.mounted;
-    });
-
-    const info: BuildInfo = {
-      buildId,
-      BuildRegion: region,
-      SourceAMI: data.SourceAMI ?? '',
-      SourceAMIName: data.SourceAMIName ?? '',
-      SourceAMICreationDate: data.SourceAMICreationDate ?? '',
-      SourceAMIOwner: data.SourceAMIOwner ?? '',
-      SourceAMIOwnerName: data.SourceAMIOwnerName ?? '',
-      SourceAMITags: data.SourceAMITags ?? {},
-      Device: attachment.hostDevice,
-      MountPath: mounted.root,
-      attachmentName: attachment.device,
-      volumeId: volume.volumeId,
-      instanceId: identity.instanceId,
-      sourceImage: source,
-    };
-    await step('provision', async () => {
-      const chroot = createChroot(
-        { root: mounted.root, env: mounted.env, commandWrapper: mounted.commandWrapper },
-        { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) },
-      );
-      try {
-        await provision(chroot, info);
-      } catch (error) {
-        if (signal.aborted || error instanceof AmiChrootError) throw error;
-        throw new ProvisionError(
-          `The provision callback failed: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            cause: error,
-            resources: { volumeId: volume.volumeId, mountPath: mounted.root, device: attachment.hostDevice },
-          },
-        );
-      }
-    });
-
-    // Early cleanup: the snapshot must see a clean, unmounted, detached volume.
-    await step('unmount', () => unmountUndo!.run());
-    await step('detach', async () => {
-      await detachUndo!.run();
-      await releaseUndo.run();
-    });
-
-    const snapshotTags = renderRecord(cfg.snapshotTags, data, clock);
-    const tags = renderRecord(cfg.tags, data, clock);
-    const description = cfg.amiDescription?.render(data, clock);
-    const sharing = {
-      amiUsers: cfg.amiUsers,
-      amiGroups: cfg.amiGroups,
-      amiOrgArns: cfg.amiOrgArns,
-      amiOuArns: cfg.amiOuArns,
-      productCodes: cfg.amiProductCodes,
-      snapshotUsers: cfg.snapshotUsers,
-      snapshotGroups: cfg.snapshotGroups,
-      ...defined({ deprecateAt: cfg.deprecateAt }),
-      ...(cfg.deregistrationProtection.enabled ? { deregistrationProtection: cfg.deregistrationProtection } : {}),
-    };
-    // skipSaveBuildRegion (Packer's behaviour): register under a temporary name, copy to the other
-    // regions under the real one, then remove the temporary image whatever happens.
-    const skipSave = cfg.skipSaveBuildRegion;
-    const registerName = skipSave ? `ami-chroot-intermediary-${randomBytes(5).toString('hex')}` : name;
-    if (skipSave && cfg.forceDeregister) {
-      await step('deregister', () =>
-        deregisterImagesByName(
-          { name, regions: [region, ...copyRegions], deleteSnapshots: cfg.forceDeleteSnapshot },
-          aws,
-        ).then(() => undefined),
-      );
-    }
-    const image = await step('register', async () => {
-      const registered = await snapshotAndRegister(
-        {
-          volumeId: volume.volumeId,
-          region,
-          name: registerName,
-          ...defined({
-            description,
-            source: source,
-            rootDeviceName: cfg.rootDeviceName,
-            blockDeviceMappings: toEc2Mappings(cfg.amiBlockDeviceMappings),
-            rootVolumeSize: cfg.rootVolumeSize,
-            // A root entry in amiBlockDeviceMappings that names its own type is more specific than
-            // rootVolumeType (which from scratch defaults to gp2 for the work volume).
-            rootVolumeType: rootMappingOf(cfg)?.volumeType === undefined ? cfg.rootVolumeType : undefined,
-            rootVolumeIops: cfg.rootVolumeIops,
-            rootVolumeThroughput: cfg.rootVolumeThroughput,
-            architecture: cfg.fromScratch || !source ? cfg.amiArchitecture : undefined,
-            virtualizationType: cfg.amiVirtualizationType,
-            enaSupport: cfg.enaSupport,
-            sriovNetSupport: cfg.sriovSupport || undefined,
-            bootMode: cfg.bootMode,
-            uefiData: cfg.uefiData,
-            tpmSupport: cfg.tpmSupport,
-            imdsSupport: cfg.imdsSupport,
-            // The copies carry the encryption when the build-region image is not kept.
-            encryptBoot: skipSave ? undefined : cfg.encryptBoot,
-            kmsKeyId: cfg.regionKmsKeyIds[region] || cfg.kmsKeyId,
-          }),
-          tags,
-          snapshotTags,
-          buildId,
-          forceDeregister: skipSave ? false : cfg.forceDeregister,
-          forceDeleteSnapshot: cfg.forceDeleteSnapshot,
-          amiRegions: copyRegions,
-          ...(skipSave ? {} : sharing),
-        },
-        aws,
-      );
-      // Unlike Packer, a failure after registration removes the image and its snapshots; the
-      // temporary image of skipSaveBuildRegion goes on success too.
-      stack.defer(
-        `deregister ${registered.imageId} and delete its snapshots`,
-        (s) => registered.deregister({ signal: s }),
-        {
-          onlyOnFailure: !skipSave,
-        },
-      );
-      return registered;
-    });
-
-    let copies: Awaited<ReturnType<typeof copyToRegions>> | undefined;
-    if (copyRegions.length > 0) {
-      copies = await step('copy', async () => {
-        const done = await copyToRegions(
-          {
-            sourceImageId: image.imageId,
-            sourceRegion: region,
-            regions: copyRegions,
-            name,
-            ...defined({
-              description,
-              encrypted: cfg.encryptBoot,
-              kmsKeyId: cfg.kmsKeyId,
-              snapshotCopyCompletionDurationMinutes: cfg.snapshotCopyDurationMinutes,
-            }),
-            regionKmsKeyIds: cfg.regionKmsKeyIds,
-            tags,
-            snapshotTags,
-            buildId,
-            // Regions were validated before anything was created.
-            skipRegionValidation: true,
-            ...sharing,
-          },
-          { ...aws, keepOnError: cfg.keepOnError },
-        );
-        stack.defer('remove the region copies', (s) => done.undo({ signal: s }), { onlyOnFailure: true });
-        return done;
-      });
-    }
-
-    const cleanupErrors = await stack.unwind('success');
-    for (const e of cleanupErrors) logger.error(`After a successful build: ${e.message}`);
-    const images: Record<string, string> = {
-      ...(cfg.skipSaveBuildRegion ? {} : { [region]: image.imageId }),
-      ...copies?.images,
-    };
-    const snapshots: Record<string, readonly string[]> = {
-      ...(cfg.skipSaveBuildRegion ? {} : { [region]: image.snapshotIds }),
-      ...copies?.snapshots,
-    };
-    logger.info(
-      `Built ${name}: ${Object.entries(images)
-        .map(([r, id]) => `${r}:${id}`)
-        .join(', ')}`,
-    );
-    return {
-      buildId,
-      name,
-      region,
-      images,
-      snapshots,
-      sourceImage: source ? { imageId: source.imageId, name: source.name } : undefined,
-      device: attachment.device,
-      hostDevice: attachment.hostDevice,
-      timings: { ...phases.timings },
-      durationMs: performance.now() - started,
-      awsCalls: clients.callCount(),
-      cleanupErrors,
-      warnings: cfg.warnings,
-    };
+    const p = await prepare(b);
+    const volume = await createWorkVolume(b, p);
+    const attached = await attachWorkVolume(b, p, volume);
+    await mountAndProvision(b, p, volume, attached, provision);
+    const image = await registerImage(b, p, volume);
+    const copies = await copyImage(b, p, image);
+    return await finish(b, p, { attachment: attached.attachment, image, copies }, started);
   } catch (error) {
-    const phase = phases.current;
-    if (phase) stampPhase(error, phase);
-    // keepOnError is for failures; an abort (any reason) means stop and clean up.
-    if (cfg.keepOnError && !signal.aborted && !isAbortError(error)) {
-      const keptList = stack.keepAll();
-      logger.warn(
-        `keepOnError: leaving everything for inspection. Not undone:\n${keptList.map((k) => `  - ${k}`).join('\n')}\n` +
-          `Run cleanupOrphans() and recoverHost() when done.`,
-      );
-      ctx.emit({
-        type: 'cleanup',
-        step: `keepOnError: kept ${keptList.length} resource(s)`,
-        status: 'skipped',
-      } satisfies ProgressEvent);
-      throw error;
-    }
-    const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });
-    throw attachCleanupErrors(error, cleanupErrors);
+    throw await failRun(run, b.stack, error, cfg.keepOnError);
   } finally {
-    end();
-    clients?.destroy();
-    await unregister?.().catch((e: unknown) => logger.warn(`Could not remove the live-build record: ${String(e)}`));
+    run.end();
+    for (const release of b.finally.reverse()) await release();
   }
 }

@@ -8,34 +8,27 @@
  */
 import { constants } from 'node:fs';
 import { link, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { AmiChrootError, ConfigError, DeviceError, ProvisionError, attachCleanupErrors } from '../errors.js';
-import type { ConfigIssue, Phase } from '../errors.js';
+import { basename } from 'node:path';
+import { ConfigError, DeviceError } from '../errors.js';
+import type { Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import type { Undo } from '../internal/cleanup-stack.js';
-import { resolveConfig } from '../config/resolve.js';
-import { validateBuildConfig } from '../config/schema.js';
-import { didYouMean } from '../config/suggest.js';
+import { statOrUndefined } from '../internal/fs.js';
 import { createTemplateClock } from '../config/templates.js';
-import type { BuildConfig, ChrootMount, ResolvedConfig, Template } from '../config/types.js';
-import { run } from '../host/exec.js';
-import { DEFAULT_STATE_DIR, Journal } from '../host/journal.js';
+import type { ChrootMount, TemplateClock, Template } from '../config/types.js';
+import { run as runCommand } from '../host/exec.js';
+import { DEFAULT_STATE_DIR } from '../host/defaults.js';
+import { Journal } from '../host/journal.js';
 import { attachLoop, loopDevicesOf } from '../host/loop.js';
-import { createChroot } from '../chroot/chroot.js';
+import type { LoopDevice } from '../host/loop.js';
 import type { Chroot } from '../chroot/chroot.js';
 import type { BuildHooks } from './build-ami.js';
-import { stampPhase } from './phases.js';
-import { checkPlatform, defined, hookedSteps, mountWithConfig, startRun } from './common.js';
-
-const MiB = 1024 * 1024;
-/** 16 TiB: the largest EBS volume, and far more than a loop-backed file should ever need. */
-const MAX_SIZE_MIB = 16 * 1024 * 1024;
-/** The local default: the same as {@link mountChroot}'s (buildAmi keeps Packer's for imported builds). */
-const DEFAULT_LOCAL_MOUNT_PATH = '/mnt/ami-chroot/{{.Device}}';
-/** Suffix of the work file; it is renamed to the output only once the image is complete. @internal */
-export const PARTIAL_SUFFIX = '.partial';
+import { planImage } from './image-plan.js';
+import type { ImagePlan } from './image-plan.js';
+import { mountWithConfig } from './mount-config.js';
+import { checkPlatform, failRun, runProvision, startRun } from './run.js';
+import type { Run } from './run.js';
 
 /**
  * Start from an empty disk instead of a source image: a sparse file of `sizeMiB` that
@@ -172,246 +165,6 @@ export interface ImageBuildResult {
   readonly cleanupErrors: readonly Error[];
 }
 
-/** The input keys buildImage knows (unknown ones are reported, with a suggestion). */
-const INPUT_KEYS = [
-  'sourceImage',
-  'fromScratch',
-  'output',
-  'overwrite',
-  'growToMiB',
-  'mountPath',
-  'mountPartition',
-  'mountOptions',
-  'preMountCommands',
-  'postMountCommands',
-  'chrootMounts',
-  'extraChrootMounts',
-  'copyFiles',
-  'commandWrapper',
-  'serviceGuard',
-] as const satisfies readonly (keyof BuildImageInput)[];
-
-/** The chroot options shared with BuildConfig: validated by the config layer's own rules. */
-const CHROOT_KEYS = [
-  'mountPath',
-  'mountPartition',
-  'mountOptions',
-  'postMountCommands',
-  'chrootMounts',
-  'extraChrootMounts',
-  'copyFiles',
-  'commandWrapper',
-  'serviceGuard',
-] as const satisfies readonly (keyof BuildImageInput & keyof BuildConfig)[];
-
-/** Everything validated and resolved, before any side effect. */
-interface Plan {
-  readonly source: string | undefined;
-  readonly sourceStats: Stats | undefined;
-  readonly scratchBytes: number | undefined;
-  readonly growBytes: number | undefined;
-  readonly output: string;
-  readonly workFile: string;
-  readonly overwrite: boolean;
-  readonly config: ResolvedConfig;
-}
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const isPositiveInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x > 0;
-
-async function statOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await stat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/**
- * Validates the input (shape, the chroot options by the config layer's rules, and the files) and
- * collects every problem into one {@link ConfigError}. Reads the file system, changes nothing.
- */
-async function plan(input: BuildImageInput): Promise<Plan> {
-  if (!isObject(input))
-    throw new ConfigError([
-      {
-        path: '',
-        value: input,
-        message: 'must be a BuildImageInput object { sourceImage | fromScratch, output, ... }',
-      },
-    ]);
-  const issues: ConfigIssue[] = [];
-  const add = (path: string, value: unknown, message: string): void => {
-    issues.push({ path, value, message });
-  };
-
-  for (const key of Object.keys(input)) {
-    if ((INPUT_KEYS as readonly string[]).includes(key)) continue;
-    const suggestion = didYouMean(key, INPUT_KEYS);
-    const awsOnly =
-      !suggestion &&
-      validateBuildConfig({ [key]: undefined, amiName: 'x-local', sourceAmi: 'ami-00000000' }).length === 0;
-    add(
-      key,
-      input[key as keyof BuildImageInput],
-      suggestion
-        ? `is not an option of buildImage; did you mean \`${suggestion}\`?`
-        : awsOnly
-          ? 'is a buildAmi option with no meaning for a local image; remove it'
-          : 'is not an option of buildImage; remove it',
-    );
-  }
-
-  // Source: exactly one of sourceImage and fromScratch.
-  const scratch = input.fromScratch;
-  const hasSource = input.sourceImage !== undefined;
-  if (hasSource === (scratch !== undefined)) {
-    add(
-      hasSource ? 'fromScratch' : 'sourceImage',
-      hasSource ? scratch : undefined,
-      hasSource
-        ? 'cannot be used with sourceImage; set one of them'
-        : 'is required: set sourceImage (a raw disk image file) or fromScratch: { sizeMiB, preMountCommands }',
-    );
-  }
-  let source: string | undefined;
-  let sourceStats: Stats | undefined;
-  if (hasSource) {
-    if (typeof input.sourceImage !== 'string' || input.sourceImage === '') {
-      add('sourceImage', input.sourceImage, 'must be the path of a raw disk image file');
-    } else {
-      source = resolve(input.sourceImage);
-      sourceStats = await statOrUndefined(source);
-      if (!sourceStats)
-        add('sourceImage', input.sourceImage, `does not exist (${source}); give the path of a raw disk image file`);
-      else if (!sourceStats.isFile())
-        add(
-          'sourceImage',
-          input.sourceImage,
-          `is not a regular file (${source}); give a raw disk image file (to build on a block device, use withChroot)`,
-        );
-      else if (sourceStats.size === 0)
-        add('sourceImage', input.sourceImage, `is empty (${source}); give a raw disk image, or use fromScratch`);
-    }
-  }
-  let scratchBytes: number | undefined;
-  let scratchCommands: readonly Template[] = [];
-  if (scratch !== undefined) {
-    if (!isObject(scratch)) add('fromScratch', scratch, 'must be an object { sizeMiB, preMountCommands }');
-    else {
-      if (!isPositiveInt(scratch.sizeMiB) || scratch.sizeMiB > MAX_SIZE_MIB) {
-        add('fromScratch.sizeMiB', scratch.sizeMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB), e.g. 1024`);
-      } else scratchBytes = scratch.sizeMiB * MiB;
-      if (!Array.isArray(scratch.preMountCommands) || scratch.preMountCommands.length === 0) {
-        add(
-          'fromScratch.preMountCommands',
-          scratch.preMountCommands,
-          'is required: commands that partition and format {{.Device}}, e.g. sfdisk {{.Device}}, partx -u {{.Device}}, mkfs.ext4 {{.Device}}p1',
-        );
-      } else scratchCommands = scratch.preMountCommands;
-      for (const key of Object.keys(scratch)) {
-        if (key !== 'sizeMiB' && key !== 'preMountCommands')
-          add(
-            `fromScratch.${key}`,
-            scratch[key as keyof ScratchImage],
-            'is not an option of fromScratch ({ sizeMiB, preMountCommands }); remove it',
-          );
-      }
-    }
-  }
-
-  let growBytes: number | undefined;
-  if (input.growToMiB !== undefined) {
-    if (!isPositiveInt(input.growToMiB) || input.growToMiB > MAX_SIZE_MIB)
-      add('growToMiB', input.growToMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB)`);
-    else if (scratch !== undefined)
-      add('growToMiB', input.growToMiB, 'does not apply to fromScratch; set fromScratch.sizeMiB instead');
-    else {
-      growBytes = input.growToMiB * MiB;
-      if (sourceStats?.isFile() && growBytes < sourceStats.size) {
-        add(
-          'growToMiB',
-          input.growToMiB,
-          `would shrink the image (${input.growToMiB} MiB < ${Math.ceil(sourceStats.size / MiB)} MiB, the size of ${source}); images only grow, remove growToMiB or raise it`,
-        );
-      }
-    }
-  }
-
-  // Output: absent (unless overwrite), in an existing directory, not the source.
-  const overwrite = input.overwrite === true;
-  if (input.overwrite !== undefined && typeof input.overwrite !== 'boolean')
-    add('overwrite', input.overwrite, 'must be true or false');
-  let output = '';
-  if (typeof input.output !== 'string' || input.output === '') {
-    add('output', input.output, 'is required: the path of the raw image file to write, e.g. "build/web.raw"');
-  } else {
-    output = resolve(input.output);
-    const dir = await statOrUndefined(dirname(output));
-    if (!dir?.isDirectory())
-      add('output', input.output, `must be in an existing directory; create ${dirname(output)} first`);
-    const existing = await statOrUndefined(output);
-    if (existing?.isDirectory()) add('output', input.output, `is a directory (${output}); give a file path`);
-    else if (existing && sourceStats && existing.dev === sourceStats.dev && existing.ino === sourceStats.ino) {
-      add(
-        'output',
-        input.output,
-        `is the source image itself (${output}); buildImage never modifies its source: choose another output`,
-      );
-    } else if (existing && !overwrite) {
-      add(
-        'output',
-        input.output,
-        `already exists (${output}); choose another path, remove it, or pass overwrite: true`,
-      );
-    }
-    const partial = await statOrUndefined(output + PARTIAL_SUFFIX);
-    if (partial && !overwrite) {
-      add(
-        'output',
-        input.output,
-        `has a leftover ${output + PARTIAL_SUFFIX} (a build that was killed, or one running now); run recoverHost() if a build was killed, then remove it, or pass overwrite: true`,
-      );
-    }
-  }
-
-  // The chroot options go through the config layer: same rules, same messages, same templates.
-  const chroot: Record<string, unknown> = {};
-  for (const key of CHROOT_KEYS) if (input[key] !== undefined) chroot[key] = input[key];
-  chroot.mountPath ??= DEFAULT_LOCAL_MOUNT_PATH;
-  if (scratch !== undefined && input.copyFiles === undefined) chroot.copyFiles = [];
-  const general = input.preMountCommands;
-  const allPreMount = [...scratchCommands, ...(Array.isArray(general) ? (general as readonly Template[]) : [])];
-  if (general !== undefined && !Array.isArray(general)) chroot.preMountCommands = general;
-  else if (allPreMount.length > 0) chroot.preMountCommands = allPreMount;
-  const synthetic = { amiName: 'local-image', sourceAmi: 'ami-00000000', ...chroot } as unknown as BuildConfig;
-  for (const issue of validateBuildConfig(synthetic)) {
-    // Scratch commands come first in the combined list; give issues their own option's path.
-    const m = /^preMountCommands\.(\d+)(.*)$/.exec(issue.path);
-    if (m && Array.isArray(general)) {
-      const i = Number(m[1]);
-      const path =
-        i < scratchCommands.length
-          ? `fromScratch.preMountCommands.${i}${m[2]}`
-          : `preMountCommands.${i - scratchCommands.length}${m[2]}`;
-      issues.push({ ...issue, path });
-    } else issues.push(issue);
-  }
-
-  if (issues.length > 0) throw new ConfigError(issues);
-  return {
-    source,
-    sourceStats,
-    scratchBytes,
-    growBytes,
-    output,
-    workFile: output + PARTIAL_SUFFIX,
-    overwrite,
-    config: resolveConfig(synthetic, {}),
-  };
-}
-
 /**
  * Gives the finished work file its final name. Without `overwrite`, a hard link refuses to replace
  * a file that appeared during the build (atomically); file systems without hard links fall back
@@ -446,6 +199,155 @@ async function publish(workFile: string, output: string, overwrite: boolean): Pr
     return;
   }
   await unlink(workFile);
+}
+
+/** What every phase of one buildImage run shares. */
+interface ImageRun {
+  readonly plan: ImagePlan;
+  readonly run: Run;
+  readonly stack: CleanupStack;
+  readonly clock: TemplateClock;
+  readonly stateDir: string | false;
+  /** Records the work file until it is published or removed, so recoverHost removes it if we die. */
+  workJournal?: Journal | undefined;
+}
+
+/**
+ * The `volume` phase: claims `<output>.partial` (O_EXCL, so two builds of one output cannot share
+ * it), registers its removal, then fills it: a sparse copy of the source, or an empty disk.
+ */
+function createWorkFile(b: ImageRun): Promise<void> {
+  const { plan: p, run } = b;
+  return run.step('volume', async () => {
+    if (p.overwrite) await removeStaleWorkFile(p.workFile, run.operation);
+    b.workJournal = b.stateDir === false ? undefined : await Journal.create(b.stateDir, `image ${basename(p.output)}`);
+    await b.workJournal?.add({ type: 'work-file', path: p.workFile });
+    const mode = p.sourceStats ? p.sourceStats.mode & 0o666 : 0o644;
+    try {
+      await (await open(p.workFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)).close();
+    } catch (error) {
+      await b.workJournal?.close();
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const message = `${p.workFile} was created by someone else meanwhile (another build of the same output?); wait for it, or choose another output`;
+      throw new ConfigError([{ path: 'output', value: p.output, message }], { phase: 'volume' });
+    }
+    run.ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.workFile });
+    b.stack.defer(
+      `remove ${p.workFile}`,
+      async (s) => {
+        // Removing a file a loop device still uses would hide that device from recoverHost().
+        const users = await loopDevicesOf(p.workFile, { signal: s }).catch(() => []);
+        if (users.length > 0)
+          throw new DeviceError(
+            `${p.workFile} is still attached to ${users.join(', ')}; left in place for recoverHost().`,
+            { resources: { device: users[0]! } },
+          );
+        await rm(p.workFile, { force: true });
+        await b.workJournal?.close();
+        run.ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
+      },
+      { onlyOnFailure: true },
+    );
+    if (p.source) {
+      run.ctx.logger.info(`Copying ${p.source} to ${p.workFile} (sparse)`);
+      await runCommand('cp', ['--sparse=always', '--', p.source, p.workFile], { ...run.operation, phase: 'volume' });
+    } else {
+      await truncate(p.workFile, p.scratchBytes);
+    }
+    if (p.growBytes !== undefined && p.growBytes > (await stat(p.workFile)).size)
+      await truncate(p.workFile, p.growBytes);
+  });
+}
+
+/** A leftover work file is ours to replace (overwrite), unless a loop device still uses it. */
+async function removeStaleWorkFile(workFile: string, operation: OperationOptions): Promise<void> {
+  const users = await loopDevicesOf(workFile, operation).catch(() => []);
+  if (users.length > 0) {
+    throw new DeviceError(
+      `${workFile} is attached to ${users.join(', ')} (a build running now, or a killed one: run recoverHost()); not replacing it.`,
+      { phase: 'volume', resources: { device: users[0]! } },
+    );
+  }
+  await rm(workFile, { force: true });
+}
+
+/** The `attach` phase: a loop device with its partitions; its detach registered inside the phase. */
+async function attachWorkFile(b: ImageRun): Promise<{ loop: LoopDevice; detach: Undo }> {
+  let detach: Undo | undefined;
+  const loop = await b.run.step('attach', async () => {
+    const attached = await attachLoop(b.plan.workFile, { partscan: true, stateDir: b.stateDir }, b.run.operation);
+    detach = b.stack.defer(`detach ${attached.device}`, (s) => attached.detach({ signal: s }));
+    return attached;
+  });
+  return { loop, detach: detach! };
+}
+
+/** Mounts the loop device, runs `provision`, unmounts (files put back) and detaches. */
+async function mountAndProvision(
+  b: ImageRun,
+  attached: { loop: LoopDevice; detach: Undo },
+  provision: ImageProvisionFn,
+): Promise<void> {
+  const { plan: p, run } = b;
+  const device = attached.loop.device;
+  let unmount: Undo | undefined;
+  const mounted = await run.step('mount', async () => {
+    const m = await mountWithConfig(p.config, device, {
+      clock: b.clock,
+      stack: b.stack,
+      stateDir: b.stateDir,
+      operation: run.operation,
+    });
+    unmount = m.unmount;
+    return m.mounted;
+  });
+  const info: ImageBuildInfo = {
+    Device: device,
+    MountPath: mounted.root,
+    sourceImage: p.source,
+    workFile: p.workFile,
+    output: p.output,
+  };
+  await runProvision(run, mounted, provision, info, { device });
+  await run.step('unmount', () => unmount!.run());
+  await run.step('detach', () => attached.detach.run());
+}
+
+/** The `register` phase: the work file takes the output's name. */
+function publishImage(b: ImageRun): Promise<void> {
+  const { plan: p, run } = b;
+  return run.step('register', async () => {
+    await publish(p.workFile, p.output, p.overwrite);
+    await b.workJournal?.close();
+    run.ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
+    run.ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.output });
+    // Only a failing `after` hook can fail the build now; its image must not stay behind either.
+    b.stack.defer(
+      `remove ${p.output}`,
+      async () => {
+        await rm(p.output, { force: true });
+        run.ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.output });
+      },
+      { onlyOnFailure: true },
+    );
+  });
+}
+
+/** Unwinds the success path's undos and reports the image. */
+async function finish(b: ImageRun, started: number): Promise<ImageBuildResult> {
+  const { plan: p, run } = b;
+  const cleanupErrors = await b.stack.unwind('success');
+  for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
+  const st = await stat(p.output);
+  run.ctx.logger.info(`Built ${p.output}: ${st.size} bytes, ${st.blocks * 512} allocated`);
+  return {
+    output: p.output,
+    sizeBytes: st.size,
+    allocatedBytes: st.blocks * 512,
+    timings: { ...run.phases.timings },
+    durationMs: performance.now() - started,
+    cleanupErrors,
+  };
 }
 
 /**
@@ -489,168 +391,28 @@ export async function buildImage(
   options: BuildImageOptions = {},
 ): Promise<ImageBuildResult> {
   const started = performance.now();
-  const { ctx, signal, phases, end } = startRun(options);
-  const { logger } = ctx;
-  const operation = { signal, ...defined({ logger: options.logger, onProgress: options.onProgress }) };
-  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
-
-  const p = await phases.run('validate', async () => {
-    const planned = await plan(input);
+  const run = startRun(options);
+  const plan = await run.phases.run('validate', async () => {
+    const planned = await planImage(input);
     checkPlatform('buildImage', 'loop devices');
     return planned;
   });
-  const cfg = p.config;
-  const stack = new CleanupStack(ctx, options.cleanupStepTimeoutMs ?? 2 * 60_000);
-  const clock = createTemplateClock();
-
-  const step = hookedSteps(phases, options.hooks, signal);
-
-  let workJournal: Journal | undefined;
+  const b: ImageRun = {
+    plan,
+    run,
+    stack: new CleanupStack(run.ctx, options.cleanupStepTimeoutMs ?? 2 * 60_000),
+    clock: createTemplateClock(),
+    stateDir: options.stateDir ?? DEFAULT_STATE_DIR,
+  };
   try {
-    await step('volume', async () => {
-      if (p.overwrite) {
-        // A leftover work file is ours to replace, unless a loop device still uses it.
-        const users = await loopDevicesOf(p.workFile, operation).catch(() => []);
-        if (users.length > 0) {
-          throw new DeviceError(
-            `${p.workFile} is attached to ${users.join(', ')} (a build running now, or a killed one: run recoverHost()); not replacing it.`,
-            {
-              phase: 'volume',
-              resources: { device: users[0]! },
-            },
-          );
-        }
-        await rm(p.workFile, { force: true });
-      }
-      // recoverHost removes the work file if this process dies before it is published or removed.
-      workJournal = stateDir === false ? undefined : await Journal.create(stateDir, `image ${basename(p.output)}`);
-      await workJournal?.add({ type: 'work-file', path: p.workFile });
-      // O_EXCL claims the work file, so two builds of one output cannot share it.
-      const mode = p.sourceStats ? p.sourceStats.mode & 0o666 : 0o644;
-      try {
-        await (await open(p.workFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)).close();
-      } catch (error) {
-        await workJournal?.close();
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        throw new ConfigError(
-          [
-            {
-              path: 'output',
-              value: p.output,
-              message: `${p.workFile} was created by someone else meanwhile (another build of the same output?); wait for it, or choose another output`,
-            },
-          ],
-          {
-            phase: 'volume',
-          },
-        );
-      }
-      ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.workFile });
-      stack.defer(
-        `remove ${p.workFile}`,
-        async (s) => {
-          // Removing a file a loop device still uses would hide that device from recoverHost().
-          const users = await loopDevicesOf(p.workFile, { signal: s }).catch(() => []);
-          if (users.length > 0)
-            throw new DeviceError(
-              `${p.workFile} is still attached to ${users.join(', ')}; left in place for recoverHost().`,
-              { resources: { device: users[0]! } },
-            );
-          await rm(p.workFile, { force: true });
-          await workJournal?.close();
-          ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
-        },
-        { onlyOnFailure: true },
-      );
-      if (p.source) {
-        logger.info(`Copying ${p.source} to ${p.workFile} (sparse)`);
-        await run('cp', ['--sparse=always', '--', p.source, p.workFile], { ...operation, phase: 'volume' });
-      } else {
-        await truncate(p.workFile, p.scratchBytes);
-      }
-      if (p.growBytes !== undefined && p.growBytes > (await stat(p.workFile)).size)
-        await truncate(p.workFile, p.growBytes);
-    });
-
-    // Each undo is registered inside its phase, the moment the resource exists: a failing
-    // `after` hook must not leave it unowned.
-    let detachUndo: Undo | undefined;
-    const loop = await step('attach', async () => {
-      const attached = await attachLoop(p.workFile, { partscan: true, stateDir }, operation);
-      detachUndo = stack.defer(`detach ${attached.device}`, (s) => attached.detach({ signal: s }));
-      return attached;
-    });
-
-    let unmountUndo: Undo | undefined;
-    const mounted = await step('mount', async () => {
-      const m = await mountWithConfig(cfg, loop.device, { clock, stack, stateDir, operation });
-      unmountUndo = m.unmount;
-      return m.mounted;
-    });
-
-    const info: ImageBuildInfo = {
-      Device: loop.device,
-      MountPath: mounted.root,
-      sourceImage: p.source,
-      workFile: p.workFile,
-      output: p.output,
-    };
-    await step('provision', async () => {
-      const chroot = createChroot(
-        { root: mounted.root, env: mounted.env, commandWrapper: mounted.commandWrapper },
-        operation,
-      );
-      try {
-        await provision(chroot, info);
-      } catch (error) {
-        if (signal.aborted || error instanceof AmiChrootError) throw error;
-        throw new ProvisionError(
-          `The provision callback failed: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            cause: error,
-            resources: { mountPath: mounted.root, device: loop.device },
-          },
-        );
-      }
-    });
-
-    await step('unmount', () => unmountUndo!.run());
-    await step('detach', () => detachUndo!.run());
-    await step('register', async () => {
-      await publish(p.workFile, p.output, p.overwrite);
-      await workJournal?.close();
-      ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.workFile });
-      ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: p.output });
-      // Only a failing `after` hook can fail the build now; its image must not stay behind either.
-      stack.defer(
-        `remove ${p.output}`,
-        async () => {
-          await rm(p.output, { force: true });
-          ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: p.output });
-        },
-        { onlyOnFailure: true },
-      );
-    });
-
-    const cleanupErrors = await stack.unwind('success');
-    for (const e of cleanupErrors) logger.error(`After a successful build: ${e.message}`);
-    const st = await stat(p.output);
-    logger.info(`Built ${p.output}: ${st.size} bytes, ${st.blocks * 512} allocated`);
-    return {
-      output: p.output,
-      sizeBytes: st.size,
-      allocatedBytes: st.blocks * 512,
-      timings: { ...phases.timings },
-      durationMs: performance.now() - started,
-      cleanupErrors,
-    };
+    await createWorkFile(b);
+    const attached = await attachWorkFile(b);
+    await mountAndProvision(b, attached, provision);
+    await publishImage(b);
+    return await finish(b, started);
   } catch (error) {
-    const phase = phases.current;
-    if (phase) stampPhase(error, phase);
-    // Cleanup runs even (above all) after an abort; each undo has its own time limit.
-    const cleanupErrors = await phases.run('cleanup', () => stack.unwind('failure'), { checkAbort: false });
-    throw attachCleanupErrors(error, cleanupErrors);
+    throw await failRun(run, b.stack, error);
   } finally {
-    end();
+    run.end();
   }
 }

@@ -8,15 +8,15 @@
 import { hasAwsCode } from '../aws/aws-errors.js';
 import { createAwsClients } from '../aws/clients.js';
 import type { AwsAccess, InjectedClients } from '../aws/clients.js';
-import { getHostIdentity } from '../aws/identity.js';
-import type { HostIdentity } from '../aws/identity.js';
+import { resolveHostIdentity } from '../aws/identity.js';
+import type { HostIdentity, HostIdentitySource } from '../aws/identity.js';
 import { findTaggedResources } from '../aws/orphans.js';
 import { deleteSnapshot, removeImage } from '../aws/permissions.js';
 import { detachAndDeleteVolume } from '../aws/volumes.js';
-import { DEFAULT_STATE_DIR } from '../host/journal.js';
-import { DEFAULT_LOCK_DIR } from '../host/devices.js';
+import { DEFAULT_LOCK_DIR, DEFAULT_STATE_DIR } from '../host/defaults.js';
 import { recoverHost } from '../host/recover.js';
 import type { RecoveryReport } from '../host/recover.js';
+import { defined } from '../internal/defined.js';
 import { toCtx } from '../internal/logger.js';
 import type { OperationOptions } from '../types.js';
 import { liveBuildIds } from './registry.js';
@@ -51,7 +51,7 @@ export interface CleanupOrphansOptions extends OperationOptions, InjectedClients
    * This host, to detach volumes a killed build left attached to it.
    * @defaultValue read from IMDSv2 when a volume is attached somewhere; volumes attached elsewhere are kept
    */
-  readonly hostIdentity?: HostIdentity | (() => Promise<HostIdentity>);
+  readonly hostIdentity?: HostIdentitySource;
 }
 
 /**
@@ -92,11 +92,9 @@ export interface OrphanReport {
 
 const DEFAULT_AGE_MS = 6 * 3_600_000;
 
-async function identityOf(options: CleanupOrphansOptions): Promise<HostIdentity | undefined> {
-  const given = options.hostIdentity;
-  if (typeof given === 'function') return given();
-  if (given) return given;
-  return getHostIdentity(options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+/** This host, if it can be known: volumes attached elsewhere are kept either way. */
+function identityOf(options: CleanupOrphansOptions): Promise<HostIdentity | undefined> {
+  return resolveHostIdentity(options.hostIdentity, defined({ signal: options.signal })).catch(() => undefined);
 }
 
 /**
@@ -140,12 +138,15 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
   const explicitRegion = options.access?.region ?? options.regions?.[0];
   if (!explicitRegion && !process.env['AWS_REGION'] && !process.env['AWS_DEFAULT_REGION'])
     identity = await identityOf(options);
-  const clients = createAwsClients(options.access ?? {}, {
-    ...((explicitRegion ?? identity?.region) ? { region: (explicitRegion ?? identity?.region)! } : {}),
-    ...(options.ec2 ? { ec2: options.ec2 } : {}),
-    ...(options.sts ? { sts: options.sts } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
+  const clients = createAwsClients(
+    options.access ?? {},
+    defined({
+      region: explicitRegion ?? identity?.region,
+      ec2: options.ec2,
+      sts: options.sts,
+      logger: options.logger,
+    }),
+  );
   const regions = options.regions ?? [clients.region];
 
   const removed: OrphanResource[] = [];
@@ -155,12 +156,10 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
     await Promise.all(
       regions.map(async (region) => {
         const ec2 = clients.ec2(region);
-        const found = await findTaggedResources(ec2, {
-          olderThan,
-          ...(options.buildId ? { buildId: options.buildId } : {}),
-          ...(options.signal ? { signal: options.signal } : {}),
-          ...(options.logger ? { logger: options.logger } : {}),
-        });
+        const found = await findTaggedResources(
+          ec2,
+          defined({ olderThan, buildId: options.buildId, signal: options.signal, logger: options.logger }),
+        );
         const order = { image: 0, snapshot: 1, volume: 2 } as const;
         for (const r of found.sort((a, b) => order[a.kind] - order[b.kind])) {
           const ref: OrphanResource = { kind: r.kind, id: r.id, region, buildId: r.buildId };

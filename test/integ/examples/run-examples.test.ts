@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_RESOLV_CONF, makeBusyboxImage } from '../../../fixtures/busybox-image.js';
 import { run } from '../../../src/host/exec.js';
-import { DEFAULT_STATE_DIR } from '../../../src/host/journal.js';
+import { DEFAULT_STATE_DIR } from '../../../src/host/defaults.js';
 import { attachLoop } from '../../../src/host/loop.js';
 import { readMountInfo } from '../../../src/host/mounts.js';
 import { assertNoLeaks, makeTestDir, requireRoot } from '../../helpers/loop.js';

@@ -94,4 +94,22 @@ describe('CleanupStack', () => {
     await stack.unwind('failure');
     expect(ran).toBe(false);
   });
+
+  it('keepAll() reports each kept undo as a skipped step and its resource as kept', async () => {
+    const events: ProgressEvent[] = [];
+    let ran = false;
+    const stack = new CleanupStack(ctx(events));
+    stack.defer('delete volume vol-1', async () => void (ran = true), {
+      resource: { kind: 'volume', id: 'vol-1', region: 'eu-west-1' },
+    });
+    stack.defer('release the device reservation', async () => void (ran = true));
+    expect(stack.keepAll()).toEqual(['delete volume vol-1', 'release the device reservation']);
+    expect(events).toEqual([
+      { type: 'cleanup', step: 'delete volume vol-1', status: 'skipped' },
+      { type: 'resource', action: 'kept', kind: 'volume', id: 'vol-1', region: 'eu-west-1' },
+      { type: 'cleanup', step: 'release the device reservation', status: 'skipped' },
+    ]);
+    expect(await stack.unwind('failure')).toEqual([]);
+    expect(ran).toBe(false);
+  });
 });

@@ -1,0 +1,68 @@
+/**
+ * Mounting a device with the chroot options of a resolved config (buildAmi, buildImage): the
+ * templates rendered, the unmount registered on the run's cleanup stack the moment it exists.
+ */
+import { basename } from 'node:path';
+import type { CleanupStack, Undo } from '../internal/cleanup-stack.js';
+import type { ResolvedConfig, TemplateClock } from '../config/types.js';
+import { mountChroot } from '../chroot/mount.js';
+import type { MountedChroot } from '../chroot/mount.js';
+import type { OperationOptions } from '../types.js';
+
+/** The chroot options of a resolved config. @internal */
+export type ChrootOptions = Pick<
+  ResolvedConfig,
+  | 'commandWrapper'
+  | 'mountPath'
+  | 'mountPartition'
+  | 'mountOptions'
+  | 'preMountCommands'
+  | 'postMountCommands'
+  | 'chrootMounts'
+  | 'copyFiles'
+  | 'serviceGuard'
+>;
+
+/**
+ * Mounts `device` with the chroot options of a resolved config (mount path, partition, options,
+ * pre/post-mount commands, chroot mounts, copy files, service guard, command wrapper) and
+ * registers the unmount on `stack` the moment the mount exists.
+ * @internal
+ */
+export async function mountWithConfig(
+  cfg: ChrootOptions,
+  device: string,
+  context: {
+    readonly clock: TemplateClock;
+    readonly stack: CleanupStack;
+    readonly stateDir: string | false;
+    readonly operation: OperationOptions;
+  },
+): Promise<{ mounted: MountedChroot; unmount: Undo }> {
+  const { clock, stack } = context;
+  const commandWrapper =
+    cfg.commandWrapper.source === '{{.Command}}'
+      ? undefined
+      : (command: string) => cfg.commandWrapper.render({ Command: command }, clock);
+  const mounted = await mountChroot(
+    {
+      device,
+      mountPath: cfg.mountPath.render({ Device: basename(device) }, clock),
+      mountPartition: cfg.mountPartition,
+      mountOptions: cfg.mountOptions,
+      preMountCommands: (d) => cfg.preMountCommands.map((t) => t.render({ Device: d.Device }, clock)),
+      postMountCommands: (d) =>
+        cfg.postMountCommands.map((t) => t.render({ Device: d.Device, MountPath: d.MountPath }, clock)),
+      chrootMounts: cfg.chrootMounts.map((m) => [m.fsType, m.source, m.target] as const),
+      copyFiles: cfg.copyFiles,
+      serviceGuard: cfg.serviceGuard,
+      commandWrapper,
+      stateDir: context.stateDir,
+    },
+    context.operation,
+  );
+  const unmount = stack.defer(`unmount ${mounted.root}`, (s) => mounted.unmount({ signal: s }), {
+    resource: { kind: 'mount', id: mounted.root },
+  });
+  return { mounted, unmount };
+}
