@@ -5,7 +5,9 @@
  *
  * - Import time of the built package, each run in a fresh Node process: the wall time of
  *   `node -e "await import(dist/index.js)"` minus that of an empty `node -e ""`, and the import
- *   measured inside the process; the same for the config modules alone and, for scale, for
+ *   measured inside the process; the same for each entry of package.json `exports` (targets,
+ *   issue 13 item 5: `ami-chroot/config` under 150 ms, the main entry under 300 ms, net of Node's
+ *   start-up) and, for scale, for
  *   @aws-sdk/client-ec2 alone.
  * - Package size (`npm pack --dry-run --json`) and the size of the production dependency tree
  *   (`npm ls --omit=dev --parseable --all`, each package counted once).
@@ -28,6 +30,7 @@ import {
   formatTable,
   isMain,
   runAsScript,
+  under,
   type Benchmark,
   type BenchResult,
 } from './lib/report.js';
@@ -124,14 +127,21 @@ async function nodeRun(script: string): Promise<{ wallMs: number; inProcessMs: n
   return { wallMs: r.wallMs, inProcessMs: Number(r.stdout || '0') };
 }
 
-async function configModules(): Promise<string[]> {
-  const dir = join(REPO_ROOT, 'dist', 'config');
-  if (!existsSync(dir)) return [];
-  return (await readdir(dir))
-    .filter((f) => f.endsWith('.js'))
-    .sort()
-    .map((f) => join(dir, f));
+/** Each subpath of package.json `exports` with the built file it loads. */
+async function packageEntries(): Promise<{ name: string; file: string }[]> {
+  const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { default: string }>;
+  };
+  return Object.entries(pkg.exports)
+    .filter(([subpath]) => subpath !== './package.json')
+    .map(([subpath, target]) => ({
+      name: `ami-chroot${subpath.slice(1)}`,
+      file: join(REPO_ROOT, typeof target === 'string' ? target : target.default),
+    }));
 }
+
+/** Import-time targets per entry, ms net of Node's start-up (issue 13 item 5). */
+const IMPORT_TARGETS_MS: Readonly<Record<string, number>> = { 'ami-chroot': 300, 'ami-chroot/config': 150 };
 
 async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; imports: ImportTiming[] }> {
   const entry = join(REPO_ROOT, 'dist', 'index.js');
@@ -139,21 +149,16 @@ async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; 
     throw new BenchPrerequisiteError(
       `${relative(REPO_ROOT, entry)} is missing: run \`npm run build\` (or drop --no-build).`,
     );
-  const config = await configModules();
+  const entries = await packageEntries();
   const sdkEntry = import.meta.resolve('@aws-sdk/client-ec2');
   const subjects: { label: string; urls: string[]; modules: string[] }[] = [
     // The cost of the first dynamic import() itself (ESM loader start-up), for calibration.
     { label: 'calibration: an empty module', urls: ['data:text/javascript,'], modules: [] },
-    { label: 'ami-chroot (dist/index.js)', urls: [pathToFileURL(entry).href], modules: ['dist/index.js'] },
-    ...(config.length > 0
-      ? [
-          {
-            label: 'config modules only (dist/config/*.js)',
-            urls: config.map((f) => pathToFileURL(f).href),
-            modules: config.map((f) => relative(REPO_ROOT, f)),
-          },
-        ]
-      : []),
+    ...entries.map((e) => ({
+      label: `${e.name} (${relative(REPO_ROOT, e.file)})`,
+      urls: [pathToFileURL(e.file).href],
+      modules: [relative(REPO_ROOT, e.file)],
+    })),
     { label: 'for scale: @aws-sdk/client-ec2 alone', urls: [sdkEntry], modules: ['@aws-sdk/client-ec2'] },
   ];
   const baseline: number[] = [];
@@ -380,8 +385,11 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
   return {
     name: 'footprint',
     table,
-    // The issue sets no numeric target for the footprint: it is reported, not judged.
-    targets: [],
+    targets: imports.flatMap((i) => {
+      const name = i.label.split(' ')[0]!;
+      const limit = IMPORT_TARGETS_MS[name];
+      return limit === undefined ? [] : [under(`import ${name}, net of node start-up`, i.netWallMs, limit, 'ms')];
+    }),
     headline: {
       importNetMs: main.netWallMs,
       importInProcessMs: main.inProcessMs.p50,

@@ -1,5 +1,5 @@
 /**
- * The `@example` snippets of the TSDoc in src/ compile against the public API, with the project's
+ * The `@example` snippets of the TSDoc in src/ (and the README's ```ts blocks) compile against the public API, with the project's
  * compiler options, exactly as a user would paste them (`import { x } from 'ami-chroot'`, or from a
  * subpath such as `'ami-chroot/aws'`). And every value exported from any entry has such an example.
  *
@@ -136,7 +136,18 @@ async function collectExamples(): Promise<{ snippets: Snippet[]; empty: EmptyExa
     };
     visit(source);
   }
+  snippets.push(...(await readmeSnippets()));
   return { snippets, empty };
+}
+
+/** The README's ```ts blocks: users paste them as they are. */
+async function readmeSnippets(): Promise<Snippet[]> {
+  const text = await readFile(join(ROOT, 'README.md'), 'utf8');
+  return [...text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => ({
+    symbol: 'README.md',
+    where: `README.md:${text.slice(0, m.index).split('\n').length}`,
+    code: m[1]!,
+  }));
 }
 
 function projectOptions(): ts.CompilerOptions {
@@ -225,6 +236,16 @@ describe('TSDoc @example snippets', () => {
     for (const d of [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()])
       failures.push(`program: ${describeDiagnostic(d)}`);
     expect(failures, failures.join('\n')).toEqual([]);
+  });
+
+  it('the README has code blocks, and they are among the snippets checked', () => {
+    expect(snippets.filter((s) => s.symbol === 'README.md').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('README links work from the npm page (absolute, or an anchor of the README)', async () => {
+    const text = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const links = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+    expect(links.filter((l) => !/^(https:\/\/|#)/.test(l))).toEqual([]);
   });
 
   it('a snippet that does not compile is reported (a canary in the same program)', () => {
