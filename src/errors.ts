@@ -14,6 +14,7 @@ export type Phase =
   | 'validate'
   | 'identity'
   | 'source'
+  | 'preflight'
   | 'device'
   | 'volume'
   | 'attach'

@@ -103,8 +103,8 @@ export { buildImage } from './pipeline/build-image.js';
 export type {
   BuildImageInput,
   BuildImageOptions,
-  ImageBuildInfo,
-  ImageBuildResult,
+  BuildImageInfo,
+  BuildImageResult,
   ImageProvisionFn,
   ScratchImage,
 } from './pipeline/build-image.js';

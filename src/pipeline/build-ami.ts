@@ -245,7 +245,7 @@ async function prepare(b: AmiRun): Promise<Prepared> {
     snapshotTags: renderRecord(cfg.snapshotTags, data, b.clock),
     copyRegions: copyTargetRegions(cfg, region),
   };
-  await run.step('validate', async () => {
+  await run.step('preflight', async () => {
     const ec2 = clients.ec2(region);
     if (!cfg.skipRegionValidation && request.copyRegions.length > 0)
       await validateRegions(ec2, request.copyRegions, run.ctx, region);

@@ -111,7 +111,7 @@ export interface BuildImageInput {
  * What the provision callback of {@link buildImage} receives besides the chroot.
  * @public
  */
-export interface ImageBuildInfo {
+export interface BuildImageInfo {
   /** The loop device holding the image, the whole disk (e.g. `/dev/loop3`). */
   readonly Device: string;
   /** Where the root partition is mounted (the chroot's `/`). */
@@ -128,7 +128,7 @@ export interface ImageBuildInfo {
  * The provisioning of a local image: runs with the image mounted; throwing fails the build.
  * @public
  */
-export type ImageProvisionFn = (chroot: Chroot, info: ImageBuildInfo) => Promise<void> | void;
+export type ImageProvisionFn = (chroot: Chroot, info: BuildImageInfo) => Promise<void> | void;
 
 /**
  * Options of {@link buildImage}.
@@ -147,7 +147,7 @@ export interface BuildImageOptions extends OperationOptions {
  * The outcome of a successful {@link buildImage}.
  * @public
  */
-export interface ImageBuildResult {
+export interface BuildImageResult {
   /** The finished raw image (absolute path). */
   readonly output: string;
   /** Its apparent size in bytes (the disk size). */
@@ -301,7 +301,7 @@ async function mountAndProvision(
     unmount = m.unmount;
     return m.mounted;
   });
-  const info: ImageBuildInfo = {
+  const info: BuildImageInfo = {
     Device: device,
     MountPath: mounted.root,
     sourceImage: p.source,
@@ -334,7 +334,7 @@ function publishImage(b: ImageRun): Promise<void> {
 }
 
 /** Unwinds the success path's undos and reports the image. */
-async function finish(b: ImageRun, started: number): Promise<ImageBuildResult> {
+async function finish(b: ImageRun, started: number): Promise<BuildImageResult> {
   const { plan: p, run } = b;
   const cleanupErrors = await b.stack.unwind('success');
   for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
@@ -389,7 +389,7 @@ export async function buildImage(
   input: BuildImageInput,
   provision: ImageProvisionFn,
   options: BuildImageOptions = {},
-): Promise<ImageBuildResult> {
+): Promise<BuildImageResult> {
   const started = performance.now();
   const run = startRun(options);
   const plan = await run.phases.run('validate', async () => {

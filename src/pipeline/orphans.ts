@@ -76,6 +76,8 @@ export interface OrphanResource {
 export interface OrphanReport {
   /** The host recovery, when it ran. */
   readonly host: RecoveryReport | undefined;
+  /** True when this was a dry run: `removed` lists what would be removed, and nothing was. */
+  readonly dryRun: boolean;
   /** Removed (or, with dryRun, would be removed). */
   readonly removed: readonly OrphanResource[];
   /** Left alone, with the reason (a running build, attached to another instance, in use). */
@@ -203,5 +205,5 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
   } finally {
     clients.destroy();
   }
-  return { host, removed, kept, failed };
+  return { dryRun: options.dryRun === true, host, removed, kept, failed };
 }

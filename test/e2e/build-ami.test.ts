@@ -175,6 +175,10 @@ describe('buildAmi end to end (moto + loop devices)', () => {
 
     // Events: phases in order, resources created, and cleanup of the volume.
     const starts = events.filter((e) => e.type === 'phase-start').map((e) => (e as { phase: string }).phase);
+    // Validation runs once (the AWS checks are their own phase), and every emitted phase is timed.
+    expect(starts.filter((p) => p === 'validate')).toEqual(['validate']);
+    expect(starts).toContain('preflight');
+    expect(Object.keys(result.timings).sort()).toEqual([...new Set(starts)].sort());
     expect(starts.indexOf('provision')).toBeLessThan(starts.indexOf('register'));
     expect(starts.indexOf('unmount')).toBeLessThan(
       starts.indexOf('snapshot') === -1 ? starts.indexOf('register') : starts.indexOf('snapshot'),

@@ -77,7 +77,7 @@ describe('recovery after a build process dies', () => {
     expect(await findLeaks(env.dir)).toMatch(/mounts \[.+\]/);
     expect(await volumesOfBuilds()).toHaveLength(1);
 
-    const report = await cleanupOrphans({
+    const sweep = {
       access: {
         region: BUILD_REGION,
         customEndpointEc2: env.moto.endpoint,
@@ -90,7 +90,15 @@ describe('recovery after a build process dies', () => {
       lockDir: join(env.dir, 'lock'),
       hostIdentity: { instanceId: env.instanceId, availabilityZone: env.availabilityZone, region: BUILD_REGION },
       logger: { warn: () => {}, error: () => {} },
-    });
+    };
+    // A dry run says it is one, lists the volume, and removes nothing.
+    const preview = await cleanupOrphans({ ...sweep, dryRun: true });
+    expect(preview.dryRun).toBe(true);
+    expect(preview.removed.map((r) => r.kind)).toContain('volume');
+    expect(await volumesOfBuilds()).toHaveLength(1);
+
+    const report = await cleanupOrphans(sweep);
+    expect(report.dryRun).toBe(false);
     expect(report.failed).toEqual([]);
     expect(report.host?.recovered.length).toBeGreaterThan(0);
     expect(report.removed.map((r) => r.kind)).toContain('volume');
