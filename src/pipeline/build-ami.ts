@@ -34,7 +34,7 @@ import { resolveBlockDevice } from '../host/resolve-device.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import type { Chroot } from '../chroot/chroot.js';
 import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
-import { mountWithConfig } from './mount-config.js';
+import { mountStep } from './mount-config.js';
 import { registerBuild } from './registry.js';
 import {
   awsAccessOf,
@@ -342,17 +342,7 @@ async function mountAndProvision(
 ): Promise<void> {
   const { run } = b;
   const { attachment } = attached;
-  let unmount: Undo | undefined;
-  const mounted = await run.step('mount', async () => {
-    const m = await mountWithConfig(b.cfg, attachment.hostDevice, {
-      clock: b.clock,
-      stack: b.stack,
-      stateDir: b.stateDir,
-      operation: run.operation,
-    });
-    unmount = m.unmount;
-    return m.mounted;
-  });
+  const { mounted, unmount } = await mountStep(run, b.cfg, attachment.hostDevice, b);
   const info: BuildInfo = {
     buildId: b.cfg.buildId,
     ...p.data,
@@ -364,7 +354,7 @@ async function mountAndProvision(
     sourceImage: p.source,
   };
   await runProvision(run, mounted, provision, info, { volumeId: volume.volumeId, device: attachment.hostDevice });
-  await run.step('unmount', () => unmount!.run());
+  await run.step('unmount', () => unmount.run());
   await run.step('detach', async () => {
     await attached.detach.run();
     await attached.release.run();

@@ -26,7 +26,7 @@ import type { Chroot } from '../chroot/chroot.js';
 import type { BuildHooks } from './build-ami.js';
 import { planImage } from './image-plan.js';
 import type { ImagePlan } from './image-plan.js';
-import { mountWithConfig } from './mount-config.js';
+import { mountStep } from './mount-config.js';
 import { checkPlatform, failRun, runProvision, startRun } from './run.js';
 import type { Run } from './run.js';
 
@@ -290,17 +290,7 @@ async function mountAndProvision(
 ): Promise<void> {
   const { plan: p, run } = b;
   const device = attached.loop.device;
-  let unmount: Undo | undefined;
-  const mounted = await run.step('mount', async () => {
-    const m = await mountWithConfig(p.config, device, {
-      clock: b.clock,
-      stack: b.stack,
-      stateDir: b.stateDir,
-      operation: run.operation,
-    });
-    unmount = m.unmount;
-    return m.mounted;
-  });
+  const { mounted, unmount } = await mountStep(run, p.config, device, b);
   const info: BuildImageInfo = {
     Device: device,
     MountPath: mounted.root,
@@ -309,7 +299,7 @@ async function mountAndProvision(
     output: p.output,
   };
   await runProvision(run, mounted, provision, info, { device });
-  await run.step('unmount', () => unmount!.run());
+  await run.step('unmount', () => unmount.run());
   await run.step('detach', () => attached.detach.run());
 }
 

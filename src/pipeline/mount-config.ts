@@ -8,6 +8,7 @@ import type { ResolvedConfig, TemplateClock } from '../config/types.js';
 import { mountChroot } from '../chroot/mount.js';
 import type { MountedChroot } from '../chroot/mount.js';
 import type { OperationOptions } from '../types.js';
+import type { Run } from './run.js';
 
 /** The chroot options of a resolved config. @internal */
 export type ChrootOptions = Pick<
@@ -65,4 +66,25 @@ export async function mountWithConfig(
     resource: { kind: 'mount', id: mounted.root },
   });
   return { mounted, unmount };
+}
+
+/**
+ * The `mount` phase of a run: {@link mountWithConfig} inside the hooked step, so the unmount is
+ * registered before an `after` hook can fail.
+ * @internal
+ */
+export function mountStep(
+  run: Run,
+  cfg: ChrootOptions,
+  device: string,
+  context: { readonly clock: TemplateClock; readonly stack: CleanupStack; readonly stateDir: string | false },
+): Promise<{ mounted: MountedChroot; unmount: Undo }> {
+  return run.step('mount', () =>
+    mountWithConfig(cfg, device, {
+      clock: context.clock,
+      stack: context.stack,
+      stateDir: context.stateDir,
+      operation: run.operation,
+    }),
+  );
 }
