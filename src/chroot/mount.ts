@@ -8,6 +8,7 @@ import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
 import type { ChrootMount, ChrootMountSpec } from '../config/types.js';
 import type { OperationOptions } from '../types.js';
 import { cleanupSignal } from '../internal/abort.js';
+import { CleanupStack } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
 import { runShell, shellQuote } from '../host/exec.js';
@@ -20,7 +21,6 @@ import type { HostCtx } from '../host/mounts.js';
 import { stopHolders } from '../host/processes.js';
 import { waitForPartition } from '../host/resolve-device.js';
 import { placeFile } from './file-swap.js';
-import type { PlacedFile } from './file-swap.js';
 import { resolveInRoot } from './paths.js';
 import { installServiceGuard } from './service-guard.js';
 import type { ServiceGuard } from './service-guard.js';
@@ -255,90 +255,62 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     createdDirs: [] as string[],
     mounts: [] as string[],
     journalMounts: [] as JournalEntry[],
-    placed: [] as PlacedFile[],
     guard: undefined as ServiceGuard | undefined,
     mountedDevice: device,
   };
 
+  // Every undo is registered the moment its resource exists; unmount() unwinds them (last
+  // first). One try each: the unmount retries on its own, and a failed step stays pending, so
+  // calling unmount() again retries exactly what is left.
+  const stack = new CleanupStack(ctx, 120_000, 1);
+  let teardownSignal: AbortSignal | undefined;
+
+  const undoMount = async (stepSignal: AbortSignal): Promise<void> => {
+    const signal = teardownSignal ?? stepSignal;
+    // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
+    if (state.mounts.length > 0) {
+      await unmountTreeCtx(state.root, { ...ctx, signal }, { killGraceMs });
+      for (const m of [...state.mounts].reverse())
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
+      for (const entry of [...state.journalMounts].reverse()) await journal?.remove(entry);
+      state.mounts = [];
+      state.journalMounts = [];
+      if (!(await waitDeviceReleased(state.mountedDevice, 5000, signal).catch(() => false))) {
+        throw new UnmountError(
+          `${state.mountedDevice} is unmounted from ${state.root} but still in use (mounted in another mount namespace, or held open). ` +
+            'Do not detach or snapshot the volume until it is released.',
+          [],
+          [],
+          { resources: { device: state.mountedDevice, mountPath: state.root } },
+        );
+      }
+    }
+    for (const dir of [...state.createdDirs].reverse()) {
+      try {
+        await rmdir(dir);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        // A shared parent (/mnt/ami-chroot) may hold another build's mount path.
+        if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') throw error;
+      }
+    }
+    state.createdDirs = [];
+  };
+
   const teardown = async (signal: AbortSignal): Promise<void> => {
-    const tctx: HostCtx = { ...ctx, signal };
+    teardownSignal = signal;
     const errors: Error[] = [];
     // Daemons left running inside (chrooted there) could rewrite the files we restore: stop
     // them first. Other holders (a host shell's cwd) only block the unmount, which finds them.
     if (state.mounts.length > 0) {
       try {
-        await stopHolders(state.root, tctx, { graceMs: killGraceMs, scope: 'roots' });
+        await stopHolders(state.root, { ...ctx, signal }, { graceMs: killGraceMs, scope: 'roots' });
       } catch (error) {
         errors.push(toError(error));
       }
     }
-    if (state.guard) {
-      try {
-        await state.guard.remove();
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
-        state.guard = undefined;
-      } catch (error) {
-        errors.push(
-          new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
-            phase: 'service-guard',
-            cause: error,
-          }),
-        );
-      }
-    }
-    for (const placed of [...state.placed].reverse()) {
-      try {
-        await placed.restore();
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'file', id: placed.hostPath });
-        state.placed = state.placed.filter((p) => p !== placed);
-      } catch (error) {
-        errors.push(
-          new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, {
-            phase: 'copy-files',
-            cause: error,
-          }),
-        );
-      }
-    }
-    // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
-    let unmounted = state.mounts.length === 0;
-    if (!unmounted) {
-      try {
-        await unmountTreeCtx(state.root, tctx, { killGraceMs });
-        unmounted = true;
-        for (const m of [...state.mounts].reverse())
-          ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
-        for (const entry of [...state.journalMounts].reverse()) await journal?.remove(entry);
-        state.mounts = [];
-        state.journalMounts = [];
-      } catch (error) {
-        errors.push(toError(error));
-      }
-      if (unmounted && !(await waitDeviceReleased(state.mountedDevice, 5000, signal).catch(() => false))) {
-        unmounted = false;
-        errors.push(
-          new UnmountError(
-            `${state.mountedDevice} is unmounted from ${state.root} but still in use (mounted in another mount namespace, or held open). ` +
-              'Do not detach or snapshot the volume until it is released.',
-            [],
-            [],
-            { resources: { device: state.mountedDevice, mountPath: state.root } },
-          ),
-        );
-      }
-    }
-    if (unmounted) {
-      for (const dir of [...state.createdDirs].reverse()) {
-        try {
-          await rmdir(dir);
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          // A shared parent (/mnt/ami-chroot) may hold another build's mount path.
-          if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') errors.push(toError(error));
-        }
-      }
-      state.createdDirs = [];
-    }
+    // The stack names each failure after its step; the step's own typed error is the cause.
+    for (const e of await stack.unwind('success')) errors.push(e.cause instanceof Error ? e.cause : e);
     if (errors.length > 0) {
       const [first, ...rest] = errors;
       throw attachCleanupErrors(first, rest);
@@ -360,9 +332,9 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     });
 
     // The mount directory: refuse one that is in use, so a leftover is never mounted over.
-    const created = await mkdirs(requestedPath);
-    state.createdDirs.push(...created);
-    for (const d of created) await journal?.add({ type: 'dir', path: d });
+    state.createdDirs.push(...(await mkdirs(requestedPath)));
+    stack.defer(`unmount ${requestedPath}`, undoMount);
+    for (const d of state.createdDirs) await journal?.add({ type: 'dir', path: d });
     state.root = await realpath(requestedPath);
     const table = await readMountInfo();
     if (table.some((m) => m.mountPoint === state.root)) {
@@ -440,12 +412,34 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
         });
       }
       const placed = await placeFile(state.root, file, data, mode, journal, 'copy-files');
-      state.placed.push(placed);
+      stack.defer(`put back the image's ${file}`, async () => {
+        try {
+          await placed.restore();
+        } catch (error) {
+          throw new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, {
+            phase: 'copy-files',
+            cause: error,
+          });
+        }
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'file', id: placed.hostPath });
+      });
       ctx.emit({ type: 'resource', action: 'created', kind: 'file', id: placed.hostPath });
     }
 
     if (input.serviceGuard ?? true) {
-      state.guard = await installServiceGuard(state.root, journal, ctx);
+      const guard = await installServiceGuard(state.root, journal, ctx);
+      state.guard = guard;
+      stack.defer('remove the service guard', async () => {
+        try {
+          await guard.remove();
+        } catch (error) {
+          throw new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
+            phase: 'service-guard',
+            cause: error,
+          });
+        }
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
+      });
       ctx.emit({ type: 'resource', action: 'created', kind: 'service-guard', id: state.root });
       ctx.logger.debug(`Service guard in ${state.root}: ${state.guard.installed.join(', ')}`);
     }
