@@ -1,17 +1,16 @@
 /**
- * mountChroot: the root filesystem of the work volume, the chroot mounts (proc, sys, dev, ...),
- * the copied-in files and the service guard, undone by one idempotent `unmount()`.
+ * mountChroot: the root filesystem of the work volume, the chroot mounts, the copied-in files and
+ * the service guard, each undo on one CleanupStack unwound by an idempotent `unmount()`.
  */
-import { lstat, mkdir, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { lstat, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
-import type { ChrootMount, ChrootMountSpec } from '../config/types.js';
+import type { ChrootMount } from '../config/types.js';
 import type { OperationOptions } from '../types.js';
 import { cleanupSignal } from '../internal/abort.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
-import { runShell, shellQuote } from '../host/exec.js';
 import type { CommandWrapper } from '../host/exec.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import { Journal } from '../host/journal.js';
@@ -20,48 +19,17 @@ import { mountOne, readMountInfo, unmountTreeCtx, waitDeviceReleased } from '../
 import type { HostCtx } from '../host/mounts.js';
 import { stopHolders } from '../host/processes.js';
 import { waitForPartition } from '../host/resolve-device.js';
+import { CHROOT_MOUNT_OPTIONS, specOf } from './chroot-mounts.js';
 import { placeFile } from './file-swap.js';
+import { commandsOf, runCommands } from './mount-commands.js';
+import type { MountCommands } from './mount-commands.js';
+import { mkdirs } from './mount-dir.js';
 import { resolveInRoot } from './paths.js';
 import { installServiceGuard } from './service-guard.js';
 import type { ServiceGuard } from './service-guard.js';
 import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES, DEFAULT_MOUNT_PATH } from './defaults.js';
 
-export type { ChrootMount, ChrootMountSpec };
-
-function specOf(mount: ChrootMount): ChrootMountSpec {
-  if (Array.isArray(mount)) {
-    const [fsType, source, target] = mount as readonly [string, string, string];
-    return { fsType, source, target };
-  }
-  return mount as ChrootMountSpec;
-}
-
-/**
- * Mount options per filesystem type for chroot mounts. devpts gets its own instance
- * (`newinstance`): the chroot's ptys are separate and the host's /dev/pts is never touched
- * (mounting devpts without it on old kernels re-mounted the host's instance with new options).
- */
-const CHROOT_MOUNT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  devpts: ['newinstance,ptmxmode=0666,mode=0620,gid=5'],
-};
-
-/**
- * The data of `{{.Device}}` and `{{.MountPath}}` in pre/post-mount commands.
- * @public
- */
-export interface MountTemplateData {
-  /** The host block device given as `device` (the whole disk, e.g. `/dev/nvme1n1`). */
-  readonly Device: string;
-  /** The mount path (post-mount commands only; empty before the mount). */
-  readonly MountPath: string;
-}
-
-/**
- * Shell commands, either as Packer-style strings (`{{.Device}}` and `{{.MountPath}}` are
- * replaced with the shell-quoted values) or as a function of the data.
- * @public
- */
-export type MountCommands = readonly string[] | ((data: MountTemplateData) => readonly string[]);
+export type { MountCommands, MountTemplateData } from './mount-commands.js';
 
 /**
  * Input of {@link mountChroot}.
@@ -142,69 +110,6 @@ export interface MountedChroot {
   unmount(options?: UnmountOptions): Promise<void>;
   /** Same as {@link MountedChroot.unmount}. */
   [Symbol.asyncDispose](): Promise<void>;
-}
-
-function render(text: string, data: MountTemplateData): string {
-  return text
-    .replace(/\{\{\s*\.Device\s*\}\}/g, shellQuote(data.Device))
-    .replace(/\{\{\s*\.MountPath\s*\}\}/g, shellQuote(data.MountPath));
-}
-
-function commandsOf(commands: MountCommands | undefined, data: MountTemplateData): readonly string[] {
-  if (!commands) return [];
-  return typeof commands === 'function' ? commands(data) : commands.map((c) => render(c, data));
-}
-
-async function runCommands(
-  commands: readonly string[],
-  phase: 'pre-mount' | 'post-mount',
-  ctx: HostCtx,
-): Promise<void> {
-  for (const command of commands) {
-    await runShell(command, {
-      signal: ctx.signal,
-      logger: ctx.logger,
-      onProgress: ctx.emit,
-      commandWrapper: ctx.commandWrapper,
-      phase,
-      outputLevel: 'info',
-    });
-  }
-}
-
-/**
- * Creates `path` and missing parents; returns the directories created, deepest last. Parallel
- * builds share parents (e.g. /mnt/ami-chroot): one may create a parent just before us (EEXIST: it
- * is not ours, and not recorded), or remove its own empty parent just before our mkdir (ENOENT:
- * look again).
- */
-async function mkdirs(path: string): Promise<string[]> {
-  const created: string[] = [];
-  for (let attempt = 0; ; attempt++) {
-    const missing: string[] = [];
-    for (let p = path; ; p = dirname(p)) {
-      try {
-        await lstat(p);
-        break;
-      } catch {
-        missing.unshift(p);
-        if (dirname(p) === p) break;
-      }
-    }
-    try {
-      for (const p of missing) {
-        try {
-          await mkdir(p, { mode: 0o755 });
-          created.push(p);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || p === path) throw error;
-        }
-      }
-      return created;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw error;
-    }
-  }
 }
 
 function toError(error: unknown): Error {
