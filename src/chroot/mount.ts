@@ -167,7 +167,8 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
   // Every undo is registered the moment its resource exists; unmount() unwinds them (last
   // first). One try each: the unmount retries on its own, and a failed step stays pending, so
   // calling unmount() again retries exactly what is left.
-  const stack = new CleanupStack(ctx, 120_000, 1);
+  // Its steps report as resource events below, not as the caller's own cleanup steps.
+  const stack = new CleanupStack({ ...ctx, emit: () => {} }, 120_000, 1);
   let teardownSignal: AbortSignal | undefined;
 
   const undoMount = async (stepSignal: AbortSignal): Promise<void> => {
