@@ -1,16 +1,16 @@
 /**
- * mountChroot: the root filesystem of the work volume, the chroot mounts (proc, sys, dev, ...),
- * the copied-in files and the service guard, undone by one idempotent `unmount()`.
+ * mountChroot: the root filesystem of the work volume, the chroot mounts, the copied-in files and
+ * the service guard, each undo on one CleanupStack unwound by an idempotent `unmount()`.
  */
-import { lstat, mkdir, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { lstat, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
-import type { ChrootMount, ChrootMountSpec } from '../config/types.js';
+import type { ChrootMount } from '../config/types.js';
 import type { OperationOptions } from '../types.js';
 import { cleanupSignal } from '../internal/abort.js';
+import { CleanupStack } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
-import { runShell, shellQuote } from '../host/exec.js';
 import type { CommandWrapper } from '../host/exec.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import { Journal } from '../host/journal.js';
@@ -19,49 +19,17 @@ import { mountOne, readMountInfo, unmountTreeCtx, waitDeviceReleased } from '../
 import type { HostCtx } from '../host/mounts.js';
 import { stopHolders } from '../host/processes.js';
 import { waitForPartition } from '../host/resolve-device.js';
+import { CHROOT_MOUNT_OPTIONS, specOf } from './chroot-mounts.js';
 import { placeFile } from './file-swap.js';
-import type { PlacedFile } from './file-swap.js';
+import { commandsOf, runCommands } from './mount-commands.js';
+import type { MountCommands } from './mount-commands.js';
+import { mkdirs } from './mount-dir.js';
 import { resolveInRoot } from './paths.js';
 import { installServiceGuard } from './service-guard.js';
 import type { ServiceGuard } from './service-guard.js';
 import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES, DEFAULT_MOUNT_PATH } from './defaults.js';
 
-export type { ChrootMount, ChrootMountSpec };
-
-function specOf(mount: ChrootMount): ChrootMountSpec {
-  if (Array.isArray(mount)) {
-    const [fsType, source, target] = mount as readonly [string, string, string];
-    return { fsType, source, target };
-  }
-  return mount as ChrootMountSpec;
-}
-
-/**
- * Mount options per filesystem type for chroot mounts. devpts gets its own instance
- * (`newinstance`): the chroot's ptys are separate and the host's /dev/pts is never touched
- * (mounting devpts without it on old kernels re-mounted the host's instance with new options).
- */
-const CHROOT_MOUNT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  devpts: ['newinstance,ptmxmode=0666,mode=0620,gid=5'],
-};
-
-/**
- * The data of `{{.Device}}` and `{{.MountPath}}` in pre/post-mount commands.
- * @public
- */
-export interface MountTemplateData {
-  /** The host block device given as `device` (the whole disk, e.g. `/dev/nvme1n1`). */
-  readonly Device: string;
-  /** The mount path (post-mount commands only; empty before the mount). */
-  readonly MountPath: string;
-}
-
-/**
- * Shell commands, either as Packer-style strings (`{{.Device}}` and `{{.MountPath}}` are
- * replaced with the shell-quoted values) or as a function of the data.
- * @public
- */
-export type MountCommands = readonly string[] | ((data: MountTemplateData) => readonly string[]);
+export type { MountCommands, MountTemplateData } from './mount-commands.js';
 
 /**
  * Input of {@link mountChroot}.
@@ -144,69 +112,6 @@ export interface MountedChroot {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function render(text: string, data: MountTemplateData): string {
-  return text
-    .replace(/\{\{\s*\.Device\s*\}\}/g, shellQuote(data.Device))
-    .replace(/\{\{\s*\.MountPath\s*\}\}/g, shellQuote(data.MountPath));
-}
-
-function commandsOf(commands: MountCommands | undefined, data: MountTemplateData): readonly string[] {
-  if (!commands) return [];
-  return typeof commands === 'function' ? commands(data) : commands.map((c) => render(c, data));
-}
-
-async function runCommands(
-  commands: readonly string[],
-  phase: 'pre-mount' | 'post-mount',
-  ctx: HostCtx,
-): Promise<void> {
-  for (const command of commands) {
-    await runShell(command, {
-      signal: ctx.signal,
-      logger: ctx.logger,
-      onProgress: ctx.emit,
-      commandWrapper: ctx.commandWrapper,
-      phase,
-      outputLevel: 'info',
-    });
-  }
-}
-
-/**
- * Creates `path` and missing parents; returns the directories created, deepest last. Parallel
- * builds share parents (e.g. /mnt/ami-chroot): one may create a parent just before us (EEXIST: it
- * is not ours, and not recorded), or remove its own empty parent just before our mkdir (ENOENT:
- * look again).
- */
-async function mkdirs(path: string): Promise<string[]> {
-  const created: string[] = [];
-  for (let attempt = 0; ; attempt++) {
-    const missing: string[] = [];
-    for (let p = path; ; p = dirname(p)) {
-      try {
-        await lstat(p);
-        break;
-      } catch {
-        missing.unshift(p);
-        if (dirname(p) === p) break;
-      }
-    }
-    try {
-      for (const p of missing) {
-        try {
-          await mkdir(p, { mode: 0o755 });
-          created.push(p);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || p === path) throw error;
-        }
-      }
-      return created;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw error;
-    }
-  }
-}
-
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -255,90 +160,63 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     createdDirs: [] as string[],
     mounts: [] as string[],
     journalMounts: [] as JournalEntry[],
-    placed: [] as PlacedFile[],
     guard: undefined as ServiceGuard | undefined,
     mountedDevice: device,
   };
 
+  // Every undo is registered the moment its resource exists; unmount() unwinds them (last
+  // first). One try each: the unmount retries on its own, and a failed step stays pending, so
+  // calling unmount() again retries exactly what is left.
+  // Its steps report as resource events below, not as the caller's own cleanup steps.
+  const stack = new CleanupStack({ ...ctx, emit: () => {} }, 120_000, 1);
+  let teardownSignal: AbortSignal | undefined;
+
+  const undoMount = async (stepSignal: AbortSignal): Promise<void> => {
+    const signal = teardownSignal ?? stepSignal;
+    // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
+    if (state.mounts.length > 0) {
+      await unmountTreeCtx(state.root, { ...ctx, signal }, { killGraceMs });
+      for (const m of [...state.mounts].reverse())
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
+      for (const entry of [...state.journalMounts].reverse()) await journal?.remove(entry);
+      state.mounts = [];
+      state.journalMounts = [];
+      if (!(await waitDeviceReleased(state.mountedDevice, 5000, signal).catch(() => false))) {
+        throw new UnmountError(
+          `${state.mountedDevice} is unmounted from ${state.root} but still in use (mounted in another mount namespace, or held open). ` +
+            'Do not detach or snapshot the volume until it is released.',
+          [],
+          [],
+          { resources: { device: state.mountedDevice, mountPath: state.root } },
+        );
+      }
+    }
+    for (const dir of [...state.createdDirs].reverse()) {
+      try {
+        await rmdir(dir);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        // A shared parent (/mnt/ami-chroot) may hold another build's mount path.
+        if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') throw error;
+      }
+    }
+    state.createdDirs = [];
+  };
+
   const teardown = async (signal: AbortSignal): Promise<void> => {
-    const tctx: HostCtx = { ...ctx, signal };
+    teardownSignal = signal;
     const errors: Error[] = [];
     // Daemons left running inside (chrooted there) could rewrite the files we restore: stop
     // them first. Other holders (a host shell's cwd) only block the unmount, which finds them.
     if (state.mounts.length > 0) {
       try {
-        await stopHolders(state.root, tctx, { graceMs: killGraceMs, scope: 'roots' });
+        await stopHolders(state.root, { ...ctx, signal }, { graceMs: killGraceMs, scope: 'roots' });
       } catch (error) {
         errors.push(toError(error));
       }
     }
-    if (state.guard) {
-      try {
-        await state.guard.remove();
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
-        state.guard = undefined;
-      } catch (error) {
-        errors.push(
-          new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
-            phase: 'service-guard',
-            cause: error,
-          }),
-        );
-      }
-    }
-    for (const placed of [...state.placed].reverse()) {
-      try {
-        await placed.restore();
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'file', id: placed.hostPath });
-        state.placed = state.placed.filter((p) => p !== placed);
-      } catch (error) {
-        errors.push(
-          new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, {
-            phase: 'copy-files',
-            cause: error,
-          }),
-        );
-      }
-    }
-    // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
-    let unmounted = state.mounts.length === 0;
-    if (!unmounted) {
-      try {
-        await unmountTreeCtx(state.root, tctx, { killGraceMs });
-        unmounted = true;
-        for (const m of [...state.mounts].reverse())
-          ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
-        for (const entry of [...state.journalMounts].reverse()) await journal?.remove(entry);
-        state.mounts = [];
-        state.journalMounts = [];
-      } catch (error) {
-        errors.push(toError(error));
-      }
-      if (unmounted && !(await waitDeviceReleased(state.mountedDevice, 5000, signal).catch(() => false))) {
-        unmounted = false;
-        errors.push(
-          new UnmountError(
-            `${state.mountedDevice} is unmounted from ${state.root} but still in use (mounted in another mount namespace, or held open). ` +
-              'Do not detach or snapshot the volume until it is released.',
-            [],
-            [],
-            { resources: { device: state.mountedDevice, mountPath: state.root } },
-          ),
-        );
-      }
-    }
-    if (unmounted) {
-      for (const dir of [...state.createdDirs].reverse()) {
-        try {
-          await rmdir(dir);
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          // A shared parent (/mnt/ami-chroot) may hold another build's mount path.
-          if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') errors.push(toError(error));
-        }
-      }
-      state.createdDirs = [];
-    }
+    // The stack names each failure after its step; the step's own typed error is the cause.
+    for (const e of await stack.unwind('success')) errors.push(e.cause instanceof Error ? e.cause : e);
     if (errors.length > 0) {
       const [first, ...rest] = errors;
       throw attachCleanupErrors(first, rest);
@@ -360,9 +238,9 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     });
 
     // The mount directory: refuse one that is in use, so a leftover is never mounted over.
-    const created = await mkdirs(requestedPath);
-    state.createdDirs.push(...created);
-    for (const d of created) await journal?.add({ type: 'dir', path: d });
+    state.createdDirs.push(...(await mkdirs(requestedPath)));
+    stack.defer(`unmount ${requestedPath}`, undoMount);
+    for (const d of state.createdDirs) await journal?.add({ type: 'dir', path: d });
     state.root = await realpath(requestedPath);
     const table = await readMountInfo();
     if (table.some((m) => m.mountPoint === state.root)) {
@@ -440,12 +318,34 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
         });
       }
       const placed = await placeFile(state.root, file, data, mode, journal, 'copy-files');
-      state.placed.push(placed);
+      stack.defer(`put back the image's ${file}`, async () => {
+        try {
+          await placed.restore();
+        } catch (error) {
+          throw new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, {
+            phase: 'copy-files',
+            cause: error,
+          });
+        }
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'file', id: placed.hostPath });
+      });
       ctx.emit({ type: 'resource', action: 'created', kind: 'file', id: placed.hostPath });
     }
 
     if (input.serviceGuard ?? true) {
-      state.guard = await installServiceGuard(state.root, journal, ctx);
+      const guard = await installServiceGuard(state.root, journal, ctx);
+      state.guard = guard;
+      stack.defer('remove the service guard', async () => {
+        try {
+          await guard.remove();
+        } catch (error) {
+          throw new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
+            phase: 'service-guard',
+            cause: error,
+          });
+        }
+        ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
+      });
       ctx.emit({ type: 'resource', action: 'created', kind: 'service-guard', id: state.root });
       ctx.logger.debug(`Service guard in ${state.root}: ${state.guard.installed.join(', ')}`);
     }

@@ -13,12 +13,11 @@
  * Nothing else is diverted: replacing `systemctl` or `service` binaries would leave the image
  * broken if the build were killed before the restore.
  */
-import { lstat } from 'node:fs/promises';
 import type { Journal } from '../host/journal.js';
 import type { Ctx } from '../internal/logger.js';
 import { placeFile } from './file-swap.js';
 import type { PlacedFile } from './file-swap.js';
-import { resolveInRoot } from './paths.js';
+import { openDirInRoot } from './resolve.js';
 
 const POLICY_RC_D =
   '#!/bin/sh\n# Installed by ami-chroot while provisioning: no service may start inside the chroot.\nexit 101\n';
@@ -35,9 +34,12 @@ export interface ServiceGuard {
   remove(): Promise<void>;
 }
 
-async function isDir(path: string): Promise<boolean> {
+/** True when `path` is a directory inside the image (resolved by descriptor, like the placing). */
+async function isDirInRoot(root: string, path: string): Promise<boolean> {
   try {
-    return (await lstat(path)).isDirectory();
+    const { dir } = await openDirInRoot(root, path);
+    await dir.close();
+    return true;
   } catch {
     return false;
   }
@@ -50,11 +52,11 @@ async function isDir(path: string): Promise<boolean> {
 export async function installServiceGuard(root: string, journal: Journal | undefined, ctx: Ctx): Promise<ServiceGuard> {
   const placed: PlacedFile[] = [];
   const installed: string[] = [];
-  if (await isDir(await resolveInRoot(root, '/usr/sbin'))) {
+  if (await isDirInRoot(root, '/usr/sbin')) {
     placed.push(await placeFile(root, '/usr/sbin/policy-rc.d', POLICY_RC_D, 0o755, journal, 'service-guard'));
     installed.push('/usr/sbin/policy-rc.d');
   }
-  if (await isDir(await resolveInRoot(root, '/run/systemd/system'))) {
+  if (await isDirInRoot(root, '/run/systemd/system')) {
     ctx.logger.warn(
       `${root}/run/systemd/system exists in the image: tools may believe systemd is running inside the chroot. ` +
         'Commands run through the chroot handle get SYSTEMD_OFFLINE=1; remove the directory from the image if services still start.',

@@ -209,8 +209,13 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
  * }
  * console.log(`${report.running.length} build(s) running; ${report.removedReservations.length} stale reservation(s) removed`);
  * ```
+ * Journals are obeyed only when this user owns them and no one else can write them or their
+ * directory, and only for the build's own mount (same mount id and device as recorded) and paths
+ * inside it; other journals are left alone and listed in `refused`.
+ *
  * @throws {@link CleanupError} (phase `recovery`) listing what could not be cleaned; the
  *   journals concerned are kept so a later call can retry.
+ * @throws {@link ConfigError} when `stateDir` is not owned by this user or is writable by others.
  * @public
  */
 export async function recoverHost(
