@@ -335,7 +335,12 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
 
     chrootMounts: Object.freeze(chrootMounts),
     copyFiles: freezeList(c.copyFiles ?? (scratch ? [] : DEFAULT_COPY_FILES)),
-    commandWrapper: shell('commandWrapper', TEMPLATE_SCOPES.commandWrapper, c.commandWrapper ?? '{{.Command}}'),
+    commandWrapper: compileTemplate(c.commandWrapper ?? '{{.Command}}', {
+      path: 'commandWrapper',
+      allowed: TEMPLATE_SCOPES.commandWrapper,
+      quote: 'shell',
+      requireCommand: true,
+    }),
     devicePath: c.devicePath,
     nvmeDevicePath: c.nvmeDevicePath,
     mountPath: compileTemplate(c.mountPath ?? DEFAULT_MOUNT_PATH, {

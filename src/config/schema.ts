@@ -168,7 +168,7 @@ const ENTRIES = {
   chrootMounts: list(chrootMount),
   extraChrootMounts: list(chrootMount),
   copyFiles: list(absolutePath),
-  commandWrapper: template('commandWrapper', TEMPLATE_SCOPES.commandWrapper),
+  commandWrapper: template('commandWrapper', TEMPLATE_SCOPES.commandWrapper, undefined, 'wrapper'),
   devicePath: pattern(DEVICE_PATH, 'a device path from /dev/sdf to /dev/sdp (or /dev/xvdf to /dev/xvdp)'),
   nvmeDevicePath: pattern(/^\/dev\/\S+$/, 'a path under /dev, e.g. "/dev/nvme1n1p"'),
   mountPath: template('mountPath', TEMPLATE_SCOPES.mountPath),
@@ -177,8 +177,8 @@ const ENTRIES = {
     'a partition number like "1" ("0" for the whole device)',
   ),
   mountOptions: list(pattern(/^\S+$/, 'a mount option without spaces, e.g. "nouuid"')),
-  preMountCommands: list(template('preMountCommands', TEMPLATE_SCOPES.preMountCommands)),
-  postMountCommands: list(template('postMountCommands', TEMPLATE_SCOPES.postMountCommands)),
+  preMountCommands: list(template('preMountCommands', TEMPLATE_SCOPES.preMountCommands, undefined, 'shell')),
+  postMountCommands: list(template('postMountCommands', TEMPLATE_SCOPES.postMountCommands, undefined, 'shell')),
 
   polling: shape(
     {

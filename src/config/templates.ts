@@ -14,8 +14,8 @@ import type { Node } from './template/ast.js';
 import { TemplateSyntaxError } from './template/ast.js';
 import { compileEta, eta, type EtaData } from './template/eta.js';
 import { type DataName, TEMPLATE_DATA_NAMES } from './template/names.js';
-import { parse } from './template/parser.js';
-import { escapeFor, shellContexts } from './template/shell.js';
+import { parseAll } from './template/parser.js';
+import { type ShellSlot, escapeFor, shellContexts } from './template/shell.js';
 
 export { cleanResourceName } from './template/functions.js';
 export { formatGoTime } from './template/go-time.js';
@@ -35,6 +35,8 @@ export interface CompileTemplateOptions {
   readonly allowed: readonly DataName[];
   /** `shell`: every substituted value is escaped for where it stands in the shell command. */
   readonly quote?: 'shell';
+  /** With `shell`: the command wrapper's `{{.Command}}` must stand where the shell runs it. */
+  readonly requireCommand?: boolean;
   /** Checks the rendered value; returns what is wrong (and the fix), or undefined. */
   readonly check?: (value: string) => string | undefined;
 }
@@ -45,20 +47,48 @@ function syntaxMessage(error: TemplateSyntaxError, source: string): string {
 }
 
 /**
- * Checks a template string's syntax for an option; returns the problem's message, or undefined.
+ * Parses a template for an option and, with `quote: 'shell'`, follows its shell quoting: every
+ * problem found (not only the first), each a {@link TemplateSyntaxError}.
+ */
+function analyze(
+  source: string,
+  options: Pick<CompileTemplateOptions, 'path' | 'allowed' | 'quote' | 'requireCommand'>,
+): { nodes: Node[]; slots: ShellSlot[] | undefined; problems: TemplateSyntaxError[] } {
+  const { nodes, problems } = parseAll(source, { allowed: new Set(options.allowed), path: options.path });
+  if (problems.length > 0 || options.quote !== 'shell') return { nodes, slots: undefined, problems };
+  try {
+    const slots = shellContexts(nodes);
+    const first = nodes.find((node) => node.kind === 'action' && node.isCommand);
+    if (options.requireCommand && first === undefined)
+      throw new TemplateSyntaxError('must contain {{.Command}}, or no command would run; e.g. "sudo {{.Command}}"', 0);
+    if (options.requireCommand && !slots.some((slot, n) => slot.runs && commandAt(nodes, n))) {
+      throw new TemplateSyntaxError(
+        'the wrapper never runs {{.Command}}: it must stand as a command of its own (e.g. "sudo {{.Command}}") or inside sh -c \'...\', not in a comment, a here-document, a quoted argument or after echo/exit',
+        first?.kind === 'action' ? first.position : 0,
+      );
+    }
+    return { nodes, slots, problems };
+  } catch (error) {
+    if (!(error instanceof TemplateSyntaxError)) throw error;
+    return { nodes, slots: undefined, problems: [error] };
+  }
+}
+
+/** True when the n-th action of `nodes` is `{{.Command}}`. */
+function commandAt(nodes: readonly Node[], n: number): boolean {
+  const action = nodes.filter((node) => node.kind === 'action')[n];
+  return action?.kind === 'action' && action.isCommand;
+}
+
+/**
+ * Checks a template string for an option; returns the message of every problem (empty when valid).
  * @internal
  */
-export function templateProblem(
+export function templateProblems(
   source: string,
-  options: Pick<CompileTemplateOptions, 'path' | 'allowed'>,
-): string | undefined {
-  try {
-    parse(source, { allowed: new Set(options.allowed), path: options.path });
-    return undefined;
-  } catch (error) {
-    if (error instanceof TemplateSyntaxError) return syntaxMessage(error, source);
-    throw error;
-  }
+  options: Pick<CompileTemplateOptions, 'path' | 'allowed' | 'quote' | 'requireCommand'>,
+): string[] {
+  return analyze(source, options).problems.map((error) => syntaxMessage(error, source));
 }
 
 /**
@@ -116,14 +146,11 @@ export function compileTemplate(template: Template, options: CompileTemplateOpti
   }
   if (typeof template !== 'string')
     throw renderError(path, template, `expected a template string or a function, got ${typeof template}`);
-  let nodes: Node[];
-  try {
-    nodes = parse(template, { allowed: new Set(allowed), path });
-  } catch (error) {
-    if (error instanceof TemplateSyntaxError) throw renderError(path, template, syntaxMessage(error, template));
-    throw error;
-  }
-  const contexts = options.quote === 'shell' ? shellContexts(nodes) : undefined;
+  const { nodes, slots, problems } = analyze(template, { ...options, allowed });
+  if (problems.length > 0)
+    throw new ConfigError(
+      problems.map((error) => ({ path, value: template, message: syntaxMessage(error, template) })),
+    );
   const { fn, literals, actions } = compileEta(nodes);
   return {
     path,
@@ -134,7 +161,7 @@ export function compileTemplate(template: Template, options: CompileTemplateOpti
         a: (n) => {
           const action = actions[n]!;
           const value = action.run(data, clock);
-          return contexts ? escapeFor(contexts[n]!, value, action.isCommand) : value;
+          return slots ? escapeFor(slots[n]!.context, value, action.isCommand) : value;
         },
         l: (n) => literals[n]!,
       };

@@ -35,13 +35,6 @@ export function chrootRules(c: Loose, add: Add): void {
       );
     } else targets.set(spec.target, path);
   }
-  if (isString(c.commandWrapper) && !/\{\{-?\s*\.Command\b/.test(c.commandWrapper)) {
-    add(
-      'commandWrapper',
-      c.commandWrapper,
-      'must contain {{.Command}}, or no command would run; e.g. "sudo {{.Command}}"',
-    );
-  }
   if (isString(c.mountPath) && !c.mountPath.startsWith('/')) {
     add('mountPath', c.mountPath, 'must be an absolute path (start with "/"), e.g. "/mnt/ami-chroot/{{.Device}}"');
   }

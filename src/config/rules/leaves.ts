@@ -4,7 +4,7 @@
 import * as v from 'valibot';
 import type { WaitKind } from '../../types.js';
 import { didYouMean } from '../suggest.js';
-import { TEMPLATE_SCOPES, isLiteralTemplate, templateProblem } from '../templates.js';
+import { TEMPLATE_SCOPES, isLiteralTemplate, templateProblems } from '../templates.js';
 import type { TemplateData } from '../types.js';
 import { bad, badSecret } from './format.js';
 import { isInt, isString } from './helpers.js';
@@ -100,11 +100,15 @@ export function shape<E extends v.ObjectEntries>(entries: E, what: string) {
   );
 }
 
-/** A template option: a string in Packer's syntax checked against the names the option allows, or a function. */
+/**
+ * A template option: a string in Packer's syntax checked against the names the option allows, or a
+ * function. `shell` options also get their quoting checked (`wrapper`: and that `{{.Command}}` runs).
+ */
 export function template(
   option: string,
   allowed: readonly (keyof TemplateData)[],
   literalCheck?: (text: string) => string | undefined,
+  shell?: 'shell' | 'wrapper',
 ) {
   return v.pipe(
     v.custom<string | ((data: TemplateData) => string)>(
@@ -113,9 +117,14 @@ export function template(
     ),
     v.rawCheck<string | ((data: TemplateData) => string)>(({ dataset, addIssue }) => {
       if (!dataset.typed || !isString(dataset.value)) return;
-      const problem = templateProblem(dataset.value, { path: option, allowed });
-      if (problem) addIssue({ message: problem, input: dataset.value });
-      else if (literalCheck && isLiteralTemplate(dataset.value)) {
+      const problems = templateProblems(dataset.value, {
+        path: option,
+        allowed,
+        ...(shell ? { quote: 'shell' as const, requireCommand: shell === 'wrapper' } : {}),
+      });
+      for (const message of problems) addIssue({ message, input: dataset.value });
+      if (problems.length > 0) return;
+      if (literalCheck && isLiteralTemplate(dataset.value)) {
         const literal = literalCheck(dataset.value);
         if (literal) addIssue({ message: literal, input: dataset.value });
       }

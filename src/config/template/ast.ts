@@ -20,6 +20,8 @@ export interface ActionNode {
   readonly run: (data: TemplateData, clock: TemplateClock) => string;
   /** True when the pipeline starts with `.Command` (inserted verbatim where unquoted). */
   readonly isCommand: boolean;
+  /** Offset of the action's `{{` in the template. */
+  readonly position: number;
 }
 
 /** A node of a parsed template. */

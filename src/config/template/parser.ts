@@ -298,6 +298,7 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
   const first = commands[0]![0]!;
   return {
     kind: 'action',
+    position: actionStart,
     isCommand: first.type === 'field' && first.names[0] === 'Command' && commands.length === 1,
     run: (data, clock) => {
       let value: Value | undefined;
@@ -307,9 +308,20 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
   };
 }
 
-/** Parses a template into text and action nodes. Throws TemplateSyntaxError. */
+/** Parses a template into text and action nodes. Throws the first TemplateSyntaxError. */
 export function parse(src: string, scope: ScopeInfo): Node[] {
+  const { nodes, problems } = parseAll(src, scope);
+  if (problems.length > 0) throw problems[0]!;
+  return nodes;
+}
+
+/**
+ * Parses a template, collecting every syntax problem: after a bad action, parsing goes on after its
+ * `}}`, so one run reports all of them.
+ */
+export function parseAll(src: string, scope: ScopeInfo): { nodes: Node[]; problems: TemplateSyntaxError[] } {
   const nodes: Node[] = [];
+  const problems: TemplateSyntaxError[] = [];
   const pushText = (value: string): void => {
     if (value === '') return;
     const last = nodes[nodes.length - 1];
@@ -329,34 +341,54 @@ export function parse(src: string, scope: ScopeInfo): Node[] {
     const close = src.indexOf('}}', i);
     // Go treats a stray "}}" as text; it is almost always a typo ("{.Device}}"), so it is an error here.
     if (close !== -1 && (open === -1 || close < open)) {
-      throw new TemplateSyntaxError('"}}" without a matching "{{" (write {{ "}}" }} for literal braces)', close);
+      problems.push(
+        new TemplateSyntaxError('"}}" without a matching "{{" (write {{ "}}" }} for literal braces)', close),
+      );
+      pushText(src.slice(i, close));
+      i = close + 2;
+      continue;
     }
     let text = src.slice(i, open === -1 ? src.length : open);
     if (trimNext) text = text.replace(/^[ \t\r\n]+/, '');
     trimNext = false;
     pushText(text);
     if (open === -1) break;
-    let j = open + 2;
-    if (src[j] === '-' && isSpace(src[j + 1])) {
-      trimLastText();
-      j += 2;
+    try {
+      ({ end: i, trimRight: trimNext } = parseAction(src, open, scope, nodes, trimLastText));
+    } catch (error) {
+      if (!(error instanceof TemplateSyntaxError)) throw error;
+      problems.push(error);
+      // Go on after this action's "}}" (or stop when there is none).
+      const next = src.indexOf('}}', Math.max(error.position, open + 2));
+      i = next === -1 ? src.length : next + 2;
     }
-    // A comment must start right after the delimiter (and its trim marker), as in Go.
-    if (src.startsWith('/*', j)) {
-      const commentEnd = src.indexOf('*/', j + 2);
-      if (commentEnd === -1) throw new TemplateSyntaxError('unclosed comment', j);
-      const k = commentEnd + 2;
-      if (src.startsWith('}}', k)) i = k + 2;
-      else if (src.startsWith(' -}}', k)) {
-        i = k + 4;
-        trimNext = true;
-      } else throw new TemplateSyntaxError('a comment must end the action: "*/}}"', k);
-      continue;
-    }
-    const { tokens, end, trimRight } = lexAction(src, j, open);
-    nodes.push(parsePipeline(tokens, scope, open));
-    i = end;
-    trimNext = trimRight;
   }
-  return nodes;
+  return { nodes, problems };
+}
+
+/** Parses the action (or comment) opening at `open`; returns where the text after it starts. */
+function parseAction(
+  src: string,
+  open: number,
+  scope: ScopeInfo,
+  nodes: Node[],
+  trimLastText: () => void,
+): { end: number; trimRight: boolean } {
+  let j = open + 2;
+  if (src[j] === '-' && isSpace(src[j + 1])) {
+    trimLastText();
+    j += 2;
+  }
+  // A comment must start right after the delimiter (and its trim marker), as in Go.
+  if (src.startsWith('/*', j)) {
+    const commentEnd = src.indexOf('*/', j + 2);
+    if (commentEnd === -1) throw new TemplateSyntaxError('unclosed comment', j);
+    const k = commentEnd + 2;
+    if (src.startsWith('}}', k)) return { end: k + 2, trimRight: false };
+    if (src.startsWith(' -}}', k)) return { end: k + 4, trimRight: true };
+    throw new TemplateSyntaxError('a comment must end the action: "*/}}"', k);
+  }
+  const { tokens, end, trimRight } = lexAction(src, j, open);
+  nodes.push(parsePipeline(tokens, scope, open));
+  return { end, trimRight };
 }
