@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { ConfigIssue } from '../errors.js';
+import { withoutReservedKeys } from './reserved.js';
 import { validateBuildConfig } from './schema.js';
 import { didYouMean } from './suggest.js';
 import type { BuildConfig } from './types.js';
@@ -640,9 +641,11 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
     throw new ConfigError([
       { path: '', value: input, message: `must be a Packer amazon-chroot builder object, got ${typeName(input)}` },
     ]);
-  const { builder, defaults, path: prefix } = selectBuilder(input, options);
-  const ctx: Ctx = { issues: [], variables: buildVariables(defaults, options) };
+  const { builder: raw, defaults, path: prefix } = selectBuilder(input, options);
   const at = (key: string): string => (prefix ? `${prefix}.${key}` : key);
+  const { value: clean, issues: reserved } = withoutReservedKeys(raw, (path) => at(path.join('.')));
+  const builder = clean as Record<string, unknown>;
+  const ctx: Ctx = { issues: reserved, variables: buildVariables(defaults, options) };
 
   if (builder.type !== undefined && builder.type !== 'amazon-chroot') {
     throw new ConfigError([
@@ -735,8 +738,12 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
   for (const [to, tags] of Object.entries(blockTags))
     out[to] = { ...(out[to] as Record<string, string> | undefined), ...tags };
 
-  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
-  const problems = validateBuildConfig(out);
-  if (problems.length > 0) throw new ConfigError(problems.map((p) => toPackerIssue(p, prefix)));
+  // Value problems are reported next to conversion problems, except for options that failed to convert.
+  const converted = ctx.issues.map((i) => i.path);
+  const problems = validateBuildConfig(out)
+    .map((p) => toPackerIssue(p, prefix))
+    .filter((p) => !converted.some((c) => p.path === c || p.path.startsWith(`${c}.`) || c.startsWith(`${p.path}.`)));
+  const all = [...ctx.issues, ...problems];
+  if (all.length > 0) throw new ConfigError(all);
   return out as unknown as BuildConfig;
 }

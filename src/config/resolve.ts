@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ConfigError } from '../errors.js';
 import type { PollingConfig } from '../types.js';
+import { mountPointProblem } from './rules/paths.js';
 import { amiNameProblem, chrootMountSpec, validateBuildConfig } from './schema.js';
 import { TEMPLATE_SCOPES, compileTemplate } from './templates.js';
 import type {
@@ -346,10 +347,10 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     mountPath: compileTemplate(c.mountPath ?? DEFAULT_MOUNT_PATH, {
       path: 'mountPath',
       allowed: TEMPLATE_SCOPES.mountPath,
-      check: (text) =>
-        text.startsWith('/') && !text.includes('\0')
-          ? undefined
-          : `must render to an absolute path, got ${JSON.stringify(text)}; start it with "/"`,
+      check: (text) => {
+        const problem = mountPointProblem(text, 'the rendered mount path');
+        return problem && `${problem}, got ${JSON.stringify(text)}`;
+      },
     }),
     mountPartition,
     mountOptions: freezeList(c.mountOptions),

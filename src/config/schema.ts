@@ -5,6 +5,8 @@
  */
 import * as v from 'valibot';
 import type { ConfigIssue } from '../errors.js';
+import { withoutReservedKeys } from './reserved.js';
+import { didYouMean } from './suggest.js';
 import { accessRules, scratchRules, sourceRules } from './rules/access.js';
 import { chrootRules } from './rules/chroot.js';
 import { SECRET_OPTIONS, bad, show } from './rules/format.js';
@@ -27,6 +29,8 @@ import {
   kmsKey,
   kmsKeyOrEmpty,
   absolutePath,
+  filePath,
+  timerMs,
   chrootMount,
   filterValue,
   waitPolicy,
@@ -48,6 +52,7 @@ import {
   OU_ARN,
   RFC3339,
   amiNameProblem,
+  isRealRfc3339,
 } from './rules/patterns.js';
 import { platformRules } from './rules/platform.js';
 import { pollingRules } from './rules/polling.js';
@@ -135,7 +140,7 @@ const ENTRIES = {
   deprecateAt: leaf<string | Date>(
     (x) =>
       (x instanceof Date && !Number.isNaN(x.getTime())) ||
-      (isString(x) && RFC3339.test(x) && !Number.isNaN(Date.parse(x))),
+      (isString(x) && RFC3339.test(x) && isRealRfc3339(x) && !Number.isNaN(Date.parse(x))),
     'an RFC 3339 time like "2030-01-02T03:04:05Z" (YYYY-MM-DDTHH:MM:SSZ) or a valid Date',
   ),
   deregistrationProtection: shape({ enabled: bool, withCooldown: bool }, 'an object { enabled, withCooldown }'),
@@ -167,14 +172,17 @@ const ENTRIES = {
 
   chrootMounts: list(chrootMount),
   extraChrootMounts: list(chrootMount),
-  copyFiles: list(absolutePath),
+  copyFiles: list(filePath),
   commandWrapper: template('commandWrapper', TEMPLATE_SCOPES.commandWrapper, undefined, 'wrapper'),
   devicePath: pattern(DEVICE_PATH, 'a device path from /dev/sdf to /dev/sdp (or /dev/xvdf to /dev/xvdp)'),
-  nvmeDevicePath: pattern(/^\/dev\/\S+$/, 'a path under /dev, e.g. "/dev/nvme1n1p"'),
+  nvmeDevicePath: leaf<string>(
+    (x) => isString(x) && /^\/dev\/\S+$/.test(x) && !x.split('/').includes('..'),
+    'a path under /dev without ".." segments, e.g. "/dev/nvme1n1p"',
+  ),
   mountPath: template('mountPath', TEMPLATE_SCOPES.mountPath),
   mountPartition: leaf<string | number>(
-    (x) => (isString(x) && /^\d+$/.test(x)) || (isInt(x) && x >= 0),
-    'a partition number like "1" ("0" for the whole device)',
+    (x) => (isString(x) && /^\d{1,3}$/.test(x)) || (isInt(x) && x >= 0 && x <= 999),
+    'a partition number from 0 to 999 written in digits, like "1" ("0" for the whole device)',
   ),
   mountOptions: list(pattern(/^\S+$/, 'a mount option without spaces, e.g. "nouuid"')),
   preMountCommands: list(template('preMountCommands', TEMPLATE_SCOPES.preMountCommands, undefined, 'shell')),
@@ -182,7 +190,7 @@ const ENTRIES = {
 
   polling: shape(
     {
-      delayMs: positiveInt,
+      delayMs: timerMs(1),
       maxAttempts: positiveInt,
       waits: shape(Object.fromEntries(WAIT_KINDS.map((k) => [k, waitPolicy])), 'an object of wait kinds to policies'),
     },
@@ -238,10 +246,27 @@ const redact = (path: string, value: unknown): unknown =>
  * @internal
  */
 export function validateBuildConfig(input: unknown): ConfigIssue[] {
-  const result = v.safeParse(buildConfigSchema, input, { abortEarly: false, abortPipeEarly: false });
-  if (result.success) return [];
-  return result.issues.map((issue) => {
-    const path = (issue.path ?? []).map((item) => String(item.key)).join('.');
-    return { path, value: redact(path, issue.input), message: issue.message };
-  });
+  const { value, issues: reserved } = withoutReservedKeys(input);
+  const result = v.safeParse(buildConfigSchema, value, { abortEarly: false, abortPipeEarly: false });
+  if (result.success) return reserved;
+  return [
+    ...reserved,
+    ...result.issues.map((issue) => {
+      const path = (issue.path ?? []).map((item) => String(item.key)).join('.');
+      return { path, value: redact(path, issue.input), message: withPlacement(path, issue.message) };
+    }),
+  ];
+}
+
+const TOP_LEVEL_KEYS = Object.keys(ENTRIES);
+
+/** For an unknown key inside a section that is an option of the top level, says so. */
+function withPlacement(path: string, message: string): string {
+  const segments = path.split('.');
+  const key = segments[segments.length - 1]!;
+  if (segments.length < 2 || !message.startsWith('is not an option')) return message;
+  const top = TOP_LEVEL_KEYS.find((k) => k === key) ?? (didYouMean(key, TOP_LEVEL_KEYS) === key ? key : undefined);
+  return top === undefined
+    ? message
+    : `${message}; \`${top}\` is an option of the top level of the config: move it there`;
 }

@@ -8,6 +8,7 @@ import { TEMPLATE_SCOPES, isLiteralTemplate, templateProblems } from '../templat
 import type { TemplateData } from '../types.js';
 import { bad, badSecret } from './format.js';
 import { isInt, isString } from './helpers.js';
+import { hostPathProblem, normalizeSlashes } from './paths.js';
 import { KMS_KEY_PATTERN, SNAPSHOT_ID } from './patterns.js';
 import { THROUGHPUT, VOLUME_TYPES } from './volumes.js';
 
@@ -19,6 +20,15 @@ export const secret = v.custom<string>((x) => isString(x) && x !== '', badSecret
 export const intIn = (min: number, max: number, fix?: string) =>
   leaf<number>((x) => isInt(x) && x >= min && x <= max, `an integer from ${min} to ${max}`, fix);
 export const positiveInt = leaf<number>((x) => isInt(x) && x > 0, 'a positive integer');
+/** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+/** Milliseconds for a timer: a whole number from `min` to {@link MAX_TIMER_MS}. */
+export const timerMs = (min: number, fix?: string) =>
+  leaf<number>(
+    (x) => isInt(x) && x >= min && x <= MAX_TIMER_MS,
+    `${min === 1 ? 'a positive integer' : `an integer from ${min}`} of milliseconds up to ${MAX_TIMER_MS} (what a timer can hold)`,
+    fix,
+  );
 export const oneOf = <T extends string>(values: readonly T[], fix?: string) =>
   leaf<T>(
     (x) => isString(x) && (values as readonly string[]).includes(x),
@@ -28,8 +38,13 @@ export const oneOf = <T extends string>(values: readonly T[], fix?: string) =>
 export const pattern = (re: RegExp, expected: string, fix?: string) =>
   leaf<string>((x) => isString(x) && re.test(x), expected, fix);
 export const absolutePath = leaf<string>(
-  (x) => isString(x) && x.startsWith('/') && !x.includes('\0'),
-  'an absolute path (starting with "/")',
+  (x) => isString(x) && hostPathProblem(x, 'it') === undefined,
+  'an absolute path (starting with "/") without ".." segments or NUL',
+);
+/** A file to copy into the image: an absolute path, not the root. */
+export const filePath = leaf<string>(
+  (x) => isString(x) && hostPathProblem(x, 'it') === undefined && normalizeSlashes(x) !== '/',
+  'an absolute path (not "/") to a file, without ".." segments or NUL',
 );
 export const kmsKey = pattern(
   KMS_KEY_PATTERN,
@@ -109,11 +124,12 @@ export function template(
   allowed: readonly (keyof TemplateData)[],
   literalCheck?: (text: string) => string | undefined,
   shell?: 'shell' | 'wrapper',
+  allowEmpty = false,
 ) {
   return v.pipe(
     v.custom<string | ((data: TemplateData) => string)>(
-      (x) => (isString(x) && x !== '') || typeof x === 'function',
-      bad('a non-empty template string or a function'),
+      (x) => (isString(x) && (allowEmpty || x !== '')) || typeof x === 'function',
+      bad(allowEmpty ? 'a template string or a function' : 'a non-empty template string or a function'),
     ),
     v.rawCheck<string | ((data: TemplateData) => string)>(({ dataset, addIssue }) => {
       if (!dataset.typed || !isString(dataset.value)) return;
@@ -139,8 +155,13 @@ export const tagKey = leaf<string>(
 export const tagMap = (option: string) =>
   recordOf(
     tagKey,
-    template(option, TEMPLATE_SCOPES.buildData, (text) =>
-      text.length > 256 ? `must be at most 256 characters, got ${text.length}; shorten the tag value` : undefined,
+    template(
+      option,
+      TEMPLATE_SCOPES.buildData,
+      (text) =>
+        text.length > 256 ? `must be at most 256 characters, got ${text.length}; shorten the tag value` : undefined,
+      undefined,
+      true, // EC2 allows empty tag values
     ),
     'an object of tag names to values',
   );
@@ -185,10 +206,10 @@ export const WAIT_KINDS: readonly WaitKind[] = [
 ];
 export const waitPolicy = shape(
   {
-    timeoutMs: positiveInt,
-    minDelayMs: positiveInt,
-    maxDelayMs: positiveInt,
-    firstDelayMs: intIn(0, Number.MAX_SAFE_INTEGER, 'milliseconds; 0 polls again at the normal pace'),
+    timeoutMs: timerMs(1),
+    minDelayMs: timerMs(1),
+    maxDelayMs: timerMs(1),
+    firstDelayMs: timerMs(0, '0 polls again at the normal pace'),
   },
   'an object { timeoutMs, minDelayMs, maxDelayMs, firstDelayMs }',
 );

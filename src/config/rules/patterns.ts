@@ -43,3 +43,26 @@ export function amiNameProblem(name: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * True when an RFC 3339 time names a real instant: month 1-12, a day the month has (2030-02-30 is
+ * not one; JavaScript would roll it into March), hours 0-23, minutes and seconds 0-59.
+ * @internal
+ */
+export function isRealRfc3339(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/.exec(text);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second, offH, offM] = m.slice(1).map((n) => (n === undefined ? 0 : Number(n)));
+  const daysInMonth = new Date(Date.UTC(year!, month, 0)).getUTCDate();
+  return (
+    month! >= 1 &&
+    month! <= 12 &&
+    day! >= 1 &&
+    day! <= daysInMonth &&
+    hour! <= 23 &&
+    minute! <= 59 &&
+    second! <= 59 &&
+    offH! <= 23 &&
+    offM! <= 59
+  );
+}
