@@ -194,6 +194,10 @@ export function copyTargetRegions(config: Pick<ResolvedConfig, 'amiRegions'>, bu
  * @public
  */
 export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  if (typeof env !== 'object' || env === null)
+    throw new ConfigError([
+      { path: 'env', message: `must be an object like process.env, got ${env === null ? 'null' : typeof env}` },
+    ]);
   const issues = validateBuildConfig(input);
   if (issues.length > 0) throw new ConfigError(issues);
   const c = input;

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import type { ConfigIssue } from '../errors.js';
+import { collectSecrets, redactIssues, withSecrets } from './redact.js';
 import { withoutReservedKeys } from './reserved.js';
 import { didYouMean } from './suggest.js';
 import { accessRules, scratchRules, sourceRules } from './rules/access.js';
@@ -246,6 +247,14 @@ const redact = (path: string, value: unknown): unknown =>
  * @internal
  */
 export function validateBuildConfig(input: unknown): ConfigIssue[] {
+  const secrets = collectSecrets(input);
+  return redactIssues(
+    withSecrets(secrets, () => collectIssues(input)),
+    secrets,
+  );
+}
+
+function collectIssues(input: unknown): ConfigIssue[] {
   const { value, issues: reserved } = withoutReservedKeys(input);
   const result = v.safeParse(buildConfigSchema, value, { abortEarly: false, abortPipeEarly: false });
   if (result.success) return reserved;

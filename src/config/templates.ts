@@ -205,6 +205,7 @@ export function renderTemplate(
   clock: TemplateClock,
   options: RenderTemplateOptions = {},
 ): string {
+  checkRenderArguments(template, data, clock, options);
   if (typeof template === 'object' && template !== null && typeof template.render === 'function')
     return template.render(data, clock);
   return compileTemplate(template as Template, {
@@ -232,6 +233,42 @@ export function renderTemplate(
  * @public
  */
 export function createTemplateClock(now: Date = new Date()): TemplateClock {
+  if (!(now instanceof Date) || Number.isNaN(now.getTime()))
+    throw argumentError('now', now, 'must be a valid Date, e.g. new Date() or new Date("2026-01-01T00:00:00Z")');
   const frozen = new Date(now.getTime());
   return Object.freeze({ now: frozen, uuid: () => randomUUID() });
+}
+
+function argumentError(path: string, value: unknown, message: string): ConfigError {
+  const shown = value instanceof Date ? 'an invalid Date' : value === null ? 'null' : typeof value;
+  return new ConfigError([{ path, message: `${message}; got ${shown}` }]);
+}
+
+/** renderTemplate's arguments, checked before use so a mistake is a ConfigError naming it. */
+function checkRenderArguments(template: unknown, data: unknown, clock: unknown, options: unknown): void {
+  const compiled =
+    typeof template === 'object' && template !== null && typeof (template as CompiledTemplate).render === 'function';
+  if (!compiled && typeof template !== 'string' && typeof template !== 'function')
+    throw argumentError('template', template, 'must be a template string, a function or a compiled template');
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw argumentError('data', data, 'must be an object of template data, e.g. { Device: "/dev/sdf" }');
+  const c = clock as Partial<TemplateClock> | null;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !(c.now instanceof Date) ||
+    Number.isNaN(c.now.getTime()) ||
+    typeof c.uuid !== 'function'
+  )
+    throw argumentError('clock', clock, 'must be a clock from createTemplateClock()');
+  if (typeof options !== 'object' || options === null)
+    throw argumentError('options', options, 'must be an object { path, allowed, quote }');
+  const { path, allowed, quote } = options as Record<string, unknown>;
+  if (path !== undefined && typeof path !== 'string') throw argumentError('options.path', path, 'must be a string');
+  if (quote !== undefined && quote !== 'shell') throw argumentError('options.quote', quote, 'must be "shell" or unset');
+  if (
+    allowed !== undefined &&
+    (!Array.isArray(allowed) || !allowed.every((n) => (TEMPLATE_DATA_NAMES as readonly unknown[]).includes(n)))
+  )
+    throw argumentError('options.allowed', allowed, `must be a list of data names (${TEMPLATE_DATA_NAMES.join(', ')})`);
 }

@@ -2,6 +2,7 @@
  * How validation messages show values: short, printable, secrets never shown.
  */
 import type * as v from 'valibot';
+import { safeJson, scrubActive } from '../redact.js';
 
 /** Options whose values are secrets: never shown in messages, redacted in issues. */
 export const SECRET_OPTIONS = new Set(['accessKey', 'secretKey', 'token', 'mfaCode']);
@@ -14,11 +15,12 @@ export function show(value: unknown): string {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `Date ${value.toISOString()}`;
   let text: string | undefined;
   try {
-    text = JSON.stringify(value);
+    text = safeJson(value);
   } catch {
     // Circular, or holds a bigint.
   }
   text ??= typeof value === 'symbol' ? value.toString() : 'an object that cannot be shown';
+  text = scrubActive(text);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
