@@ -79,3 +79,28 @@ export function hasAwsCode(error: unknown, ...codes: string[]): boolean {
   const code = awsErrorCode(error);
   return code !== undefined && codes.includes(code);
 }
+
+/** Properties of SDK errors that hold the raw HTTP exchange (signed headers, session token). */
+const TRANSPORT_KEYS = ['$response', '$request', 'request', 'response', '$rawResponse'];
+
+/**
+ * Removes the raw HTTP request/response from an SDK error (and its causes) before it becomes the
+ * cause of one of our errors, so the session token in signed headers is never kept, logged or
+ * printed. Code, message, `$metadata` and `$fault` stay.
+ * @internal
+ */
+export function withoutTransport<T>(error: T): T {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    for (const key of TRANSPORT_KEYS) {
+      if (!Object.hasOwn(current, key)) continue;
+      try {
+        delete (current as Record<string, unknown>)[key];
+      } catch {
+        // A frozen error: shadowing is impossible, so leave it; nothing of ours holds it elsewhere.
+      }
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return error;
+}

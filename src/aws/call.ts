@@ -9,7 +9,7 @@ import { AwsError } from '../errors.js';
 import type { Phase, ResourceRefs } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import type { Ctx } from '../internal/logger.js';
-import { awsErrorCode, httpStatusOf, isThrottlingError } from './aws-errors.js';
+import { awsErrorCode, httpStatusOf, isThrottlingError, withoutTransport } from './aws-errors.js';
 
 /** The output type of an SDK command, read from its middleware handler. @internal */
 export type OutputOf<C> = C extends {
@@ -145,7 +145,7 @@ export async function toAwsError(
     ...(decodedMessage === undefined ? {} : { decodedMessage }),
     ...(meta.phase === undefined ? {} : { phase: meta.phase }),
     resources: { ...meta.resources, ...(meta.region === undefined ? {} : { region: meta.region }) },
-    cause: error,
+    cause: withoutTransport(error),
   });
 }
 

@@ -120,18 +120,30 @@ function positiveIntegerFromEnv(
   return value;
 }
 
+/** The longest delay a Node timer holds; a longer one fires at once (and the poller would spin). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 function checkPositive(path: string, value: number | undefined): void {
   if (value === undefined) return;
-  if (!Number.isFinite(value) || value <= 0) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new ConfigError([{ path, value, message: 'must be a positive number of milliseconds (or attempts)' }]);
   }
+  checkTimer(path, value);
 }
 
 function checkNonNegative(path: string, value: number | undefined): void {
   if (value === undefined) return;
-  if (!Number.isFinite(value) || value < 0) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new ConfigError([{ path, value, message: 'must be 0 or a positive number of milliseconds' }]);
   }
+  checkTimer(path, value);
+}
+
+function checkTimer(path: string, value: number): void {
+  if (path.endsWith('Ms') && value > MAX_TIMER_MS)
+    throw new ConfigError([
+      { path, value, message: `must be at most ${MAX_TIMER_MS} ms (what a timer can hold, about 24.8 days)` },
+    ]);
 }
 
 /**
@@ -179,10 +191,25 @@ export function resolveWaitPolicy(
   env: Readonly<Record<string, string | undefined>> = process.env,
   logger?: Pick<Logger, 'warn'>,
 ): ResolvedWaitPolicy {
+  if (typeof kind !== 'string' || !Object.hasOwn(DEFAULT_WAIT_POLICIES, kind))
+    throw new ConfigError([
+      { path: 'kind', value: kind, message: `must be one of ${Object.keys(DEFAULT_WAIT_POLICIES).join(', ')}` },
+    ]);
+  if (polling !== undefined && (typeof polling !== 'object' || polling === null))
+    throw new ConfigError([
+      { path: 'polling', value: polling, message: 'must be an object { delayMs, maxAttempts, waits }' },
+    ]);
+  if (polling?.waits !== undefined && (typeof polling.waits !== 'object' || polling.waits === null))
+    throw new ConfigError([
+      { path: 'polling.waits', value: polling.waits, message: 'must be an object of wait kinds to policies' },
+    ]);
+  if (typeof env !== 'object' || env === null)
+    throw new ConfigError([{ path: 'env', value: env, message: 'must be an object like process.env' }]);
   const base = DEFAULT_WAIT_POLICIES[kind];
   checkPositive('polling.delayMs', polling?.delayMs);
   checkPositive('polling.maxAttempts', polling?.maxAttempts);
-  const perWait: WaitPolicy | undefined = polling?.waits?.[kind];
+  const perWait: WaitPolicy | undefined =
+    polling?.waits && Object.hasOwn(polling.waits, kind) ? polling.waits[kind] : undefined;
   checkPositive(`polling.waits.${kind}.timeoutMs`, perWait?.timeoutMs);
   checkPositive(`polling.waits.${kind}.minDelayMs`, perWait?.minDelayMs);
   checkPositive(`polling.waits.${kind}.maxDelayMs`, perWait?.maxDelayMs);

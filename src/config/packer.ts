@@ -4,6 +4,8 @@
  */
 import { ConfigError } from '../errors.js';
 import type { ConfigIssue } from '../errors.js';
+import { collectSecrets, redactIssues, withSecrets } from './redact.js';
+import { withoutReservedKeys } from './reserved.js';
 import { validateBuildConfig } from './schema.js';
 import { didYouMean } from './suggest.js';
 import type { BuildConfig } from './types.js';
@@ -182,6 +184,17 @@ function issue(ctx: Ctx, path: string, value: unknown, message: string): undefin
   return undefined;
 }
 
+/** The text of a `raw` or "quoted" literal; undefined when its escapes are not valid. */
+function goStringLiteral(literal: string): string | undefined {
+  if (literal.startsWith('`')) return literal.slice(1, -1);
+  try {
+    const value = JSON.parse(literal) as unknown;
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A Go string literal for text that must stay literal inside a template action. */
 const goLiteral = (text: string): string => JSON.stringify(text);
 
@@ -197,7 +210,17 @@ function substituteUser(text: string, path: string, ctx: Ctx, template: boolean)
   const out = text.replace(
     USER_ACTION,
     (whole, trimL: string, _s1: string, nameLiteral: string, pipe: string, _s2: string, trimR: string) => {
-      const name = nameLiteral.startsWith('`') ? nameLiteral.slice(1, -1) : (JSON.parse(nameLiteral) as string);
+      const name = goStringLiteral(nameLiteral);
+      if (name === undefined) {
+        failed = true;
+        issue(
+          ctx,
+          path,
+          text,
+          `has a bad escape in the user variable name ${nameLiteral}; write the name without backslashes`,
+        );
+        return whole;
+      }
       const variable = ctx.variables.get(name);
       if (variable === undefined) {
         failed = true;
@@ -542,11 +565,10 @@ function buildVariables(
   for (const [name, raw] of Object.entries(defaults)) {
     if (raw === null || raw === undefined) continue; // a required variable without a default
     // Packer allows env only in variable defaults.
-    const value = (typeof raw === 'string' ? raw : JSON.stringify(raw)).replace(
-      ENV_ACTION,
-      (_, literal: string) =>
-        env[literal.startsWith('`') ? literal.slice(1, -1) : (JSON.parse(literal) as string)] ?? '',
-    );
+    const value = (typeof raw === 'string' ? raw : JSON.stringify(raw)).replace(ENV_ACTION, (_, literal: string) => {
+      const name = goStringLiteral(literal);
+      return name !== undefined && Object.hasOwn(env, name) ? (env[name] ?? '') : '';
+    });
     variables.set(name, { value, literal: false });
   }
   for (const [name, value] of Object.entries(options.variables ?? {})) variables.set(name, { value, literal: true });
@@ -620,29 +642,79 @@ function toPackerIssue(i: ConfigIssue, prefix: string): ConfigIssue {
  * @public
  */
 export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions = {}): BuildConfig {
+  const optionIssues = checkOptions(options);
+  let parsed: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      parsed = JSON.parse(json) as unknown;
+    } catch {
+      // convert() reports it.
+    }
+  }
+  const secrets = collectSecrets([parsed, optionIssues.length === 0 ? options.variables : undefined]);
+  try {
+    if (optionIssues.length > 0) throw new ConfigError(optionIssues);
+    return withSecrets(secrets, () => convert(json, options));
+  } catch (error) {
+    // Rebuilt without a cause: a JSON syntax error's message quotes the text, secrets included.
+    if (error instanceof ConfigError) throw new ConfigError(redactIssues(error.issues, secrets));
+    throw error;
+  }
+}
+
+/** Checks fromPackerConfig's options: user variables must be strings. */
+function checkOptions(options: unknown): ConfigIssue[] {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    return [
+      { path: 'options', message: `must be an object { variables, builderName, env }, got ${typeName(options)}` },
+    ];
+  const { variables, builderName, env } = options as Record<string, unknown>;
+  const issues: ConfigIssue[] = [];
+  if (variables !== undefined) {
+    if (!isObject(variables))
+      issues.push({
+        path: 'options.variables',
+        message: `must be an object of names to strings, got ${typeName(variables)}`,
+      });
+    else
+      for (const [name, value] of Object.entries(variables))
+        if (typeof value !== 'string')
+          issues.push({
+            path: `options.variables.${name}`,
+            message: `must be a string, got ${typeName(value)}; Packer variables are strings (write String(value))`,
+          });
+  }
+  if (builderName !== undefined && typeof builderName !== 'string')
+    issues.push({ path: 'options.builderName', message: `must be a string, got ${typeName(builderName)}` });
+  if (env !== undefined && !isObject(env))
+    issues.push({ path: 'options.env', message: `must be an object like process.env, got ${typeName(env)}` });
+  return issues;
+}
+
+function convert(json: unknown, options: FromPackerConfigOptions): BuildConfig {
   let input = json;
   if (typeof input === 'string') {
     try {
       input = JSON.parse(input) as unknown;
     } catch (error) {
-      throw new ConfigError(
-        [
-          {
-            path: '',
-            message: `is not valid JSON (${(error as Error).message}); pass the builder block as an object or JSON text`,
-          },
-        ],
-        { cause: error },
-      );
+      throw new ConfigError([
+        {
+          path: '',
+          // Only the position: the parser's message quotes the text, which may hold secrets.
+          message: `is not valid JSON (${/at position \d+(?: \(line \d+ column \d+\))?/.exec((error as Error).message)?.[0] ?? 'syntax error'}); pass the builder block as an object or JSON text`,
+        },
+      ]);
     }
   }
   if (!isObject(input))
     throw new ConfigError([
       { path: '', value: input, message: `must be a Packer amazon-chroot builder object, got ${typeName(input)}` },
     ]);
-  const { builder, defaults, path: prefix } = selectBuilder(input, options);
-  const ctx: Ctx = { issues: [], variables: buildVariables(defaults, options) };
+  const { builder: raw, defaults, path: prefix } = selectBuilder(input, options);
   const at = (key: string): string => (prefix ? `${prefix}.${key}` : key);
+  const { value: clean, issues: reserved } = withoutReservedKeys(raw, (path) => at(path.join('.')));
+  const builder = clean as Record<string, unknown>;
+  const ctx: Ctx = { issues: reserved, variables: buildVariables(defaults, options) };
 
   if (builder.type !== undefined && builder.type !== 'amazon-chroot') {
     throw new ConfigError([
@@ -735,8 +807,12 @@ export function fromPackerConfig(json: unknown, options: FromPackerConfigOptions
   for (const [to, tags] of Object.entries(blockTags))
     out[to] = { ...(out[to] as Record<string, string> | undefined), ...tags };
 
-  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
-  const problems = validateBuildConfig(out);
-  if (problems.length > 0) throw new ConfigError(problems.map((p) => toPackerIssue(p, prefix)));
+  // Value problems are reported next to conversion problems, except for options that failed to convert.
+  const converted = ctx.issues.map((i) => i.path);
+  const problems = validateBuildConfig(out)
+    .map((p) => toPackerIssue(p, prefix))
+    .filter((p) => !converted.some((c) => p.path === c || p.path.startsWith(`${c}.`) || c.startsWith(`${p.path}.`)));
+  const all = [...ctx.issues, ...problems];
+  if (all.length > 0) throw new ConfigError(all);
   return out as unknown as BuildConfig;
 }

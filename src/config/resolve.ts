@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ConfigError } from '../errors.js';
 import type { PollingConfig } from '../types.js';
+import { mountPointProblem } from './rules/paths.js';
 import { amiNameProblem, chrootMountSpec, validateBuildConfig } from './schema.js';
 import { TEMPLATE_SCOPES, compileTemplate } from './templates.js';
 import type {
@@ -193,6 +194,10 @@ export function copyTargetRegions(config: Pick<ResolvedConfig, 'amiRegions'>, bu
  * @public
  */
 export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  if (typeof env !== 'object' || env === null)
+    throw new ConfigError([
+      { path: 'env', message: `must be an object like process.env, got ${env === null ? 'null' : typeof env}` },
+    ]);
   const issues = validateBuildConfig(input);
   if (issues.length > 0) throw new ConfigError(issues);
   const c = input;
@@ -335,16 +340,21 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
 
     chrootMounts: Object.freeze(chrootMounts),
     copyFiles: freezeList(c.copyFiles ?? (scratch ? [] : DEFAULT_COPY_FILES)),
-    commandWrapper: shell('commandWrapper', TEMPLATE_SCOPES.commandWrapper, c.commandWrapper ?? '{{.Command}}'),
+    commandWrapper: compileTemplate(c.commandWrapper ?? '{{.Command}}', {
+      path: 'commandWrapper',
+      allowed: TEMPLATE_SCOPES.commandWrapper,
+      quote: 'shell',
+      requireCommand: true,
+    }),
     devicePath: c.devicePath,
     nvmeDevicePath: c.nvmeDevicePath,
     mountPath: compileTemplate(c.mountPath ?? DEFAULT_MOUNT_PATH, {
       path: 'mountPath',
       allowed: TEMPLATE_SCOPES.mountPath,
-      check: (text) =>
-        text.startsWith('/') && !text.includes('\0')
-          ? undefined
-          : `must render to an absolute path, got ${JSON.stringify(text)}; start it with "/"`,
+      check: (text) => {
+        const problem = mountPointProblem(text, 'the rendered mount path');
+        return problem && `${problem}, got ${JSON.stringify(text)}`;
+      },
     }),
     mountPartition,
     mountOptions: freezeList(c.mountOptions),
