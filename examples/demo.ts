@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DescribeImagesCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { buildImage, buildAmi } from '../src/index.js';
-import type { Chroot, Phase, ProgressEvent, ProgressListener } from '../src/index.js';
+import { buildImage, buildAmi, createProgressRenderer } from '../src/index.js';
+import type { Chroot } from '../src/index.js';
 import { BUILD_ID_TAG } from '../src/aws/index.js';
 import { attachLoop, unmountTree } from '../src/host/index.js';
 import type { LoopDevice } from '../src/host/index.js';
@@ -117,7 +117,7 @@ async function runDemo(checks: Checks): Promise<void> {
   const stateDir = join(work, 'state');
   let strayPid = 0;
   let volumeId = '';
-  const printer = new ProgressPrinter();
+  const printer = createProgressRenderer();
   const result = await buildAmi(
     {
       region: BUILD_REGION,
@@ -151,16 +151,15 @@ async function runDemo(checks: Checks): Promise<void> {
       logger: { warn: (m) => printer.note(demoWarning(m)), error: (m) => printer.note(c.red(m)) },
       onProgress: (event) => {
         if (event.type === 'resource' && event.kind === 'volume' && event.action === 'created') volumeId = event.id;
-        printer.listener(event);
+        printer.onProgress(event);
       },
     },
   );
-  printer.finish();
 
   console.log(`\n  ${c.bold('AMIs')}`);
   for (const [region, id] of Object.entries(result.images))
     console.log(`    ${region.padEnd(14)} ${id}  ${c.dim(result.name)}`);
-  printTimings(result.timings, result.durationMs);
+  printer.finish(result.durationMs);
   const byOperation = countBy(calls.map((call) => call.name));
   console.log(
     `\n  ${c.bold('AWS calls')}: ${result.awsCalls}  ${c.dim(
@@ -222,7 +221,7 @@ async function runDemo(checks: Checks): Promise<void> {
   console.log(`\n${c.bold('2. buildImage')}: the same provisioning on a local raw image, no AWS at all`);
   const output = join(work, 'demo.raw');
   const imageState = join(work, 'state-image');
-  const imagePrinter = new ProgressPrinter();
+  const imagePrinter = createProgressRenderer();
   let imageStray = 0;
   const image = await buildImage(
     { sourceImage: baseImage, output, mountPath: join(work, 'mnt-image', '{{.Device}}') },
@@ -232,15 +231,14 @@ async function runDemo(checks: Checks): Promise<void> {
     {
       signal,
       stateDir: imageState,
-      onProgress: imagePrinter.listener,
+      onProgress: imagePrinter.onProgress,
       logger: { warn: (m) => imagePrinter.note(demoWarning(m)) },
     },
   );
-  imagePrinter.finish();
   console.log(
     `\n  ${c.bold('Image')}: ${image.output}, ${mib(image.sizeBytes)} MiB disk, ${mib(image.allocatedBytes)} MiB on disk (sparse)`,
   );
-  printTimings(image.timings, image.durationMs);
+  imagePrinter.finish(image.durationMs);
 
   console.log(`\n  ${c.bold('Checks')}`);
   await checks.run('the raw image exists under its final name, no .partial left', async () =>
@@ -310,130 +308,13 @@ async function checkContent(loop: LoopDevice): Promise<true | string> {
   }
 }
 
-// --- Progress --------------------------------------------------------------------------
-
-/**
- * One line per phase: its name, how long it took, and what it created and removed. On a
- * terminal the running phase's line is live (waits, snapshot %), then replaced.
- */
-class ProgressPrinter {
-  #phase: Phase | undefined;
-  #changes: string[] = [];
-  #live = '';
-
-  readonly listener: ProgressListener = (event: ProgressEvent) => {
-    switch (event.type) {
-      case 'phase-start':
-        this.#phase = event.phase;
-        this.#changes = [];
-        this.#status('');
-        break;
-      case 'phase-end': {
-        const mark = event.ok ? c.green('✓') : c.red('✗');
-        this.#line(
-          `  ${mark} ${event.phase.padEnd(10)} ${ms(event.durationMs).padStart(8)}  ${c.dim(summarize(this.#changes))}`,
-        );
-        this.#phase = undefined;
-        this.#changes = [];
-        break;
-      }
-      case 'resource': {
-        const id =
-          event.kind === 'volume' ||
-          event.kind === 'snapshot' ||
-          event.kind === 'image' ||
-          event.kind === 'loop-device' ||
-          event.kind === 'image-file'
-            ? ` ${event.id.replace(`${work}/`, '')}`
-            : '';
-        const change = `${event.action === 'created' ? '+' : event.action === 'removed' ? '-' : '='}${event.kind}${id}`;
-        if (this.#phase) this.#changes.push(change);
-        else this.#line(`    ${c.dim(`after the build: ${change}`)}`);
-        break;
-      }
-      case 'snapshot-progress':
-        this.#status(`snapshot ${event.snapshotId} ${event.percent}%`);
-        break;
-      case 'wait':
-        this.#status(`waiting for ${event.waitingFor}: ${event.state}`);
-        break;
-      case 'copy':
-        this.#changes.push(`copy ${event.region} ${event.state}`);
-        break;
-      case 'cleanup':
-        if (event.status === 'failed')
-          this.#line(`    ${c.red(`cleanup failed: ${event.step}: ${event.error ?? ''}`)}`);
-        break;
-      case 'output':
-        break;
-    }
-  };
-
-  /** A log line, printed between the phase lines. */
-  note(message: string): void {
-    this.#line(`    ${message}`);
-  }
-
-  finish(): void {
-    this.#status('');
-  }
-
-  #status(text: string): void {
-    if (!tty) return;
-    const line = this.#phase
-      ? `  … ${this.#phase.padEnd(10)} ${text}`.slice(0, (process.stdout.columns || 100) - 1)
-      : '';
-    process.stdout.write(`\r\x1b[2K${line}`);
-    this.#live = line;
-  }
-
-  #line(text: string): void {
-    if (tty && this.#live) process.stdout.write('\r\x1b[2K');
-    console.log(text);
-    this.#live = '';
-  }
-}
+// --- Progress (the package's renderer; warnings shortened) ---
 
 /** Warnings, shortened; moto's known gaps are named as such. */
 function demoWarning(message: string): string {
   if (message.includes('Could not read the UEFI data'))
     return c.dim('note: moto lacks DescribeImageAttribute uefiData, so the image is registered without UEFI data');
   return `warning: ${message.replaceAll(`${work}/`, '')}`;
-}
-
-/** `+mount ×6, +file` from a list of changes. */
-function summarize(changes: readonly string[]): string {
-  return Object.entries(countBy(changes))
-    .map(([change, n]) => (n > 1 ? `${change} ×${n}` : change))
-    .join(', ');
-}
-
-const PHASE_ORDER: readonly Phase[] = [
-  'validate',
-  'identity',
-  'source',
-  'volume',
-  'attach',
-  'mount',
-  'provision',
-  'unmount',
-  'detach',
-  'register',
-  'copy',
-  'cleanup',
-];
-
-function printTimings(timings: Readonly<Partial<Record<Phase, number>>>, totalMs: number): void {
-  console.log(`\n  ${c.bold('Timings')}`);
-  const longest = Math.max(...Object.values(timings));
-  for (const phase of PHASE_ORDER) {
-    const t = timings[phase];
-    if (t === undefined) continue;
-    console.log(
-      `    ${phase.padEnd(10)} ${ms(t).padStart(8)}  ${c.dim('█'.repeat(Math.max(1, Math.round((t / longest) * 30))))}`,
-    );
-  }
-  console.log(`    ${'total'.padEnd(10)} ${ms(totalMs).padStart(8)}`);
 }
 
 // --- Checks ---------------------------------------------------------------------------
@@ -649,10 +530,6 @@ function countBy(items: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const item of items) out[item] = (out[item] ?? 0) + 1;
   return out;
-}
-
-function ms(value: number): string {
-  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`;
 }
 
 function mib(bytes: number): string {

@@ -116,3 +116,8 @@ export { cleanupOrphans } from './pipeline/orphans.js';
 export type { BuildAmiOptions, BuildHooks, BuildInfo, BuildResult, ProvisionFn } from './pipeline/build-ami.js';
 export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './pipeline/orphans.js';
 // --- end build ---
+
+// --- progress: a console display of a build's events ---
+export { createProgressRenderer } from './pipeline/progress-renderer.js';
+export type { ProgressOutput, ProgressRenderer, ProgressRendererOptions } from './pipeline/progress-renderer.js';
+// --- end progress ---
