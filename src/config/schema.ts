@@ -104,6 +104,8 @@ const VOLUME_LIMITS: Readonly<
 };
 const VOLUME_TYPES = Object.keys(VOLUME_LIMITS) as VolumeType[];
 const THROUGHPUT: [number, number] = [125, 2000];
+// CreateVolume VolumeInitializationRate, MiB/s (EC2 API reference).
+const VOLUME_INITIALIZATION_RATE: [number, number] = [100, 300];
 
 // --- Leaf schemas ---------------------------------------------------------------------------
 
@@ -397,6 +399,11 @@ const ENTRIES = {
   ),
   rootVolumeIops: positiveInt,
   rootVolumeThroughput: intIn(THROUGHPUT[0], THROUGHPUT[1], 'throughput is in MiB/s (gp3 only)'),
+  rootVolumeInitializationRate: intIn(
+    VOLUME_INITIALIZATION_RATE[0],
+    VOLUME_INITIALIZATION_RATE[1],
+    'EC2 initializes volumes at 100-300 MiB/s; leave it unset for the default',
+  ),
   rootVolumeTags: tagMap('rootVolumeTags'),
   rootVolumeEncryptBoot: bool,
   rootVolumeKmsKeyId: kmsKey,
@@ -569,6 +576,12 @@ function crossFieldRules(c: Loose, add: Add): void {
     requireScratch('amiBlockDeviceMappings', '[{ deviceName: "xvda", deleteOnTermination: true, volumeType: "gp3" }]');
     if (c.rootVolumeType === 'io1')
       add('rootVolumeType', 'io1', 'io1 cannot be used when building from scratch; use "gp3" or "io2"');
+    if (has(c, 'rootVolumeInitializationRate'))
+      add(
+        'rootVolumeInitializationRate',
+        c.rootVolumeInitializationRate,
+        'cannot be used with fromScratch: a blank volume has no snapshot to initialize from; remove it',
+      );
   } else {
     const mappings = nonEmptyList(c.amiBlockDeviceMappings);
     if (mappings && !has(c, 'rootDeviceName')) {
