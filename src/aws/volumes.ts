@@ -63,6 +63,8 @@ export interface CreateVolumeInput {
   readonly iops?: number;
   /** Throughput in MiB/s (gp3). @defaultValue the source's, when the type is unchanged */
   readonly throughput?: number;
+  /** Rate in MiB/s at which the volume fetches its snapshot's blocks (`rootVolumeInitializationRate`); needs a source. */
+  readonly initializationRate?: number;
   /** Encrypt the volume (`rootVolumeEncryptBoot`). @defaultValue as the source snapshot */
   readonly encrypted?: boolean;
   /** KMS key for the volume (`rootVolumeKmsKeyId`). */
@@ -126,6 +128,13 @@ export function createVolumeRequest(input: CreateVolumeInput): CreateVolumeReque
     iops = input.iops;
     throughput = input.throughput;
   }
+  if (input.initializationRate !== undefined && !source) {
+    issues.push({
+      path: 'initializationRate',
+      value: input.initializationRate,
+      message: 'a blank (fromScratch) volume has no snapshot to initialize from; remove it',
+    });
+  }
   if (NEEDS_IOPS.has(volumeType) && iops === undefined) {
     issues.push({
       path: 'iops',
@@ -144,6 +153,7 @@ export function createVolumeRequest(input: CreateVolumeInput): CreateVolumeReque
     VolumeType: volumeType as VolumeType,
     ...(iops === undefined ? {} : { Iops: iops }),
     ...(throughput === undefined ? {} : { Throughput: throughput }),
+    ...(source && input.initializationRate !== undefined ? { VolumeInitializationRate: input.initializationRate } : {}),
     ...(encrypted ? { Encrypted: true } : {}),
     ...(kmsKeyId === undefined ? {} : { KmsKeyId: kmsKeyId }),
     ...(specs ? { TagSpecifications: specs } : {}),

@@ -333,6 +333,7 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     rootVolumeType: c.rootVolumeType ?? (scratch ? 'gp2' : undefined),
     rootVolumeIops: c.rootVolumeIops,
     rootVolumeThroughput: c.rootVolumeThroughput,
+    rootVolumeInitializationRate: c.rootVolumeInitializationRate,
     rootVolumeTags: compileTags('rootVolumeTags', c.rootVolumeTags),
     rootVolumeEncryptBoot: c.rootVolumeEncryptBoot,
     rootVolumeKmsKeyId: c.rootVolumeKmsKeyId,

@@ -58,7 +58,13 @@ import {
 import { platformRules } from './rules/platform.js';
 import { pollingRules } from './rules/polling.js';
 import { sharingRules } from './rules/sharing.js';
-import { THROUGHPUT, VOLUME_LIMITS, mappingRules, rootVolumeRules } from './rules/volumes.js';
+import {
+  THROUGHPUT,
+  VOLUME_INITIALIZATION_RATE,
+  VOLUME_LIMITS,
+  mappingRules,
+  rootVolumeRules,
+} from './rules/volumes.js';
 import type { VolumeType } from './types.js';
 import { TEMPLATE_SCOPES } from './templates.js';
 
@@ -165,6 +171,11 @@ const ENTRIES = {
   ),
   rootVolumeIops: positiveInt,
   rootVolumeThroughput: intIn(THROUGHPUT[0], THROUGHPUT[1], 'throughput is in MiB/s (gp3 only)'),
+  rootVolumeInitializationRate: intIn(
+    VOLUME_INITIALIZATION_RATE[0],
+    VOLUME_INITIALIZATION_RATE[1],
+    'EC2 initializes volumes at 100-300 MiB/s; leave it unset for the default',
+  ),
   rootVolumeTags: tagMap('rootVolumeTags'),
   rootVolumeEncryptBoot: bool,
   rootVolumeKmsKeyId: kmsKey,

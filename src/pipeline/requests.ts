@@ -84,6 +84,7 @@ export function workVolumeInput(
       volumeType: cfg.rootVolumeType ?? (cfg.fromScratch ? 'gp2' : undefined),
       iops: cfg.rootVolumeIops,
       throughput: cfg.rootVolumeThroughput,
+      initializationRate: cfg.rootVolumeInitializationRate,
       encrypted: cfg.rootVolumeEncryptBoot,
       kmsKeyId: cfg.rootVolumeKmsKeyId,
     }),

@@ -72,6 +72,12 @@ export function scratchRules(c: Loose, add: Add): void {
     requireScratch('amiBlockDeviceMappings', '[{ deviceName: "xvda", deleteOnTermination: true, volumeType: "gp3" }]');
     if (c.rootVolumeType === 'io1')
       add('rootVolumeType', 'io1', 'io1 cannot be used when building from scratch; use "gp3" or "io2"');
+    if (has(c, 'rootVolumeInitializationRate'))
+      add(
+        'rootVolumeInitializationRate',
+        c.rootVolumeInitializationRate,
+        'cannot be used with fromScratch: a blank volume has no snapshot to initialize from; remove it',
+      );
   } else {
     const mappings = nonEmptyList(c.amiBlockDeviceMappings);
     if (mappings && !has(c, 'rootDeviceName')) {

@@ -22,6 +22,8 @@ export const VOLUME_LIMITS: Readonly<
 };
 export const VOLUME_TYPES = Object.keys(VOLUME_LIMITS) as VolumeType[];
 export const THROUGHPUT: [number, number] = [125, 2000];
+/** CreateVolume VolumeInitializationRate, MiB/s (EC2 API reference). */
+export const VOLUME_INITIALIZATION_RATE: [number, number] = [100, 300];
 
 /** IOPS / throughput / size rules for one volume; `at(field)` gives the issue path of a field. */
 function volumeRules(

@@ -39,6 +39,17 @@ describe('createVolumeRequest', () => {
     });
   });
 
+  it('asks EC2 to initialize the volume from its snapshot at the given rate; refuses one without a snapshot', () => {
+    expect(createVolumeRequest({ availabilityZone: 'a', source, initializationRate: 300 })).toMatchObject({
+      SnapshotId: 'snap-root',
+      VolumeInitializationRate: 300,
+    });
+    expect(createVolumeRequest({ availabilityZone: 'a', source })).not.toHaveProperty('VolumeInitializationRate');
+    expect(() => createVolumeRequest({ availabilityZone: 'a', size: 8, initializationRate: 200 })).toThrow(
+      /initializationRate.*no snapshot/s,
+    );
+  });
+
   it('only ever grows the size', () => {
     expect(createVolumeRequest({ availabilityZone: 'a', source, size: 20 }).Size).toBe(20);
     expect(createVolumeRequest({ availabilityZone: 'a', source, size: 4 }).Size).toBe(8);

@@ -697,6 +697,24 @@ const RULES: readonly Rule[] = [
       { patch: { rootVolumeThroughput: 3000 }, path: 'rootVolumeThroughput', says: ['3000', 'from 125 to 2000'] },
     ],
   },
+  {
+    rule: 'root volume initialization rate: 100-300 MiB/s, from a snapshot only',
+    valid: [{ rootVolumeInitializationRate: 100 }, { rootVolumeInitializationRate: 300 }],
+    invalid: [
+      {
+        patch: { rootVolumeInitializationRate: 99 },
+        path: 'rootVolumeInitializationRate',
+        says: ['99', 'from 100 to 300', 'leave it unset'],
+      },
+      { patch: { rootVolumeInitializationRate: 301 }, path: 'rootVolumeInitializationRate', says: ['301'] },
+      { patch: { rootVolumeInitializationRate: 150.5 }, path: 'rootVolumeInitializationRate', says: ['150.5'] },
+      {
+        patch: { ...SCRATCH, rootVolumeInitializationRate: 200 },
+        path: 'rootVolumeInitializationRate',
+        says: ['fromScratch', 'no snapshot'],
+      },
+    ],
+  },
   // --- Chroot
   {
     rule: 'chroot mounts are triples with absolute targets, not mounted twice',

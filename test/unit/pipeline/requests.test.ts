@@ -91,6 +91,11 @@ describe('workVolumeInput', () => {
     expect(input.volumeType).toBeUndefined();
   });
 
+  it('passes rootVolumeInitializationRate to the work volume', () => {
+    expect(workVolumeInput(resolve({ rootVolumeInitializationRate: 250 }), at).initializationRate).toBe(250);
+    expect(workVolumeInput(resolve(), at)).not.toHaveProperty('initializationRate');
+  });
+
   it('defaults to gp2 from scratch and passes size, type, encryption', () => {
     const scratch = resolveConfig(
       {
