@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -74,22 +73,21 @@ async function importBuildFile(file: string): Promise<Record<string, unknown>> {
     const code = (error as NodeJS.ErrnoException).code;
     if (!TS_EXTENSIONS.has(extname(file)) || code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
   }
-  let api: string | undefined;
-  for (const base of [file, import.meta.url]) {
-    try {
-      api = createRequire(base).resolve('tsx/esm/api');
-      break;
-    } catch {
-      /* try the next place */
-    }
+  let register: (() => unknown) | undefined;
+  try {
+    // A variable specifier: tsx is optional, so the compiler must not resolve it.
+    const specifier = 'tsx/esm/api';
+    ({ register } = (await import(specifier)) as { register: () => unknown });
+  } catch {
+    /* not installed */
   }
-  if (!api)
+  if (!register)
     throw new UsageError(
       `${file} is TypeScript and this Node cannot load it: install tsx (npm i -D tsx), use Node >= 22.6 with NODE_OPTIONS=--experimental-strip-types, or compile it to JavaScript`,
     );
-  const { register } = (await import(pathToFileURL(api).href)) as { register: () => unknown };
   register();
-  return (await import(url)) as Record<string, unknown>;
+  // A new URL: the loader remembers the failed import of the plain one.
+  return (await import(`${url}?ts`)) as Record<string, unknown>;
 }
 
 async function loadJobs(args: CliArgs, out: Output): Promise<{ jobs: Job[]; secrets: string[] }> {
