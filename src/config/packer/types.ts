@@ -15,7 +15,18 @@ export interface LoadPackerTemplateOptions {
    * (legacy templates) JSON var file; `{ name, value }` is one `-var name=value`. For a typed HCL2
    * variable the value is parsed as an HCL expression unless the type is `string`.
    */
-  readonly variables?: readonly ({ readonly file: string } | { readonly name: string; readonly value: string })[];
+  readonly variables?: readonly (
+    | {
+        /** A var file's path. */
+        readonly file: string;
+      }
+    | {
+        /** The variable's name. */
+        readonly name: string;
+        /** Its value, as written after `-var name=`. */
+        readonly value: string;
+      }
+  )[];
   /** Build only these builds: names such as `amazon-chroot.base`, `mybuild.amazon-chroot.base`; `*` globs. */
   readonly only?: readonly string[];
   /** Skip these builds (same names as `only`). */
