@@ -44,6 +44,10 @@ export { defineConfig, resolveConfig, validateAmiName } from './resolve.js';
 export { fromPackerConfig } from './packer.js';
 export { createTemplateClock, renderTemplate, shellQuote } from './templates.js';
 export type { FromPackerConfigOptions } from './packer.js';
+export { loadPackerTemplate } from './packer/template.js';
+export { runPackerProvisioners, writePackerManifest } from './packer/provisioners.js';
+export type { PackerManifestInput, RunPackerProvisionersOptions } from './packer/provisioners.js';
+export type { LoadPackerTemplateOptions, PackerBuild, PackerStep, PackerTemplate } from './packer/types.js';
 export type { RenderTemplateOptions } from './templates.js';
 export type {
   Architecture,

@@ -6,12 +6,12 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parse as parseHcl } from '@cdktn/hcl2json';
 import { ConfigError } from '../../errors.js';
 import type { ConfigIssue } from '../../errors.js';
 import { fromPackerConfig } from '../packer.js';
 import { evaluateHcl, HclEvalError, isRecord } from './hcl-expr.js';
 import type { HclScope } from './hcl-expr.js';
+import { parseHcl } from './hcl-parse.js';
 import { checkStepSettings } from './provisioners.js';
 import { resolveVariables } from './variables.js';
 import type { Located, VariableDecl } from './variables.js';

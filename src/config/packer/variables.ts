@@ -3,10 +3,10 @@
  * `-var`, in Packer's order, then validation blocks.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseHcl } from '@cdktn/hcl2json';
 import { didYouMean } from '../suggest.js';
 import { evaluateExpression, evaluateHcl, HclEvalError, isRecord } from './hcl-expr.js';
 import type { HclScope } from './hcl-expr.js';
+import { parseHcl } from './hcl-parse.js';
 import type { LoadPackerTemplateOptions } from './types.js';
 
 /** A declared variable, where it is written. */
