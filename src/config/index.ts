@@ -45,8 +45,9 @@ export { fromPackerConfig } from './packer.js';
 export { createTemplateClock, renderTemplate, shellQuote } from './templates.js';
 export type { FromPackerConfigOptions } from './packer.js';
 export { loadPackerTemplate } from './packer/template.js';
-export { runPackerProvisioners, writePackerManifest } from './packer/provisioners.js';
-export type { PackerManifestInput, RunPackerProvisionersOptions } from './packer/provisioners.js';
+// runPackerProvisioners needs the chroot handle: it is in the main entry only.
+export { writePackerManifest } from './packer/provisioners.js';
+export type { PackerManifestInput } from './packer/provisioners.js';
 export type { LoadPackerTemplateOptions, PackerBuild, PackerStep, PackerTemplate } from './packer/types.js';
 export type { RenderTemplateOptions } from './templates.js';
 export type {
