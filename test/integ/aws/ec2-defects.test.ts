@@ -34,6 +34,9 @@ const quiet = {
 
 beforeAll(async () => {
   moto = await startMoto();
+  // moto creates a region's source images (and their snapshots) on its first use: do it now.
+  for (const region of ['eu-west-1', 'ap-southeast-2'])
+    await ec2(region).send(new DescribeImagesCommand({ Owners: ['amazon'] }));
   host = await startBuildHost(ec2());
   source = await resolveSourceAmi({ sourceAmi: MOTO_SOURCE_AMIS.debianNew.ami_id }, { ec2: ec2() });
 });
