@@ -90,7 +90,7 @@ def apply(knobs) -> None:
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        born = timing.now()
+        born = timing.birth()
         self._test_ec2 = {
             "born": born,
             "ready": born + timing.duration("volume_creating_ms"),
