@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import {
   CopyImageCommand,
   CreateSnapshotCommand,
-  CreateTagsCommand,
   DescribeImagesCommand,
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
@@ -22,7 +21,6 @@ import type {
   Image,
   ImdsSupportValues,
   RegisterImageRequest,
-  Tag,
   TpmSupportValues,
   VolumeType,
 } from '@aws-sdk/client-ec2';
@@ -139,6 +137,8 @@ export interface SnapshotAndRegisterInput extends RegisterOptions, ImageSharing 
   readonly encryptBoot?: boolean;
   /** KMS key of that copy (`kmsKeyId`). @defaultValue the account's default EBS key */
   readonly kmsKeyId?: string;
+  /** Time-based snapshot copy for that copy: minutes it must complete in (`snapshotCopyDurationMinutes`). */
+  readonly snapshotCopyCompletionDurationMinutes?: number;
 }
 
 /**
@@ -340,31 +340,6 @@ function now(options: Pick<AwsOperationOptions, 'clock'>): number {
 }
 
 /**
- * Re-applies tags an image came back without. Some EC2-compatible endpoints (moto among them)
- * ignore `TagSpecifications` on RegisterImage and CopyImage; without the build-id tag a killed
- * build's image could never be found by `cleanupOrphans`. On AWS the tags are there and this
- * costs nothing: it reads the image the wait already described.
- * @internal
- */
-export async function ensureImageTags(
-  ec2: EC2Client,
-  image: Image,
-  wanted: readonly Tag[],
-  ctx: Ctx,
-  region: string,
-): Promise<void> {
-  const have = new Map((image.Tags ?? []).map((t) => [t.Key, t.Value]));
-  const missing = wanted.filter((t) => have.get(t.Key) !== t.Value);
-  if (missing.length === 0 || !image.ImageId) return;
-  ctx.logger.debug(`Image ${image.ImageId} in ${region} lacks ${missing.length} tag(s) given at creation; adding them`);
-  await send(ec2, new CreateTagsCommand({ Resources: [image.ImageId], Tags: [...missing] }), ctx, {
-    phase: 'tags',
-    region,
-    resources: { imageId: image.ImageId },
-  });
-}
-
-/**
  * Finds and deregisters every image of this name owned by the account, in each region (Packer
  * `force_deregister`), deleting their snapshots too when asked (`force_delete_snapshot`).
  *
@@ -413,7 +388,13 @@ export async function deregisterImagesByName(
       if (!image.ImageId || image.Name !== input.name) continue;
       const snapshotIds = input.deleteSnapshots ? snapshotIdsOf(image) : [];
       ctx.logger.info(`forceDeregister: removing ${image.ImageId} (${input.name}) in ${region}`);
-      await removeImage(ec2, image.ImageId, snapshotIds, ctx, region);
+      // Once the image is gone, a snapshot that cannot be deleted must not stop the new image.
+      await removeImage(ec2, image.ImageId, snapshotIds, ctx, region, {
+        onSnapshotError: (snapshotId, error) =>
+          ctx.logger.warn(
+            `forceDeleteSnapshot: ${image.ImageId} is deregistered but its snapshot ${snapshotId} in ${region} could not be deleted (${error instanceof Error ? error.message : String(error)}); delete it by hand`,
+          ),
+      });
       removed.push({ region, imageId: image.ImageId, snapshotIds });
     }
   }
@@ -566,11 +547,10 @@ export async function snapshotAndRegister(
     ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
     // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
     const dropRegistered = idempotent((signal: AbortSignal) =>
-      removeImage(ec2, registeredId, [], cleanCtx(signal), region),
+      removeImage(ec2, registeredId, [snapshotId], cleanCtx(signal), region),
     );
     undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
-    const available = await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
-    await ensureImageTags(ec2, available, imageTags, ctx, region);
+    await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
     ctx.logger.info(`Image ${imageId} is available`);
     let snapshotIds: string[] = [snapshotId];
 
@@ -588,6 +568,9 @@ export async function snapshotAndRegister(
           ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
           ...(input.description ? { Description: input.description } : {}),
           ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
+          ...(input.snapshotCopyCompletionDurationMinutes
+            ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes }
+            : {}),
         }),
         ctx,
         { phase: 'encrypt', region, resources: { imageId } },
@@ -605,7 +588,6 @@ export async function snapshotAndRegister(
       });
       undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
       const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
-      await ensureImageTags(ec2, copied, imageTags, ctx, region);
       const copySnapshots = snapshotIdsOf(copied);
       known.snapshots = copySnapshots;
       // The intermediary has served its purpose.

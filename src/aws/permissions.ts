@@ -80,8 +80,7 @@ export function retryConsistency<T>(fn: () => Promise<T>, ctx: Ctx): Promise<T> 
 }
 
 /**
- * Applies launch permissions, product codes, snapshot permissions (the flat
- * OperationType/UserIds/GroupNames form, valid on AWS and the one moto honours), deprecation and
+ * Applies launch permissions, product codes, snapshot permissions, deprecation and
  * deregistration protection, in that order.
  * @internal
  */
@@ -129,9 +128,12 @@ export async function applySharing(
             new ModifySnapshotAttributeCommand({
               SnapshotId: snapshotId,
               Attribute: 'createVolumePermission',
-              OperationType: 'add',
-              ...(sharing.snapshotUsers?.length ? { UserIds: [...sharing.snapshotUsers] } : {}),
-              ...(sharing.snapshotGroups?.length ? { GroupNames: [...sharing.snapshotGroups] } : {}),
+              CreateVolumePermission: {
+                Add: [
+                  ...(sharing.snapshotUsers ?? []).map((UserId) => ({ UserId })),
+                  ...(sharing.snapshotGroups ?? []).map((Group) => ({ Group: Group as 'all' })),
+                ],
+              },
             }),
             ctx,
             { phase: 'permissions', region, resources: { imageId, snapshotId } },
@@ -152,24 +154,19 @@ export async function applySharing(
     );
   }
   if (sharing.deregistrationProtection?.enabled) {
-    await retryConsistency(
-      () =>
-        send(
-          ec2,
-          new EnableImageDeregistrationProtectionCommand({
-            ImageId: imageId,
-            WithCooldown: sharing.deregistrationProtection?.withCooldown ?? false,
-          }),
-          ctx,
-          meta,
-        ),
-      ctx,
-    );
+    await protectImages(() => ec2, { [region]: imageId }, sharing.deregistrationProtection, ctx);
   }
 }
 
 /**
- * Deregisters an image, then deletes the given snapshots; tolerates both being gone already.
+ * Deregisters an image and deletes the given snapshots (its own), tolerating both being gone.
+ *
+ * @remarks
+ * The snapshots go with DeregisterImage's `DeleteAssociatedSnapshots`: EC2 answers
+ * `InvalidSnapshot.InUse` to a DeleteSnapshot for a while after the image is gone, so deleting
+ * them separately right after would fail. One EC2 could not delete that way is deleted again,
+ * retrying InUse for a bounded time. `onSnapshotError` turns a snapshot that still cannot be
+ * deleted into a report instead of an error (the image is gone either way).
  * @internal
  */
 export async function removeImage(
@@ -178,44 +175,130 @@ export async function removeImage(
   snapshotIds: readonly string[],
   ctx: Ctx,
   region: string,
-  options: { readonly unprotect?: boolean } = {},
+  options: {
+    readonly unprotect?: boolean;
+    readonly onSnapshotError?: (snapshotId: string, error: unknown) => void;
+  } = {},
 ): Promise<void> {
   const meta = { phase: 'cleanup' as const, region, resources: { imageId } };
-  if (options.unprotect) {
-    try {
-      await send(ec2, new DisableImageDeregistrationProtectionCommand({ ImageId: imageId }), ctx, meta);
-    } catch (error) {
-      ctx.logger.warn(
-        `Could not lift deregistration protection of ${imageId}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-  }
+  if (options.unprotect) await unprotectImage(ec2, imageId, ctx, region);
+  const deleted = new Set<string>();
   try {
-    await send(ec2, new DeregisterImageCommand({ ImageId: imageId }), ctx, meta);
+    const out = await send(
+      ec2,
+      new DeregisterImageCommand({
+        ImageId: imageId,
+        ...(snapshotIds.length > 0 ? { DeleteAssociatedSnapshots: true } : {}),
+      }),
+      ctx,
+      meta,
+    );
+    for (const result of out.DeleteSnapshotResults ?? [])
+      if (result.SnapshotId && result.ReturnCode === 'success') deleted.add(result.SnapshotId);
     ctx.logger.info(`Deregistered ${imageId} in ${region}`);
   } catch (error) {
     if (!hasAwsCode(error, NOT_FOUND_CODES.image, 'InvalidAMIID.Unavailable')) throw error;
   }
   ctx.emit({ type: 'resource', action: 'removed', kind: 'image', id: imageId, region });
-  for (const snapshotId of snapshotIds) await deleteSnapshot(ec2, snapshotId, ctx, region);
+  for (const snapshotId of snapshotIds) {
+    if (deleted.has(snapshotId)) {
+      ctx.emit({ type: 'resource', action: 'removed', kind: 'snapshot', id: snapshotId, region });
+      continue;
+    }
+    try {
+      await deleteSnapshot(ec2, snapshotId, ctx, region);
+    } catch (error) {
+      if (!options.onSnapshotError) throw error;
+      options.onSnapshotError(snapshotId, error);
+    }
+  }
 }
 
+/** How long DeleteSnapshot keeps retrying `InvalidSnapshot.InUse` (EC2 releases a deregistered image's snapshots late). */
+export const SNAPSHOT_IN_USE_RETRY_MS = 120_000;
+
 /**
- * Deletes a snapshot, tolerating one that is already gone.
+ * Deletes a snapshot, tolerating one that is already gone and retrying `InvalidSnapshot.InUse`
+ * with backoff for at most {@link SNAPSHOT_IN_USE_RETRY_MS}.
  * @internal
  */
 export async function deleteSnapshot(ec2: EC2Client, snapshotId: string, ctx: Ctx, region: string): Promise<void> {
   try {
-    await send(ec2, new DeleteSnapshotCommand({ SnapshotId: snapshotId }), ctx, {
-      phase: 'cleanup',
-      region,
-      resources: { snapshotId },
-    });
+    await pRetry(
+      () =>
+        send(ec2, new DeleteSnapshotCommand({ SnapshotId: snapshotId }), ctx, {
+          phase: 'cleanup',
+          region,
+          resources: { snapshotId },
+        }),
+      {
+        retries: 30,
+        minTimeout: 500,
+        maxTimeout: 10_000,
+        randomize: true,
+        maxRetryTime: SNAPSHOT_IN_USE_RETRY_MS,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        shouldRetry: ({ error }) => hasAwsCode(error, 'InvalidSnapshot.InUse'),
+        onFailedAttempt: ({ error, attemptNumber }) =>
+          ctx.logger.debug(`DeleteSnapshot ${snapshotId} attempt ${attemptNumber}: ${error.message.split('\n')[0]}`),
+      },
+    );
     ctx.logger.info(`Deleted snapshot ${snapshotId} in ${region}`);
   } catch (error) {
     if (!hasAwsCode(error, NOT_FOUND_CODES.snapshot)) throw error;
   }
   ctx.emit({ type: 'resource', action: 'removed', kind: 'snapshot', id: snapshotId, region });
+}
+
+async function unprotectImage(ec2: EC2Client, imageId: string, ctx: Ctx, region: string): Promise<void> {
+  try {
+    await send(ec2, new DisableImageDeregistrationProtectionCommand({ ImageId: imageId }), ctx, {
+      phase: 'cleanup',
+      region,
+      resources: { imageId },
+    });
+  } catch (error) {
+    ctx.logger.warn(
+      `Could not lift deregistration protection of ${imageId}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+/**
+ * Enables deregistration protection on every image, only once all of them exist: a protected
+ * image cannot be undone (with the cooldown, not for 24 h after). If one region fails, the
+ * protection already applied is lifted again before the error is thrown.
+ * @internal
+ */
+export async function protectImages(
+  ec2Of: (region: string) => EC2Client,
+  images: Readonly<Record<string, string>>,
+  protection: NonNullable<ImageSharing['deregistrationProtection']>,
+  ctx: Ctx,
+): Promise<void> {
+  if (!protection.enabled) return;
+  const done: [string, string][] = [];
+  try {
+    for (const [region, imageId] of Object.entries(images)) {
+      await retryConsistency(
+        () =>
+          send(
+            ec2Of(region),
+            new EnableImageDeregistrationProtectionCommand({
+              ImageId: imageId,
+              WithCooldown: protection.withCooldown ?? false,
+            }),
+            ctx,
+            { phase: 'permissions', region, resources: { imageId } },
+          ),
+        ctx,
+      );
+      done.push([region, imageId]);
+    }
+  } catch (error) {
+    for (const [region, imageId] of done) await unprotectImage(ec2Of(region), imageId, ctx, region);
+    throw error;
+  }
 }
 
 /**

@@ -17,8 +17,7 @@ import { send } from './call.js';
 import { ec2InRegion, tagList, tagSpecs } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 import { waitCopyAvailable } from './copy-wait.js';
-import { ensureImageTags } from './images.js';
-import { applySharing, describeImage, removeImage, snapshotIdsOf } from './permissions.js';
+import { applySharing, describeImage, protectImages, removeImage, snapshotIdsOf } from './permissions.js';
 import type { ImageSharing } from './permissions.js';
 
 /**
@@ -38,7 +37,12 @@ export interface CopyToRegionsInput extends ImageSharing {
   readonly description?: string;
   /** Encrypt the copies (`encryptBoot`); unset keeps the source's encryption. */
   readonly encrypted?: boolean;
-  /** KMS key for every region without its own (`kmsKeyId`). */
+  /**
+   * The build region's KMS key (`kmsKeyId`). A key id or ARN exists in one region only, so it is
+   * used in a copy region only when it is region-independent: a multi-region key id (`mrk-…`) or
+   * an alias name (`alias/…`). Other regions use their `regionKmsKeyIds` entry, else the
+   * account's default EBS key (Packer's rule).
+   */
   readonly kmsKeyId?: string;
   /** KMS key per region (`regionKmsKeyIds`); an empty string means the region's default key. */
   readonly regionKmsKeyIds?: Readonly<Record<string, string>>;
@@ -91,6 +95,21 @@ export async function validateRegions(
       })),
     );
   }
+}
+
+/**
+ * The KMS key of a copy into `region`: its own entry, else `kmsKeyId` when that names the same
+ * key in every region (a multi-region key id or an alias), else none (the account's default key).
+ * @internal
+ */
+export function copyKmsKeyId(
+  input: Pick<CopyToRegionsInput, 'kmsKeyId' | 'regionKmsKeyIds'>,
+  region: string,
+): string | undefined {
+  const own = input.regionKmsKeyIds?.[region];
+  if (own !== undefined) return own || undefined;
+  const key = input.kmsKeyId;
+  return key && (/^mrk-[0-9a-f]+$/.test(key) || key.startsWith('alias/')) ? key : undefined;
 }
 
 interface Copy {
@@ -153,7 +172,11 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   const copyOne = async (copy: Copy): Promise<void> => {
     const { region } = copy;
     const ec2 = ec2Of(region);
-    const kmsKeyId = input.regionKmsKeyIds?.[region] ?? input.kmsKeyId;
+    const kmsKeyId = copyKmsKeyId(input, region);
+    if (input.kmsKeyId && !kmsKeyId && input.regionKmsKeyIds?.[region] === undefined)
+      ctx.logger.warn(
+        `kmsKeyId ${input.kmsKeyId} belongs to ${input.sourceRegion}; the copy in ${region} is encrypted with the account's default EBS key (set regionKmsKeyIds['${region}'] to choose one)`,
+      );
     ctx.logger.info(`Copying ${input.sourceImageId} to ${region}`);
     const out = await send(
       ec2,
@@ -179,7 +202,9 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       const c: Ctx = { ...ctx, signal };
       const snaps =
         copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
-      await removeImage(ec2, imageId, snaps, c, region);
+      await removeImage(ec2, imageId, snaps, c, region, {
+        unprotect: input.deregistrationProtection?.enabled ?? false,
+      });
     });
     ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
     ctx.emit({ type: 'copy', region, imageId, state: 'started' });
@@ -192,14 +217,24 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       (options.clock ?? { now: () => performance.now() }).now(),
     );
     copy.snapshotIds = snapshotIdsOf(image);
-    await ensureImageTags(ec2, image, imageTags, ctx, region);
-    await applySharing(ec2, imageId, copy.snapshotIds, input, ctx, region);
+    // Protection comes last, once every region succeeded (below): a protected copy cannot be undone.
+    const { deregistrationProtection: _later, ...sharing } = input;
+    await applySharing(ec2, imageId, copy.snapshotIds, sharing, ctx, region);
     ctx.emit({ type: 'copy', region, imageId, state: 'available' });
     ctx.logger.info(`Copy ${imageId} is available in ${region}`);
   };
 
   // Settle every copy before deciding anything: undoing while copies are in flight would strand them.
-  const settled = await Promise.allSettled(copies.map(copyOne));
+  const settled: PromiseSettledResult<void>[] = await Promise.allSettled(copies.map(copyOne));
+  const allCopied = !settled.some((r) => r.status === 'rejected');
+  if (input.deregistrationProtection?.enabled && allCopied) {
+    const images = Object.fromEntries(copies.map((c) => [c.region, c.imageId!]));
+    try {
+      await protectImages(ec2Of, images, input.deregistrationProtection, ctx);
+    } catch (error) {
+      settled[0] = { status: 'rejected', reason: error };
+    }
+  }
   const failures = settled.flatMap((s, i) =>
     s.status === 'rejected' ? [{ copy: copies[i]!, error: s.reason as unknown }] : [],
   );

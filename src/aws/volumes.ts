@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import pRetry from 'p-retry';
 import {
   AttachVolumeCommand,
   CreateVolumeCommand,
@@ -221,13 +222,32 @@ async function waitDetached(
   });
 }
 
+/** How long DeleteVolume keeps retrying VolumeInUse after the detach was seen done. */
+const VOLUME_IN_USE_RETRY_MS = 120_000;
+
 async function deleteDetachedVolume(w: WaitContext, volumeId: string, signal: AbortSignal | undefined): Promise<void> {
   try {
-    await send(
-      w.ec2,
-      new DeleteVolumeCommand({ VolumeId: volumeId }),
-      { ...w.ctx, signal },
-      { phase: 'cleanup', region: w.region, resources: { volumeId }, signal },
+    // A detach can read as done before EC2 has finished it (a late or stale read): DeleteVolume
+    // then answers VolumeInUse for a moment; retry that, within a bounded time.
+    await pRetry(
+      () =>
+        send(
+          w.ec2,
+          new DeleteVolumeCommand({ VolumeId: volumeId }),
+          { ...w.ctx, signal },
+          { phase: 'cleanup', region: w.region, resources: { volumeId }, signal },
+        ),
+      {
+        retries: 30,
+        minTimeout: 500,
+        maxTimeout: 5_000,
+        randomize: true,
+        maxRetryTime: VOLUME_IN_USE_RETRY_MS,
+        ...(signal ? { signal } : {}),
+        shouldRetry: ({ error }) => hasAwsCode(error, 'VolumeInUse', 'IncorrectState'),
+        onFailedAttempt: ({ error, attemptNumber }) =>
+          w.ctx.logger.debug(`DeleteVolume ${volumeId} attempt ${attemptNumber}: ${error.message.split('\n')[0]}`),
+      },
     );
   } catch (error) {
     if (!hasAwsCode(error, NOT_FOUND_CODES.volume)) throw error;
@@ -542,7 +562,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   const detach = idempotent(async (signal: AbortSignal) => {
     const c: Ctx = { ...ctx, signal };
     try {
-      // InstanceId always: valid on AWS and required by moto and some EC2-compatible endpoints.
+      // InstanceId too: it detaches only from this host, never from another instance.
       await send(ec2, new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: attachName }), c, {
         phase: 'detach',
         region,

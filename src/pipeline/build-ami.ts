@@ -33,7 +33,8 @@ import type { DeviceLease } from '../host/devices.js';
 import { resolveBlockDevice } from '../host/resolve-device.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import type { Chroot } from '../chroot/chroot.js';
-import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
+import { checkEnhancedNetworking, checkImageNameFree, checkRegionIsHosts } from './prevalidate.js';
+import { protectImages } from '../aws/permissions.js';
 import { mountStep } from './mount-config.js';
 import { registerBuild } from './registry.js';
 import {
@@ -211,6 +212,7 @@ async function prepare(b: AmiRun): Promise<Prepared> {
   const identity = await run.step('identity', () =>
     resolveHostIdentity(options.hostIdentity, defined({ endpoint: options.imdsEndpoint, signal: run.signal })),
   );
+  checkRegionIsHosts(cfg.region, identity);
   const region = cfg.region ?? identity.region;
   const clients = createAwsClients(
     awsAccessOf(cfg, region),
@@ -249,7 +251,10 @@ async function prepare(b: AmiRun): Promise<Prepared> {
     const ec2 = clients.ec2(region);
     if (!cfg.skipRegionValidation && request.copyRegions.length > 0)
       await validateRegions(ec2, request.copyRegions, run.ctx, region);
-    if (!cfg.forceDeregister) await checkImageNameFree(ec2, name, region, run.ctx);
+    // Every region that will hold an image under this name (not the build region's temporary one).
+    if (!cfg.forceDeregister)
+      for (const r of [...(cfg.skipSaveBuildRegion ? [] : [region]), ...request.copyRegions])
+        await checkImageNameFree(clients.ec2(r), name, r, run.ctx);
   });
   return { identity, region, clients, aws, source, data, request };
 }
@@ -417,10 +422,12 @@ async function finish(
   started: number,
 ): Promise<BuildResult> {
   const { cfg, run } = b;
-  const cleanupErrors = await b.stack.unwind('success');
-  for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
   const kept = cfg.skipSaveBuildRegion ? undefined : p.region;
   const images: Record<string, string> = { ...(kept && { [kept]: built.image.imageId }), ...built.copies?.images };
+  // Last: a protected image cannot be undone (with the cooldown, not for 24 h).
+  await protectImages(p.clients.ec2, images, cfg.deregistrationProtection, run.ctx);
+  const cleanupErrors = await b.stack.unwind('success');
+  for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
   const snapshots: Record<string, readonly string[]> = {
     ...(kept && { [kept]: built.image.snapshotIds }),
     ...built.copies?.snapshots,

@@ -30,6 +30,25 @@ export async function checkImageNameFree(ec2: EC2Client, name: string, region: s
 }
 
 /**
+ * The configured region must be the build host's: the work volume is created in the host's
+ * availability zone and attached to it.
+ * @internal
+ */
+export function checkRegionIsHosts(
+  configured: string | undefined,
+  host: { region: string; availabilityZone: string },
+): void {
+  if (configured === undefined || configured === host.region) return;
+  throw new ConfigError([
+    {
+      path: 'region',
+      value: configured,
+      message: `differs from the build host's region ${host.region} (${host.availabilityZone}): the work volume must be created in the host's availability zone. Remove region (it defaults to the host's), or run the build on a host in ${configured}; use amiRegions to publish elsewhere`,
+    },
+  ]);
+}
+
+/**
  * Enhanced networking needs an HVM image: with enaSupport or sriovSupport and no explicit
  * amiVirtualizationType, the source must be HVM (Packer's rule).
  * @internal

@@ -128,10 +128,8 @@ export function sharingOf(cfg: ResolvedConfig): ImageSharing {
     productCodes: cfg.amiProductCodes,
     snapshotUsers: cfg.snapshotUsers,
     snapshotGroups: cfg.snapshotGroups,
-    ...defined({
-      deprecateAt: cfg.deprecateAt,
-      deregistrationProtection: cfg.deregistrationProtection.enabled ? cfg.deregistrationProtection : undefined,
-    }),
+    // Deregistration protection is not here: buildAmi applies it last, once every region succeeded.
+    ...defined({ deprecateAt: cfg.deprecateAt }),
   };
 }
 
@@ -189,6 +187,7 @@ export function registerInput(
       imdsSupport: cfg.imdsSupport,
       encryptBoot: temporary ? undefined : cfg.encryptBoot,
       kmsKeyId: cfg.regionKmsKeyIds[request.region] || cfg.kmsKeyId,
+      snapshotCopyCompletionDurationMinutes: cfg.snapshotCopyDurationMinutes,
     }),
     tags: request.tags,
     snapshotTags: request.snapshotTags,

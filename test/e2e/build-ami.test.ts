@@ -142,8 +142,7 @@ describe('buildAmi end to end (moto + loop devices)', () => {
     expect(snapTags).toEqual(expect.arrayContaining([{ Key: 'Kind', Value: 'root' }]));
     expect(faults.inputsOf('DetachVolume').at(-1)).toMatchObject({ InstanceId: env.instanceId });
     expect(faults.inputsOf('ModifySnapshotAttribute').at(-1)).toMatchObject({
-      OperationType: 'add',
-      UserIds: ['111122223333'],
+      CreateVolumePermission: { Add: [{ UserId: '111122223333' }] },
     });
     for (const region of [BUILD_REGION, ...COPY_REGIONS]) {
       expect(

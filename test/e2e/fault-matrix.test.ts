@@ -36,7 +36,6 @@ const CALLS: Record<string, readonly string[]> = {
     'DescribeImages', // forceDeregister lookup
     'RegisterImage',
     'DescribeImages', // available
-    'CreateTags', // moto drops TagSpecifications on RegisterImage: the library re-applies them
     'ModifyImageAttribute', // launch permission
     'ModifyImageAttribute', // product codes
     'ModifySnapshotAttribute',
@@ -48,7 +47,6 @@ const CALLS: Record<string, readonly string[]> = {
     'DescribeImages', // forceDeregister lookup
     'CopyImage',
     'DescribeImages', // available
-    'CreateTags', // likewise for CopyImage
     'ModifyImageAttribute',
     'ModifyImageAttribute',
     'ModifySnapshotAttribute',
@@ -56,7 +54,7 @@ const CALLS: Record<string, readonly string[]> = {
   ],
 };
 /** Calls made by the final cleanup of a successful build (after the images are final). */
-const FINAL_CLEANUP_FROM = 20;
+const FINAL_CLEANUP_FROM = 19;
 /** Best-effort reads: a failure is logged and the build goes on without that attribute. */
 const TOLERATED = new Set(['DescribeImageAttribute']);
 

@@ -79,7 +79,8 @@ def now() -> float:
 
 def begin_request(action: str) -> None:
     """Fixes the moment this request sees (stale for Describe calls under `stale_read_ms`)."""
-    lag = duration("stale_read_ms") if action.startswith("Describe") else 0.0
+    _local.describing = action.startswith("Describe")
+    lag = duration("stale_read_ms") if _local.describing else 0.0
     if lag > 0:
         lag = _uniform(0.0, lag)
     _local.seen_at = now() - lag
@@ -87,9 +88,17 @@ def begin_request(action: str) -> None:
 
 def end_request() -> None:
     _local.seen_at = None
+    _local.describing = False
 
 
 def seen_at() -> float:
     """The moment the current request sees (now outside a request)."""
     seen = getattr(_local, "seen_at", None)
     return now() if seen is None else seen
+
+
+def birth() -> float:
+    """When a new resource is born: now, or, for one moto makes while serving a Describe (a
+    region's source images and their snapshots, on the region's first use), long ago: those
+    stand for resources that existed before the test EC2 started."""
+    return 0.0 if getattr(_local, "describing", False) else now()

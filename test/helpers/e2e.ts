@@ -1,11 +1,13 @@
 /**
- * The end-to-end environment: buildAmi against moto's server on 127.0.0.1 (real SDK over HTTP,
- * faults injected by middleware) and real loop devices. The device resolver maps the volume that
+ * The end-to-end environment: buildAmi against the test EC2 on 127.0.0.1 (real SDK over HTTP,
+ * EC2's real behaviours on with the `realistic` preset, one-off faults injected by middleware) and
+ * real loop devices. The device resolver maps the volume that
  * moto attached to a loop device holding a fresh copy of a busybox image, so mounts, chroot,
  * unmount and recovery run for real.
  *
  * API
- * - `startE2e()` (in `beforeAll`): one moto server, the build host instance, a base image.
+ * - `startE2e(knobs?)` (in `beforeAll`): one test EC2 (knobs default to the realistic preset), the
+ *   build host instance, a base image.
  * - `env.options(extra)`: BuildAmiOptions wired to moto, the injected identity, the loop resolver,
  *   and temp `devRoot`/`stateDir`; `env.config(extra)`: a BuildConfig with a unique AMI name, the
  *   mount path and lock dir under the test dir.
@@ -62,22 +64,6 @@ export interface E2eEnv {
 
 let unique = 0;
 
-/**
- * moto lacks EnableImageDeprecation: answer it inside the SDK's retry loop (finalizeRequest, low
- * priority), so the request is recorded and faults injected around it behave as for real calls.
- */
-function emulateDeprecation(client: EC2Client): void {
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'EnableImageDeprecationCommand') {
-        return { output: { Return: true, $metadata: { httpStatusCode: 200 } }, response: {} };
-      }
-      return next(args);
-    },
-    { step: 'finalizeRequest', priority: 'low', name: 'emulate-enable-image-deprecation' },
-  );
-}
-
 /** PIDs whose root or cwd is under `dir` (processes a build left in its chroot). */
 export async function processesUnder(dir: string): Promise<number[]> {
   const found: number[] = [];
@@ -94,20 +80,22 @@ export async function processesUnder(dir: string): Promise<number[]> {
   return found;
 }
 
-export async function startE2e(): Promise<E2eEnv> {
+/** EC2's real behaviours, small and seeded: what every end-to-end build meets. */
+export const E2E_KNOBS: Readonly<Record<string, unknown>> = { preset: 'realistic', seed: 12 };
+
+export async function startE2e(knobs: Readonly<Record<string, unknown>> = E2E_KNOBS): Promise<E2eEnv> {
   requireRoot();
   const testDir: TestDir = await makeTestDir('ami-chroot-e2e-');
   const dir = testDir.path;
   let moto: MotoServer | undefined;
   try {
-    moto = await startMoto();
+    moto = await startMoto({ knobs });
     const server = moto;
     const clients = new Map<string, { client: EC2Client; faults: Ec2Faults; plain: EC2Client }>();
     const entry = (region = BUILD_REGION) => {
       let e = clients.get(region);
       if (!e) {
         const client = motoEc2(server.endpoint, region);
-        emulateDeprecation(client);
         e = { client, faults: installEc2Faults(client), plain: motoEc2(server.endpoint, region) };
         clients.set(region, e);
       }
@@ -162,16 +150,11 @@ export async function startE2e(): Promise<E2eEnv> {
             c.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] })),
             c.send(new DescribeImagesCommand({ Owners: ['self'] })),
           ]);
-          // moto's RegisterImage/CopyImage invent a snapshot of their own ("Auto-created snapshot
-          // for AMI ami-x") that DeregisterImage leaves behind. On AWS no such snapshot exists, and
-          // the library must not delete snapshots an image merely references (they may be the
-          // source AMI's), so moto's orphans of deregistered images are not counted.
-          const images = new Set((i.Images ?? []).map((x) => x.ImageId));
-          const snapshots = (s.Snapshots ?? []).filter((x) => {
-            const m = /^Auto-created snapshot for AMI (ami-[0-9a-f]+)$/.exec(x.Description ?? '');
-            return !m || images.has(m[1]);
-          });
-          out[region] = { volumes: v.Volumes?.length ?? 0, snapshots: snapshots.length, images: i.Images?.length ?? 0 };
+          out[region] = {
+            volumes: v.Volumes?.length ?? 0,
+            snapshots: s.Snapshots?.length ?? 0,
+            images: i.Images?.length ?? 0,
+          };
         }
         return out;
       },

@@ -1,6 +1,8 @@
 /**
- * Faults and slow state transitions for a real EC2 client (moto, or any EC2-compatible endpoint),
- * added as SDK middleware, so the library's real code path runs unchanged.
+ * Per-test faults for a real EC2 client (the test EC2, or any EC2-compatible endpoint), added as
+ * SDK middleware, so the library's real code path runs unchanged. EC2's own behaviours (slow
+ * transitions, late attachments, throttling bursts ...) are knobs of the test EC2 instead
+ * (test/ec2/patches/); this is for one call of one test failing in a chosen way.
  *
  * API: `const faults = installEc2Faults(client)`, then
  * - `faults.calls` / `faults.names()` / `faults.inputsOf(name)`: every command sent, in order, with
@@ -9,20 +11,10 @@
  *   (matching `when(input)`) fail with an SDK-shaped error, without reaching the endpoint.
  * - `faults.throttle(command, times)`: `RequestLimitExceeded` (HTTP 503) `times` times, as if the
  *   SDK's own retries had run out.
- * - `faults.respond(command, output)`: answer a command the endpoint lacks (moto has no
- *   EnableImageDeprecation) with `output`; the call is still recorded.
- * - `faults.slowVolume({ state: 'creating', forMs })`: DescribeVolumes reports `creating` for
- *   `forMs` after a volume is first described; `{ state: 'attaching', forMs }` reports new
- *   attachments as `attaching`.
- * - `faults.slowSnapshot({ stuckMs })`: DescribeSnapshots reports `pending` at 0 % for `stuckMs`
- *   after a snapshot is first described, then the real answer (a jump to 100 %).
- * - `faults.slowImage({ forMs })`: DescribeImages reports `pending` for `forMs` after an image is
- *   first described.
  * - `faults.remove()`: takes the middleware off the client.
- * Times are real (Date.now): keep them to a few seconds.
  */
 import { EC2ServiceException } from '@aws-sdk/client-ec2';
-import type { EC2Client, Image, Snapshot, Volume } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 
 /** One recorded command. */
 export interface RecordedCall {
@@ -30,8 +22,8 @@ export interface RecordedCall {
   readonly name: string;
   /** Its input. */
   readonly input: Record<string, unknown>;
-  /** How it went: sent to the endpoint, failed by a fault, or answered by `respond`. */
-  readonly outcome: 'sent' | 'faulted' | 'emulated';
+  /** How it went: sent to the endpoint, or failed by a fault. */
+  readonly outcome: 'sent' | 'faulted';
 }
 
 /** An injected error. */
@@ -55,17 +47,6 @@ export interface Ec2Faults {
     options?: { readonly times?: number; readonly when?: (input: Record<string, unknown>) => boolean },
   ): void;
   throttle(command: string, times: number): void;
-  respond(
-    command: string,
-    output: Record<string, unknown> | ((input: Record<string, unknown>) => Record<string, unknown>),
-  ): void;
-  slowVolume(options: {
-    readonly state: 'creating' | 'attaching';
-    readonly forMs: number;
-    readonly volumeId?: string;
-  }): void;
-  slowSnapshot(options: { readonly stuckMs: number; readonly snapshotId?: string }): void;
-  slowImage(options: { readonly forMs: number; readonly imageId?: string }): void;
   remove(): void;
 }
 
@@ -83,53 +64,6 @@ export function installEc2Faults(client: EC2Client): Ec2Faults {
   const name = `ami-chroot-test-faults-${++installed}`;
   const calls: RecordedCall[] = [];
   const rules: Rule[] = [];
-  const responders = new Map<string, (input: Record<string, unknown>) => Record<string, unknown>>();
-  const volumeRules: { state: 'creating' | 'attaching'; forMs: number; volumeId: string | undefined }[] = [];
-  const snapshotRules: { stuckMs: number; snapshotId: string | undefined }[] = [];
-  const imageRules: { forMs: number; imageId: string | undefined }[] = [];
-  const firstSeen = new Map<string, number>();
-  const since = (key: string): number => {
-    const now = Date.now();
-    if (!firstSeen.has(key)) firstSeen.set(key, now);
-    return now - firstSeen.get(key)!;
-  };
-
-  const rewriteVolumes = (volumes: Volume[] | undefined): void => {
-    for (const v of volumes ?? []) {
-      for (const rule of volumeRules) {
-        if (rule.volumeId && rule.volumeId !== v.VolumeId) continue;
-        if (rule.state === 'creating' && since(`vol-create:${v.VolumeId}`) < rule.forMs) {
-          v.State = 'creating';
-          v.Attachments = [];
-        }
-        if (rule.state === 'attaching') {
-          for (const a of v.Attachments ?? []) {
-            if (a.State === 'attached' && since(`vol-attach:${v.VolumeId}:${a.InstanceId}:${a.Device}`) < rule.forMs)
-              a.State = 'attaching';
-          }
-        }
-      }
-    }
-  };
-  const rewriteSnapshots = (snapshots: Snapshot[] | undefined): void => {
-    for (const s of snapshots ?? []) {
-      for (const rule of snapshotRules) {
-        if (rule.snapshotId && rule.snapshotId !== s.SnapshotId) continue;
-        if (since(`snap:${s.SnapshotId}`) < rule.stuckMs) {
-          s.State = 'pending';
-          s.Progress = '0%';
-        }
-      }
-    }
-  };
-  const rewriteImages = (images: Image[] | undefined): void => {
-    for (const i of images ?? []) {
-      for (const rule of imageRules) {
-        if (rule.imageId && rule.imageId !== i.ImageId) continue;
-        if (since(`image:${i.ImageId}`) < rule.forMs) i.State = 'pending';
-      }
-    }
-  };
 
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -147,21 +81,8 @@ export function installEc2Faults(client: EC2Client): Ec2Faults {
           $metadata: { httpStatusCode: status, requestId: 'injected' },
         });
       }
-      const responder = responders.get(command);
-      if (responder) {
-        calls.push({ name: command, input, outcome: 'emulated' });
-        return {
-          output: { $metadata: { httpStatusCode: 200, requestId: 'emulated' }, ...responder(input) },
-          response: {},
-        };
-      }
       calls.push({ name: command, input, outcome: 'sent' });
-      const result = await next(args);
-      const output = result.output as { Volumes?: Volume[]; Snapshots?: Snapshot[]; Images?: Image[] };
-      if (command === 'DescribeVolumes') rewriteVolumes(output.Volumes);
-      if (command === 'DescribeSnapshots') rewriteSnapshots(output.Snapshots);
-      if (command === 'DescribeImages') rewriteImages(output.Images);
-      return result;
+      return next(args);
     },
     { step: 'initialize', name, priority: 'high' },
   );
@@ -180,18 +101,6 @@ export function installEc2Faults(client: EC2Client): Ec2Faults {
         left: times,
         when: undefined,
       });
-    },
-    respond: (command, output) => {
-      responders.set(command, typeof output === 'function' ? output : () => output);
-    },
-    slowVolume: (options) => {
-      volumeRules.push({ state: options.state, forMs: options.forMs, volumeId: options.volumeId });
-    },
-    slowSnapshot: (options) => {
-      snapshotRules.push({ stuckMs: options.stuckMs, snapshotId: options.snapshotId });
-    },
-    slowImage: (options) => {
-      imageRules.push({ forMs: options.forMs, imageId: options.imageId });
     },
     remove: () => {
       client.middlewareStack.remove(name);

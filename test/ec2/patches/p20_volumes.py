@@ -90,7 +90,7 @@ def apply(knobs) -> None:
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        born = timing.now()
+        born = timing.birth()
         self._test_ec2 = {
             "born": born,
             "ready": born + timing.duration("volume_creating_ms"),
@@ -133,9 +133,11 @@ def apply(knobs) -> None:
 
     def delete_volume(self, volume_id):
         volume = self.volumes.get(volume_id)
-        if volume is not None and _status_at(volume, timing.now()) == "in-use":
-            record, _ = _visible_attachment(volume, timing.now())
-            raise VolumeInUseError(volume_id, record.attachment.instance.id)
+        t = timing.now()
+        # In use until the detach has finished, whether or not Describe shows the attachment yet.
+        busy = [r for r in _timeline(volume)["attachments"] if r.gone is None or t < r.gone] if volume else []
+        if busy:
+            raise VolumeInUseError(volume_id, busy[-1].attachment.instance.id)
         return original_delete(self, volume_id)
 
     def describe_request(self):

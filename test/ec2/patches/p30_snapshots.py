@@ -29,7 +29,7 @@ released_late: dict[str, tuple[str, float]] = {}
 
 def start(snapshot: Snapshot, knob: str = "snapshot_ms") -> None:
     """(Re)starts a snapshot's pending phase: `knob` names the duration (CopyImage uses copy_ms)."""
-    born = timing.now()
+    born = timing.birth()
     snapshot._test_ec2 = {
         "born": born,
         "done": born + timing.duration(knob),

@@ -74,7 +74,7 @@ def _timeline(image: Ami) -> dict:
 
 
 def _start(image: Ami, knob: str, fails: str | None = None) -> None:
-    born = timing.now()
+    born = timing.birth()
     image._test_ec2 = {
         "born": born,
         "ready": born + timing.duration(knob),

@@ -3,7 +3,6 @@ import {
   CreateSnapshotCommand,
   DeleteSnapshotCommand,
   DeregisterImageCommand,
-  CreateTagsCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   DisableImageDeregistrationProtectionCommand,
@@ -311,9 +310,7 @@ describe('snapshotAndRegister', () => {
         {
           SnapshotId: 'snap-new',
           Attribute: 'createVolumePermission',
-          OperationType: 'add',
-          UserIds: ['111122223333'],
-          GroupNames: ['all'],
+          CreateVolumePermission: { Add: [{ UserId: '111122223333' }, { Group: 'all' }] },
         },
       ],
       ['EnableImageDeprecation', { ImageId: 'ami-new', DeprecateAt: new Date('2027-01-01T00:00:00Z') }],
@@ -363,27 +360,11 @@ describe('snapshotAndRegister', () => {
       'DescribeImages',
     ]);
     expect(east.log()[2]![1]).toEqual({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['my-image'] }] });
-    expect(east.log()[3]![1]).toEqual({ ImageId: 'ami-old' });
+    expect(east.log()[3]![1]).toEqual({ ImageId: 'ami-old', DeleteAssociatedSnapshots: true });
     expect(east.log()[4]![1]).toEqual({ SnapshotId: 'snap-old' });
     expect(west.log()).toEqual([
       ['DescribeImages', { Owners: ['self'], Filters: [{ Name: 'name', Values: ['my-image'] }] }],
     ]);
-  });
-
-  it('re-applies image tags an EC2-compatible endpoint dropped on create (moto does), so orphans stay findable', async () => {
-    const ec2 = mockedEc2();
-    happy(ec2, { Tags: [] });
-    ec2.mock.on(CreateTagsCommand).resolves({});
-    await snapshotAndRegister({ ...base, tags: { team: 'infra' }, buildId: 'b-1' }, options(ec2));
-    const log = ec2.log();
-    expect(log.map(([n]) => n)).toEqual([
-      'CreateSnapshot',
-      'DescribeSnapshots',
-      'RegisterImage',
-      'DescribeImages',
-      'CreateTags',
-    ]);
-    expect(log[4]![1]).toEqual({ Resources: ['ami-new'], Tags: tagList({ team: 'infra' }, 'b-1') });
   });
 
   it('with encryptBoot, replaces an intermediary with an encrypted copy and removes the intermediary', async () => {
@@ -400,7 +381,9 @@ describe('snapshotAndRegister', () => {
         },
       ],
     }));
-    ec2.mock.on(DeregisterImageCommand).resolves({});
+    ec2.mock.on(DeregisterImageCommand).callsFake((input: { DeleteAssociatedSnapshots?: boolean }) => ({
+      DeleteSnapshotResults: input.DeleteAssociatedSnapshots ? [{ SnapshotId: 'snap-new', ReturnCode: 'success' }] : [],
+    }));
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     const image = await snapshotAndRegister(
       { ...base, encryptBoot: true, kmsKeyId: 'alias/amis', buildId: 'b-1', description: 'd' },
@@ -431,7 +414,7 @@ describe('snapshotAndRegister', () => {
         { ResourceType: 'snapshot', Tags: tagList(undefined, 'b-1') },
       ],
     });
-    expect(log[6]![1]).toEqual({ ImageId: 'ami-new' });
+    expect(log[6]![1]).toEqual({ ImageId: 'ami-new', DeleteAssociatedSnapshots: true });
     expect(log[7]![1]).toEqual({ SnapshotId: 'snap-new' });
   });
 
@@ -441,7 +424,9 @@ describe('snapshotAndRegister', () => {
     ec2.mock
       .on(ModifyImageAttributeCommand)
       .rejects(ec2Error('InvalidAMIAttributeItemValue', 'Invalid attribute item value "x" for userId item type.'));
-    ec2.mock.on(DeregisterImageCommand).resolves({});
+    ec2.mock.on(DeregisterImageCommand).callsFake((input: { DeleteAssociatedSnapshots?: boolean }) => ({
+      DeleteSnapshotResults: input.DeleteAssociatedSnapshots ? [{ SnapshotId: 'snap-new', ReturnCode: 'success' }] : [],
+    }));
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     const opts = options(ec2);
     const error = await snapshotAndRegister({ ...base, amiUsers: ['x'] }, opts).catch((e: unknown) => e);
@@ -516,7 +501,9 @@ describe('snapshotAndRegister', () => {
       controller.abort(reason);
       return { Images: [{ ImageId: 'ami-new', State: 'pending' }] };
     });
-    ec2.mock.on(DeregisterImageCommand).resolves({});
+    ec2.mock.on(DeregisterImageCommand).callsFake((input: { DeleteAssociatedSnapshots?: boolean }) => ({
+      DeleteSnapshotResults: input.DeleteAssociatedSnapshots ? [{ SnapshotId: 'snap-new', ReturnCode: 'success' }] : [],
+    }));
     ec2.mock.on(DeleteSnapshotCommand).resolves({});
     await expect(snapshotAndRegister(base, options(ec2, { signal: controller.signal }))).rejects.toBe(reason);
     expect(ec2.names()).toEqual([
@@ -553,7 +540,7 @@ describe('snapshotAndRegister', () => {
     await image[Symbol.asyncDispose]();
     expect(ec2.log()).toEqual([
       ['DisableImageDeregistrationProtection', { ImageId: 'ami-new' }],
-      ['DeregisterImage', { ImageId: 'ami-new' }],
+      ['DeregisterImage', { ImageId: 'ami-new', DeleteAssociatedSnapshots: true }],
       ['DeleteSnapshot', { SnapshotId: 'snap-new' }],
     ]);
   });

@@ -105,8 +105,7 @@ describe('copyToRegions', () => {
         {
           SnapshotId: 'snap-eu-west-1',
           Attribute: 'createVolumePermission',
-          OperationType: 'add',
-          GroupNames: ['all'],
+          CreateVolumePermission: { Add: [{ Group: 'all' }] },
         },
       ],
       ['EnableImageDeprecation', { ImageId: 'ami-eu-west-1', DeprecateAt: new Date('2027-01-01T00:00:00Z') }],
@@ -228,7 +227,7 @@ describe('copyToRegions', () => {
     await copies.undo();
     await copies.undo();
     expect(clients['eu-west-1']!.log()).toEqual([
-      ['DeregisterImage', { ImageId: 'ami-eu-west-1' }],
+      ['DeregisterImage', { ImageId: 'ami-eu-west-1', DeleteAssociatedSnapshots: true }],
       ['DeleteSnapshot', { SnapshotId: 'snap-eu-west-1' }],
     ]);
     expect(clients['ap-south-1']!.names()).toEqual(['DeregisterImage', 'DeleteSnapshot']);

@@ -136,10 +136,11 @@ describe('blockDeviceMappingsOf', () => {
 });
 
 describe('sharingOf', () => {
-  it('leaves deregistration protection out unless enabled', () => {
+  it('leaves deregistration protection out: buildAmi applies it last, once every region succeeded', () => {
     expect(sharingOf(resolve())).not.toHaveProperty('deregistrationProtection');
     const on = sharingOf(resolve({ amiUsers: ['123456789012'], deregistrationProtection: { enabled: true } }));
-    expect(on).toMatchObject({ amiUsers: ['123456789012'], deregistrationProtection: { enabled: true } });
+    expect(on).toMatchObject({ amiUsers: ['123456789012'] });
+    expect(on).not.toHaveProperty('deregistrationProtection');
   });
 });
 

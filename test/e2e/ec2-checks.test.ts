@@ -1,0 +1,57 @@
+/**
+ * buildAmi's checks that need EC2 but must come before anything exists (issue 12 items 6 and 13):
+ * the test EC2 records every call served, so "nothing created" is what it saw.
+ */
+import { CreateSnapshotCommand, CreateVolumeCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildAmi } from '../../src/pipeline/build-ami.js';
+import { ConfigError } from '../../src/errors.js';
+import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
+import type { E2eEnv } from '../helpers/e2e.js';
+
+let env: E2eEnv;
+beforeAll(async () => {
+  env = await startE2e();
+});
+afterEach(async () => {
+  await env.afterEach();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const creates = async (): Promise<string[]> =>
+  (await env.moto.calls()).map((c) => c.action).filter((a) => /^(Create|Register|Copy|Attach)/.test(a));
+
+describe('checks before any resource', () => {
+  it('13. a region other than the build host’s is a ConfigError naming both, before anything is created', async () => {
+    await env.moto.resetCalls();
+    const error = await buildAmi(env.config({ region: 'eu-west-1' }), () => {}, env.options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/region: differs from the build host's region us-east-1/);
+    expect(await creates()).toEqual([]);
+  });
+
+  it('6. an AMI name taken in a copy region fails before anything is created', async () => {
+    const west = env.ec2('eu-west-1');
+    const volume = await west.send(new CreateVolumeCommand({ AvailabilityZone: 'eu-west-1a', Size: 1 }));
+    const snapshot = await west.send(new CreateSnapshotCommand({ VolumeId: volume.VolumeId! }));
+    const name = `taken-${process.pid}`;
+    await west.send(
+      new RegisterImageCommand({
+        Name: name,
+        RootDeviceName: '/dev/xvda',
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snapshot.SnapshotId! } }],
+      }),
+    );
+    await env.moto.resetCalls();
+    const error = await buildAmi(
+      env.config({ region: BUILD_REGION, amiName: name, amiRegions: ['eu-west-1'] }),
+      () => {},
+      env.options(),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/already used by ami-\w+ in eu-west-1/);
+    expect(await creates()).toEqual([]);
+  });
+});
