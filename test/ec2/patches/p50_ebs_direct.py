@@ -21,6 +21,8 @@ Knobs:
 - `ebs_throttle`: `{"actions": ["PutSnapshotBlock", ...] or "*", "burst": N}`: the next N matching
   EBS direct calls answer `RequestThrottledException` (HTTP 400, as EBS does).
 - `ebs_fail_blocks`: N: the next N `PutSnapshotBlock` calls answer `InternalServerException` (500).
+- `ebs_corrupt_reads`: N: the next N `GetSnapshotBlock` answers carry one flipped byte (the
+  checksum header stays the true one), as a damaged transfer would.
 - `ebs_complete_ms`: how long a completed snapshot stays `pending` after `CompleteSnapshot`.
 
 Block data lives in one unlinked temporary file (content-addressed: a block written twice is
@@ -331,6 +333,12 @@ def apply(knobs) -> None:
         if block is None or block.token != token:
             raise _validation(f"The block token is not valid for block {index} of {snapshot_id}.", "INVALID_BLOCK_TOKEN")
         data = _blocks.get(block.offset)
+        with _lock:
+            corrupt = int(knobs.get("ebs_corrupt_reads", 0) or 0)
+            if corrupt > 0:
+                knobs.merge({"ebs_corrupt_reads": corrupt - 1})
+        if corrupt > 0:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
         headers = {"status": 200, "x-amz-Checksum": block.sha, "x-amz-Checksum-Algorithm": "SHA256",
                    "x-amz-Data-Length": str(BLOCK_SIZE), "content-type": "application/octet-stream"}
         return 200, headers, data
