@@ -730,7 +730,6 @@ export async function registerImage(input: RegisterImageInput, options: AwsOpera
   }
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   throwIfAborted(ctx.signal);
-  registerImageRequest(input, input.snapshotId, input.name, tagList(input.tags, input.buildId));
   const undo: UndoList = [];
   const { snapshotId } = input;
   const dropSnapshot = input.ownsSnapshot
@@ -738,6 +737,8 @@ export async function registerImage(input: RegisterImageInput, options: AwsOpera
     : undefined;
   if (dropSnapshot) undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
   try {
+    // Inside the try: an owned snapshot goes even when the registration is refused outright.
+    registerImageRequest(input, snapshotId, input.name, tagList(input.tags, input.buildId));
     return await registerSnapshot(ec2, region, input, snapshotId, dropSnapshot, undo, ctx, options);
   } catch (error) {
     throw await undoAfterFailure(error, undo, ctx, options);

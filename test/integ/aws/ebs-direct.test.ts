@@ -4,7 +4,7 @@
  * knobs), with the real SDK clients.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListChangedBlocksCommand } from '@aws-sdk/client-ebs';
@@ -17,6 +17,7 @@ import { createAwsClients } from '../../../src/aws/clients.js';
 import type { AwsClients } from '../../../src/aws/clients.js';
 import { BUILD_ID_TAG } from '../../../src/aws/common.js';
 import { EBS_BLOCK_SIZE, createEbsClient } from '../../../src/aws/ebs/blocks.js';
+import { cacheSnapshot } from '../../../src/aws/ebs/cache.js';
 import { downloadSnapshot } from '../../../src/aws/ebs/download.js';
 import { uploadSnapshot } from '../../../src/aws/ebs/upload.js';
 import { registerImage } from '../../../src/aws/images.js';
@@ -330,5 +331,51 @@ describe('registerImage', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(await snapshotsOf(id)).toEqual([up2.snapshotId]);
     await up2.delete();
+  });
+});
+
+describe('cacheSnapshot', () => {
+  it('downloads once, then nothing; a newer snapshot of the lineage downloads only its changed blocks', async () => {
+    const cacheDir = join(dir, 'cache');
+    const baseFile = await image('cache-base.raw', 64, [0, 1, 2, 30]);
+    const base = await uploadSnapshot({ file: baseFile, buildId: buildId() }, { ebs, ec2 });
+    const gets = async (): Promise<number> =>
+      (await moto.calls()).filter((c) => /^GET \/snapshots\/.*\/blocks\/\d+$/.test(c.action)).length;
+
+    await moto.resetCalls();
+    const cold = await cacheSnapshot({ snapshotId: base.snapshotId, cacheDir }, { ebs });
+    expect(cold).toMatchObject({ source: 'full', blocksDownloaded: 4 });
+    expect(await gets()).toBe(4);
+    expect(await sha(cold.file)).toBe(await sha(baseFile));
+
+    await moto.resetCalls();
+    const warm = await cacheSnapshot({ snapshotId: base.snapshotId, cacheDir }, { ebs });
+    expect(warm).toMatchObject({ source: 'hit', blocksDownloaded: 0, file: cold.file });
+    expect(await moto.calls()).toEqual([]);
+
+    const newerFile = await image('cache-newer.raw', 64, [0, 1, 2, 30, 40]);
+    const h = await open(newerFile, 'r+');
+    await h.write(pattern(1, 5), 0, EBS_BLOCK_SIZE, EBS_BLOCK_SIZE);
+    await h.close();
+    const newer = await uploadSnapshot(
+      { file: newerFile, parentSnapshotId: base.snapshotId, changedBlocks: [1, 40], buildId: buildId() },
+      { ebs, ec2 },
+    );
+    const unrelatedFile = await image('cache-other.raw', 64, [3]);
+    const unrelated = await uploadSnapshot({ file: unrelatedFile, buildId: buildId() }, { ebs, ec2 });
+
+    await moto.resetCalls();
+    const delta = await cacheSnapshot({ snapshotId: newer.snapshotId, cacheDir }, { ebs });
+    expect(delta).toMatchObject({ source: 'delta', baseSnapshotId: base.snapshotId, blocksDownloaded: 2 });
+    expect(await gets()).toBe(2);
+    expect(await sha(delta.file)).toBe(await sha(newerFile));
+    expect([...delta.checksums.keys()].sort((a, b) => a - b)).toEqual([0, 1, 2, 30, 40]);
+    // The base entry is untouched.
+    expect(await sha(cold.file)).toBe(await sha(baseFile));
+
+    const other = await cacheSnapshot({ snapshotId: unrelated.snapshotId, cacheDir }, { ebs });
+    expect(other).toMatchObject({ source: 'full', blocksDownloaded: 1 });
+    expect((await readdir(cacheDir)).sort()).toEqual([base.snapshotId, newer.snapshotId, unrelated.snapshotId].sort());
+    for (const s of [unrelated, newer, base]) await s.delete();
   });
 });
