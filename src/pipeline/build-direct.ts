@@ -84,7 +84,14 @@ export interface DirectBuildResult {
   /** The region. */
   readonly region: string;
   /** How the source came: `hit` (0 blocks downloaded), `delta` or `full`; undefined from scratch. */
-  readonly cache: { readonly source: CachedSnapshot['source']; readonly blocksDownloaded: number } | undefined;
+  readonly cache:
+    | {
+        /** `hit`, `delta` or `full` (see {@link CachedSnapshot.source}). */
+        readonly source: CachedSnapshot['source'];
+        /** Blocks downloaded for the source. */
+        readonly blocksDownloaded: number;
+      }
+    | undefined;
   /** Blocks found different from the source. */
   readonly changedBlocks: number;
   /** Blocks uploaded (PutSnapshotBlock). */

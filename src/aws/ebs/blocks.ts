@@ -16,6 +16,14 @@ import { clientConfig } from '../clients.js';
 
 /**
  * The EBS direct APIs' block size: 512 KiB, the only `DataLength` PutSnapshotBlock accepts.
+ *
+ * @example
+ * ```ts
+ * import { EBS_BLOCK_SIZE } from 'ami-chroot';
+ *
+ * // The block holding byte offset 5 GiB of a volume:
+ * console.log((5 * 1024 ** 3) / EBS_BLOCK_SIZE); // 10240
+ * ```
  * @public
  */
 export const EBS_BLOCK_SIZE = 524_288;

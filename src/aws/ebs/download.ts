@@ -46,7 +46,12 @@ export interface DownloadSnapshotInput {
    * blocks ListChangedBlocks reports between the two are fetched (blocks the newer one no longer
    * has are zeroed).
    */
-  readonly base?: { readonly snapshotId: string; readonly checksums: ReadonlyMap<number, string> };
+  readonly base?: {
+    /** The older snapshot that `file` holds. */
+    readonly snapshotId: string;
+    /** Its block checksums (as {@link DownloadedSnapshot.checksums}). */
+    readonly checksums: ReadonlyMap<number, string>;
+  };
 }
 
 /**
