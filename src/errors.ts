@@ -806,7 +806,7 @@ named(RegionCopyError, 'RegionCopyError');
  *
  * @example
  * ```ts
- * import { BlockTransferError, downloadSnapshot } from 'ami-chroot';
+ * import { BlockTransferError, downloadSnapshot } from 'ami-chroot/aws';
  * import { EBSClient } from '@aws-sdk/client-ebs';
  *
  * try {

@@ -7,7 +7,8 @@
  * Each job is independent: it resolves its source, keeps its own cache (or a cache restored by
  * the engine), tags everything with its own build id, and prints one JSON line with the result.
  */
-import { buildAmiDirect, createAwsClients, createEbsClient, resolveRegion, resolveSourceAmi } from '../../src/index.js';
+import { buildAmiDirect } from '../../src/index.js';
+import { createAwsClients, createEbsClient, resolveRegion, resolveSourceAmi } from '../../src/aws/index.js';
 
 const [sourceAmi, name, cacheDir = '/var/cache/ami-chroot'] = process.argv.slice(2);
 if (!sourceAmi || !name) {

@@ -703,7 +703,7 @@ export async function snapshotAndRegister(
  *
  * @example
  * ```ts
- * import { createAwsClients, registerImage } from 'ami-chroot';
+ * import { createAwsClients, registerImage } from 'ami-chroot/aws';
  * import type { SourceImage } from 'ami-chroot';
  *
  * declare const source: SourceImage;

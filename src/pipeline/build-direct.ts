@@ -152,7 +152,8 @@ export async function changedBlocks(work: string, source: CachedSnapshot | undef
  *
  * @example
  * ```ts
- * import { buildAmiDirect, createAwsClients, createEbsClient, resolveSourceAmi } from 'ami-chroot';
+ * import { buildAmiDirect } from 'ami-chroot';
+ * import { createAwsClients, createEbsClient, resolveSourceAmi } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'eu-west-1' });
  * const ebs = createEbsClient({ region: 'eu-west-1' });

@@ -19,7 +19,7 @@ import { clientConfig } from '../clients.js';
  *
  * @example
  * ```ts
- * import { EBS_BLOCK_SIZE } from 'ami-chroot';
+ * import { EBS_BLOCK_SIZE } from 'ami-chroot/aws';
  *
  * // The block holding byte offset 5 GiB of a volume:
  * console.log((5 * 1024 ** 3) / EBS_BLOCK_SIZE); // 10240
@@ -66,7 +66,7 @@ export async function ebsFor(
  *
  * @example
  * ```ts
- * import { createEbsClient } from 'ami-chroot';
+ * import { createEbsClient } from 'ami-chroot/aws';
  *
  * const ebs = createEbsClient({ region: 'eu-west-1', profile: 'images' });
  * console.log(await ebs.config.region()); // 'eu-west-1'

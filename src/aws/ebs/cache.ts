@@ -126,7 +126,7 @@ async function copyBlocks(from: CachedSnapshot, to: string): Promise<void> {
  *
  * @example
  * ```ts
- * import { cacheSnapshot, createEbsClient } from 'ami-chroot';
+ * import { cacheSnapshot, createEbsClient } from 'ami-chroot/aws';
  *
  * const ebs = createEbsClient({ region: 'eu-west-1' });
  * const root = await cacheSnapshot({ snapshotId: 'snap-0123456789abcdef0', cacheDir: '/var/cache/ami-chroot' }, { ebs });

@@ -166,7 +166,7 @@ async function resumable(file: string, header: string, handle: FileHandle): Prom
  *
  * @example
  * ```ts
- * import { createEbsClient, downloadSnapshot } from 'ami-chroot';
+ * import { createEbsClient, downloadSnapshot } from 'ami-chroot/aws';
  *
  * const ebs = createEbsClient({ region: 'eu-west-1' });
  * const image = await downloadSnapshot(

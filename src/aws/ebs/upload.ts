@@ -177,7 +177,7 @@ async function parentBlocks(ebs: EBSClient, parent: string, ctx: Ctx, region: st
  *
  * @example
  * ```ts
- * import { createAwsClients, createEbsClient, uploadSnapshot } from 'ami-chroot';
+ * import { createAwsClients, createEbsClient, uploadSnapshot } from 'ami-chroot/aws';
  *
  * const clients = createAwsClients({ region: 'eu-west-1' });
  * const ebs = createEbsClient({ region: 'eu-west-1' });
