@@ -28,6 +28,8 @@ export type Phase =
   | 'unmount'
   | 'detach'
   | 'snapshot'
+  | 'download'
+  | 'upload'
   | 'deregister'
   | 'register'
   | 'encrypt'
@@ -58,6 +60,7 @@ export type ErrorCode =
   | 'ERR_NOT_REGULAR_FILE'
   | 'ERR_PROVISION'
   | 'ERR_REGION_COPY'
+  | 'ERR_BLOCK_TRANSFER'
   | 'ERR_CLEANUP'
   | 'ERR_UNSUPPORTED_PLATFORM';
 
@@ -796,6 +799,40 @@ export class RegionCopyError extends AmiChrootError {
   }
 }
 named(RegionCopyError, 'RegionCopyError');
+
+/**
+ * A snapshot block could not be read or written through the EBS direct APIs: its data did not
+ * match its checksum, the local file is not what the snapshot needs, or EBS kept failing the block
+ * after every retry.
+ *
+ * @example
+ * ```ts
+ * import { BlockTransferError, downloadSnapshot } from 'ami-chroot/aws';
+ * import { EBSClient } from '@aws-sdk/client-ebs';
+ *
+ * try {
+ *   await downloadSnapshot({ snapshotId: 'snap-0123456789abcdef0', file: '/var/cache/root.raw' }, { ebs: new EBSClient({}) });
+ * } catch (error) {
+ *   // The file is kept with what was verified so far: running the same call again resumes.
+ *   if (error instanceof BlockTransferError) console.error(error.blockIndex, error.message);
+ *   throw error;
+ * }
+ * ```
+ * @public
+ */
+export class BlockTransferError extends AmiChrootError {
+  /** The block (index in 512 KiB units), when one block is to blame. */
+  readonly blockIndex: number | undefined;
+  /**
+   * @param message - what failed and what to do
+   * @param options - phase (`download` or `upload`), snapshot, block index, cause
+   */
+  constructor(message: string, options: AmiChrootErrorOptions & { readonly blockIndex?: number } = {}) {
+    super('ERR_BLOCK_TRANSFER', message, options);
+    this.blockIndex = options.blockIndex;
+  }
+}
+named(BlockTransferError, 'BlockTransferError');
 
 /**
  * Cleanup failed while there was no other error to attach the failures to.

@@ -22,6 +22,7 @@ export {
   PathEscapeError,
   ProvisionError,
   RegionCopyError,
+  BlockTransferError,
   SourceImageError,
   UnmountError,
   UnsupportedPlatformError,
@@ -43,6 +44,7 @@ export type {
 export type {
   CleanupEvent,
   CopyProgressEvent,
+  BlockTransferEvent,
   Logger,
   OperationOptions,
   OutputEvent,
@@ -112,6 +114,8 @@ export type {
 
 // --- build: the whole AMI build, and the sweep of what killed builds left ---
 export { buildAmi } from './pipeline/build-ami.js';
+export { buildAmiDirect } from './pipeline/build-direct.js';
+export type { BuildAmiDirectInput, BuildAmiDirectOptions, DirectBuildResult } from './pipeline/build-direct.js';
 export { cleanupOrphans } from './pipeline/orphans.js';
 export type { BuildAmiOptions, BuildHooks, BuildInfo, BuildResult, ProvisionFn } from './pipeline/build-ami.js';
 export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './pipeline/orphans.js';

@@ -159,6 +159,25 @@ export interface OutputEvent {
 }
 
 /**
+ * Blocks moved through the EBS direct APIs so far (snapshot download or upload).
+ * @public
+ */
+export interface BlockTransferEvent {
+  /** Discriminator. */
+  readonly type: 'blocks';
+  /** `download` (GetSnapshotBlock) or `upload` (PutSnapshotBlock). */
+  readonly direction: 'download' | 'upload';
+  /** The snapshot read or written. */
+  readonly snapshotId: string;
+  /** Blocks transferred so far. */
+  readonly done: number;
+  /** Blocks to transfer in all. */
+  readonly total: number;
+  /** Bytes transferred so far. */
+  readonly bytes: number;
+}
+
+/**
  * Every progress event. Switch on `type`.
  * @public
  */
@@ -170,7 +189,8 @@ export type ProgressEvent =
   | SnapshotProgressEvent
   | CopyProgressEvent
   | CleanupEvent
-  | OutputEvent;
+  | OutputEvent
+  | BlockTransferEvent;
 
 /**
  * Receives progress events. It must not throw; if it does, the error is logged and ignored.

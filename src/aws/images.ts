@@ -111,16 +111,12 @@ export interface RegisterOptions {
 }
 
 /**
- * Input of {@link snapshotAndRegister}.
+ * How {@link snapshotAndRegister} and {@link registerImage} register, share and tag an image.
  * @public
  */
-export interface SnapshotAndRegisterInput extends RegisterOptions, ImageSharing {
-  /** The detached work volume. */
-  readonly volumeId: string;
+export interface ImageRegistrationInput extends RegisterOptions, ImageSharing {
   /** Region. @defaultValue the EC2 client's */
   readonly region?: string;
-  /** Snapshot description. @defaultValue `ami-chroot: <name>` */
-  readonly snapshotDescription?: string;
   /** Tags for the image and its snapshots, already rendered (`tags`). */
   readonly tags?: Readonly<Record<string, string>>;
   /** Snapshot tags, already rendered; they win over `tags` on snapshots (`snapshotTags`). */
@@ -139,6 +135,32 @@ export interface SnapshotAndRegisterInput extends RegisterOptions, ImageSharing 
   readonly kmsKeyId?: string;
   /** Time-based snapshot copy for that copy: minutes it must complete in (`snapshotCopyDurationMinutes`). */
   readonly snapshotCopyCompletionDurationMinutes?: number;
+}
+
+/**
+ * Input of {@link snapshotAndRegister}.
+ * @public
+ */
+export interface SnapshotAndRegisterInput extends ImageRegistrationInput {
+  /** The detached work volume. */
+  readonly volumeId: string;
+  /** Snapshot description. @defaultValue `ami-chroot: <name>` */
+  readonly snapshotDescription?: string;
+}
+
+/**
+ * Input of {@link registerImage}.
+ * @public
+ */
+export interface RegisterImageInput extends ImageRegistrationInput {
+  /** The completed root snapshot (e.g. from {@link uploadSnapshot}). */
+  readonly snapshotId: string;
+  /**
+   * The call owns the snapshot: it deletes it when registration fails, and after an
+   * `encryptBoot` copy replaces the image registered on it.
+   * @defaultValue false
+   */
+  readonly ownsSnapshot?: boolean;
 }
 
 /**
@@ -407,7 +429,11 @@ export async function deregisterImagesByName(
  */
 export type OperationOptionsWithEc2 = Pick<AwsOperationOptions, 'ec2' | 'signal' | 'logger' | 'onProgress'>;
 
-async function waitSnapshotCompleted(
+/**
+ * Waits until a snapshot is completed, with percent progress.
+ * @internal
+ */
+export async function waitSnapshotCompleted(
   ec2: EC2Client,
   snapshotId: string,
   ctx: Ctx,
@@ -443,6 +469,127 @@ async function waitSnapshotCompleted(
     createdAt,
     ...pollBits(options),
   });
+}
+
+/** Where a registration's undo steps go (run last first if a later step fails). */
+type UndoList = { name: string; run: (signal: AbortSignal) => Promise<void> }[];
+
+/**
+ * Registers an image on a completed snapshot, then encrypts, shares and protects it. Undo steps
+ * are pushed onto `undo` as resources appear. `dropSnapshot` deletes the snapshot when this call
+ * owns it (an encrypted copy replaces it); the final image's `deregister()` deletes it either way.
+ */
+async function registerSnapshot(
+  ec2: EC2Client,
+  region: string,
+  input: ImageRegistrationInput,
+  snapshotId: string,
+  dropSnapshot: ((signal: AbortSignal) => Promise<void>) | undefined,
+  undo: UndoList,
+  ctx: Ctx,
+  options: AwsOperationOptions,
+): Promise<RegisteredImage> {
+  const intermediaryName = input.encryptBoot ? `ami-chroot-intermediary-${randomSuffix()}` : input.name;
+  const imageTags = tagList(input.tags, input.buildId);
+  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
+  const cleanCtx = (signal: AbortSignal): Ctx => ({ ...ctx, signal });
+  // Same-name images go (only now, so a failed snapshot leaves the old image in place).
+  if (input.forceDeregister) {
+    await deregisterImagesByName(
+      {
+        name: input.name,
+        regions: [region, ...(input.amiRegions ?? [])],
+        deleteSnapshots: input.forceDeleteSnapshot ?? false,
+      },
+      { ...options, ec2: typeof options.ec2 === 'function' ? options.ec2 : ec2InRegion(options.ec2, region) },
+    );
+  }
+
+  // 3. Register.
+  const request = registerImageRequest(input, snapshotId, intermediaryName, imageTags);
+  ctx.logger.info(`Registering ${intermediaryName} from ${snapshotId}`);
+  const registered = await send(ec2, new RegisterImageCommand(request), ctx, {
+    phase: 'register',
+    region,
+    resources: { snapshotId },
+  });
+  let imageId = registered.ImageId;
+  if (!imageId) throw new Error('RegisterImage returned no ImageId');
+  const registeredId = imageId;
+  ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
+  // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
+  const dropRegistered = idempotent((signal: AbortSignal) =>
+    // DeleteAssociatedSnapshots with the image, when the snapshot is ours to delete.
+    removeImage(ec2, registeredId, dropSnapshot ? [snapshotId] : [], cleanCtx(signal), region),
+  );
+  undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
+  await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
+  ctx.logger.info(`Image ${imageId} is available`);
+  let snapshotIds: string[] = [snapshotId];
+
+  // 4. encryptBoot: an encrypted copy replaces the intermediary.
+  if (input.encryptBoot) {
+    const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
+    ctx.logger.info(`Copying ${imageId} to an encrypted image ${input.name}`);
+    const copy = await send(
+      ec2,
+      new CopyImageCommand({
+        SourceImageId: imageId,
+        SourceRegion: region,
+        Name: input.name,
+        Encrypted: true,
+        ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
+        ...(input.description ? { Description: input.description } : {}),
+        ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
+        ...(input.snapshotCopyCompletionDurationMinutes
+          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes }
+          : {}),
+      }),
+      ctx,
+      { phase: 'encrypt', region, resources: { imageId } },
+    );
+    const copyId = copy.ImageId;
+    if (!copyId) throw new Error('CopyImage returned no ImageId');
+    ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: copyId, region });
+    // Filled in once the copy is available; until then the undo asks EC2.
+    const known: { snapshots?: string[] } = {};
+    const dropCopy = idempotent(async (signal: AbortSignal) => {
+      const c = cleanCtx(signal);
+      const snaps =
+        known.snapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
+      await removeImage(ec2, copyId, snaps, c, region);
+    });
+    undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
+    const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
+    const copySnapshots = snapshotIdsOf(copied);
+    known.snapshots = copySnapshots;
+    // The intermediary has served its purpose.
+    const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);
+    await dropRegistered(signal);
+    await dropSnapshot?.(signal);
+    imageId = copyId;
+    snapshotIds = copySnapshots;
+  }
+
+  // 5. Sharing, deprecation, protection.
+  await applySharing(ec2, imageId, snapshotIds, input, ctx, region);
+
+  const finalId = imageId;
+  const finalSnapshots = snapshotIds;
+  const protectedImage = input.deregistrationProtection?.enabled ?? false;
+  const remove = idempotent((signal: AbortSignal) =>
+    removeImage(ec2, finalId, finalSnapshots, cleanCtx(signal), region, { unprotect: protectedImage }),
+  );
+  const handle: RegisteredImage = {
+    imageId: finalId,
+    region,
+    snapshotIds: finalSnapshots,
+    name: input.name,
+    deregister: (opts = {}) => remove(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+    [Symbol.asyncDispose]: () => handle.deregister(),
+  };
+  ctx.logger.info(`Registered ${finalId} (${input.name}) in ${region}`);
+  return handle;
 }
 
 function randomSuffix(): string {
@@ -496,7 +643,7 @@ export async function snapshotAndRegister(
   const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
   registerImageRequest(input, 'snap-validate', intermediaryName, imageTags);
 
-  const undo: { name: string; run: (signal: AbortSignal) => Promise<void> }[] = [];
+  const undo: UndoList = [];
   const cleanCtx = (signal: AbortSignal): Ctx => ({ ...ctx, signal });
   try {
     // 1. Snapshot.
@@ -521,102 +668,61 @@ export async function snapshotAndRegister(
     await waitSnapshotCompleted(ec2, snapshotId, ctx, region, options, snapshotCreatedAt);
     ctx.logger.info(`Snapshot ${snapshotId} is completed`);
 
-    // 2. Same-name images go (only now, so a failed snapshot leaves the old image in place).
-    if (input.forceDeregister) {
-      await deregisterImagesByName(
-        {
-          name: input.name,
-          regions: [region, ...(input.amiRegions ?? [])],
-          deleteSnapshots: input.forceDeleteSnapshot ?? false,
-        },
-        { ...options, ec2: typeof options.ec2 === 'function' ? options.ec2 : ec2InRegion(options.ec2, region) },
-      );
-    }
+    return await registerSnapshot(ec2, region, input, snapshotId, dropSnapshot, undo, ctx, options);
+  } catch (error) {
+    throw await undoAfterFailure(error, undo, ctx, options);
+  }
+}
 
-    // 3. Register.
-    const request = registerImageRequest(input, snapshotId, intermediaryName, imageTags);
-    ctx.logger.info(`Registering ${intermediaryName} from ${snapshotId}`);
-    const registered = await send(ec2, new RegisterImageCommand(request), ctx, {
-      phase: 'register',
-      region,
-      resources: { snapshotId },
-    });
-    let imageId = registered.ImageId;
-    if (!imageId) throw new Error('RegisterImage returned no ImageId');
-    const registeredId = imageId;
-    ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
-    // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
-    const dropRegistered = idempotent((signal: AbortSignal) =>
-      removeImage(ec2, registeredId, [snapshotId], cleanCtx(signal), region),
-    );
-    undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
-    await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
-    ctx.logger.info(`Image ${imageId} is available`);
-    let snapshotIds: string[] = [snapshotId];
-
-    // 4. encryptBoot: an encrypted copy replaces the intermediary.
-    if (input.encryptBoot) {
-      const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
-      ctx.logger.info(`Copying ${imageId} to an encrypted image ${input.name}`);
-      const copy = await send(
-        ec2,
-        new CopyImageCommand({
-          SourceImageId: imageId,
-          SourceRegion: region,
-          Name: input.name,
-          Encrypted: true,
-          ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
-          ...(input.description ? { Description: input.description } : {}),
-          ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
-          ...(input.snapshotCopyCompletionDurationMinutes
-            ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes }
-            : {}),
-        }),
-        ctx,
-        { phase: 'encrypt', region, resources: { imageId } },
-      );
-      const copyId = copy.ImageId;
-      if (!copyId) throw new Error('CopyImage returned no ImageId');
-      ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: copyId, region });
-      // Filled in once the copy is available; until then the undo asks EC2.
-      const known: { snapshots?: string[] } = {};
-      const dropCopy = idempotent(async (signal: AbortSignal) => {
-        const c = cleanCtx(signal);
-        const snaps =
-          known.snapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
-        await removeImage(ec2, copyId, snaps, c, region);
-      });
-      undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
-      const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
-      const copySnapshots = snapshotIdsOf(copied);
-      known.snapshots = copySnapshots;
-      // The intermediary has served its purpose.
-      const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);
-      await dropRegistered(signal);
-      await dropSnapshot(signal);
-      imageId = copyId;
-      snapshotIds = copySnapshots;
-    }
-
-    // 5. Sharing, deprecation, protection.
-    await applySharing(ec2, imageId, snapshotIds, input, ctx, region);
-
-    const finalId = imageId;
-    const finalSnapshots = snapshotIds;
-    const protectedImage = input.deregistrationProtection?.enabled ?? false;
-    const remove = idempotent((signal: AbortSignal) =>
-      removeImage(ec2, finalId, finalSnapshots, cleanCtx(signal), region, { unprotect: protectedImage }),
-    );
-    const handle: RegisteredImage = {
-      imageId: finalId,
-      region,
-      snapshotIds: finalSnapshots,
-      name: input.name,
-      deregister: (opts = {}) => remove(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
-      [Symbol.asyncDispose]: () => handle.deregister(),
-    };
-    ctx.logger.info(`Registered ${finalId} (${input.name}) in ${region}`);
-    return handle;
+/**
+ * Registers an AMI on a completed root snapshot, with everything {@link snapshotAndRegister}
+ * applies after its own snapshot: `forceDeregister`, mappings and attributes inherited from the
+ * source, `encryptBoot`, sharing, tags, deprecation and deregistration protection.
+ *
+ * @remarks
+ * The instance-less build's registration: the snapshot comes from {@link uploadSnapshot}. If a
+ * step fails, the images this call created are removed (and the snapshot too when `ownsSnapshot`),
+ * unless `keepOnError`.
+ *
+ * @example
+ * ```ts
+ * import { createAwsClients, registerImage } from 'ami-chroot/aws';
+ * import type { SourceImage } from 'ami-chroot';
+ *
+ * declare const source: SourceImage;
+ *
+ * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
+ * const image = await registerImage(
+ *   { snapshotId: 'snap-0123456789abcdef0', name: 'web 2026-01-01', source, tags: { Team: 'platform' } },
+ *   { ec2 },
+ * );
+ * console.log(image.imageId, image.snapshotIds); // ami-0… [ 'snap-0123456789abcdef0' ]
+ * ```
+ * @throws {@link ConfigError} fromScratch without a root device or mappings; a malformed snapshot id
+ * @throws {@link WaitFailedError} the image failed
+ * @throws {@link WaitTimeoutError} a wait ran out of time
+ * @throws {@link AwsError} an EC2 call failed
+ * @public
+ */
+export async function registerImage(input: RegisterImageInput, options: AwsOperationOptions): Promise<RegisteredImage> {
+  const ctx = toCtx(options);
+  if (typeof input.snapshotId !== 'string' || !/^snap-[0-9a-f]+$/.test(input.snapshotId)) {
+    throw new ConfigError([
+      { path: 'snapshotId', value: input.snapshotId, message: 'must be a snapshot id such as snap-0123456789abcdef0' },
+    ]);
+  }
+  const { client: ec2, region } = await ec2For(options.ec2, input.region);
+  throwIfAborted(ctx.signal);
+  const undo: UndoList = [];
+  const { snapshotId } = input;
+  const dropSnapshot = input.ownsSnapshot
+    ? idempotent((signal: AbortSignal) => deleteSnapshot(ec2, snapshotId, { ...ctx, signal }, region))
+    : undefined;
+  if (dropSnapshot) undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
+  try {
+    // Inside the try: an owned snapshot goes even when the registration is refused outright.
+    registerImageRequest(input, snapshotId, input.name, tagList(input.tags, input.buildId));
+    return await registerSnapshot(ec2, region, input, snapshotId, dropSnapshot, undo, ctx, options);
   } catch (error) {
     throw await undoAfterFailure(error, undo, ctx, options);
   }

@@ -21,6 +21,7 @@ export {
   PathEscapeError,
   ProvisionError,
   RegionCopyError,
+  BlockTransferError,
   SourceImageError,
   UnmountError,
   UnsupportedPlatformError,
@@ -44,7 +45,15 @@ export { getHostIdentity } from './identity.js';
 export { BUILD_ID_TAG, CREATED_BY_TAG } from './common.js';
 export { resolveSourceAmi } from './source-image.js';
 export { attachVolume, createVolume } from './volumes.js';
-export { deregisterImagesByName, snapshotAndRegister } from './images.js';
+export { deregisterImagesByName, registerImage, snapshotAndRegister } from './images.js';
+export { EBS_BLOCK_SIZE, createEbsClient } from './ebs/blocks.js';
+export { cacheSnapshot } from './ebs/cache.js';
+export { downloadSnapshot } from './ebs/download.js';
+export { uploadSnapshot } from './ebs/upload.js';
+export type { EbsProvider, TransferStats } from './ebs/blocks.js';
+export type { CacheSnapshotInput, CachedSnapshot } from './ebs/cache.js';
+export type { DownloadSnapshotInput, DownloadedSnapshot, EbsOperationOptions } from './ebs/download.js';
+export type { UploadSnapshotInput, UploadSnapshotOptions, UploadedSnapshot } from './ebs/upload.js';
 export { copyToRegions } from './regions.js';
 export { findTaggedResources } from './orphans.js';
 export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './poll-policy.js';
@@ -67,6 +76,8 @@ export type {
   RegisterOptions,
   RegisterSource,
   SnapshotAndRegisterInput,
+  ImageRegistrationInput,
+  RegisterImageInput,
 } from './images.js';
 export type { ImageSharing } from './permissions.js';
 export type { CopyToRegionsInput, RegionCopies } from './regions.js';
@@ -77,6 +88,7 @@ export type { ResolvedWaitPolicy } from './poll-policy.js';
 export type {
   CleanupEvent,
   CopyProgressEvent,
+  BlockTransferEvent,
   Logger,
   OperationOptions,
   OutputEvent,

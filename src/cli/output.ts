@@ -36,6 +36,8 @@ function describe(e: ProgressEvent): string | undefined {
       return `copy to ${e.region}: ${e.state}${e.imageId ? ` ${e.imageId}` : ''}`;
     case 'cleanup':
       return `cleanup ${e.step}: ${e.status}${e.error ? ` (${e.error})` : ''}`;
+    case 'blocks':
+      return `${e.direction} ${e.snapshotId}: ${e.done}/${e.total} blocks`;
     case 'output':
       return e.line;
   }

@@ -156,6 +156,10 @@ export function createProgressRenderer(options: ProgressRendererOptions = {}): P
         copies.set(event.region, event.imageId ? `${event.state} ${event.imageId}` : event.state);
         status(`copies: ${copiesText()}`);
         break;
+      case 'blocks':
+        if (live || event.done === event.total)
+          status(`${event.direction} ${event.snapshotId}: ${event.done}/${event.total} blocks`);
+        break;
       case 'cleanup':
         if (event.status === 'failed')
           line(`    ${paint('red', `cleanup failed: ${event.step}: ${event.error ?? ''}`)}`);

@@ -6,7 +6,8 @@ What this module makes true (AWS documentation: EBS direct APIs reference and us
   (`ValidationException` otherwise).
 - `StartSnapshot` with `ParentSnapshotId` starts from the parent's blocks: `ListSnapshotBlocks` of
   the child lists inherited blocks (same block tokens), `ListChangedBlocks(parent, child)` lists
-  only what the child wrote. `VolumeSize` may not shrink below the parent's.
+  only what the child wrote; between snapshots of different lineages it is a `ValidationException`
+  (`UNRELATED_SNAPSHOTS`). `VolumeSize` may not shrink below the parent's.
 - Encryption: `Encrypted` and `ParentSnapshotId` together are a `ValidationException`; a child of
   an encrypted parent is encrypted (with `KmsKeyArn` or the parent's key); `KmsKeyArn` without a
   parent needs `Encrypted`.
@@ -21,6 +22,8 @@ Knobs:
 - `ebs_throttle`: `{"actions": ["PutSnapshotBlock", ...] or "*", "burst": N}`: the next N matching
   EBS direct calls answer `RequestThrottledException` (HTTP 400, as EBS does).
 - `ebs_fail_blocks`: N: the next N `PutSnapshotBlock` calls answer `InternalServerException` (500).
+- `ebs_corrupt_reads`: N: the next N `GetSnapshotBlock` answers carry one flipped byte (the
+  checksum header stays the true one), as a damaged transfer would.
 - `ebs_complete_ms`: how long a completed snapshot stays `pending` after `CompleteSnapshot`.
 
 Block data lives in one unlinked temporary file (content-addressed: a block written twice is
@@ -135,6 +138,21 @@ def _snap(resp, snapshot_id: str, *, readable: bool = False) -> _Snap:
         raise _validation(f"The snapshot {snapshot_id} is {snap.status}: only completed snapshots can be read.",
                           "INVALID_SNAPSHOT_ID")
     return snap
+
+
+def _lineage(resp, snapshot_id: str) -> set[str]:
+    seen: set[str] = set()
+    current: str | None = snapshot_id
+    while current and current not in seen:
+        seen.add(current)
+        snap = _store.get((resp.current_account, resp.region, current))
+        current = snap.parent if snap else None
+    return seen
+
+
+def _related(resp, a: str, b: str) -> bool:
+    """Same lineage: one descends from the other, or both from a common ancestor."""
+    return bool(_lineage(resp, a) & _lineage(resp, b))
 
 
 def _throttled(knobs, action: str) -> None:
@@ -303,6 +321,8 @@ def apply(knobs) -> None:
         second = _snap(self, second_id, readable=True)
         first_id = self.querystring.get("firstSnapshotId", [None])[0]
         first = _snap(self, first_id, readable=True) if first_id else None
+        if first is not None and not _related(self, first_id, second_id):
+            raise _validation(f"{first_id} and {second_id} are not of the same lineage.", "UNRELATED_SNAPSHOTS")
         a = first.blocks if first else {}
         b = second.blocks
         changed = sorted(i for i in set(a) | set(b) if (a.get(i) and a[i].token) != (b.get(i) and b[i].token))
@@ -331,6 +351,12 @@ def apply(knobs) -> None:
         if block is None or block.token != token:
             raise _validation(f"The block token is not valid for block {index} of {snapshot_id}.", "INVALID_BLOCK_TOKEN")
         data = _blocks.get(block.offset)
+        with _lock:
+            corrupt = int(knobs.get("ebs_corrupt_reads", 0) or 0)
+            if corrupt > 0:
+                knobs.merge({"ebs_corrupt_reads": corrupt - 1})
+        if corrupt > 0:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
         headers = {"status": 200, "x-amz-Checksum": block.sha, "x-amz-Checksum-Algorithm": "SHA256",
                    "x-amz-Data-Length": str(BLOCK_SIZE), "content-type": "application/octet-stream"}
         return 200, headers, data
