@@ -67,6 +67,7 @@ export type { Chroot, ChrootExecOptions, ChrootTarget, ChrootWriteOptions } from
 // The shared option and event types the primitives' signatures use.
 export type {
   CleanupEvent,
+  BlockTransferEvent,
   CopyProgressEvent,
   Logger,
   OperationOptions,
