@@ -78,9 +78,11 @@ function option(argv: readonly string[], name: string, fallback: number): number
 
 /** Why Packer's side does not run here (reported with the numbers, never hidden). */
 const PACKER_BLOCKER =
-  'not run: this harness does not yet serve instance metadata (instance id, AZ, region) to Packer on ' +
-  '127.0.0.1, nor make the attached device name appear under /dev for it, both of which Packer 1.6.6 ' +
-  'amazon-chroot needs; the template it would run is packerTemplate() in bench/vs-packer/build.ts';
+  'not run: with custom_endpoint_ec2 set, Packer 1.6.6 sends its instance-metadata requests (PUT ' +
+  '/latest/api/token, GET /latest/dynamic/instance-identity/document) to the test EC2, which does not ' +
+  'serve them, and stops with "Error retrieving the ID of the instance Packer is running on"; the ' +
+  'harness also does not yet make the attached device name appear under /dev. Template: ' +
+  'packerTemplate() in bench/vs-packer/build.ts';
 
 /**
  * Runs the side-by-side benchmark.
