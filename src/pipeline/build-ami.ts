@@ -497,11 +497,11 @@ export async function buildAmi(
 ): Promise<BuildResult> {
   const started = performance.now();
   const run = startRun(options);
-  // Validation happens before any side effect, and its errors need no cleanup.
-  const cfg = await run.phases.run('validate', () => {
+  // Hooked like every phase (a hook may refuse the config); still before any side effect.
+  const cfg = await run.step('validate', () => {
     const resolved = resolveConfig(config, options.env ?? process.env);
     checkPlatform('buildAmi', 'attaching volumes');
-    return resolved;
+    return Promise.resolve(resolved);
   });
   for (const w of cfg.warnings) run.ctx.logger.warn(w);
   const b: AmiRun = {

@@ -382,7 +382,7 @@ export async function buildImage(
 ): Promise<BuildImageResult> {
   const started = performance.now();
   const run = startRun(options);
-  const plan = await run.phases.run('validate', async () => {
+  const plan = await run.step('validate', async () => {
     const planned = await planImage(input);
     checkPlatform('buildImage', 'loop devices');
     return planned;

@@ -6,12 +6,12 @@ import { CreateSnapshotCommand, CreateVolumeCommand, RegisterImageCommand } from
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import { ConfigError } from '../../src/errors.js';
-import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
+import { BUILD_REGION, E2E_REALISTIC_KNOBS, startE2e } from '../helpers/e2e.js';
 import type { E2eEnv } from '../helpers/e2e.js';
 
 let env: E2eEnv;
 beforeAll(async () => {
-  env = await startE2e();
+  env = await startE2e(E2E_REALISTIC_KNOBS);
 });
 afterEach(async () => {
   await env.afterEach();

@@ -80,8 +80,11 @@ export async function processesUnder(dir: string): Promise<number[]> {
   return found;
 }
 
-/** EC2's real behaviours, small and seeded: what every end-to-end build meets. */
-export const E2E_KNOBS: Readonly<Record<string, unknown>> = { preset: 'realistic', seed: 12 };
+/** States that change at once: the default of end-to-end suites whose call lists are exact. */
+export const E2E_KNOBS: Readonly<Record<string, unknown>> = { preset: 'instant' };
+
+/** EC2's real behaviours, small and seeded (late attachments, InUse, NotFound, stale reads ...). */
+export const E2E_REALISTIC_KNOBS: Readonly<Record<string, unknown>> = { preset: 'realistic', seed: 12 };
 
 export async function startE2e(knobs: Readonly<Record<string, unknown>> = E2E_KNOBS): Promise<E2eEnv> {
   requireRoot();

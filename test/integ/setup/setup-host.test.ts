@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestDir, requireRoot } from '../../helpers/loop.js';
@@ -61,6 +61,8 @@ beforeAll(async () => {
   await mkdir(root);
   if (!(await exists(TARBALL))) {
     const work = join(dir.path, 'download');
+    // npm ci empties node_modules, the cache's folder with it.
+    await mkdir(dirname(TARBALL), { recursive: true });
     const made = await sh('debootstrap', ['--variant=minbase', `--make-tarball=${TARBALL}`, SUITE, work, MIRROR]);
     expect(made.code, made.stderr).toBe(0);
   }
