@@ -16,7 +16,8 @@ warn_only=0
 [ "${1:-}" = "--warn-only" ] && warn_only=1
 
 # tool:package, one per line. Loop devices, partitions, ext4, chroot, the busybox root of test
-# images, and the tools that find processes holding a mount.
+# images, the tools that find processes holding a mount, and debootstrap (the setup script's own
+# test builds a fresh Debian root with it).
 TOOLS='losetup:mount
 mount:mount
 partx:util-linux
@@ -24,7 +25,8 @@ sfdisk:fdisk
 mkfs.ext4:e2fsprogs
 chroot:coreutils
 fuser:psmisc
-lsof:lsof'
+lsof:lsof
+debootstrap:debootstrap'
 
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
