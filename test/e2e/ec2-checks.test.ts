@@ -2,7 +2,12 @@
  * buildAmi's checks that need EC2 but must come before anything exists (issue 12 items 6 and 13):
  * the test EC2 records every call served, so "nothing created" is what it saw.
  */
-import { CreateSnapshotCommand, CreateVolumeCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateSnapshotCommand,
+  CreateVolumeCommand,
+  DescribeImagesCommand,
+  RegisterImageCommand,
+} from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import { ConfigError } from '../../src/errors.js';
@@ -44,6 +49,16 @@ describe('checks before any resource', () => {
         BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snapshot.SnapshotId! } }],
       }),
     );
+    // An image registered a moment ago may not be listed yet (the realistic preset's stale reads):
+    // wait until EC2 lists it, as it would for an image that has existed for a while.
+    for (let tries = 0; ; tries++) {
+      const listed = await west.send(
+        new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }),
+      );
+      if ((listed.Images ?? []).length > 0) break;
+      if (tries > 100) throw new Error(`the test EC2 never listed ${name}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await env.moto.resetCalls();
     const error = await buildAmi(
       env.config({ region: BUILD_REGION, amiName: name, amiRegions: ['eu-west-1'] }),
