@@ -15,7 +15,7 @@ import type { ResolvedWaitPolicy } from './poll-policy.js';
 
 /**
  * An EC2 client, or a function that returns the client of a region (e.g. `clients.ec2` of
- * {@link AwsClients}).
+ * `AwsClients` of `ami-chroot/aws`).
  * @public
  */
 export type Ec2Provider = EC2Client | ((region: string) => EC2Client);

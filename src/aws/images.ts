@@ -153,7 +153,7 @@ export interface SnapshotAndRegisterInput extends ImageRegistrationInput {
  * @public
  */
 export interface RegisterImageInput extends ImageRegistrationInput {
-  /** The completed root snapshot (e.g. from {@link uploadSnapshot}). */
+  /** The completed root snapshot (e.g. from `uploadSnapshot` of `ami-chroot/aws`). */
   readonly snapshotId: string;
   /**
    * The call owns the snapshot: it deletes it when registration fails, and after an

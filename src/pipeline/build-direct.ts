@@ -35,7 +35,7 @@ const GiB = 1024 ** 3;
  * @public
  */
 export interface BuildAmiDirectInput {
-  /** The source AMI's root snapshot (e.g. `SourceImage.rootSnapshotId` of {@link resolveSourceAmi}). Set this or `fromScratch`. */
+  /** The source AMI's root snapshot (e.g. `SourceImage.rootSnapshotId` of `resolveSourceAmi` (`ami-chroot/aws`)). Set this or `fromScratch`. */
   readonly sourceSnapshotId?: string;
   /** Start from an empty disk (every non-zero block is uploaded). Set this or `sourceSnapshotId`. */
   readonly fromScratch?: ScratchImage;
