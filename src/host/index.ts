@@ -10,6 +10,7 @@
 export {
   AmiChrootError,
   AwsError,
+  BlockTransferError,
   CleanupError,
   CommandError,
   ConfigError,
