@@ -2,6 +2,20 @@
  * The `Chroot` handle given to provisioning code: commands run inside with chroot(8), an explicit
  * environment and no host shell; file access resolves every path inside the root.
  */
+import {
+  assertArgs,
+  fields,
+  isAbsolutePath,
+  isBoolean,
+  isData,
+  isDuration,
+  isFunction,
+  isObject,
+  isStringArray,
+  isString,
+  isText,
+  optional,
+} from '../internal/args.js';
 import { access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { OperationOptions } from '../types.js';
@@ -160,11 +174,29 @@ function findChroot(): Promise<string> {
  * @public
  */
 export function createChroot(target: ChrootTarget, options: OperationOptions = {}): Chroot {
+  assertArgs(
+    'createChroot',
+    fields('target', target, { root: isAbsolutePath, env: isObject, commandWrapper: isFunction }, ['root']),
+  );
   const root = target.root;
   const ctx = toCtx(options);
   const handleSignal = options.signal ?? new AbortController().signal;
 
   const exec = async (file: string, args: readonly string[] = [], opts: ChrootExecOptions = {}): Promise<RunResult> => {
+    assertArgs('exec', [
+      ['file', file, isText],
+      ['args', args, isStringArray],
+      ...fields('options', opts, {
+        env: isObject,
+        input: isData,
+        timeoutMs: isDuration,
+        signal: (v) => (v instanceof AbortSignal ? undefined : 'must be an AbortSignal'),
+        okExitCodes: (v) =>
+          Array.isArray(v) && v.every((c) => Number.isInteger(c)) ? undefined : 'must be an array of exit codes',
+        outputLevel: (v) =>
+          v === 'debug' || v === 'info' || v === 'silent' ? undefined : 'must be "debug", "info" or "silent"',
+      }),
+    ]);
     const chroot = await findChroot();
     const display = [`chroot ${root}`, file, ...args].join(' ');
     return run(chroot, ['--', root, file, ...args], {
@@ -183,29 +215,61 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
     });
   };
 
-  const writeFile = (path: string, data: string | Uint8Array, opts: ChrootWriteOptions = {}): Promise<void> =>
-    writeInRoot(root, path, { data }, opts);
+  const writeFile = async (path: string, data: string | Uint8Array, opts: ChrootWriteOptions = {}): Promise<void> => {
+    assertArgs('writeFile', [
+      ['path', path, isText],
+      ['data', data, isData],
+      ...fields('options', opts, {
+        mode: (v) =>
+          Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0o7777
+            ? undefined
+            : 'must be permission bits from 0 to 0o7777, e.g. 0o644',
+        followSymlink: isBoolean,
+        mkdirs: isBoolean,
+      }),
+    ]);
+    await writeInRoot(root, path, { data }, opts);
+  };
 
   async function readFile(path: string): Promise<Buffer>;
   async function readFile(path: string, encoding: BufferEncoding): Promise<string>;
   async function readFile(path: string, encoding?: BufferEncoding): Promise<Buffer | string> {
+    assertArgs('readFile', [
+      ['path', path, isText],
+      [
+        'encoding',
+        encoding,
+        optional((v) => (Buffer.isEncoding(v as string) ? undefined : 'must be a Buffer encoding, e.g. "utf8"')),
+      ],
+    ]);
     const data = await readInRoot(root, path);
     return encoding ? data.toString(encoding) : data;
   }
 
-  const copyIn = (hostPath: string, chrootPath: string): Promise<void> =>
-    copyInRoot(root, hostPath, chrootPath, handleSignal, (skipped) =>
+  const copyIn = async (hostPath: string, chrootPath: string): Promise<void> => {
+    assertArgs('copyIn', [
+      ['hostPath', hostPath, isText],
+      ['chrootPath', chrootPath, isText],
+    ]);
+    await copyInRoot(root, hostPath, chrootPath, handleSignal, (skipped) =>
       ctx.logger.warn(`copyIn: skipping ${skipped}, which is neither a file, a directory nor a symlink.`),
     );
+  };
 
   return {
     root,
     signal: handleSignal,
     exec,
-    sh: (script, opts = {}) => exec('/bin/sh', ['-c', script], opts),
+    sh: async (script, opts = {}) => {
+      assertArgs('sh', [['script', script, isString]]);
+      return exec('/bin/sh', ['-c', script], opts);
+    },
     writeFile,
     readFile,
     copyIn,
-    path: (path) => resolveInRoot(root, path),
+    path: async (path) => {
+      assertArgs('path', [['path', path, isText]]);
+      return resolveInRoot(root, path);
+    },
   };
 }

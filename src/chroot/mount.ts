@@ -8,6 +8,17 @@ import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
 import type { ChrootMount } from '../config/types.js';
 import type { OperationOptions } from '../types.js';
 import { cleanupSignal } from '../internal/abort.js';
+import {
+  assertArgs,
+  either,
+  fields,
+  isAbsolutePath,
+  isBoolean,
+  isDuration,
+  isFunction,
+  isStringArray,
+  isText,
+} from '../internal/args.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
@@ -112,6 +123,35 @@ export interface MountedChroot {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+const isCommands = either(isFunction, isStringArray);
+
+/** Typed errors for a JavaScript caller's bad input, before anything is touched. */
+function checkMountInput(input: unknown): void {
+  assertArgs(
+    'mountChroot',
+    fields(
+      'input',
+      input,
+      {
+        device: isAbsolutePath,
+        mountPath: isAbsolutePath,
+        mountPartition: isText,
+        mountOptions: isStringArray,
+        preMountCommands: isCommands,
+        postMountCommands: isCommands,
+        chrootMounts: (v) => (Array.isArray(v) ? undefined : 'must be an array of chroot mounts'),
+        copyFiles: isStringArray,
+        serviceGuard: isBoolean,
+        commandWrapper: isFunction,
+        stateDir: (v) => (v === false ? undefined : isAbsolutePath(v)),
+        killGraceMs: isDuration,
+        partitionTimeoutMs: isDuration,
+      },
+      ['device'],
+    ),
+  );
+}
+
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -136,6 +176,7 @@ function toError(error: unknown): Error {
  * @public
  */
 export async function mountChroot(input: MountChrootInput, options: OperationOptions = {}): Promise<MountedChroot> {
+  checkMountInput(input);
   const ctx: HostCtx = { ...toCtx(options), commandWrapper: input.commandWrapper };
   const device = input.device;
   const partition = input.mountPartition ?? '1';

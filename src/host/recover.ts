@@ -2,6 +2,7 @@
  * recoverHost: cleans up after build processes that were killed (SIGKILL, OOM, a lost SSH
  * session) using the journals they left behind.
  */
+import { assertArgs, fields, isAbsolutePath, isDuration } from '../internal/args.js';
 import { lstat, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupError, UnmountError } from '../errors.js';
@@ -222,6 +223,10 @@ export async function recoverHost(
   input: RecoverHostInput = {},
   options: OperationOptions = {},
 ): Promise<RecoveryReport> {
+  assertArgs(
+    'recoverHost',
+    fields('input', input, { stateDir: isAbsolutePath, lockDir: isAbsolutePath, killGraceMs: isDuration }),
+  );
   const ctx: HostCtx = toCtx(options);
   const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const lockDir = input.lockDir ?? DEFAULT_LOCK_DIR;

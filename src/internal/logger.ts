@@ -1,4 +1,5 @@
 import type { Logger, ProgressEvent, ProgressListener } from '../types.js';
+import { assertArgs, operationOptions } from './args.js';
 
 const noop = (): void => {};
 
@@ -43,7 +44,7 @@ export interface Ctx {
 }
 
 /**
- * Builds the internal context from public options.
+ * Builds the internal context from public options, checked first (a ConfigError, not a TypeError).
  * @internal
  */
 export function toCtx(
@@ -53,6 +54,7 @@ export function toCtx(
     onProgress?: ProgressListener | undefined;
   } = {},
 ): Ctx {
+  assertArgs('', operationOptions(options));
   const logger = normalizeLogger(options.logger);
   return { signal: options.signal, logger, emit: safeEmitter(options.onProgress, logger) };
 }
