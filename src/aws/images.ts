@@ -99,7 +99,7 @@ export interface RegisterOptions {
   /** ENA (`enaSupport`). @defaultValue the source's */
   readonly enaSupport?: boolean;
   /** SR-IOV `simple` (`sriovSupport`). @defaultValue the source's */
-  readonly sriovNetSupport?: boolean;
+  readonly sriovSupport?: boolean;
   /** Boot mode (`bootMode`). @defaultValue the source's */
   readonly bootMode?: string;
   /** UEFI variable store, base64 (`uefiData`). @defaultValue the source's */
@@ -134,7 +134,7 @@ export interface ImageRegistrationInput extends RegisterOptions, ImageSharing {
   /** KMS key of that copy (`kmsKeyId`). @defaultValue the account's default EBS key */
   readonly kmsKeyId?: string;
   /** Time-based snapshot copy for that copy: minutes it must complete in (`snapshotCopyDurationMinutes`). */
-  readonly snapshotCopyCompletionDurationMinutes?: number;
+  readonly snapshotCopyDurationMinutes?: number;
 }
 
 /**
@@ -283,7 +283,7 @@ export function registerImageRequest(
 
   const virtualizationType = options.virtualizationType ?? source?.virtualizationType ?? 'hvm';
   const sriov =
-    options.sriovNetSupport === undefined ? source?.sriovNetSupport : options.sriovNetSupport ? 'simple' : undefined;
+    options.sriovSupport === undefined ? source?.sriovNetSupport : options.sriovSupport ? 'simple' : undefined;
   const ena = options.enaSupport ?? source?.enaSupport;
   const bootMode = options.bootMode ?? source?.bootMode;
   const tpm = options.tpmSupport ?? source?.tpmSupport;
@@ -541,8 +541,8 @@ async function registerSnapshot(
         ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
         ...(input.description ? { Description: input.description } : {}),
         ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
-        ...(input.snapshotCopyCompletionDurationMinutes
-          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes }
+        ...(input.snapshotCopyDurationMinutes
+          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
           : {}),
       }),
       ctx,

@@ -60,7 +60,8 @@ export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './poll-policy.js';
 export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } from './clients.js';
 export type { GetHostIdentityOptions, HostIdentity, HostIdentitySource } from './identity.js';
 export type { AwsOperationOptions, Ec2Provider } from './common.js';
-export type { ResolveSourceAmiInput, SourceImage, SourceImageFilter } from './source-image.js';
+export type { ResolveSourceAmiInput, SourceImage } from './source-image.js';
+export type { SourceAmiFilter } from '../config/types.js';
 export type {
   AttachedVolume,
   AttachVolumeInput,

@@ -36,7 +36,7 @@ export interface CopyToRegionsInput extends ImageSharing {
   /** Description of the copies. */
   readonly description?: string;
   /** Encrypt the copies (`encryptBoot`); unset keeps the source's encryption. */
-  readonly encrypted?: boolean;
+  readonly encryptBoot?: boolean;
   /**
    * The build region's KMS key (`kmsKeyId`). A key id or ARN exists in one region only, so it is
    * used in a copy region only when it is region-independent: a multi-region key id (`mrk-…`) or
@@ -55,7 +55,7 @@ export interface CopyToRegionsInput extends ImageSharing {
   /** Skip checking the regions with DescribeRegions first (`skipRegionValidation`). @defaultValue false */
   readonly skipRegionValidation?: boolean;
   /** Time-based copy: minutes the copy must complete in (`snapshotCopyDurationMinutes`). */
-  readonly snapshotCopyCompletionDurationMinutes?: number;
+  readonly snapshotCopyDurationMinutes?: number;
 }
 
 /**
@@ -140,7 +140,7 @@ interface Copy {
  *     sourceRegion: 'us-east-1',
  *     regions: ['eu-west-1', 'ap-southeast-2'],
  *     name: 'web 2026-01-01',
- *     encrypted: true,
+ *     encryptBoot: true,
  *     regionKmsKeyIds: { 'eu-west-1': 'alias/images' },
  *   },
  *   { ec2: clients.ec2 }, // a client per region
@@ -185,11 +185,11 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
         SourceRegion: input.sourceRegion,
         Name: input.name,
         ...(input.description ? { Description: input.description } : {}),
-        ...(input.encrypted === undefined ? {} : { Encrypted: input.encrypted }),
+        ...(input.encryptBoot === undefined ? {} : { Encrypted: input.encryptBoot }),
         ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
         ...(specs ? { TagSpecifications: specs } : {}),
-        ...(input.snapshotCopyCompletionDurationMinutes
-          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyCompletionDurationMinutes }
+        ...(input.snapshotCopyDurationMinutes
+          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
           : {}),
       }),
       ctx,

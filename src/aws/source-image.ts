@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { DescribeImageAttributeCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import type { SourceAmiFilter } from '../config/types.js';
 import type { BlockDeviceMapping, DescribeImagesRequest, Filter, Image } from '@aws-sdk/client-ec2';
 import { ConfigError, SourceImageError } from '../errors.js';
 import { toCtx } from '../internal/logger.js';
@@ -14,25 +15,6 @@ import { ec2For } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 
 /**
- * Selects the source AMI by DescribeImages filters (Packer `source_ami_filter`); the same shape as
- * the `sourceAmiFilter` of a build configuration.
- * @public
- */
-export interface SourceImageFilter {
-  /**
-   * DescribeImages filters, e.g. `{ name: 'debian-12-amd64-*', 'root-device-type': 'ebs' }`. A string
-   * is one value and an array several (Packer's CSV splitting happens when a Packer config is imported).
-   */
-  readonly filters?: Readonly<Record<string, string | readonly string[]>>;
-  /** Owner account ids, `self`, or aliases such as `amazon` or `aws-marketplace`. Strongly advised: without it anyone's image can match. */
-  readonly owners?: readonly string[];
-  /** Pick the newest image when several match. @defaultValue false */
-  readonly mostRecent?: boolean;
-  /** Also match deprecated images. @defaultValue false */
-  readonly includeDeprecated?: boolean;
-}
-
-/**
  * Input of {@link resolveSourceAmi}: an id, a filter, or both (the id must then satisfy the filter).
  * @public
  */
@@ -40,7 +22,7 @@ export interface ResolveSourceAmiInput {
   /** The AMI id (Packer `source_ami`). */
   readonly sourceAmi?: string;
   /** The filter (Packer `source_ami_filter`). */
-  readonly sourceAmiFilter?: SourceImageFilter;
+  readonly sourceAmiFilter?: SourceAmiFilter;
   /** Region to look in. @defaultValue the EC2 client's region */
   readonly region?: string;
 }
@@ -110,7 +92,7 @@ export interface SourceImage {
   readonly image: Image;
 }
 
-function toFilters(filters: SourceImageFilter['filters']): Filter[] {
+function toFilters(filters: SourceAmiFilter['filters']): Filter[] {
   return Object.entries(filters ?? {}).map(([Name, value]) => ({
     Name,
     Values: typeof value === 'string' ? [value] : [...value],

@@ -86,7 +86,7 @@ describe('1. KMS key of the copies', () => {
         sourceRegion: 'us-east-1',
         regions: ['eu-west-1', 'ap-southeast-2'],
         name: name('copy'),
-        encrypted: true,
+        encryptBoot: true,
         kmsKeyId: 'key-east',
         regionKmsKeyIds: { 'eu-west-1': 'key-west' },
       },
@@ -190,7 +190,7 @@ describe('4. deregistration protection', () => {
         sourceRegion: 'us-east-1',
         regions: ['eu-west-1', 'ap-southeast-2'],
         name: name('protected'),
-        encrypted: true,
+        encryptBoot: true,
         // A key that does not exist there: accepted, then the copy fails.
         regionKmsKeyIds: { 'ap-southeast-2': 'key-elsewhere' },
         deregistrationProtection: { enabled: true, withCooldown: true },

@@ -118,7 +118,7 @@ describe('registerImageRequest', () => {
         source,
         architecture: 'arm64',
         enaSupport: false,
-        sriovNetSupport: false,
+        sriovSupport: false,
         bootMode: 'uefi',
         tpmSupport: 'v2.0',
         imdsSupport: 'v2.0',

@@ -66,7 +66,7 @@ describe('copyToRegions', () => {
       {
         ...input,
         description: 'd',
-        encrypted: true,
+        encryptBoot: true,
         kmsKeyId: 'alias/default-key',
         regionKmsKeyIds: { 'eu-west-1': 'alias/eu-key' },
         tags: { team: 'infra' },

@@ -226,10 +226,10 @@ describe('copyInput', () => {
       regions: ['us-east-1'],
       name: 'web',
       description: 'd',
-      encrypted: true,
+      encryptBoot: true,
       kmsKeyId: 'alias/k',
       amiGroups: ['all'],
-      snapshotCopyCompletionDurationMinutes: 30,
+      snapshotCopyDurationMinutes: 30,
       skipRegionValidation: true,
     });
   });
