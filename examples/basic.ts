@@ -26,7 +26,9 @@ const result = await buildAmi(
   config,
   async (chroot, build) => {
     // Runs inside the mounted image with its own /bin/sh; the host's shell never sees the script.
-    await chroot.sh('echo "Built from $SOURCE on $(date -u)" > /etc/motd', { env: { SOURCE: build.SourceAMIName } });
+    await chroot.sh('echo "Built from $SOURCE on $(date -u)" > /etc/motd', {
+      env: { SOURCE: build.packer.SourceAMIName },
+    });
     await chroot.writeFile('/etc/ami-chroot-build', `${build.buildId}\n`);
   },
   {

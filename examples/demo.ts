@@ -130,7 +130,7 @@ async function runDemo(checks: Checks): Promise<void> {
       lockDir: join(work, 'lock'),
     },
     async (chroot, build) => {
-      strayPid = await provisionDemo(chroot, `an AMI built from ${build.SourceAMIName}`);
+      strayPid = await provisionDemo(chroot, `an AMI built from ${build.packer.SourceAMIName}`);
     },
     {
       signal,

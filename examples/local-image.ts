@@ -43,7 +43,7 @@ try {
       await chroot.writeFile('/etc/motd', `Built locally from ${info.sourceImage}.\n`);
       await chroot.sh('mkdir -p /srv/www && echo "<h1>hello</h1>" > /srv/www/index.html');
       const files = await chroot.exec('ls', ['/srv/www'], { outputLevel: 'silent' });
-      console.log(`provisioned on ${info.Device}: /srv/www has ${files.stdout.trim()}`);
+      console.log(`provisioned on ${info.hostDevice}: /srv/www has ${files.stdout.trim()}`);
     },
     {
       signal: controller.signal,

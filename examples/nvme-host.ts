@@ -41,7 +41,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => co
 const result = await buildAmi(
   config,
   async (chroot, build) => {
-    await chroot.writeFile('/etc/motd', `Built on ${build.Device} (attached as ${build.attachmentName}).\n`);
+    await chroot.writeFile('/etc/motd', `Built on ${build.hostDevice} (attached as ${build.attachmentName}).\n`);
   },
   {
     signal: controller.signal,
@@ -49,4 +49,4 @@ const result = await buildAmi(
     logger: { info: console.info, warn: console.warn, error: console.error },
   },
 );
-console.log(`Attached as ${result.device}, built on ${result.hostDevice}: ${JSON.stringify(result.images)}`);
+console.log(`Attached as ${result.attachmentName}, built on ${result.hostDevice}: ${JSON.stringify(result.images)}`);

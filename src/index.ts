@@ -122,7 +122,14 @@ export { buildAmi } from './pipeline/build-ami.js';
 export { buildAmiDirect } from './pipeline/build-direct.js';
 export type { BuildAmiDirectInput, BuildAmiDirectOptions, DirectBuildResult } from './pipeline/build-direct.js';
 export { cleanupOrphans } from './pipeline/orphans.js';
-export type { BuildAmiOptions, BuildHooks, BuildInfo, BuildResult, ProvisionFn } from './pipeline/build-ami.js';
+export type {
+  BuildAmiOptions,
+  BuildHooks,
+  BuildInfo,
+  BuildResult,
+  PackerBuildData,
+  ProvisionFn,
+} from './pipeline/build-ami.js';
 export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './pipeline/orphans.js';
 // --- end build ---
 

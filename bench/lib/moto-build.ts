@@ -361,7 +361,7 @@ export async function runBuild(
       startedAtMs,
       endedAtMs,
       durationMs: result.durationMs,
-      attachmentName: result.device,
+      attachmentName: result.attachmentName,
       hostDevice: result.hostDevice,
       timings: result.timings,
       awsCalls: result.awsCalls,

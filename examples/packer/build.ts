@@ -12,6 +12,6 @@ export const config = defineConfig({
 });
 
 export const provision: ProvisionFn = async (chroot, build) => {
-  await chroot.writeFile('/etc/build-file', `provisioned from ${build.SourceAMIName}\n`);
+  await chroot.writeFile('/etc/build-file', `provisioned from ${build.packer.SourceAMIName}\n`);
   await chroot.sh('echo "$(id -u)" > /etc/build-file-uid');
 };

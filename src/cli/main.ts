@@ -116,7 +116,7 @@ async function loadJobs(args: CliArgs, out: Output): Promise<{ jobs: Job[]; secr
     name: b.name,
     config: b.config,
     packer: b,
-    provision: (chroot, info) => runPackerProvisioners(b, chroot, info, { logger: out.logger }),
+    provision: (chroot, info) => runPackerProvisioners(b, chroot, info.packer, { logger: out.logger }),
   })) satisfies Job[];
   return { jobs, secrets: [...template.sensitiveValues] };
 }

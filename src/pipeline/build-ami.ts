@@ -50,12 +50,11 @@ import { checkPlatform, failRun, runProvision, startRun } from './run.js';
 import type { Run } from './run.js';
 
 /**
- * What `provision` receives besides the chroot: Packer's build data plus the resources in use.
+ * Packer's build data, under Packer's own names: what a Packer template reads as `build.*` (HCL2)
+ * or `{{ .Name }}`, so templates and provisioners ported from Packer find it unchanged.
  * @public
  */
-export interface BuildInfo {
-  /** The build id, also the `ami-chroot:build-id` tag value. */
-  readonly buildId: string;
+export interface PackerBuildData {
   /** Build region. */
   readonly BuildRegion: string;
   /** Source AMI id (empty for fromScratch). */
@@ -74,6 +73,22 @@ export interface BuildInfo {
   readonly Device: string;
   /** Where the volume is mounted on the host (the chroot's `/`). */
   readonly MountPath: string;
+}
+
+/**
+ * What `provision` receives besides the chroot: the resources in use, and Packer's build data
+ * under `packer`.
+ * @public
+ */
+export interface BuildInfo {
+  /** The build id, also the `ami-chroot:build-id` tag value. */
+  readonly buildId: string;
+  /** Build region. */
+  readonly region: string;
+  /** The host block device of the work volume (e.g. `/dev/nvme1n1`). */
+  readonly hostDevice: string;
+  /** Where the volume is mounted on the host (the chroot's `/`). */
+  readonly mountPath: string;
   /** The attachment name EC2 knows (e.g. `/dev/sdf`). */
   readonly attachmentName: string;
   /** Work volume id. */
@@ -82,6 +97,8 @@ export interface BuildInfo {
   readonly instanceId: string;
   /** The resolved source image (undefined for fromScratch). */
   readonly sourceImage: SourceImage | undefined;
+  /** Packer's build data (`build.SourceAMIName`, ...), e.g. for {@link runPackerProvisioners}. */
+  readonly packer: PackerBuildData;
 }
 
 /**
@@ -156,9 +173,9 @@ export interface BuildResult {
         readonly name: string;
       }
     | undefined;
-  /** Attachment name used. */
-  readonly device: string;
-  /** Host block device used. */
+  /** The attachment name EC2 knew the work volume by (e.g. `/dev/sdf`). */
+  readonly attachmentName: string;
+  /** The host block device of the work volume (e.g. `/dev/nvme1n1`). */
   readonly hostDevice: string;
   /** Time spent in each phase, in ms. */
   readonly timings: Readonly<Partial<Record<Phase, number>>>;
@@ -350,13 +367,14 @@ async function mountAndProvision(
   const { mounted, unmount } = await mountStep(run, b.cfg, attachment.hostDevice, b);
   const info: BuildInfo = {
     buildId: b.cfg.buildId,
-    ...p.data,
-    Device: attachment.hostDevice,
-    MountPath: mounted.root,
+    region: p.region,
+    hostDevice: attachment.hostDevice,
+    mountPath: mounted.root,
     attachmentName: attachment.device,
     volumeId: volume.volumeId,
     instanceId: p.identity.instanceId,
     sourceImage: p.source,
+    packer: { ...p.data, Device: attachment.hostDevice, MountPath: mounted.root },
   };
   await runProvision(run, mounted, provision, info, { volumeId: volume.volumeId, device: attachment.hostDevice });
   await run.step('unmount', () => unmount.run());
@@ -441,7 +459,7 @@ async function finish(
     images,
     snapshots,
     sourceImage: p.source ? { imageId: p.source.imageId, name: p.source.name } : undefined,
-    device: built.attachment.device,
+    attachmentName: built.attachment.device,
     hostDevice: built.attachment.hostDevice,
     timings: { ...run.phases.timings },
     durationMs: performance.now() - started,
@@ -473,7 +491,7 @@ async function finish(
  *   { sourceAmi: 'ami-0123456789abcdef0', amiName: 'web {{timestamp}}', amiRegions: ['eu-west-1'] },
  *   async (chroot, build) => {
  *     await chroot.sh('apt-get update && apt-get install -y nginx');
- *     await chroot.writeFile('/etc/motd', `Built from ${build.SourceAMIName}\n`);
+ *     await chroot.writeFile('/etc/motd', `Built from ${build.packer.SourceAMIName}\n`);
  *   },
  *   {
  *     signal: controller.signal,

@@ -23,7 +23,7 @@ import { Journal } from '../host/journal.js';
 import { attachLoop, loopDevicesOf } from '../host/loop.js';
 import type { LoopDevice } from '../host/loop.js';
 import type { Chroot } from '../chroot/chroot.js';
-import type { BuildHooks } from './build-ami.js';
+import type { BuildHooks, PackerBuildData } from './build-ami.js';
 import { planImage } from './image-plan.js';
 import type { ImagePlan } from './image-plan.js';
 import { mountStep } from './mount-config.js';
@@ -113,15 +113,17 @@ export interface BuildImageInput {
  */
 export interface BuildImageInfo {
   /** The loop device holding the image, the whole disk (e.g. `/dev/loop3`). */
-  readonly Device: string;
+  readonly hostDevice: string;
   /** Where the root partition is mounted (the chroot's `/`). */
-  readonly MountPath: string;
+  readonly mountPath: string;
   /** The source image, or undefined for `fromScratch`. */
   readonly sourceImage: string | undefined;
   /** The file being built (`<output>.partial`). */
   readonly workFile: string;
   /** Where the image goes once the build succeeds. */
   readonly output: string;
+  /** Packer's build data that exists without EC2 (`build.Device`, `build.MountPath`). */
+  readonly packer: Pick<PackerBuildData, 'Device' | 'MountPath'>;
 }
 
 /**
@@ -292,11 +294,12 @@ async function mountAndProvision(
   const device = attached.loop.device;
   const { mounted, unmount } = await mountStep(run, p.config, device, b);
   const info: BuildImageInfo = {
-    Device: device,
-    MountPath: mounted.root,
+    hostDevice: device,
+    mountPath: mounted.root,
     sourceImage: p.source,
     workFile: p.workFile,
     output: p.output,
+    packer: { Device: device, MountPath: mounted.root },
   };
   await runProvision(run, mounted, provision, info, { device });
   await run.step('unmount', () => unmount.run());

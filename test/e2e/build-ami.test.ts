@@ -64,7 +64,7 @@ describe('buildAmi end to end (moto + loop devices)', () => {
         enaSupport: true,
       }),
       async (chroot, build) => {
-        await chroot.writeFile('/etc/motd', `built by ami-chroot from ${build.SourceAMIName}\n`);
+        await chroot.writeFile('/etc/motd', `built by ami-chroot from ${build.packer.SourceAMIName}\n`);
         await chroot.sh('echo provisioned > /root/marker && mkdir -p /var/lib/app && id -u > /var/lib/app/uid');
         // A stray daemon that the unmount must stop.
         await chroot.sh('sleep 600 >/dev/null 2>&1 &');

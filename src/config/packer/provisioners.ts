@@ -346,11 +346,12 @@ async function runStep(
  * import { buildAmi, loadPackerTemplate, runPackerProvisioners } from 'ami-chroot';
  *
  * const [build] = (await loadPackerTemplate('template.json')).builds;
- * if (build) await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info, { logger: console }));
+ * if (build) await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info.packer, { logger: console }));
  * ```
  * @param build - a build of {@link loadPackerTemplate}
  * @param chroot - the chroot handle the build passes to its provision function
- * @param data - the build data (HCL2 `build.*`, legacy `{{ build `Name` }}`)
+ * @param data - the build data (HCL2 `build.*`, legacy `{{ build `Name` }}`): `info.packer` of
+ *   buildAmi's or buildImage's provision function
  * @param options - logger, working directory
  * @throws {@link ProvisionError} naming the provisioner's `file:line` when a step fails
  * @public
@@ -399,7 +400,7 @@ export interface PackerManifestInput {
  *
  * const [build] = (await loadPackerTemplate('template.pkr.hcl')).builds;
  * if (build) {
- *   const result = await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info));
+ *   const result = await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info.packer));
  *   const files = await writePackerManifest(build, result);
  *   console.log(files); // [ 'packer-manifest.json' ] unless the template sets output
  * }

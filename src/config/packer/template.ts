@@ -620,7 +620,7 @@ async function readJsonVarFile(file: string, problems: Located[]): Promise<Recor
  *
  * const template = await loadPackerTemplate('ubuntu.pkr.hcl', { variables: [{ name: 'region', value: 'eu-west-1' }] });
  * for (const build of template.builds) {
- *   const result = await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info));
+ *   const result = await buildAmi(build.config, (chroot, info) => runPackerProvisioners(build, chroot, info.packer));
  *   await writePackerManifest(build, result);
  * }
  * ```

@@ -103,8 +103,8 @@ describe('buildImage on real loop devices', () => {
       async (chroot, info) => {
         expect(info.sourceImage).toBe(source);
         expect(info.workFile).toBe(`${output}.partial`);
-        expect(info.Device).toMatch(/^\/dev\/loop\d+$/);
-        expect(info.MountPath).toBe(chroot.root);
+        expect(info.hostDevice).toMatch(/^\/dev\/loop\d+$/);
+        expect(info.mountPath).toBe(chroot.root);
         // The host's resolv.conf is there while provisioning.
         expect(await chroot.readFile('/etc/resolv.conf')).toEqual(await readFile('/etc/resolv.conf'));
         await chroot.writeFile('/etc/motd', 'built locally\n');
@@ -200,7 +200,7 @@ describe('buildImage on real loop devices', () => {
     const result = await buildImage(
       { sourceImage: source, output, overwrite: true, growToMiB: 96, mountPath, chrootMounts: [] },
       async (chroot, info) => {
-        seenSize = Number((await run('blockdev', ['--getsize64', info.Device])).stdout.trim());
+        seenSize = Number((await run('blockdev', ['--getsize64', info.hostDevice])).stdout.trim());
         await chroot.writeFile('/etc/grown', 'yes\n');
       },
       { stateDir, logger: quiet },
