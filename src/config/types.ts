@@ -385,7 +385,7 @@ export interface BuildConfig {
   readonly mountPath?: Template;
   /** Partition holding `/`; `"0"` mounts the whole device (Packer `mount_partition`). @defaultValue `"1"` */
   readonly mountPartition?: string | number;
-  /** Options of the root mount, each passed as `-o` (Packer `mount_options`). @defaultValue [] */
+  /** Options of the root mount, each passed as `-o` (Packer `mount_options`); an XFS root gets `nouuid` added, since its UUID is a copy's that may be mounted already. @defaultValue [] (plus `nouuid` for XFS) */
   readonly mountOptions?: readonly string[];
   /** Shell commands run after attach, before mount (Packer `pre_mount_commands`); templates with `.Device` (the host block device, e.g. `/dev/nvme1n1`), values shell-quoted. Required with `fromScratch`. @defaultValue [] */
   readonly preMountCommands?: readonly Template[];
