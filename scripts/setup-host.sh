@@ -15,14 +15,15 @@ fi
 warn_only=0
 [ "${1:-}" = "--warn-only" ] && warn_only=1
 
-# tool:package, one per line. Loop devices, partitions, ext4, chroot, the busybox root of test
-# images, the tools that find processes holding a mount, and debootstrap (the setup script's own
-# test builds a fresh Debian root with it).
+# tool:package, one per line. Loop devices, partitions, ext4, XFS (the duplicate-UUID mount
+# test), chroot, the busybox root of test images, the tools that find processes holding a mount,
+# and debootstrap (the setup script's own test builds a fresh Debian root with it).
 TOOLS='losetup:mount
 mount:mount
 partx:util-linux
 sfdisk:fdisk
 mkfs.ext4:e2fsprogs
+mkfs.xfs:xfsprogs
 chroot:coreutils
 fuser:psmisc
 lsof:lsof

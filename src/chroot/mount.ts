@@ -36,6 +36,7 @@ import { commandsOf, runCommands } from './mount-commands.js';
 import type { MountCommands } from './mount-commands.js';
 import { mkdirs } from './mount-dir.js';
 import { resolveInRoot } from './paths.js';
+import { rootMountOptions } from './root-options.js';
 import { installServiceGuard } from './service-guard.js';
 import type { ServiceGuard } from './service-guard.js';
 import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES, DEFAULT_MOUNT_PATH } from './defaults.js';
@@ -56,7 +57,12 @@ export interface MountChrootInput {
   readonly mountPath?: string | undefined;
   /** Partition to mount; `'0'` mounts the whole device. @defaultValue '1' */
   readonly mountPartition?: string | undefined;
-  /** Options for the root mount, each passed as `-o` (e.g. `['nouuid']` for XFS). @defaultValue [] */
+  /**
+   * Options for the root mount, each passed as `-o`. An XFS root gets `nouuid` added (unless an
+   * entry sets it): XFS refuses a second filesystem with a UUID already mounted, and the volume is
+   * a copy of the source's root, which this host or a parallel build may have mounted.
+   * @defaultValue [] (plus `nouuid` for XFS)
+   */
   readonly mountOptions?: readonly string[] | undefined;
   /** Run before mounting (`{{.Device}}`); from-scratch builds partition and format here. @defaultValue [] */
   readonly preMountCommands?: MountCommands | undefined;
@@ -299,12 +305,13 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       );
     }
 
+    const options = await rootMountOptions(state.mountedDevice, input.mountOptions ?? [], ctx);
     const rootEntry: JournalEntry = { type: 'mount', target: state.root };
     await journal?.add(rootEntry);
     state.journalMounts.push(rootEntry);
     state.mounts.push(state.root);
     try {
-      await mountOne({ source: state.mountedDevice, target: state.root, options: input.mountOptions }, ctx, 'mount');
+      await mountOne({ source: state.mountedDevice, target: state.root, options }, ctx, 'mount');
     } catch (error) {
       throw new MountError(`Could not mount ${state.mountedDevice} at ${state.root}: ${toError(error).message}`, {
         resources: { device: state.mountedDevice, mountPath: state.root },

@@ -224,10 +224,11 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
   }
   if (c.skipMetadataApiCheck === true)
     warnings.push('skipMetadataApiCheck is accepted for compatibility and ignored, as in Packer.');
-  const mountPartition = String(c.mountPartition ?? '1');
+  // Unset: '1', or the whole device for paravirtual images (decided once the source is known).
+  const mountPartition = c.mountPartition === undefined ? undefined : String(c.mountPartition);
   if (c.nvmeDevicePath !== undefined && /p\d+$/.test(c.nvmeDevicePath) && mountPartition !== '0') {
     warnings.push(
-      `nvmeDevicePath ${c.nvmeDevicePath} already names a partition, and mountPartition ${mountPartition} is appended to it; end the path with "p" (e.g. /dev/nvme1n1p) or set mountPartition "0".`,
+      `nvmeDevicePath ${c.nvmeDevicePath} already names a partition, and mountPartition ${mountPartition ?? '1'} is appended to it; end the path with "p" (e.g. /dev/nvme1n1p) or set mountPartition "0".`,
     );
   }
   const deprecateAt =

@@ -383,9 +383,9 @@ export interface BuildConfig {
   readonly nvmeDevicePath?: string;
   /** Where the root device is mounted (Packer `mount_path`); a template with `.Device` (the host block device's basename, e.g. `nvme1n1` or `xvdf`); must be absolute. @defaultValue `/mnt/packer-amazon-chroot-volumes/{{.Device}}` */
   readonly mountPath?: Template;
-  /** Partition holding `/`; `"0"` mounts the whole device (Packer `mount_partition`). @defaultValue `"1"` */
+  /** Partition holding `/`; `"0"` mounts the whole device (Packer `mount_partition`). @defaultValue `"1"`; `"0"` when the image is paravirtual (`amiVirtualizationType`, else the source's), as Packer does */
   readonly mountPartition?: string | number;
-  /** Options of the root mount, each passed as `-o` (Packer `mount_options`). @defaultValue [] */
+  /** Options of the root mount, each passed as `-o` (Packer `mount_options`); an XFS root gets `nouuid` added, since its UUID is a copy's that may be mounted already. @defaultValue [] (plus `nouuid` for XFS) */
   readonly mountOptions?: readonly string[];
   /** Shell commands run after attach, before mount (Packer `pre_mount_commands`); templates with `.Device` (the host block device, e.g. `/dev/nvme1n1`), values shell-quoted. Required with `fromScratch`. @defaultValue [] */
   readonly preMountCommands?: readonly Template[];
@@ -558,8 +558,8 @@ export interface ResolvedConfig {
   readonly nvmeDevicePath: string | undefined;
   /** Mount path template (renders validated: absolute). */
   readonly mountPath: CompiledTemplate;
-  /** Partition number, `"0"` for the whole device. */
-  readonly mountPartition: string;
+  /** Partition number, `"0"` for the whole device; `undefined`: `"1"`, or the whole device for a paravirtual image. */
+  readonly mountPartition: string | undefined;
   /** Root mount options. */
   readonly mountOptions: readonly string[];
   /** Pre-mount shell commands (values shell-quoted). */

@@ -145,6 +145,35 @@ export async function mountOne(spec: MountSpec, ctx: HostCtx, phase: Phase = 'mo
 }
 
 /**
+ * The filesystem type on `device` (`xfs`, `ext4`…) as blkid(8) probes it, or undefined when it
+ * finds none. Probes the device itself (`-p`), not blkid's cache: pre-mount commands may have just
+ * formatted it. A failing blkid is logged and counts as unknown: the mount then says what is wrong.
+ * @internal
+ */
+export async function filesystemType(
+  device: string,
+  ctx: HostCtx,
+  phase: Phase = 'mount',
+): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('blkid', ['-p', '-o', 'value', '-s', 'TYPE', device], {
+      signal: ctx.signal,
+      logger: ctx.logger,
+      commandWrapper: ctx.commandWrapper,
+      timeoutMs: 60_000,
+      phase,
+      // 2: nothing recognised on the device.
+      okExitCodes: [0, 2],
+    });
+    return stdout.trim() || undefined;
+  } catch (error) {
+    ctx.signal?.throwIfAborted();
+    ctx.logger.warn(`Could not tell the filesystem type of ${device} (blkid): ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
  * Options of {@link unmountTree}.
  * @public
  */

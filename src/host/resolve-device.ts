@@ -4,6 +4,7 @@
  * The /dev and /sys roots are parameters so tests can point them at fake trees.
  */
 import { access, readdir, readFile, realpath } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { sleep as delay } from '../internal/abort.js';
@@ -120,39 +121,61 @@ export interface ResolveBlockDeviceInput {
   readonly timeoutMs?: number | undefined;
 }
 
+/** The NVMe model string of EBS volumes on Nitro hosts. */
+const EBS_MODEL = 'Amazon Elastic Block Store';
+
 /** `vol-0abc` → `vol0abc`: the form in NVMe serials and by-id names. */
 function serialOf(volumeId: string): string {
   return volumeId.replace(/^vol-/, 'vol');
 }
 
-async function byNvmeSerial(
-  serial: string,
-  devRoot: string,
-  sysRoot: string,
-): Promise<{ found?: string; seen: string[] }> {
+/** What the NVMe scan saw: the match, every device (for the error), and whether any is EBS. */
+interface NvmeScan {
+  readonly found?: string;
+  readonly seen: string[];
+  /** An EBS volume is an NVMe device here: a Nitro host, where Xen names are never EBS volumes. */
+  readonly ebs: boolean;
+}
+
+async function readTrimmed(path: string): Promise<string | undefined> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function byNvmeSerial(serial: string, devRoot: string, sysRoot: string): Promise<NvmeScan> {
   const seen: string[] = [];
+  let ebs = false;
   let names: string[];
   try {
     names = await readdir(`${sysRoot}/block`);
   } catch {
-    return { seen };
+    return { seen, ebs };
   }
   for (const name of names.filter((n) => /^nvme\d+n\d+$/.test(n)).sort()) {
-    let value: string;
-    try {
-      value = (await readFile(`${sysRoot}/block/${name}/device/serial`, 'utf8')).trim();
-    } catch {
-      continue;
-    }
-    seen.push(`${name}=${value}`);
     // Serials are padded with spaces to 20 characters; some tools print them with the dash.
-    if (value === serial || value.replace(/^vol-/, 'vol') === serial) return { found: `${devRoot}/${name}`, seen };
+    const value = (await readTrimmed(`${sysRoot}/block/${name}/device/serial`))?.replace(/^vol-/, 'vol');
+    if (value === undefined) continue;
+    const model = await readTrimmed(`${sysRoot}/block/${name}/device/model`);
+    seen.push(model ? `${name}=${value} (${model})` : `${name}=${value}`);
+    // Only EBS volumes have a `vol…` serial; instance-store NVMe (i3, f1 on Xen too) has others.
+    if (/^vol\w+$/.test(value) || model === EBS_MODEL) ebs = true;
+    if (value === serial) return { found: `${devRoot}/${name}`, seen, ebs };
   }
-  return { seen };
+  return { seen, ebs };
 }
 
-async function firstExisting(paths: readonly string[]): Promise<string | undefined> {
-  for (const p of paths) if (await exists(p)) return p;
+/**
+ * The first Xen name that exists and is not an NVMe node: on a Nitro host a `/dev/sdX` may be a
+ * udev link to an NVMe device, which is ours only if its serial matched.
+ */
+async function firstXenName(paths: readonly string[]): Promise<string | undefined> {
+  for (const p of paths) {
+    const real = await realpath(p).catch(() => undefined);
+    if (real !== undefined && !/^nvme\d+n\d+$/.test(basename(real))) return p;
+  }
   return undefined;
 }
 
@@ -160,13 +183,16 @@ async function firstExisting(paths: readonly string[]): Promise<string | undefin
  * Finds the host block device (whole disk) of an attached volume and waits for it, and for
  * `partition` if given, to appear. Looks, in order, at `nvmeDevicePath`; the udev link
  * `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…`; the NVMe controller serials in
- * `/sys/block/nvme*n*\/device/serial`; then the Xen names `/dev/sdX` and `/dev/xvdX`. Symlinks
- * are resolved, so the result is the real node (`/dev/nvme1n1`, `/dev/xvdf`).
+ * `/sys/block/nvme*n*\/device/serial`; then, unless an NVMe device here is an EBS volume (a
+ * Nitro host), the Xen names `/dev/sdX` and `/dev/xvdX`. Symlinks are resolved, so the result is
+ * the real node (`/dev/nvme1n1`, `/dev/xvdf`).
  *
  * @remarks
  * Nitro hosts number NVMe devices in attach order, not by the requested name, so a fixed
  * `/dev/nvme1n1` is wrong as soon as two volumes are attached; the volume id is what identifies
- * the device. No "device prefix" detection is needed.
+ * the device. No "device prefix" detection is needed. Xen hosts with NVMe instance store (i3,
+ * f1) have NVMe devices too, with serials that are not `vol…`; their EBS volumes are found by the
+ * Xen name.
  *
  * @example
  * ```ts
@@ -194,7 +220,7 @@ export async function resolveBlockDevice(
   const xen = [`${devRoot}/sd${letterName}`, `${devRoot}/xvd${letterName}`];
   const override = input.nvmeDevicePath?.replace(/(nvme\d+n\d+)p$/, '$1');
 
-  let seen: string[] = [];
+  let nvme: NvmeScan = { seen: [], ebs: false };
   let pauseMs = 5;
   for (;;) {
     let found: string | undefined;
@@ -203,13 +229,13 @@ export async function resolveBlockDevice(
     } else {
       if (await exists(byId)) found = byId;
       if (!found) {
-        const nvme = await byNvmeSerial(serial, devRoot, sysRoot);
-        seen = nvme.seen;
+        nvme = await byNvmeSerial(serial, devRoot, sysRoot);
         found = nvme.found;
       }
-      // Xen names only when no NVMe device exists at all: on Nitro, /dev/sdX may be a udev
-      // link that already resolved above, or absent; it is never another volume's node.
-      if (!found && seen.length === 0) found = await firstExisting(xen);
+      // Xen names only when no NVMe device is an EBS volume: on Nitro, /dev/sdX may be a udev
+      // link that already resolved above, or absent. Xen hosts with NVMe instance store (i3,
+      // f1) have NVMe devices, but their EBS volumes still appear as /dev/xvdX.
+      if (!found && !nvme.ebs) found = await firstXenName(xen);
     }
     if (found) {
       const disk = await realpath(found);
@@ -229,7 +255,10 @@ export async function resolveBlockDevice(
   const looked =
     override !== undefined
       ? `nvmeDevicePath ${override}`
-      : `${byId}, NVMe serials in ${sysRoot}/block/nvme*n*/device/serial (${seen.length ? seen.join(', ') : 'no NVMe devices'}), ${xen.join(', ')}`;
+      : `${byId}, NVMe serials in ${sysRoot}/block/nvme*n*/device/serial (${nvme.seen.length ? nvme.seen.join(', ') : 'no NVMe devices'}), ` +
+        (nvme.ebs
+          ? `not ${xen.join(' or ')} (EBS volumes are NVMe devices on this host)`
+          : `${xen.join(', ')} (no EBS NVMe device: a Xen host)`);
   throw new DeviceError(
     `Volume ${input.volumeId} attached as ${input.device} did not appear on this host within ${Math.round(timeoutMs / 1000)} s. ` +
       `Looked at: ${looked}. Check that the attachment is in state "attached", or set nvmeDevicePath to the right node.`,

@@ -364,7 +364,9 @@ async function mountAndProvision(
 ): Promise<void> {
   const { run } = b;
   const { attachment } = attached;
-  const { mounted, unmount } = await mountStep(run, b.cfg, attachment.hostDevice, b);
+  // As Packer: the AMI's type decides whether the root is partition 1 or the whole device.
+  const virtualizationType = b.cfg.amiVirtualizationType ?? p.source?.virtualizationType;
+  const { mounted, unmount } = await mountStep(run, b.cfg, attachment.hostDevice, { ...b, virtualizationType });
   const info: BuildInfo = {
     buildId: b.cfg.buildId,
     region: p.region,

@@ -89,7 +89,7 @@ export interface BuildImageInput {
   readonly mountPath?: Template;
   /** Partition holding `/`; `"0"` mounts the whole disk (Packer `mount_partition`). @defaultValue `"1"` */
   readonly mountPartition?: string | number;
-  /** Options of the root mount, each passed as `-o` (Packer `mount_options`). @defaultValue [] */
+  /** Options of the root mount, each passed as `-o` (Packer `mount_options`); an XFS root gets `nouuid` added, since its UUID is a copy's that may be mounted already. @defaultValue [] (plus `nouuid` for XFS) */
   readonly mountOptions?: readonly string[];
   /** Shell commands run before the root mount (`{{.Device}}`) (Packer `pre_mount_commands`). @defaultValue [] */
   readonly preMountCommands?: readonly Template[];

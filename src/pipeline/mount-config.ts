@@ -25,6 +25,17 @@ export type ChrootOptions = Pick<
 >;
 
 /**
+ * The partition to mount: the configured one; unset, the whole device (`'0'`) for a paravirtual
+ * image, whose filesystem has no partition table (Packer mounts those whole), else `'1'`.
+ * `virtualizationType` is the AMI's: `amiVirtualizationType`, else the source's.
+ * @internal
+ */
+export function mountPartitionFor(configured: string | undefined, virtualizationType: string | undefined): string {
+  if (configured !== undefined) return configured;
+  return virtualizationType === 'paravirtual' ? '0' : '1';
+}
+
+/**
  * Mounts `device` with the chroot options of a resolved config (mount path, partition, options,
  * pre/post-mount commands, chroot mounts, copy files, service guard, command wrapper) and
  * registers the unmount on `stack` the moment the mount exists.
@@ -38,6 +49,8 @@ export async function mountWithConfig(
     readonly stack: CleanupStack;
     readonly stateDir: string | false;
     readonly operation: OperationOptions;
+    /** The image's virtualization type, for the default partition. @defaultValue hvm */
+    readonly virtualizationType?: string | undefined;
   },
 ): Promise<{ mounted: MountedChroot; unmount: Undo }> {
   const { clock, stack } = context;
@@ -49,7 +62,7 @@ export async function mountWithConfig(
     {
       device,
       mountPath: cfg.mountPath.render({ Device: basename(device) }, clock),
-      mountPartition: cfg.mountPartition,
+      mountPartition: mountPartitionFor(cfg.mountPartition, context.virtualizationType),
       mountOptions: cfg.mountOptions,
       preMountCommands: (d) => cfg.preMountCommands.map((t) => t.render({ Device: d.Device }, clock)),
       postMountCommands: (d) =>
@@ -77,7 +90,12 @@ export function mountStep(
   run: Run,
   cfg: ChrootOptions,
   device: string,
-  context: { readonly clock: TemplateClock; readonly stack: CleanupStack; readonly stateDir: string | false },
+  context: {
+    readonly clock: TemplateClock;
+    readonly stack: CleanupStack;
+    readonly stateDir: string | false;
+    readonly virtualizationType?: string | undefined;
+  },
 ): Promise<{ mounted: MountedChroot; unmount: Undo }> {
   return run.step('mount', () =>
     mountWithConfig(cfg, device, {
@@ -85,6 +103,7 @@ export function mountStep(
       stack: context.stack,
       stateDir: context.stateDir,
       operation: run.operation,
+      virtualizationType: context.virtualizationType,
     }),
   );
 }

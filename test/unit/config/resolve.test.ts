@@ -63,7 +63,7 @@ describe('defaults', () => {
     ['copyFiles', ['/etc/resolv.conf']],
     ['devicePath', undefined],
     ['nvmeDevicePath', undefined],
-    ['mountPartition', '1'],
+    ['mountPartition', undefined],
     ['mountOptions', []],
     ['preMountCommands', []],
     ['postMountCommands', []],

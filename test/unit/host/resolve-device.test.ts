@@ -31,11 +31,17 @@ afterEach(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function nvme(name: string, serial: string): Promise<void> {
+async function nvme(name: string, serial: string, model?: string): Promise<void> {
   await mkdir(join(sys, 'block', name, 'device'), { recursive: true });
   await writeFile(join(sys, 'block', name, 'device/serial'), serial.padEnd(20, ' ') + '\n');
+  if (model !== undefined) await writeFile(join(sys, 'block', name, 'device/model'), model.padEnd(40, ' ') + '\n');
   await writeFile(join(dev, name), '');
 }
+
+const EBS = 'Amazon Elastic Block Store';
+const INSTANCE_STORE = 'Amazon EC2 NVMe Instance Storage';
+/** The device node appears a moment after the call starts, as after AttachVolume. */
+const later = (fn: () => Promise<void>): void => void setTimeout(() => void fn(), 40);
 
 describe('resolveBlockDevice', () => {
   it('finds an NVMe volume by its controller serial, not by attach order', async () => {
@@ -123,6 +129,70 @@ describe('resolveBlockDevice', () => {
     await expect(
       resolveBlockDevice({ volumeId: 'vol-x', device: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal }),
     ).rejects.toBe(reason);
+  });
+});
+
+// The host kinds EC2 has: what /sys and /dev look like there when volume vol-0123456789abcdef0,
+// attached as /dev/sdf, shows up.
+describe('resolveBlockDevice per host kind', () => {
+  const volume = { volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf' };
+
+  it('Nitro: the NVMe device with the volume’s serial, past instance store and a stale /dev/sdf link', async () => {
+    await nvme('nvme0n1', 'vol0aaaaaaaaaaaaaaaa', EBS);
+    await nvme('nvme1n1', 'AWS22D2B1A2C3D4E5F6', INSTANCE_STORE);
+    await symlink('nvme1n1', join(dev, 'sdf'));
+    later(() => nvme('nvme2n1', 'vol0123456789abcdef0', EBS));
+    expect(await resolveBlockDevice({ ...volume, devRoot: dev, sysRoot: sys, timeoutMs: 5000 })).toBe(
+      join(dev, 'nvme2n1'),
+    );
+  });
+
+  it('Xen with NVMe instance store (i3, f1): the Xen name, once it appears', async () => {
+    await nvme('nvme0n1', 'AWS22D2B1A2C3D4E5F6', INSTANCE_STORE);
+    await nvme('nvme1n1', 'AWS3A1B2C3D4E5F60718', INSTANCE_STORE);
+    await writeFile(join(dev, 'xvda'), '');
+    later(() => writeFile(join(dev, 'xvdf'), ''));
+    expect(await resolveBlockDevice({ ...volume, devRoot: dev, sysRoot: sys, timeoutMs: 5000 })).toBe(
+      join(dev, 'xvdf'),
+    );
+  });
+
+  it('plain Xen: /dev/xvdX for an attachment named /dev/sdX', async () => {
+    await writeFile(join(dev, 'xvda'), '');
+    later(() => writeFile(join(dev, 'xvdf'), ''));
+    expect(await resolveBlockDevice({ ...volume, devRoot: dev, sysRoot: sys, timeoutMs: 5000 })).toBe(
+      join(dev, 'xvdf'),
+    );
+  });
+
+  it('sd names (older Xen kernels), with instance-store NVMe too', async () => {
+    await nvme('nvme0n1', 'AWS22D2B1A2C3D4E5F6', INSTANCE_STORE);
+    await writeFile(join(dev, 'sda'), '');
+    later(() => writeFile(join(dev, 'sdf'), ''));
+    expect(
+      await resolveBlockDevice({ ...volume, device: '/dev/xvdf', devRoot: dev, sysRoot: sys, timeoutMs: 5000 }),
+    ).toBe(join(dev, 'sdf'));
+  });
+
+  it('tells a Xen host with instance store why it waited for the Xen names', async () => {
+    await nvme('nvme0n1', 'AWS22D2B1A2C3D4E5F6', INSTANCE_STORE);
+    // A udev link to the instance store is not the volume, whatever its name.
+    await symlink('nvme0n1', join(dev, 'sdf'));
+    const error = await resolveBlockDevice({ ...volume, devRoot: dev, sysRoot: sys, timeoutMs: 30 }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DeviceError);
+    const message = (error as Error).message;
+    expect(message).toContain(`nvme0n1=AWS22D2B1A2C3D4E5F6 (${INSTANCE_STORE})`);
+    expect(message).toContain(`${join(dev, 'sdf')}, ${join(dev, 'xvdf')} (no EBS NVMe device: a Xen host)`);
+  });
+
+  it('tells a Nitro host it did not look at the Xen names', async () => {
+    await nvme('nvme0n1', 'vol0aaaaaaaaaaaaaaaa', EBS);
+    const error = await resolveBlockDevice({ ...volume, devRoot: dev, sysRoot: sys, timeoutMs: 30 }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toContain('(EBS volumes are NVMe devices on this host)');
   });
 });
 
