@@ -67,7 +67,7 @@ describe('buildAmi from a paravirtual source', () => {
     const result = await buildAmi(
       env.config({ sourceAmi: pvImage, amiRegions: [], copyFiles: [] }),
       async (chroot, info) => {
-        mountedSource = (await readMountInfo()).find((m) => m.mountPoint === info.MountPath)?.source ?? '';
+        mountedSource = (await readMountInfo()).find((m) => m.mountPoint === info.mountPath)?.source ?? '';
         await chroot.writeFile('/etc/hostname', 'paravirtual\n');
       },
       wholeDiskOptions(),

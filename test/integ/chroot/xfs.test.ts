@@ -163,7 +163,7 @@ describe('XFS roots with a UUID already mounted', () => {
         copyFiles: [],
       },
       async (chroot, info) => {
-        expect(await superOptions(info.MountPath)).toContain('nouuid');
+        expect(await superOptions(info.mountPath)).toContain('nouuid');
         await chroot.writeFile('/etc/built', 'by buildImage\n');
       },
       { logger: quiet, stateDir: join(dir.path, 'state') },
