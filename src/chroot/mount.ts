@@ -22,6 +22,7 @@ import {
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/logger.js';
 import { idempotent } from '../internal/once.js';
+import { phaseRunnerOf } from '../internal/sub-phases.js';
 import type { CommandWrapper } from '../host/exec.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import { Journal } from '../host/journal.js';
@@ -184,6 +185,7 @@ function toError(error: unknown): Error {
 export async function mountChroot(input: MountChrootInput, options: OperationOptions = {}): Promise<MountedChroot> {
   checkMountInput(input);
   const ctx: HostCtx = { ...toCtx(options), commandWrapper: input.commandWrapper };
+  const phase = phaseRunnerOf(options, ctx);
   const device = input.device;
   const partition = input.mountPartition ?? '1';
   const mountPathTemplate = input.mountPath ?? DEFAULT_MOUNT_PATH;
@@ -277,7 +279,9 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
 
   try {
     ctx.signal?.throwIfAborted();
-    await runCommands(commandsOf(input.preMountCommands, { Device: device, MountPath: '' }), 'pre-mount', ctx);
+    await phase('pre-mount', () =>
+      runCommands(commandsOf(input.preMountCommands, { Device: device, MountPath: '' }), 'pre-mount', ctx),
+    );
 
     state.mountedDevice = await waitForPartition(device, partition, {
       signal: ctx.signal,
@@ -327,12 +331,22 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     }
     ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: state.root });
 
-    await runCommands(
-      commandsOf(input.postMountCommands, { Device: device, MountPath: state.root }),
-      'post-mount',
-      ctx,
+    await phase('post-mount', () =>
+      runCommands(commandsOf(input.postMountCommands, { Device: device, MountPath: state.root }), 'post-mount', ctx),
     );
+    await phase('chroot-mounts', () => mountChrootMounts());
+    await phase('copy-files', () => placeCopyFiles());
+    if (input.serviceGuard ?? true) await phase('service-guard', () => placeServiceGuard());
+  } catch (error) {
+    try {
+      await unmount();
+    } catch (cleanupError) {
+      throw attachCleanupErrors(error, [toError(cleanupError)]);
+    }
+    throw error;
+  }
 
+  async function mountChrootMounts(): Promise<void> {
     for (const { fsType, source, target } of chrootMounts) {
       ctx.signal?.throwIfAborted();
       // Resolved inside the image: a /dev or /proc that is a symlink must not send the mount to the host.
@@ -352,7 +366,9 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       }
       ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: dir });
     }
+  }
 
+  async function placeCopyFiles(): Promise<void> {
     for (const file of copyFiles) {
       let data: Buffer;
       let mode: number;
@@ -379,31 +395,24 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
       });
       ctx.emit({ type: 'resource', action: 'created', kind: 'file', id: placed.hostPath });
     }
+  }
 
-    if (input.serviceGuard ?? true) {
-      const guard = await installServiceGuard(state.root, journal, ctx);
-      state.guard = guard;
-      stack.defer('remove the service guard', async () => {
-        try {
-          await guard.remove();
-        } catch (error) {
-          throw new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
-            phase: 'service-guard',
-            cause: error,
-          });
-        }
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
-      });
-      ctx.emit({ type: 'resource', action: 'created', kind: 'service-guard', id: state.root });
-      ctx.logger.debug(`Service guard in ${state.root}: ${state.guard.installed.join(', ')}`);
-    }
-  } catch (error) {
-    try {
-      await unmount();
-    } catch (cleanupError) {
-      throw attachCleanupErrors(error, [toError(cleanupError)]);
-    }
-    throw error;
+  async function placeServiceGuard(): Promise<void> {
+    const guard = await installServiceGuard(state.root, journal, ctx);
+    state.guard = guard;
+    stack.defer('remove the service guard', async () => {
+      try {
+        await guard.remove();
+      } catch (error) {
+        throw new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
+          phase: 'service-guard',
+          cause: error,
+        });
+      }
+      ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
+    });
+    ctx.emit({ type: 'resource', action: 'created', kind: 'service-guard', id: state.root });
+    ctx.logger.debug(`Service guard in ${state.root}: ${state.guard.installed.join(', ')}`);
   }
 
   ctx.logger.info(`Mounted ${state.mountedDevice} at ${state.root} with ${state.mounts.length - 1} chroot mount(s).`);

@@ -2,6 +2,7 @@
  * Mounting a device with the chroot options of a resolved config (buildAmi, buildImage): the
  * templates rendered, the unmount registered on the run's cleanup stack the moment it exists.
  */
+import { withPhaseRunner } from '../internal/sub-phases.js';
 import { basename } from 'node:path';
 import type { CleanupStack, Undo } from '../internal/cleanup-stack.js';
 import type { ResolvedConfig, TemplateClock } from '../config/types.js';
@@ -102,7 +103,8 @@ export function mountStep(
       clock: context.clock,
       stack: context.stack,
       stateDir: context.stateDir,
-      operation: run.operation,
+      // pre-mount, post-mount, chroot-mounts, copy-files and service-guard run as hooked phases.
+      operation: withPhaseRunner(run.operation, run.step),
       virtualizationType: context.virtualizationType,
     }),
   );

@@ -179,6 +179,9 @@ describe('buildAmi end to end (moto + loop devices)', () => {
     expect(starts).toContain('preflight');
     expect(Object.keys(result.timings).sort()).toEqual([...new Set(starts)].sort());
     expect(starts.indexOf('provision')).toBeLessThan(starts.indexOf('register'));
+    // The mount's own steps are phases too, between the mount's start and the provisioning.
+    const mountSteps = ['pre-mount', 'post-mount', 'chroot-mounts', 'copy-files', 'service-guard'];
+    expect(starts.slice(starts.indexOf('mount') + 1, starts.indexOf('provision'))).toEqual(mountSteps);
     expect(starts.indexOf('unmount')).toBeLessThan(
       starts.indexOf('snapshot') === -1 ? starts.indexOf('register') : starts.indexOf('snapshot'),
     );

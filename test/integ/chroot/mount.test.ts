@@ -114,6 +114,14 @@ describe('mountChroot / withChroot on a real image', () => {
       expect(
         events.filter((e) => e.type === 'resource' && e.kind === 'mount').map((e) => (e as { action: string }).action),
       ).toEqual([...Array(6).fill('created'), ...Array(6).fill('removed')]);
+      // Called alone, the mount still reports its steps as phases.
+      expect(events.flatMap((e) => (e.type === 'phase-end' && e.ok ? [e.phase] : []))).toEqual([
+        'pre-mount',
+        'post-mount',
+        'chroot-mounts',
+        'copy-files',
+        'service-guard',
+      ]);
       await inspect(img, async (root) => {
         // The image keeps its own resolv.conf, loses the guard, keeps the provisioning.
         expect(await readFile(join(root, 'etc/resolv.conf'), 'utf8')).toBe(IMAGE_RESOLV_CONF);

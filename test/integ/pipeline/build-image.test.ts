@@ -141,7 +141,22 @@ describe('buildImage on real loop devices', () => {
     });
 
     const phaseEnds = events.filter((e) => e.type === 'phase-end').map((e) => e.phase);
-    expect(phaseEnds).toEqual(['validate', 'volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register']);
+    // The mount's own steps are phases nested inside it (each ends before the mount does).
+    expect(phaseEnds).toEqual([
+      'validate',
+      'volume',
+      'attach',
+      'pre-mount',
+      'post-mount',
+      'chroot-mounts',
+      'copy-files',
+      'service-guard',
+      'mount',
+      'provision',
+      'unmount',
+      'detach',
+      'register',
+    ]);
     expect(Object.keys(result.timings).sort()).toEqual([...phaseEnds].sort());
     const files = events.filter(
       (e): e is Extract<ProgressEvent, { type: 'resource' }> => e.type === 'resource' && e.kind === 'image-file',
@@ -277,29 +292,39 @@ describe('buildImage on real loop devices', () => {
     await assertNothingLeft(output, stateDir);
   });
 
-  it.each(['volume', 'attach', 'mount', 'provision', 'unmount', 'detach', 'register'] as const)(
-    'a hook failing right after the %s phase leaves nothing behind',
-    async (phase) => {
-      const { output, mountPath, stateDir } = paths();
-      const failure = new Error(`hook failed after ${phase}`);
-      const error = await buildImage(
-        { sourceImage: source, output, mountPath },
-        (chroot) => chroot.writeFile('/etc/x', 'x'),
-        {
-          stateDir,
-          logger: quiet,
-          hooks: {
-            after: (p) => {
-              if (p === phase) throw failure;
-            },
+  it.each([
+    'volume',
+    'attach',
+    'pre-mount',
+    'post-mount',
+    'chroot-mounts',
+    'copy-files',
+    'service-guard',
+    'mount',
+    'provision',
+    'unmount',
+    'detach',
+    'register',
+  ] as const)('a hook failing right after the %s phase leaves nothing behind', async (phase) => {
+    const { output, mountPath, stateDir } = paths();
+    const failure = new Error(`hook failed after ${phase}`);
+    const error = await buildImage(
+      { sourceImage: source, output, mountPath },
+      (chroot) => chroot.writeFile('/etc/x', 'x'),
+      {
+        stateDir,
+        logger: quiet,
+        hooks: {
+          after: (p) => {
+            if (p === phase) throw failure;
           },
         },
-      ).catch((e: unknown) => e);
-      expect(error).toBe(failure);
-      expect((error as Error & { phase?: string }).phase).toBe(phase);
-      await assertNothingLeft(output, stateDir);
-    },
-  );
+      },
+    ).catch((e: unknown) => e);
+    expect(error).toBe(failure);
+    expect((error as Error & { phase?: string }).phase).toBe(phase);
+    await assertNothingLeft(output, stateDir);
+  });
 
   it('refuses an existing output before any side effect', async () => {
     const { output, mountPath, stateDir } = paths();
