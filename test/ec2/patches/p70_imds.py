@@ -92,9 +92,11 @@ def _document(meta: dict) -> dict:
     }
 
 
-def _answer(start_response, status: str, body: str, content_type: str = "text/plain"):
+def _answer(start_response, status: str, body: str, content_type: str = "text/plain", headers=()):
     data = body.encode()
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    start_response(
+        status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers]
+    )
     return [data]
 
 
@@ -115,7 +117,9 @@ def apply(knobs):
             method = environ.get("REQUEST_METHOD")
             if path == _TOKEN_PATH and method == "PUT":
                 ttl = environ.get("HTTP_X_AWS_EC2_METADATA_TOKEN_TTL_SECONDS", "21600")
-                return _answer(start_response, "200 OK", f"test-ec2-imds-token-{ttl}")
+                # aws-sdk-go v1 rejects a token whose answer lacks the TTL header, and retries.
+                ttl_header = ("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", ttl)
+                return _answer(start_response, "200 OK", f"test-ec2-imds-token-{ttl}", headers=[ttl_header])
             is_meta = path.startswith(_META_PREFIX) and path[len(_META_PREFIX) :] in _SERVED_KEYS
             if method != "GET" or not (is_meta or path == _DOCUMENT_PATH):
                 return app(environ, start_response)
