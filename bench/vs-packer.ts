@@ -10,7 +10,7 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBusyboxImage } from '../fixtures/busybox-image.js';
 import { motoEc2, startBuildHost, startMoto } from '../fixtures/moto.js';
@@ -180,6 +180,16 @@ async function buildOnce(tool: Tool, mode: Mode, run: number, rig: Rig, oursChil
   }
 }
 
+/**
+ * The floor under our start-up and RSS: a Node process that only imports the EC2 client.
+ */
+async function sdkFloor(runs: number): Promise<{ wallS: number; maxRssMiB: number }> {
+  const costs: ProcessCost[] = [];
+  for (let i = 0; i < runs; i++)
+    costs.push(await measure(process.execPath, ['--input-type=module', '-e', "await import('@aws-sdk/client-ec2')"]));
+  return { wallS: median(costs.map((c) => c.wallS)), maxRssMiB: median(costs.map((c) => c.maxRssMiB)) };
+}
+
 /** Medians per tool and mode. */
 interface Row {
   readonly tool: Tool;
@@ -258,6 +268,7 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
   const packerVersion = await ensurePacker();
   const runs = option(argv, '--runs', 3);
   const modes = modesOf(argv);
+  const loadBefore = loadavg()[0] ?? 0;
   const oursChild = await compileOursChild();
   const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-vs-packer-'));
   const measured: Measured[] = [];
@@ -277,6 +288,7 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
     if (leaks.length === 0) await rm(dir, { recursive: true, force: true });
   }
   if (leaks.length > 0) throw new Error(`vs-packer left mounts behind: ${leaks.join(', ')}`);
+  const floor = await sdkFloor(runs);
   const rows = medians(measured, modes);
   const targets = targetsOf(rows, modes);
   const table = [
@@ -295,6 +307,8 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
         r.awsCalls,
       ]),
     ),
+    `Load average (1 min): ${formatNumber(loadBefore)} before, ${formatNumber(loadavg()[0] ?? 0)} after, on ${availableParallelism()} CPUs. ` +
+      `Floor: a Node process that only imports @aws-sdk/client-ec2 takes ${formatNumber(floor.wallS)} s and ${formatNumber(floor.maxRssMiB)} MiB (median of ${runs})`,
     ...modes.map(
       (m) => `Our per-phase times, ${m.mode} (timings of the build result):\n${phaseTable(measured, m.mode)}`,
     ),
@@ -303,7 +317,7 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
     name: 'vs-packer',
     table,
     targets,
-    data: { runs, packerVersion, modes, measured, medians: rows },
+    data: { runs, packerVersion, modes, measured, medians: rows, sdkFloor: floor, loadAverage: loadavg() },
     headline: Object.fromEntries(
       rows.map((r) => [
         `${r.tool} ${r.mode}`,
