@@ -23,15 +23,24 @@ export const SIDE_BY_SIDE = {
  * @internal
  */
 export function packerTemplate(options: {
+  /** The test EC2 (`custom_endpoint_ec2`). */
+  readonly endpoint: string;
   readonly amiName: string;
   readonly mountPath: string;
+  /** The name the volume is attached under. */
   readonly devicePath: string;
+  /** Where Packer mounts it from (partition 1 is this path with `1` appended). */
+  readonly nvmeDevicePath: string;
+  /** Run after AttachVolume, before the mount: they make the device node. */
+  readonly preMountCommands: readonly string[];
 }): Record<string, unknown> {
   return {
     builders: [
       {
         type: 'amazon-chroot',
         region: SIDE_BY_SIDE.region,
+        custom_endpoint_ec2: options.endpoint,
+        skip_region_validation: true,
         source_ami_filter: {
           filters: { name: SIDE_BY_SIDE.sourceNamePattern },
           owners: [SIDE_BY_SIDE.sourceOwner],
@@ -42,10 +51,9 @@ export function packerTemplate(options: {
         ami_users: [SIDE_BY_SIDE.shareWith],
         tags: SIDE_BY_SIDE.tags,
         mount_path: options.mountPath,
-        // Packer finds the attached volume by name under /dev; the harness makes that name a
-        // link to the loop device (see vs-packer.ts).
         device_path: options.devicePath,
-        skip_region_validation: true,
+        nvme_device_path: options.nvmeDevicePath,
+        pre_mount_commands: options.preMountCommands,
       },
     ],
     provisioners: [{ type: 'shell', inline: [SIDE_BY_SIDE.provisionCommand] }],

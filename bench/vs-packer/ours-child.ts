@@ -28,7 +28,22 @@ export interface OursParams {
   readonly pollScale: number;
 }
 
+/**
+ * What the child prints: its start-up time and the build's own timings.
+ * @internal
+ */
+export interface OursReport {
+  /** From process start to the first line of `main` (imports included). */
+  readonly startupMs: number;
+  /** `buildAmi`'s `durationMs`. */
+  readonly durationMs: number;
+  /** `buildAmi`'s per-phase `timings`. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
 async function main(params: OursParams): Promise<void> {
+  // Static imports are done by now: this is Node's start plus loading the SDK and the library.
+  const startupMs = performance.now();
   const loops: LoopDevice[] = [];
   const files: string[] = [];
   try {
@@ -72,7 +87,8 @@ async function main(params: OursParams): Promise<void> {
         },
       },
     );
-    process.stdout.write(`${JSON.stringify({ images: result.images, durationMs: result.durationMs })}\n`);
+    const report: OursReport = { startupMs, durationMs: result.durationMs, timings: result.timings };
+    process.stdout.write(`${JSON.stringify(report)}\n`);
   } finally {
     for (const loop of loops) await loop.detach();
     for (const file of files) await rm(file, { force: true });

@@ -25,6 +25,7 @@ import {
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { getHostIdentity } from '../../../src/aws/identity.js';
 import { motoEc2, startBuildHost, startMoto } from '../../helpers/moto.js';
 import type { MotoServer } from '../../helpers/moto.js';
 
@@ -521,5 +522,37 @@ describe("moto's gaps, closed", () => {
     expect(CreateVolumePermissions).toEqual(expect.arrayContaining([{ UserId: '111122223333' }, { Group: 'all' }]));
     expect(CreateVolumePermissions).toHaveLength(2);
     await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+  });
+
+  it('imds_instance_id: IMDSv2 and the identity document name an instance the test EC2 has', async () => {
+    const imds = async (path: string): Promise<Response> => {
+      const token = await fetch(`${moto.endpoint}/latest/api/token`, {
+        method: 'PUT',
+        headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' },
+      }).then((response) => response.text());
+      return fetch(`${moto.endpoint}${path}`, { headers: { 'x-aws-ec2-metadata-token': token } });
+    };
+    const document = '/latest/dynamic/instance-identity/document';
+    // Stock answers without the knob, the document included.
+    expect(await (await imds(document)).json()).toMatchObject({ instanceId: 'i-fake', region: 'us-east-1' });
+    await moto.setKnobs({ imds_instance_id: host.instanceId });
+    await expect(getHostIdentity({ endpoint: moto.endpoint })).resolves.toEqual({
+      instanceId: host.instanceId,
+      availabilityZone: host.availabilityZone,
+      region: 'us-east-1',
+    });
+    const identity = (await (await imds(document)).json()) as Record<string, unknown>;
+    expect(identity).toMatchObject({
+      instanceId: host.instanceId,
+      availabilityZone: host.availabilityZone,
+      region: 'us-east-1',
+      accountId: '123456789012',
+      instanceType: 't3.micro',
+    });
+    // Go's time.Time and JS's Date both parse it.
+    expect(Number.isNaN(Date.parse(String(identity['pendingTime'])))).toBe(false);
+    await moto.setKnobs({ imds_instance_id: 'i-0000000000000dead' });
+    expect((await imds(document)).status).toBe(404);
+    expect((await imds('/latest/meta-data/instance-id')).status).toBe(404);
   });
 });
