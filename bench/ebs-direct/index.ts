@@ -234,7 +234,7 @@ try {
     const result: BuildResult = await buildAmi(
       cfg,
       async (_chroot, build) => {
-        written = await installPackages(build.MountPath, seed);
+        written = await installPackages(build.mountPath, seed);
       },
       options({
         ebs,
@@ -270,7 +270,7 @@ try {
   const attachResult = await buildAmi(
     config({ lockDir: join(dir, 'lock') }),
     async (_chroot, build) => {
-      await installPackages(build.MountPath, 3);
+      await installPackages(build.mountPath, 3);
     },
     options({
       hostIdentity: { instanceId: host.instanceId, availabilityZone: host.availabilityZone, region: REGION },

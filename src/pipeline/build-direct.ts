@@ -249,16 +249,19 @@ async function provisionWorkFile(
     return attached;
   });
   const chroot = { ...cfg, mountOptions: directMountOptions(cfg.mountOptions) };
-  const { mounted, unmount } = await mountStep(run, chroot, loop.device, b);
+  // As on the attach path: the AMI's type decides whether the root is partition 1 or the whole disk.
+  const virtualizationType = cfg.amiVirtualizationType ?? p.source?.virtualizationType;
+  const { mounted, unmount } = await mountStep(run, chroot, loop.device, { ...b, virtualizationType });
   const info: BuildInfo = {
     buildId: cfg.buildId,
-    ...p.data,
-    Device: loop.device,
-    MountPath: mounted.root,
+    region: p.region,
+    hostDevice: loop.device,
+    mountPath: mounted.root,
     attachmentName: '',
     volumeId: '',
     instanceId: '',
     sourceImage: p.source,
+    packer: { ...p.data, Device: loop.device, MountPath: mounted.root },
   };
   await runProvision(run, mounted, provision, info, { device: loop.device });
   await run.step('unmount', () => unmount.run());
@@ -331,5 +334,5 @@ export async function buildDirect(b: AmiRun, provision: ProvisionFn, started: nu
     blocksWritten: uploaded.blocksWritten,
     bytesWritten: uploaded.bytesWritten,
   };
-  return finishBuild(b, p, { device: '', hostDevice: loop.device, image, copies, ebsDirect }, started);
+  return finishBuild(b, p, { attachmentName: '', hostDevice: loop.device, image, copies, ebsDirect }, started);
 }

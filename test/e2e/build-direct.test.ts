@@ -144,9 +144,9 @@ describe("buildAmi via: 'ebs-direct'", () => {
         await chroot.writeFile('/etc/motd', 'built without an instance\n');
         copied = await chroot.readFile(hostFile, 'utf8');
         mountLine =
-          (await readFile('/proc/self/mounts', 'utf8')).split('\n').find((l) => l.split(' ')[1] === build.MountPath) ??
+          (await readFile('/proc/self/mounts', 'utf8')).split('\n').find((l) => l.split(' ')[1] === build.mountPath) ??
           '';
-        expect(build.Device).toMatch(/^\/dev\/loop\d+$/);
+        expect(build.hostDevice).toMatch(/^\/dev\/loop\d+$/);
         expect(build.instanceId).toBe('');
       },
       options({
