@@ -119,8 +119,7 @@ export type {
 
 // --- build: the whole AMI build, and the sweep of what killed builds left ---
 export { buildAmi } from './pipeline/build-ami.js';
-export { buildAmiDirect } from './pipeline/build-direct.js';
-export type { BuildAmiDirectInput, BuildAmiDirectOptions, DirectBuildResult } from './pipeline/build-direct.js';
+export type { DirectTransfer } from './pipeline/build-direct.js';
 export { cleanupOrphans } from './pipeline/orphans.js';
 export type {
   BuildAmiOptions,

@@ -6,9 +6,9 @@
  *
  * Each job is independent: it resolves its source, keeps its own cache (or a cache restored by
  * the engine), tags everything with its own build id, and prints one JSON line with the result.
+ * The config is the one an instance build takes; `via: 'ebs-direct'` is the only difference.
  */
-import { buildAmiDirect } from '../../src/index.js';
-import { createAwsClients, createEbsClient, resolveRegion, resolveSourceAmi } from '../../src/aws/index.js';
+import { buildAmi } from '../../src/index.js';
 
 const [sourceAmi, name, cacheDir = '/var/cache/ami-chroot'] = process.argv.slice(2);
 if (!sourceAmi || !name) {
@@ -19,24 +19,17 @@ if (!sourceAmi || !name) {
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => controller.abort());
 
-const region = await resolveRegion({});
-const clients = createAwsClients({ region });
-const ebs = createEbsClient({ region });
-try {
-  const source = await resolveSourceAmi({ sourceAmi }, { ec2: clients.ec2, signal: controller.signal });
-  const result = await buildAmiDirect(
-    {
-      sourceSnapshotId: source.rootSnapshotId,
-      cacheDir,
-      image: { name, source, tags: { Name: name, Job: process.env['JOB_NAME'] ?? 'local' } },
-    },
-    async (chroot) => {
-      await chroot.writeFile('/etc/motd', `${name}: built without an instance\n`);
-    },
-    { ebs, ec2: clients.ec2, signal: controller.signal, logger: console },
-  );
-  console.log(JSON.stringify(result));
-} finally {
-  ebs.destroy();
-  clients.destroy();
-}
+const result = await buildAmi(
+  {
+    via: 'ebs-direct',
+    cacheDir,
+    sourceAmi,
+    amiName: `${name} {{timestamp}}`,
+    tags: { Name: name, Job: process.env['JOB_NAME'] ?? 'local', Source: '{{ .SourceAMI }}' },
+  },
+  async (chroot) => {
+    await chroot.writeFile('/etc/motd', `${name}: built without an instance\n`);
+  },
+  { signal: controller.signal, logger: console },
+);
+console.log(JSON.stringify({ images: result.images, ebsDirect: result.ebsDirect, durationMs: result.durationMs }));

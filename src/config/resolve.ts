@@ -18,7 +18,7 @@ import type {
   StaticCredentials,
   Template,
 } from './types.js';
-import { DEFAULT_LOCK_DIR } from '../host/defaults.js';
+import { DEFAULT_CACHE_DIR, DEFAULT_LOCK_DIR } from '../host/defaults.js';
 import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES } from '../chroot/defaults.js';
 
 /** Packer's mount path default; kept so imported builds behave the same. */
@@ -371,6 +371,8 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     keepOnError: c.keepOnError ?? false,
     serviceGuard: c.serviceGuard ?? true,
     lockDir: c.lockDir ?? DEFAULT_LOCK_DIR,
+    via: c.via ?? 'attach',
+    cacheDir: c.cacheDir ?? DEFAULT_CACHE_DIR,
     buildId: c.buildId ?? randomUUID(),
     warnings: Object.freeze(warnings),
   };

@@ -211,6 +211,8 @@ const ENTRIES = {
   keepOnError: bool,
   serviceGuard: bool,
   lockDir: absolutePath,
+  via: oneOf(['attach', 'ebs-direct'] as const),
+  cacheDir: absolutePath,
   buildId: pattern(
     BUILD_ID,
     '1 to 64 characters of letters, digits, ".", "_" and "-" (starting with a letter or digit)',

@@ -402,6 +402,10 @@ export interface BuildConfig {
   readonly serviceGuard?: boolean;
   /** Directory of the cross-process device lock. @defaultValue `/var/lock/ami-chroot` */
   readonly lockDir?: string;
+  /** How the image is written: `attach` provisions an EBS volume attached to the EC2 instance this runs on; `ebs-direct` needs no instance: the source's root snapshot is read into `cacheDir` with the EBS direct APIs, provisioned on a loop device, and only the blocks that changed are written back as a child snapshot. @defaultValue `attach` */
+  readonly via?: 'attach' | 'ebs-direct';
+  /** With `via: 'ebs-direct'`: the source snapshot cache, which also holds the working copy while a build runs. @defaultValue `/var/cache/ami-chroot` */
+  readonly cacheDir?: string;
   /** Tags every created resource so orphans can be found: 1–64 of `A-Za-z0-9._-`. @defaultValue a random UUID */
   readonly buildId?: string;
 }
@@ -575,6 +579,10 @@ export interface ResolvedConfig {
   readonly serviceGuard: boolean;
   /** Device lock directory. */
   readonly lockDir: string;
+  /** How the image is written. */
+  readonly via: 'attach' | 'ebs-direct';
+  /** The source snapshot cache of `via: 'ebs-direct'`. */
+  readonly cacheDir: string;
   /** Build id. */
   readonly buildId: string;
   /** Things that are valid but probably not what was meant (dropped regions, ignored env values, ...). */

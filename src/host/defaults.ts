@@ -36,3 +36,10 @@ export const DEFAULT_STATE_DIR = '/run/ami-chroot';
  * @public
  */
 export const DEFAULT_LOCK_DIR = '/var/lock/ami-chroot';
+
+/**
+ * Default directory of the source snapshot cache of builds `via: 'ebs-direct'` (`/var/cache`:
+ * kept across reboots, so a later build from the same source downloads nothing).
+ * @internal
+ */
+export const DEFAULT_CACHE_DIR = '/var/cache/ami-chroot';

@@ -6,48 +6,34 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
 import type { Phase } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
 import type { Undo } from '../internal/cleanup-stack.js';
 import { defined } from '../internal/defined.js';
-import type { BuildConfig, ResolvedConfig, TemplateClock } from '../config/types.js';
-import { copyTargetRegions, resolveConfig, validateAmiName } from '../config/resolve.js';
+import type { BuildConfig } from '../config/types.js';
+import { resolveConfig } from '../config/resolve.js';
 import { createTemplateClock } from '../config/templates.js';
-import { createAwsClients } from '../aws/clients.js';
-import type { AwsClients, InjectedClients } from '../aws/clients.js';
-import type { AwsOperationOptions } from '../aws/common.js';
+import type { InjectedClients } from '../aws/clients.js';
 import { describeInstanceDeviceNames, resolveHostIdentity } from '../aws/identity.js';
 import type { HostIdentity, HostIdentitySource } from '../aws/identity.js';
-import { resolveSourceAmi } from '../aws/source-image.js';
+import type { EbsProvider } from '../aws/ebs/blocks.js';
 import type { SourceImage } from '../aws/source-image.js';
 import { attachVolume, createVolume } from '../aws/volumes.js';
 import type { AttachedVolume, DeviceResolver, WorkVolume } from '../aws/volumes.js';
-import { deregisterImagesByName, snapshotAndRegister } from '../aws/images.js';
-import type { RegisteredImage } from '../aws/images.js';
-import { copyToRegions, validateRegions } from '../aws/regions.js';
-import type { RegionCopies } from '../aws/regions.js';
 import { allocateDevice } from '../host/devices.js';
 import type { DeviceLease } from '../host/devices.js';
 import { resolveBlockDevice } from '../host/resolve-device.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import type { Chroot } from '../chroot/chroot.js';
-import { checkEnhancedNetworking, checkImageNameFree, checkRegionIsHosts } from './prevalidate.js';
-import { protectImages } from '../aws/permissions.js';
+import { checkRegionIsHosts } from './prevalidate.js';
 import { mountStep } from './mount-config.js';
-import { registerBuild } from './registry.js';
-import {
-  awsAccessOf,
-  copyInput,
-  registerInput,
-  renderRecord,
-  sourceTemplateData,
-  workVolumeInput,
-} from './requests.js';
-import type { ImageRequestData, SourceData } from './requests.js';
+import { renderRecord, workVolumeInput } from './requests.js';
 import { checkPlatform, failRun, runProvision, startRun } from './run.js';
-import type { Run } from './run.js';
+import { copyImage, finishBuild, prepareBuild, registerRoot } from './ami-phases.js';
+import type { AmiRun, PreparedBuild } from './ami-phases.js';
+import { buildDirect, checkDirectConfig } from './build-direct.js';
+import type { DirectTransfer } from './build-direct.js';
 
 /**
  * Packer's build data, under Packer's own names: what a Packer template reads as `build.*` (HCL2)
@@ -85,15 +71,15 @@ export interface BuildInfo {
   readonly buildId: string;
   /** Build region. */
   readonly region: string;
-  /** The host block device of the work volume (e.g. `/dev/nvme1n1`). */
+  /** The host block device of the work volume (e.g. `/dev/nvme1n1`; the loop device with `via: 'ebs-direct'`). */
   readonly hostDevice: string;
   /** Where the volume is mounted on the host (the chroot's `/`). */
   readonly mountPath: string;
-  /** The attachment name EC2 knows (e.g. `/dev/sdf`). */
+  /** The attachment name EC2 knows (e.g. `/dev/sdf`; empty with `via: 'ebs-direct'`). */
   readonly attachmentName: string;
-  /** Work volume id. */
+  /** Work volume id (empty with `via: 'ebs-direct'`). */
   readonly volumeId: string;
-  /** Build host instance id. */
+  /** Build host instance id (empty with `via: 'ebs-direct'`). */
   readonly instanceId: string;
   /** The resolved source image (undefined for fromScratch). */
   readonly sourceImage: SourceImage | undefined;
@@ -147,6 +133,13 @@ export interface BuildAmiOptions extends OperationOptions, InjectedClients {
   readonly cleanupStepTimeoutMs?: number;
   /** Hooks around phases. */
   readonly hooks?: BuildHooks;
+  /**
+   * With `via: 'ebs-direct'`: an EBS client for the build region, or a function returning one per
+   * region. @defaultValue `createEbsClient` with the config's access options
+   */
+  readonly ebs?: EbsProvider;
+  /** With `via: 'ebs-direct'`: EBS direct requests in flight at most (downloads and uploads). @defaultValue 32 */
+  readonly ebsConcurrency?: number;
 }
 
 /**
@@ -173,9 +166,9 @@ export interface BuildResult {
         readonly name: string;
       }
     | undefined;
-  /** The attachment name EC2 knew the work volume by (e.g. `/dev/sdf`). */
+  /** The attachment name EC2 knew the work volume by (e.g. `/dev/sdf`; empty with `via: 'ebs-direct'`). */
   readonly attachmentName: string;
-  /** The host block device of the work volume (e.g. `/dev/nvme1n1`). */
+  /** The host block device of the work volume (e.g. `/dev/nvme1n1`; the loop device with `via: 'ebs-direct'`). */
   readonly hostDevice: string;
   /** Time spent in each phase, in ms. */
   readonly timings: Readonly<Partial<Record<Phase, number>>>;
@@ -187,30 +180,13 @@ export interface BuildResult {
   readonly cleanupErrors: readonly Error[];
   /** Validation warnings. */
   readonly warnings: readonly string[];
+  /** What the EBS direct transfer did (`via: 'ebs-direct'` only). */
+  readonly ebsDirect?: DirectTransfer;
 }
 
-/** What every phase of one buildAmi run shares. */
-interface AmiRun {
-  readonly cfg: ResolvedConfig;
-  readonly options: BuildAmiOptions;
-  readonly run: Run;
-  readonly stack: CleanupStack;
-  readonly clock: TemplateClock;
-  readonly stateDir: string;
-  /** Released when the run ends, whatever happens: clients, the live-build record. */
-  readonly finally: (() => Promise<void> | void)[];
-}
-
-/** What `prepare` learned: the host, the clients, the source and the rendered requests. */
-interface Prepared {
+/** What `prepare` learned: the host, and what every way of building shares. */
+interface Prepared extends PreparedBuild {
   readonly identity: HostIdentity;
-  readonly region: string;
-  readonly clients: AwsClients;
-  /** Options of every AWS primitive of this run. */
-  readonly aws: AwsOperationOptions & { readonly polling: ResolvedConfig['polling'] };
-  readonly source: SourceImage | undefined;
-  readonly data: SourceData;
-  readonly request: ImageRequestData;
 }
 
 /** The work volume attached to this host, with its early undos. */
@@ -221,8 +197,8 @@ interface Attached {
 }
 
 /**
- * Host identity, AWS clients, live-build record, source AMI, name and the checks that need AWS but
- * change nothing (region names, a name clash): everything before the first resource.
+ * Host identity, then what every way of building prepares (clients, live-build record, source AMI,
+ * name and the checks that need AWS but change nothing): everything before the first resource.
  */
 async function prepare(b: AmiRun): Promise<Prepared> {
   const { cfg, options, run } = b;
@@ -231,49 +207,7 @@ async function prepare(b: AmiRun): Promise<Prepared> {
   );
   checkRegionIsHosts(cfg.region, identity);
   const region = cfg.region ?? identity.region;
-  const clients = createAwsClients(
-    awsAccessOf(cfg, region),
-    defined({ region, ec2: options.ec2, sts: options.sts, env: options.env, logger: options.logger }),
-  );
-  b.finally.push(() => clients.destroy());
-  const aws = { ...run.operation, ec2: clients.ec2, polling: cfg.polling };
-  const unregister = await registerBuild(b.stateDir, { buildId: cfg.buildId, region, instanceId: identity.instanceId });
-  b.finally.push(() =>
-    unregister().catch((e: unknown) => run.ctx.logger.warn(`Could not remove the live-build record: ${String(e)}`)),
-  );
-
-  const source = cfg.fromScratch
-    ? undefined
-    : await run.step('source', async () => {
-        const found = await resolveSourceAmi(
-          defined({ sourceAmi: cfg.sourceAmi, sourceAmiFilter: cfg.sourceAmiFilter, region }),
-          aws,
-        );
-        checkEnhancedNetworking(found, cfg.enaSupport === true || cfg.sriovSupport, cfg.amiVirtualizationType);
-        return found;
-      });
-
-  const data = sourceTemplateData(region, source);
-  const name = cfg.amiName.render(data, b.clock);
-  validateAmiName(name);
-  const request: ImageRequestData = {
-    region,
-    name,
-    description: cfg.amiDescription?.render(data, b.clock),
-    tags: renderRecord(cfg.tags, data, b.clock),
-    snapshotTags: renderRecord(cfg.snapshotTags, data, b.clock),
-    copyRegions: copyTargetRegions(cfg, region),
-  };
-  await run.step('preflight', async () => {
-    const ec2 = clients.ec2(region);
-    if (!cfg.skipRegionValidation && request.copyRegions.length > 0)
-      await validateRegions(ec2, request.copyRegions, run.ctx, region);
-    // Every region that will hold an image under this name (not the build region's temporary one).
-    if (!cfg.forceDeregister)
-      for (const r of [...(cfg.skipSaveBuildRegion ? [] : [region]), ...request.copyRegions])
-        await checkImageNameFree(clients.ec2(r), name, r, run.ctx);
-  });
-  return { identity, region, clients, aws, source, data, request };
+  return { identity, ...(await prepareBuild(b, region, identity.instanceId)) };
 }
 
 /** Creates the work volume from the source's root snapshot, next to this host. */
@@ -387,91 +321,6 @@ async function mountAndProvision(
 }
 
 /**
- * Snapshots the detached volume and registers the image. With skipSaveBuildRegion (Packer's
- * behaviour) the image is a temporary one under its own name, copied to the other regions under
- * the real one and removed whatever happens; same-name images are deregistered first.
- */
-async function registerImage(b: AmiRun, p: Prepared, volume: WorkVolume): Promise<RegisteredImage> {
-  const { cfg, run } = b;
-  const temporary = cfg.skipSaveBuildRegion;
-  if (temporary && cfg.forceDeregister) {
-    await run.step('deregister', async () => {
-      await deregisterImagesByName(
-        {
-          name: p.request.name,
-          regions: [p.region, ...p.request.copyRegions],
-          deleteSnapshots: cfg.forceDeleteSnapshot,
-        },
-        p.aws,
-      );
-    });
-  }
-  const registerName = temporary ? `ami-chroot-intermediary-${randomBytes(5).toString('hex')}` : p.request.name;
-  return run.step('register', async () => {
-    const input = registerInput(cfg, p.request, { volumeId: volume.volumeId, source: p.source, registerName });
-    const registered = await snapshotAndRegister(input, p.aws);
-    // Unlike Packer, a failure after registration removes the image and its snapshots; the
-    // temporary image of skipSaveBuildRegion goes on success too.
-    b.stack.defer(
-      `deregister ${registered.imageId} and delete its snapshots`,
-      (s) => registered.deregister({ signal: s }),
-      { onlyOnFailure: !temporary, resource: { kind: 'image', id: registered.imageId, region: p.region } },
-    );
-    return registered;
-  });
-}
-
-/** Copies the image to the other regions; a later failure removes the copies. */
-async function copyImage(b: AmiRun, p: Prepared, image: RegisteredImage): Promise<RegionCopies | undefined> {
-  if (p.request.copyRegions.length === 0) return undefined;
-  return b.run.step('copy', async () => {
-    const copies = await copyToRegions(copyInput(b.cfg, p.request, image.imageId), {
-      ...p.aws,
-      keepOnError: b.cfg.keepOnError,
-    });
-    b.stack.defer('remove the region copies', (s) => copies.undo({ signal: s }), { onlyOnFailure: true });
-    return copies;
-  });
-}
-
-/** Unwinds the success path's undos (the work volume) and reports what was built. */
-async function finish(
-  b: AmiRun,
-  p: Prepared,
-  built: { attachment: AttachedVolume; image: RegisteredImage; copies: RegionCopies | undefined },
-  started: number,
-): Promise<BuildResult> {
-  const { cfg, run } = b;
-  const kept = cfg.skipSaveBuildRegion ? undefined : p.region;
-  const images: Record<string, string> = { ...(kept && { [kept]: built.image.imageId }), ...built.copies?.images };
-  // Last: a protected image cannot be undone (with the cooldown, not for 24 h).
-  await protectImages(p.clients.ec2, images, cfg.deregistrationProtection, run.ctx);
-  const cleanupErrors = await b.stack.unwind('success');
-  for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
-  const snapshots: Record<string, readonly string[]> = {
-    ...(kept && { [kept]: built.image.snapshotIds }),
-    ...built.copies?.snapshots,
-  };
-  const list = Object.entries(images).map(([r, id]) => `${r}:${id}`);
-  run.ctx.logger.info(`Built ${p.request.name}: ${list.join(', ')}`);
-  return {
-    buildId: cfg.buildId,
-    name: p.request.name,
-    region: p.region,
-    images,
-    snapshots,
-    sourceImage: p.source ? { imageId: p.source.imageId, name: p.source.name } : undefined,
-    attachmentName: built.attachment.device,
-    hostDevice: built.attachment.hostDevice,
-    timings: { ...run.phases.timings },
-    durationMs: performance.now() - started,
-    awsCalls: p.clients.callCount(),
-    cleanupErrors,
-    warnings: cfg.warnings,
-  };
-}
-
-/**
  * Builds an EBS-backed AMI from a source AMI (or from scratch) on the EC2 host this runs on.
  *
  * @remarks
@@ -482,6 +331,13 @@ async function finish(
  * forced deregistration; register; permissions, tags, deprecation; region copies; delete the
  * work volume. On failure or abort everything created is removed, the registered image and its
  * copies included (unless `keepOnError`), and the original error is thrown with `cleanupErrors`.
+ *
+ * With `via: 'ebs-direct'` the same config builds without an instance: no identity, volume, device
+ * or attachment; the source's root snapshot is read into `cacheDir` (`download`), copied
+ * (`volume`), provisioned on a loop device with the same chroot phases, and the blocks that differ
+ * from the source are written as its child snapshot (`upload`); register, copies, sharing and
+ * cleanup are the same. Options of an attached volume (`devicePath`, `rootVolumeTags`, `hostIdentity`
+ * ...) are refused with a ConfigError naming them. `result.ebsDirect` says what was transferred.
  *
  * @example
  * ```ts
@@ -520,7 +376,9 @@ export async function buildAmi(
   // Hooked like every phase (a hook may refuse the config); still before any side effect.
   const cfg = await run.step('validate', () => {
     const resolved = resolveConfig(config, options.env ?? process.env);
-    checkPlatform('buildAmi', 'attaching volumes');
+    const direct = resolved.via === 'ebs-direct';
+    if (direct) checkDirectConfig(config, resolved, options);
+    checkPlatform('buildAmi', direct ? 'loop devices' : 'attaching volumes');
     return Promise.resolve(resolved);
   });
   for (const w of cfg.warnings) run.ctx.logger.warn(w);
@@ -534,13 +392,15 @@ export async function buildAmi(
     finally: [],
   };
   try {
+    if (cfg.via === 'ebs-direct') return await buildDirect(b, provision, started);
     const p = await prepare(b);
     const volume = await createWorkVolume(b, p);
     const attached = await attachWorkVolume(b, p, volume);
     await mountAndProvision(b, p, volume, attached, provision);
-    const image = await registerImage(b, p, volume);
+    const image = await registerRoot(b, p, { volumeId: volume.volumeId });
     const copies = await copyImage(b, p, image);
-    return await finish(b, p, { attachment: attached.attachment, image, copies }, started);
+    const { device, hostDevice } = attached.attachment;
+    return await finishBuild(b, p, { attachmentName: device, hostDevice, image, copies }, started);
   } catch (error) {
     throw await failRun(run, b.stack, error, cfg.keepOnError);
   } finally {

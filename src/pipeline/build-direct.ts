@@ -1,110 +1,125 @@
 /**
- * `buildAmiDirect`: an AMI built without an EC2 instance. The source's root snapshot comes from the
- * local cache (EBS direct reads), the same chroot pipeline as {@link buildImage} provisions a copy
- * of it on a loop device, the blocks that differ from the source are uploaded on top of the source
- * snapshot (EBS direct writes), and the AMI is registered on the result. No IMDS, no device
- * letters, no attach limits: any Linux machine with loop devices and AWS credentials will do.
+ * `buildAmi` with `via: 'ebs-direct'`: the same config, no EC2 instance. The source's root
+ * snapshot comes from the local cache (EBS direct reads), a sparse copy of it is provisioned on a
+ * loop device through the chroot pipeline every build uses (mount-config), the blocks that differ
+ * from the source are uploaded on top of the source snapshot (EBS direct writes), and the
+ * registration, region copies, sharing, tags and cleanup are the attach path's own phases
+ * (ami-phases). No IMDS, no device letters, no attach limits.
  *
  * @packageDocumentation
  */
-import { randomUUID } from 'node:crypto';
-import { open, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { OperationOptions } from '../types.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ec2Provider } from '../aws/common.js';
-import { EBS_BLOCK_SIZE, isZeroBlock } from '../aws/ebs/blocks.js';
+import type { ConfigIssue } from '../errors.js';
+import type { Undo } from '../internal/cleanup-stack.js';
+import type { BuildConfig, ResolvedConfig } from '../config/types.js';
+import { regionFromConfigOrEnv } from '../aws/clients.js';
+import { EBS_BLOCK_SIZE, createEbsClient, isZeroBlock } from '../aws/ebs/blocks.js';
 import type { EbsProvider } from '../aws/ebs/blocks.js';
 import { cacheSnapshot } from '../aws/ebs/cache.js';
 import type { CachedSnapshot } from '../aws/ebs/cache.js';
 import { uploadSnapshot } from '../aws/ebs/upload.js';
-import { registerImage, registerImageRequest } from '../aws/images.js';
-import { tagList } from '../aws/common.js';
-import type { RegisterImageInput } from '../aws/images.js';
-import type { PollingConfig } from '../types.js';
-import type { BuildHooks } from './build-ami.js';
-import { buildImage } from './build-image.js';
-import type { BuildImageInput, ImageProvisionFn, ScratchImage } from './build-image.js';
+import type { UploadedSnapshot } from '../aws/ebs/upload.js';
+import { run as runCommand } from '../host/exec.js';
+import { Journal } from '../host/journal.js';
+import { attachLoop } from '../host/loop.js';
+import type { LoopDevice } from '../host/loop.js';
+import { copyImage, finishBuild, prepareBuild, registerRoot } from './ami-phases.js';
+import type { AmiRun, PreparedBuild } from './ami-phases.js';
+import type { BuildAmiOptions, BuildInfo, BuildResult, ProvisionFn } from './build-ami.js';
+import { mountStep } from './mount-config.js';
+import { awsAccessOf } from './requests.js';
+import { runProvision } from './run.js';
 
 const GiB = 1024 ** 3;
 
 /**
- * What {@link buildAmiDirect} builds.
+ * What the EBS direct transfer of a `via: 'ebs-direct'` build did.
  * @public
  */
-export interface BuildAmiDirectInput {
-  /** The source AMI's root snapshot (e.g. `SourceImage.rootSnapshotId` of `resolveSourceAmi` (`ami-chroot/aws`)). Set this or `fromScratch`. */
-  readonly sourceSnapshotId?: string;
-  /** Start from an empty disk (every non-zero block is uploaded). Set this or `sourceSnapshotId`. */
-  readonly fromScratch?: ScratchImage;
-  /** The source cache directory (see {@link cacheSnapshot}). */
-  readonly cacheDir: string;
-  /** Where the working copy goes (removed when the build ends). @defaultValue the OS temp dir */
-  readonly workDir?: string;
-  /** The chroot options of {@link buildImage} (mount path, chroot mounts, copy files, commands...). */
-  readonly chroot?: Omit<BuildImageInput, 'sourceImage' | 'fromScratch' | 'output' | 'overwrite'>;
-  /** The registration: name, source attributes, mappings, sharing, tags (as {@link registerImage}). */
-  readonly image: Omit<RegisterImageInput, 'snapshotId' | 'ownsSnapshot' | 'buildId'>;
-  /** Build id tagged on every resource. @defaultValue a random UUID */
-  readonly buildId?: string;
-  /** EBS direct requests in flight at most (downloads and uploads). @defaultValue 32 */
-  readonly concurrency?: number;
-}
-
-/**
- * Options of {@link buildAmiDirect}.
- * @public
- */
-export interface BuildAmiDirectOptions extends OperationOptions {
-  /** The EBS client (build region), or a client per region. */
-  readonly ebs: EbsProvider;
-  /** The EC2 client (build region), or a client per region. */
-  readonly ec2: Ec2Provider;
-  /** Wait overrides. */
-  readonly polling?: PollingConfig;
-  /** Directory of the recovery journals of the loop device and mounts; `false` writes none. @defaultValue `/run/ami-chroot` */
-  readonly stateDir?: string | false;
-  /** Hooks around the chroot phases, as in {@link buildImage}. */
-  readonly hooks?: BuildHooks;
-}
-
-/**
- * The outcome of {@link buildAmiDirect}.
- * @public
- */
-export interface DirectBuildResult {
-  /** The build id tagged on the snapshot and image. */
-  readonly buildId: string;
-  /** The new AMI. */
-  readonly imageId: string;
-  /** Its root snapshot (child of the source snapshot). */
-  readonly snapshotId: string;
-  /** The region. */
-  readonly region: string;
+export interface DirectTransfer {
   /** How the source came: `hit` (0 blocks downloaded), `delta` or `full`; undefined from scratch. */
   readonly cache:
     | {
-        /** `hit`, `delta` or `full` (see {@link CachedSnapshot.source}). */
-        readonly source: CachedSnapshot['source'];
+        /** `hit`, `delta` or `full` (see `CachedSnapshot.source` of `ami-chroot/aws`). */
+        readonly source: 'hit' | 'delta' | 'full';
         /** Blocks downloaded for the source. */
         readonly blocksDownloaded: number;
       }
     | undefined;
-  /** Blocks found different from the source. */
+  /** The root snapshot written (a child of the source's root snapshot). */
+  readonly snapshotId: string;
+  /** 512 KiB blocks whose content differs from the source (from scratch: that are not zeros). */
   readonly changedBlocks: number;
   /** Blocks uploaded (PutSnapshotBlock). */
   readonly blocksWritten: number;
   /** Bytes uploaded. */
   readonly bytesWritten: number;
-  /** Whole build, in ms. */
-  readonly durationMs: number;
 }
 
 /**
- * The blocks of `work` that differ from the cached source: a byte comparison, skipping the source
- * read where the source block is a hole (its checksum is absent) and the work block is zeros.
+ * Config options and buildAmi options that only mean something for a volume attached to an
+ * instance; each is refused by name with `via: 'ebs-direct'` (a silently ignored option would
+ * build something else than the config says).
+ */
+const INSTANCE_ONLY_CONFIG: Readonly<Partial<Record<keyof BuildConfig, string>>> = {
+  devicePath: 'there is no device to attach: the working copy is a loop device',
+  nvmeDevicePath: 'there is no NVMe device to attach: the working copy is a loop device',
+  lockDir: 'no device letter is reserved: loop devices are allocated by the kernel',
+  skipMetadataApiCheck: 'no instance metadata is read',
+  rootVolumeTags: 'no work volume is created; tag the snapshot with snapshotTags',
+  rootVolumeInitializationRate: 'no work volume is created from the snapshot',
+  rootVolumeEncryptBoot:
+    'no work volume is created: the new snapshot is encrypted as the source snapshot is; encrypt the AMI with encryptBoot and kmsKeyId',
+  rootVolumeKmsKeyId:
+    'no work volume is created: the new snapshot is encrypted as the source snapshot is; encrypt the AMI with encryptBoot and kmsKeyId',
+};
+const INSTANCE_ONLY_OPTIONS: Readonly<Partial<Record<keyof BuildAmiOptions, string>>> = {
+  hostIdentity: 'no instance is involved; set the region in the config or AWS_REGION',
+  imdsEndpoint: 'no instance metadata is read',
+  resolveDevice: 'no volume is attached: the working copy is a loop device',
+  devRoot: 'no device letter is allocated',
+  sysRoot: 'no NVMe device is resolved',
+};
+
+/** The build region without an instance to ask: the config's, else the environment's. @internal */
+export function directRegion(cfg: Pick<ResolvedConfig, 'region'>, env: BuildAmiOptions['env']): string | undefined {
+  return cfg.region ?? regionFromConfigOrEnv(undefined, env ?? process.env);
+}
+
+/**
+ * Refuses, before any side effect, what `via: 'ebs-direct'` cannot honour: options of an attached
+ * volume, and a missing region (there is no IMDS to ask). Every problem in one ConfigError.
+ * @internal
+ */
+export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, options: BuildAmiOptions): void {
+  const issues: ConfigIssue[] = [];
+  const why = (reason: string): string => `has no meaning with via: 'ebs-direct' (${reason}); remove it`;
+  for (const [key, reason] of Object.entries(INSTANCE_ONLY_CONFIG))
+    if (config[key as keyof BuildConfig] !== undefined)
+      issues.push({ path: key, value: config[key as keyof BuildConfig], message: why(reason) });
+  for (const [key, reason] of Object.entries(INSTANCE_ONLY_OPTIONS))
+    if (options[key as keyof BuildAmiOptions] !== undefined)
+      issues.push({
+        path: `options.${key}`,
+        value: key === 'resolveDevice' ? '[function]' : options[key as keyof BuildAmiOptions],
+        message: why(reason),
+      });
+  if (directRegion(cfg, options.env) === undefined)
+    issues.push({
+      path: 'region',
+      value: undefined,
+      message: "is required with via: 'ebs-direct' (there is no instance to ask): set region or AWS_REGION",
+    });
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/**
+ * The blocks of `work` that differ from the cached source: a byte comparison (a block rewritten
+ * with its old content is unchanged), skipping the source read where the source block is a hole
+ * (its checksum is absent) and the work block is zeros. From scratch: every non-zero block.
  * @internal
  */
 export async function changedBlocks(work: string, source: CachedSnapshot | undefined): Promise<number[]> {
@@ -135,126 +150,189 @@ export async function changedBlocks(work: string, source: CachedSnapshot | undef
 }
 
 /**
- * Builds an AMI without an EC2 instance, through the EBS direct APIs.
- *
- * @remarks
- * 1. The source root snapshot is made local by {@link cacheSnapshot} (nothing downloaded when it is
- *    cached; only changed blocks for a newer snapshot of a cached lineage).
- * 2. {@link buildImage} copies it (sparse) to a working file in `workDir`, attaches it to a loop
- *    device and runs `provision` in the chroot, with the same mounts, copy files, service guard,
- *    hooks and cleanup as every build.
- * 3. The working file is compared with the source block by block; {@link uploadSnapshot} writes the
- *    blocks that differ into a new snapshot whose parent is the source snapshot (from scratch:
- *    every non-zero block, no parent).
- * 4. {@link registerImage} registers the AMI on it; a failure there deletes the snapshot.
- *
- * The working file is removed whatever happens; the cache entry stays for the next build.
- *
- * @example
- * ```ts
- * import { buildAmiDirect } from 'ami-chroot';
- * import { createAwsClients, createEbsClient, resolveSourceAmi } from 'ami-chroot/aws';
- *
- * const clients = createAwsClients({ region: 'eu-west-1' });
- * const ebs = createEbsClient({ region: 'eu-west-1' });
- * const source = await resolveSourceAmi({ sourceAmi: 'ami-0123456789abcdef0' }, { ec2: clients.ec2 });
- * const result = await buildAmiDirect(
- *   { sourceSnapshotId: source.rootSnapshotId, cacheDir: '/var/cache/ami-chroot', image: { name: 'web {{timestamp}}', source } },
- *   async (chroot) => {
- *     await chroot.sh('apt-get update && apt-get install -y nginx');
- *   },
- *   { ebs, ec2: clients.ec2 },
- * );
- * console.log(result.imageId, result.blocksWritten, result.cache?.blocksDownloaded);
- * ```
- * @throws {@link ConfigError} bad input, before any side effect
- * @throws {@link ProvisionError} provisioning failed (nothing left behind)
- * @throws {@link AwsError} an EBS or EC2 call failed
- * @public
+ * The root mount options of the working copy: the config's, plus `noatime` unless the config
+ * chose an atime policy. Every file the provision reads would otherwise get its access time
+ * written (relatime does so once a day, and a source image's files are older than that): inode
+ * table blocks all over the disk change, and each costs a 512 KiB upload.
+ * @internal
  */
-export async function buildAmiDirect(
-  input: BuildAmiDirectInput,
-  provision: ImageProvisionFn,
-  options: BuildAmiDirectOptions,
-): Promise<DirectBuildResult> {
-  const started = performance.now();
-  const ctx = toCtx(options);
-  if ((input.sourceSnapshotId === undefined) === (input.fromScratch === undefined)) {
-    throw new ConfigError([
+export function directMountOptions(options: readonly string[]): readonly string[] {
+  const chosen = options.some((o) =>
+    o.split(',').some((x) => /^(no)?(atime|relatime|strictatime|diratime|lazytime)$/.test(x)),
+  );
+  return chosen ? options : [...options, 'noatime'];
+}
+
+/** The EBS client of the build region: the caller's, or one made from the config's access options. */
+function ebsOf(b: AmiRun, region: string): EbsProvider {
+  if (b.options.ebs) return b.options.ebs;
+  const client = createEbsClient({ ...awsAccessOf(b.cfg, region), region });
+  b.finally.push(() => client.destroy());
+  return client;
+}
+
+/** The `download` phase: the source's root snapshot in the cache (nothing from scratch). */
+function cacheSource(b: AmiRun, p: PreparedBuild, ebs: EbsProvider): Promise<CachedSnapshot | undefined> {
+  const source = p.source;
+  if (!source) return Promise.resolve(undefined);
+  const concurrency = b.options.ebsConcurrency;
+  return b.run.step('download', () =>
+    cacheSnapshot(
       {
-        path: 'sourceSnapshotId',
-        value: input.sourceSnapshotId,
-        message: 'set exactly one of sourceSnapshotId and fromScratch',
+        snapshotId: source.rootSnapshotId,
+        cacheDir: b.cfg.cacheDir,
+        region: p.region,
+        ...(concurrency ? { concurrency } : {}),
       },
-    ]);
-  }
-  const buildId = input.buildId ?? randomUUID();
-  // The registration is checked now, before anything is downloaded, built or uploaded.
-  registerImageRequest(input.image, 'snap-validate', input.image.name, tagList(input.image.tags, buildId));
-  const common = {
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  };
-  const cached = input.sourceSnapshotId
-    ? await cacheSnapshot(
-        {
-          snapshotId: input.sourceSnapshotId,
-          cacheDir: input.cacheDir,
-          ...(input.image.region ? { region: input.image.region } : {}),
-          ...(input.concurrency ? { concurrency: input.concurrency } : {}),
-        },
-        { ...common, ebs: options.ebs },
-      )
-    : undefined;
-  const work = join(resolve(input.workDir ?? tmpdir()), `ami-chroot-direct-${buildId}.raw`);
-  try {
-    await buildImage(
-      {
-        ...input.chroot,
-        ...(cached ? { sourceImage: cached.file } : { fromScratch: input.fromScratch! }),
-        output: work,
+      { ...b.run.operation, ebs },
+    ),
+  );
+}
+
+/**
+ * The `volume` phase: the working copy in `cacheDir/work` (a sparse, reflinked where the file
+ * system can, copy of the cached source, or an empty disk from scratch), grown to `rootVolumeSize`.
+ * Its removal is registered (and journaled for recoverHost) before it exists.
+ */
+function createWorkFile(b: AmiRun, cached: CachedSnapshot | undefined): Promise<{ file: string; remove: Undo }> {
+  const { cfg, run } = b;
+  return run.step('volume', async () => {
+    const dir = join(cfg.cacheDir, 'work');
+    const file = join(dir, `${cfg.buildId}.raw`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Journaled before it exists, so recoverHost() removes it if this process dies.
+    const journal = await Journal.create(b.stateDir, `ebs-direct ${cfg.buildId}`);
+    try {
+      await journal.add({ type: 'work-file', path: file });
+      // O_EXCL: a build id used twice at once must not share (or remove) one working copy.
+      await (await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)).close();
+    } catch (error) {
+      await journal.close();
+      throw error;
+    }
+    const remove = b.stack.defer(
+      `remove ${file}`,
+      async () => {
+        await rm(file, { force: true });
+        await journal.close();
+        run.ctx.emit({ type: 'resource', action: 'removed', kind: 'image-file', id: file });
       },
-      provision,
-      {
-        ...common,
-        ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
-        ...(options.hooks ? { hooks: options.hooks } : {}),
-      },
+      { resource: { kind: 'image-file', id: file } },
     );
-    const changed = await changedBlocks(work, cached);
-    ctx.logger.info(`${changed.length} block(s) differ from ${cached ? cached.snapshotId : 'an empty disk'}`);
-    const workGiB = Math.ceil((await stat(work)).size / GiB);
+    run.ctx.emit({ type: 'resource', action: 'created', kind: 'image-file', id: file });
+    if (cached) {
+      await runCommand('cp', ['--sparse=always', '--reflink=auto', '--', cached.file, file], {
+        ...run.operation,
+        phase: 'volume',
+      });
+    }
+    const size = Math.max(cached ? cached.volumeSizeGiB : 0, cfg.rootVolumeSize ?? 0) * GiB;
+    if (size > (await stat(file)).size) await truncate(file, size);
+    return { file, remove };
+  });
+}
+
+/** `attach` to `detach`: the loop device, the chroot pipeline and `provision`, then early cleanup. */
+async function provisionWorkFile(
+  b: AmiRun,
+  p: PreparedBuild,
+  file: string,
+  provision: ProvisionFn,
+): Promise<LoopDevice> {
+  const { cfg, run } = b;
+  let detach: Undo | undefined;
+  const loop = await run.step('attach', async () => {
+    const attached = await attachLoop(file, { partscan: true, stateDir: b.stateDir }, run.operation);
+    detach = b.stack.defer(`detach ${attached.device}`, (s) => attached.detach({ signal: s }), {
+      resource: { kind: 'loop-device', id: attached.device },
+    });
+    return attached;
+  });
+  const chroot = { ...cfg, mountOptions: directMountOptions(cfg.mountOptions) };
+  // As on the attach path: the AMI's type decides whether the root is partition 1 or the whole disk.
+  const virtualizationType = cfg.amiVirtualizationType ?? p.source?.virtualizationType;
+  const { mounted, unmount } = await mountStep(run, chroot, loop.device, { ...b, virtualizationType });
+  const info: BuildInfo = {
+    buildId: cfg.buildId,
+    region: p.region,
+    hostDevice: loop.device,
+    mountPath: mounted.root,
+    attachmentName: '',
+    volumeId: '',
+    instanceId: '',
+    sourceImage: p.source,
+    packer: { ...p.data, Device: loop.device, MountPath: mounted.root },
+  };
+  await runProvision(run, mounted, provision, info, { device: loop.device });
+  await run.step('unmount', () => unmount.run());
+  await run.step('detach', () => detach!.run());
+  return loop;
+}
+
+/**
+ * The `upload` phase: the blocks that differ from the source, written as a child of the source
+ * snapshot (from scratch: every non-zero block, no parent). The snapshot's delete is registered
+ * for a later failure; the registration takes it over.
+ */
+function uploadChanges(
+  b: AmiRun,
+  p: PreparedBuild,
+  ebs: EbsProvider,
+  file: string,
+  cached: CachedSnapshot | undefined,
+): Promise<{ uploaded: UploadedSnapshot; changed: number }> {
+  const { cfg, run } = b;
+  return run.step('upload', async () => {
+    const changed = await changedBlocks(file, cached);
+    run.ctx.logger.info(`${changed.length} block(s) differ from ${cached ? cached.snapshotId : 'an empty disk'}`);
+    const concurrency = b.options.ebsConcurrency;
     const uploaded = await uploadSnapshot(
       {
-        file: work,
+        file,
         changedBlocks: changed,
-        volumeSizeGiB: Math.max(workGiB, cached?.volumeSizeGiB ?? 1),
+        volumeSizeGiB: Math.ceil((await stat(file)).size / GiB),
         ...(cached ? { parentSnapshotId: cached.snapshotId } : {}),
-        ...(input.image.region ? { region: input.image.region } : {}),
-        tags: { ...input.image.tags, ...input.image.snapshotTags },
-        description: `ami-chroot: ${input.image.name}`,
-        buildId,
-        ...(input.concurrency ? { concurrency: input.concurrency } : {}),
+        region: p.region,
+        tags: { ...p.request.tags, ...p.request.snapshotTags },
+        description: `ami-chroot: ${p.request.name}`,
+        buildId: cfg.buildId,
+        ...(concurrency ? { concurrency } : {}),
       },
-      { ...common, ebs: options.ebs, ec2: options.ec2, ...(options.polling ? { polling: options.polling } : {}) },
+      { ...run.operation, ebs, ec2: p.clients.ec2, polling: cfg.polling },
     );
-    const image = await registerImage(
-      { ...input.image, snapshotId: uploaded.snapshotId, ownsSnapshot: true, buildId },
-      { ...common, ec2: options.ec2, ...(options.polling ? { polling: options.polling } : {}) },
-    );
-    return {
-      buildId,
-      imageId: image.imageId,
-      snapshotId: uploaded.snapshotId,
-      region: image.region,
-      cache: cached ? { source: cached.source, blocksDownloaded: cached.blocksDownloaded } : undefined,
-      changedBlocks: changed.length,
-      blocksWritten: uploaded.blocksWritten,
-      bytesWritten: uploaded.bytesWritten,
-      durationMs: performance.now() - started,
-    };
-  } finally {
-    await rm(work, { force: true });
-  }
+    b.stack.defer(`delete snapshot ${uploaded.snapshotId}`, (s) => uploaded.delete({ signal: s }), {
+      onlyOnFailure: true,
+      resource: { kind: 'snapshot', id: uploaded.snapshotId, region: p.region },
+    });
+    return { uploaded, changed: changed.length };
+  });
+}
+
+/**
+ * The `via: 'ebs-direct'` build, called by buildAmi once the config is validated (with
+ * {@link checkDirectConfig}): prepare (source, name, region checks), download, work copy,
+ * provision, upload, then the attach path's own register, copy and finish phases.
+ * @internal
+ */
+export async function buildDirect(b: AmiRun, provision: ProvisionFn, started: number): Promise<BuildResult> {
+  // checkDirectConfig made sure there is one.
+  const region = directRegion(b.cfg, b.options.env)!;
+  const p = await prepareBuild(b, region, undefined);
+  const ebs = ebsOf(b, region);
+  const cached = await cacheSource(b, p, ebs);
+  const work = await createWorkFile(b, cached);
+  const loop = await provisionWorkFile(b, p, work.file, provision);
+  const { uploaded, changed } = await uploadChanges(b, p, ebs, work.file, cached);
+  // The working copy is as large as the disk's data: free it now, not after the region copies.
+  await work.remove.run();
+  const image = await registerRoot(b, p, { snapshotId: uploaded.snapshotId });
+  const copies = await copyImage(b, p, image);
+  const ebsDirect: DirectTransfer = {
+    cache: cached ? { source: cached.source, blocksDownloaded: cached.blocksDownloaded } : undefined,
+    snapshotId: uploaded.snapshotId,
+    changedBlocks: changed,
+    blocksWritten: uploaded.blocksWritten,
+    bytesWritten: uploaded.bytesWritten,
+  };
+  return finishBuild(b, p, { attachmentName: '', hostDevice: loop.device, image, copies, ebsDirect }, started);
 }

@@ -6,8 +6,12 @@
  * a successful build are retried by the cleanup stack, so there a one-off error or an abort must
  * still end in a successful build that leaves nothing but its images.
  */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import { createEbsClient } from '../../src/aws/ebs/blocks.js';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import type { BuildAmiOptions, ProvisionFn } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
@@ -15,6 +19,9 @@ import { AmiChrootError } from '../../src/errors.js';
 import type { Phase } from '../../src/errors.js';
 import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
 import type { E2eEnv, RegionCounts } from '../helpers/e2e.js';
+import { makeEbsSource } from '../helpers/ebs-source.js';
+import type { EbsSource } from '../helpers/ebs-source.js';
+import { motoEc2 } from '../helpers/moto.js';
 
 const COPY_REGION = 'eu-west-1';
 
@@ -370,4 +377,236 @@ describe('fault matrix: every host step', () => {
     await expectClean(before);
     results.push({ kind: 'host-abort', point: 'during a chroot command', outcome: 'ok: aborted, nothing left' });
   });
+});
+
+/**
+ * The same matrix for `via: 'ebs-direct'`: every EC2 call of the instance-less build (an error and
+ * an abort at each), every phase (an error before and after it, an abort before it), and the EBS
+ * direct APIs' own faults (throttling, failed blocks, corrupt reads). Nothing may be left: no
+ * snapshot, image, mount, loop device, journal, nor the working copy in the cache.
+ */
+describe("fault matrix: via 'ebs-direct'", () => {
+  /** The EC2 calls of the direct build, in order, per region (the EBS direct calls have knobs). */
+  const DIRECT_CALLS: Record<string, readonly string[]> = {
+    [BUILD_REGION]: [
+      'DescribeImages', // source image (no UEFI boot mode: no DescribeImageAttribute)
+      'DescribeRegions', // region validation
+      'DescribeSnapshots', // the uploaded snapshot completed
+      'DescribeImages', // forceDeregister lookup
+      'RegisterImage',
+      'DescribeImages', // available
+      'ModifyImageAttribute', // launch permission
+      'ModifyImageAttribute', // product codes
+      'ModifySnapshotAttribute',
+      'EnableImageDeprecation',
+    ],
+    [COPY_REGION]: CALLS[COPY_REGION]!,
+  };
+  const DIRECT_POINTS: Point[] = Object.entries(DIRECT_CALLS).flatMap(([region, ops]) =>
+    ops.map((op, index) => {
+      const nth = ops.slice(0, index + 1).filter((o) => o === op).length;
+      return { region, op, nth, index, label: `${region} ${op}#${nth}` };
+    }),
+  );
+  const DIRECT_PHASES: readonly Phase[] = [
+    'validate',
+    'source',
+    'preflight',
+    'download',
+    'volume',
+    'attach',
+    'mount',
+    'provision',
+    'unmount',
+    'detach',
+    'upload',
+    'register',
+    'copy',
+  ];
+  let ebs: EBSClient;
+  let source: EbsSource;
+
+  beforeAll(async () => {
+    ebs = createEbsClient({ region: BUILD_REGION, accessKey: 'testing', secretKey: 'testing' }, env.moto.endpoint);
+    const setup = motoEc2(env.moto.endpoint, BUILD_REGION);
+    try {
+      source = await makeEbsSource(env.dir, { ebs, ec2: setup }, 'matrix-direct-source');
+    } finally {
+      setup.destroy();
+    }
+  }, 120_000);
+  afterAll(() => ebs?.destroy());
+
+  function directConfig(): BuildConfig {
+    const { lockDir: _lockDir, ...config } = matrixConfig();
+    return {
+      ...config,
+      via: 'ebs-direct',
+      sourceAmi: source.imageId,
+      mountPartition: '0',
+      cacheDir: join(env.dir, 'cache'),
+    };
+  }
+
+  function directBuild(options: Partial<BuildAmiOptions> = {}, fn: ProvisionFn = provision) {
+    return buildAmi(directConfig(), fn, {
+      ec2: (region: string) => env.ec2(region),
+      ebs,
+      stateDir: join(env.dir, 'state'),
+      logger: { warn: () => {}, error: () => {} },
+      ...options,
+    });
+  }
+
+  /** Nothing in moto, on the host, or in the cache's work directory. */
+  async function expectDirectClean(before: Record<string, RegionCounts>): Promise<void> {
+    await env.assertNothingLeft(before);
+    expect(await readdir(join(env.dir, 'cache', 'work')).catch(() => [])).toEqual([]);
+  }
+
+  it('the matrix covers every EC2 call the build makes; the work file is gone', async () => {
+    const before = await env.counts();
+    const result = await directBuild();
+    for (const region of Object.keys(DIRECT_CALLS))
+      expect(env.faults(region).names(), region).toEqual(DIRECT_CALLS[region]);
+    await expectOnlyImages(before, result);
+    expect(await readdir(join(env.dir, 'cache', 'work'))).toEqual([]);
+    results.push({ kind: 'direct', point: 'all calls', outcome: 'ok: calls match the matrix' });
+  });
+
+  describe.each(DIRECT_POINTS)('$label', (point) => {
+    it('hard error: fails naming the phase and leaves nothing behind', async () => {
+      const before = await env.counts();
+      let seen = 0;
+      env
+        .faults(point.region)
+        .fail(
+          point.op,
+          { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
+          { times: 1, when: () => ++seen === point.nth },
+        );
+      const outcome = await directBuild().then(
+        (r) => ({ ok: true as const, r }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      if (TOLERATED.has(point.op)) {
+        expect(outcome.ok).toBe(true);
+        if (outcome.ok) await expectOnlyImages(before, outcome.r);
+        results.push({ kind: 'direct-error', point: point.label, outcome: 'ok: best-effort read, build succeeded' });
+        return;
+      }
+      expect(outcome.ok).toBe(false);
+      const error = (outcome as { e: unknown }).e;
+      expect(error).toBeInstanceOf(AmiChrootError);
+      expect((error as AmiChrootError).phase).toBeTypeOf('string');
+      await expectDirectClean(before);
+      results.push({
+        kind: 'direct-error',
+        point: point.label,
+        outcome: `ok: failed in ${(error as AmiChrootError).phase}, nothing left`,
+      });
+    });
+
+    it('abort at this call: rejects with the reason and leaves nothing behind', async () => {
+      const before = await env.counts();
+      const controller = new AbortController();
+      const reason = new Error(`matrix abort at ${point.label}`);
+      const remove = onCall(env.ec2(point.region), point, 'initialize', () => controller.abort(reason));
+      try {
+        const error = await directBuild({ signal: controller.signal }).catch((e: unknown) => e);
+        expect(controller.signal.aborted).toBe(true);
+        expect(error).toBe(reason);
+        await expectDirectClean(before);
+        results.push({ kind: 'direct-abort', point: point.label, outcome: 'ok: aborted, nothing left' });
+      } finally {
+        remove();
+      }
+    });
+  });
+
+  describe.each(DIRECT_PHASES)('%s', (phase) => {
+    it.each(['before', 'after'] as const)(
+      'an error %s it fails the build in that phase and leaves nothing behind',
+      async (when) => {
+        const before = await env.counts();
+        const error = await directBuild({
+          hooks: {
+            [when]: (p: Phase) => {
+              if (p === phase) throw new Error(`matrix: direct fault ${when} ${phase}`);
+            },
+          },
+        }).catch((e: unknown) => e);
+        expect((error as Error).message).toBe(`matrix: direct fault ${when} ${phase}`);
+        expect((error as { phase?: string }).phase).toBe(phase);
+        await expectDirectClean(before);
+        results.push({ kind: 'direct-host', point: `${when} ${phase}`, outcome: 'ok: failed, nothing left' });
+      },
+    );
+
+    it('an abort before it rejects with the reason and leaves nothing behind', async () => {
+      const before = await env.counts();
+      const controller = new AbortController();
+      const reason = new Error(`matrix abort before ${phase}`);
+      const error = await directBuild({
+        signal: controller.signal,
+        hooks: { before: (p: Phase) => void (p === phase && controller.abort(reason)) },
+      }).catch((e: unknown) => e);
+      expect(error).toBe(reason);
+      await expectDirectClean(before);
+      results.push({ kind: 'direct-abort', point: phase, outcome: 'ok: aborted, nothing left' });
+    });
+  });
+
+  it.each([
+    ['EBS throttles every call for a while', { ebs_throttle: { actions: '*', burst: 6 } }],
+    ['a few blocks fail once', { ebs_fail_blocks: 3 }],
+  ] as const)('%s: the build still succeeds, leaving only its images', async (what, knobs) => {
+    // A cold cache, so the downloads meet the faults too.
+    await rmCache();
+    const before = await env.counts();
+    await env.moto.setKnobs(knobs);
+    try {
+      const result = await directBuild({}, async (chroot) => chroot.writeFile('/etc/matrix', `${what}\n`));
+      await expectOnlyImages(before, result);
+      results.push({ kind: 'direct-ebs', point: what.slice(0, 34), outcome: 'ok: succeeded' });
+    } finally {
+      await env.moto.resetKnobs();
+    }
+  });
+
+  it('every block upload fails: fails in upload and leaves nothing behind', async () => {
+    const before = await env.counts();
+    await env.moto.setKnobs({ ebs_fail_blocks: 10_000 });
+    try {
+      const error = await directBuild().catch((e: unknown) => e);
+      expect((error as AmiChrootError).phase).toBe('upload');
+      await expectDirectClean(before);
+      results.push({ kind: 'direct-ebs', point: 'every PutSnapshotBlock fails', outcome: 'ok: failed, nothing left' });
+    } finally {
+      await env.moto.resetKnobs();
+    }
+  });
+
+  it('every block read is corrupt: fails in download and leaves nothing behind (no cache entry either)', async () => {
+    await rmCache();
+    const before = await env.counts();
+    await env.moto.setKnobs({ ebs_corrupt_reads: 100_000 });
+    try {
+      const error = await directBuild().catch((e: unknown) => e);
+      expect((error as AmiChrootError).phase).toBe('download');
+      await expectDirectClean(before);
+      expect(await readdir(join(env.dir, 'cache')).catch(() => [])).not.toContain(source.snapshotId);
+      results.push({
+        kind: 'direct-ebs',
+        point: 'every GetSnapshotBlock corrupt',
+        outcome: 'ok: failed, nothing left',
+      });
+    } finally {
+      await env.moto.resetKnobs();
+    }
+  });
+
+  async function rmCache(): Promise<void> {
+    await rm(join(env.dir, 'cache'), { recursive: true, force: true });
+  }
 });

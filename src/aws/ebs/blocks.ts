@@ -13,6 +13,8 @@ import type { Ctx } from '../../internal/logger.js';
 import { httpStatusOf, isThrottlingError } from '../aws-errors.js';
 import type { AwsAccess } from '../clients.js';
 import { clientConfig } from '../clients.js';
+import { send } from '../call.js';
+import type { CallMeta, OutputOf } from '../call.js';
 
 /**
  * The EBS direct APIs' block size: 512 KiB, the only `DataLength` PutSnapshotBlock accepts.
@@ -213,4 +215,34 @@ export async function runBlockPool<T>(
     };
     pump();
   });
+}
+
+/**
+ * One EBS direct call outside the block pool (the list calls, StartSnapshot, CompleteSnapshot),
+ * retried with a jittered exponential backoff when EBS throttles it: the client makes one attempt
+ * per request (see {@link createEbsClient}), so nothing else would. Other transient failures are
+ * retried too, unless `idempotent` is false (a StartSnapshot answered 5xx may have started one).
+ * @internal
+ */
+export async function sendEbs<C extends object>(
+  client: object,
+  command: C,
+  ctx: Ctx,
+  meta: CallMeta,
+  options: { readonly idempotent?: boolean; readonly baseDelayMs?: number } = {},
+): Promise<OutputOf<C>> {
+  const base = options.baseDelayMs ?? 200;
+  for (let n = 1; ; n++) {
+    try {
+      return await send(client, command, ctx, meta);
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      const throttle = isThrottlingError(error);
+      const again = throttle || (options.idempotent !== false && isTransient(error));
+      if (!again || n >= (throttle ? MAX_THROTTLED_ATTEMPTS : MAX_FAILED_ATTEMPTS)) throw error;
+      const delay = Math.min(5_000, base * 2 ** (n - 1));
+      ctx.logger.debug(`${throttle ? 'Throttled' : 'Transient failure'}; retrying in ~${delay} ms`);
+      await sleep(delay / 2 + Math.random() * (delay / 2), ctx.signal);
+    }
+  }
 }

@@ -16,8 +16,7 @@ import { ListChangedBlocksCommand } from '@aws-sdk/client-ebs';
 import { ConfigError } from '../../errors.js';
 import { toCtx } from '../../internal/logger.js';
 import { awsErrorCode } from '../aws-errors.js';
-import { send } from '../call.js';
-import { EBS_BLOCK_SIZE, ebsFor } from './blocks.js';
+import { EBS_BLOCK_SIZE, ebsFor, sendEbs } from './blocks.js';
 import { downloadSnapshot } from './download.js';
 import type { EbsOperationOptions } from './download.js';
 
@@ -161,7 +160,7 @@ export async function cacheSnapshot(input: CacheSnapshotInput, options: EbsOpera
   let base: CachedSnapshot | undefined;
   for (const candidate of await candidates(input.cacheDir, input.snapshotId, input.lineageCandidates ?? 3)) {
     try {
-      await send(
+      await sendEbs(
         ebs,
         new ListChangedBlocksCommand({
           FirstSnapshotId: candidate.snapshotId,

@@ -14,7 +14,7 @@ import { throwIfAborted } from '../../internal/abort.js';
 import { toCtx } from '../../internal/logger.js';
 import type { Ctx } from '../../internal/logger.js';
 import { send } from '../call.js';
-import { EBS_BLOCK_SIZE, blockChecksum, ebsFor, isZeroBlock, runBlockPool } from './blocks.js';
+import { EBS_BLOCK_SIZE, blockChecksum, ebsFor, isZeroBlock, runBlockPool, sendEbs } from './blocks.js';
 import type { EbsProvider, TransferStats } from './blocks.js';
 
 const GiB = 1024 ** 3;
@@ -94,7 +94,7 @@ async function listBlocks(
   const meta = { phase: 'download' as const, region, resources: { snapshotId: input.snapshotId } };
   do {
     if (input.base) {
-      const out = await send(
+      const out = await sendEbs(
         ebs,
         new ListChangedBlocksCommand({
           FirstSnapshotId: input.base.snapshotId,
@@ -111,7 +111,7 @@ async function listBlocks(
         throw blockSizeError(input.snapshotId, out.BlockSize);
       token = out.NextToken;
     } else {
-      const out = await send(
+      const out = await sendEbs(
         ebs,
         new ListSnapshotBlocksCommand({ SnapshotId: input.snapshotId, ...(token ? { NextToken: token } : {}) }),
         ctx,

@@ -22,7 +22,7 @@ import { ec2For, tagList, undoAfterFailure } from '../common.js';
 import type { AwsOperationOptions } from '../common.js';
 import { waitSnapshotCompleted } from '../images.js';
 import { deleteSnapshot } from '../permissions.js';
-import { EBS_BLOCK_SIZE, blockChecksum, ebsFor, isZeroBlock, runBlockPool } from './blocks.js';
+import { EBS_BLOCK_SIZE, blockChecksum, ebsFor, isZeroBlock, runBlockPool, sendEbs } from './blocks.js';
 import type { TransferStats } from './blocks.js';
 import type { EbsOperationOptions } from './download.js';
 
@@ -147,7 +147,7 @@ async function parentBlocks(ebs: EBSClient, parent: string, ctx: Ctx, region: st
   const blocks = new Set<number>();
   let token: string | undefined;
   do {
-    const out = await send(
+    const out = await sendEbs(
       ebs,
       new ListSnapshotBlocksCommand({ SnapshotId: parent, ...(token ? { NextToken: token } : {}) }),
       ctx,
@@ -247,7 +247,7 @@ export async function uploadSnapshot(
     const undo: { name: string; run: (signal: AbortSignal) => Promise<void> }[] = [];
     try {
       const tags = tagList(input.tags, input.buildId);
-      const started = await send(
+      const started = await sendEbs(
         ebs,
         new StartSnapshotCommand({
           VolumeSize: volumeSizeGiB,
@@ -259,6 +259,8 @@ export async function uploadSnapshot(
         }),
         ctx,
         { phase: 'upload', region, resources: input.parentSnapshotId ? { snapshotId: input.parentSnapshotId } : {} },
+        // Throttled means not started; a 5xx may have started one, which a retry would leak.
+        { idempotent: false },
       );
       const snapshotId = started.SnapshotId;
       if (!snapshotId) throw new Error('StartSnapshot returned no SnapshotId');
@@ -325,7 +327,7 @@ export async function uploadSnapshot(
         { concurrency: input.concurrency ?? 32, ctx },
       );
       emit(true);
-      const completed = await send(
+      const completed = await sendEbs(
         ebs,
         new CompleteSnapshotCommand({ SnapshotId: snapshotId, ChangedBlocksCount: written }),
         ctx,
@@ -334,6 +336,7 @@ export async function uploadSnapshot(
           region,
           resources: { snapshotId },
         },
+        { idempotent: false },
       );
       if (completed.Status === 'error') {
         throw new BlockTransferError(
