@@ -104,7 +104,11 @@ async function measureRss(): Promise<RssFigures> {
   };
 }
 
-interface ImportTiming {
+/**
+ * One subject of the import-time measurement.
+ * @internal
+ */
+export interface ImportTiming {
   readonly label: string;
   /** What was imported, relative to the repository. */
   readonly modules: readonly string[];
@@ -140,10 +144,17 @@ async function packageEntries(): Promise<{ name: string; file: string }[]> {
     }));
 }
 
-/** Import-time targets per entry, ms net of Node's start-up (issue 13 item 5). */
-const IMPORT_TARGETS_MS: Readonly<Record<string, number>> = { 'ami-chroot': 300, 'ami-chroot/config': 150 };
+/**
+ * Import-time targets per entry, ms net of Node's start-up (issue 13 item 5).
+ * @internal
+ */
+export const IMPORT_TARGETS_MS: Readonly<Record<string, number>> = { 'ami-chroot': 300, 'ami-chroot/config': 150 };
 
-async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; imports: ImportTiming[] }> {
+/**
+ * Import time of each package entry (built `dist/`) in fresh processes, next to an empty process.
+ * @internal
+ */
+export async function measureImports(runs: number): Promise<{ baselineWallMs: Summary; imports: ImportTiming[] }> {
   const entry = join(REPO_ROOT, 'dist', 'index.js');
   if (!existsSync(entry))
     throw new BenchPrerequisiteError(

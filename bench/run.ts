@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chrootCycleBenchmark } from './chroot-cycle.js';
 import { footprintBenchmark } from './footprint.js';
+import { importTimeBenchmark } from './import-time.js';
 import {
   BenchPrerequisiteError,
   OUT_DIR,
@@ -37,6 +38,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   pollingBenchmark,
   chrootCycleBenchmark,
   regionsBenchmark,
+  importTimeBenchmark,
   footprintBenchmark,
   parallelBenchmark,
 ];

@@ -121,6 +121,8 @@ export type {
 export { buildAmi } from './pipeline/build-ami.js';
 export type { DirectTransfer } from './pipeline/build-direct.js';
 export { cleanupOrphans } from './pipeline/orphans.js';
+export { formatPlan, planBuild } from './pipeline/plan.js';
+export type { BuildPlan, PlanBuildOptions, PlannedRequest } from './pipeline/plan.js';
 export type {
   BuildAmiOptions,
   BuildHooks,

@@ -6,14 +6,13 @@
  * @packageDocumentation
  */
 import { Agent as HttpsAgent } from 'node:https';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import type { EC2ClientConfig } from '@aws-sdk/client-ec2';
-import { DecodeAuthorizationMessageCommand, STSClient } from '@aws-sdk/client-sts';
-import type { STSClientConfig } from '@aws-sdk/client-sts';
+import type { EC2Client, EC2ClientConfig } from '@aws-sdk/client-ec2';
+import type { STSClient, STSClientConfig } from '@aws-sdk/client-sts';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { toCtx } from '../internal/logger.js';
 import { registerClient, send } from './call.js';
+import { ec2SdkNow, stsSdk, stsSdkNow } from './sdk.js';
 
 /**
  * How to reach AWS. Mirrors Packer's access options (`access_key`, `profile`, `mfa_code`,
@@ -249,7 +248,7 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
       if (options.sts) {
         stsClient = options.sts;
       } else {
-        stsClient = new STSClient(clientConfig(access, region));
+        stsClient = new (stsSdkNow().STSClient)(clientConfig(access, region));
         created.push(stsClient);
       }
       registerClient(stsClient, { count, region });
@@ -259,6 +258,7 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
 
   const decode = access.decodeAuthorizationMessages
     ? async (encoded: string, signal: AbortSignal | undefined): Promise<string> => {
+        const { DecodeAuthorizationMessageCommand } = await stsSdk();
         const out = await send(sts(), new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded }), ctx, {
           signal,
           region,
@@ -271,7 +271,7 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
     let client = ec2Cache.get(target);
     if (client) return client;
     const injected = options.ec2;
-    if (injected instanceof EC2Client || (typeof injected === 'object' && injected !== null)) {
+    if (typeof injected === 'object' && injected !== null) {
       if (target !== region) {
         throw new ConfigError([
           {
@@ -284,7 +284,7 @@ export function createAwsClients(access: AwsAccess = {}, options: CreateAwsClien
     } else if (typeof injected === 'function') {
       client = injected(target);
     } else {
-      client = new EC2Client({
+      client = new (ec2SdkNow().EC2Client)({
         ...clientConfig(access, target),
         ...(access.customEndpointEc2 === undefined ? {} : { endpoint: access.customEndpointEc2 }),
       });

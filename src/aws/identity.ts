@@ -4,9 +4,8 @@
  *
  * @packageDocumentation
  */
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { ec2Sdk, imdsSdk } from './sdk.js';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { MetadataService } from '@aws-sdk/ec2-metadata-service';
 import { HostIdentityError } from '../errors.js';
 import { throwIfAborted, withTimeout } from '../internal/abort.js';
 import type { Ctx } from '../internal/logger.js';
@@ -70,6 +69,7 @@ const CHECKLIST =
  * @public
  */
 export async function getHostIdentity(options: GetHostIdentityOptions = {}): Promise<HostIdentity> {
+  const { MetadataService } = await imdsSdk();
   const timeoutMs = options.timeoutMs ?? 10_000;
   throwIfAborted(options.signal);
   const service = new MetadataService({
@@ -150,6 +150,7 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
  * @internal
  */
 export async function describeInstanceDeviceNames(ec2: EC2Client, instanceId: string, ctx: Ctx): Promise<string[]> {
+  const { DescribeInstancesCommand } = await ec2Sdk();
   let out;
   try {
     out = await send(ec2, new DescribeInstancesCommand({ InstanceIds: [instanceId] }), ctx, {

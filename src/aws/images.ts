@@ -6,12 +6,7 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import {
-  CopyImageCommand,
-  CreateSnapshotCommand,
-  DescribeImagesCommand,
-  RegisterImageCommand,
-} from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type {
   ArchitectureValues,
   BlockDeviceMapping,
@@ -393,6 +388,7 @@ export async function deregisterImagesByName(
     snapshotIds: string[];
   }[]
 > {
+  const { DescribeImagesCommand } = await ec2Sdk();
   const ctx = toCtx(options);
   const first = input.regions[0];
   if (first === undefined) return [];
@@ -489,6 +485,7 @@ async function registerSnapshot(
   ctx: Ctx,
   options: AwsOperationOptions,
 ): Promise<RegisteredImage> {
+  const { CopyImageCommand, RegisterImageCommand } = await ec2Sdk();
   const intermediaryName = input.encryptBoot ? `ami-chroot-intermediary-${randomSuffix()}` : input.name;
   const imageTags = tagList(input.tags, input.buildId);
   const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
@@ -634,6 +631,7 @@ export async function snapshotAndRegister(
   input: SnapshotAndRegisterInput,
   options: AwsOperationOptions,
 ): Promise<RegisteredImage> {
+  const { CreateSnapshotCommand } = await ec2Sdk();
   const ctx = toCtx(options);
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   throwIfAborted(ctx.signal);

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Filter, Tag } from '@aws-sdk/client-ec2';
 import type { OperationOptions } from '../types.js';
 import { toCtx } from '../internal/logger.js';
@@ -65,6 +65,7 @@ export async function findTaggedResources(
   ec2: EC2Client,
   options: FindTaggedResourcesOptions = {},
 ): Promise<TaggedResource[]> {
+  const { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } = await ec2Sdk();
   const ctx = toCtx(options);
   const filters: Filter[] =
     options.buildId === undefined

@@ -5,16 +5,7 @@
  *
  * @packageDocumentation
  */
-import {
-  DeleteSnapshotCommand,
-  DeregisterImageCommand,
-  DescribeImagesCommand,
-  DisableImageDeregistrationProtectionCommand,
-  EnableImageDeprecationCommand,
-  EnableImageDeregistrationProtectionCommand,
-  ModifyImageAttributeCommand,
-  ModifySnapshotAttributeCommand,
-} from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Image, LaunchPermission } from '@aws-sdk/client-ec2';
 import pRetry from 'p-retry';
 import type { Ctx } from '../internal/logger.js';
@@ -92,6 +83,7 @@ export async function applySharing(
   ctx: Ctx,
   region: string,
 ): Promise<void> {
+  const { EnableImageDeprecationCommand, ModifyImageAttributeCommand, ModifySnapshotAttributeCommand } = await ec2Sdk();
   const launch: LaunchPermission[] = [
     ...(sharing.amiUsers ?? []).map((UserId) => ({ UserId })),
     ...(sharing.amiGroups ?? []).map((Group) => ({ Group: Group as LaunchPermission['Group'] })),
@@ -180,6 +172,7 @@ export async function removeImage(
     readonly onSnapshotError?: (snapshotId: string, error: unknown) => void;
   } = {},
 ): Promise<void> {
+  const { DeregisterImageCommand } = await ec2Sdk();
   const meta = { phase: 'cleanup' as const, region, resources: { imageId } };
   if (options.unprotect) await unprotectImage(ec2, imageId, ctx, region);
   const deleted = new Set<string>();
@@ -223,6 +216,7 @@ export const SNAPSHOT_IN_USE_RETRY_MS = 120_000;
  * @internal
  */
 export async function deleteSnapshot(ec2: EC2Client, snapshotId: string, ctx: Ctx, region: string): Promise<void> {
+  const { DeleteSnapshotCommand } = await ec2Sdk();
   try {
     await pRetry(
       () =>
@@ -251,6 +245,7 @@ export async function deleteSnapshot(ec2: EC2Client, snapshotId: string, ctx: Ct
 }
 
 async function unprotectImage(ec2: EC2Client, imageId: string, ctx: Ctx, region: string): Promise<void> {
+  const { DisableImageDeregistrationProtectionCommand } = await ec2Sdk();
   try {
     await send(ec2, new DisableImageDeregistrationProtectionCommand({ ImageId: imageId }), ctx, {
       phase: 'cleanup',
@@ -276,6 +271,7 @@ export async function protectImages(
   protection: NonNullable<ImageSharing['deregistrationProtection']>,
   ctx: Ctx,
 ): Promise<void> {
+  const { EnableImageDeregistrationProtectionCommand } = await ec2Sdk();
   if (!protection.enabled) return;
   const done: [string, string][] = [];
   try {
@@ -312,6 +308,7 @@ export async function describeImage(
   region: string,
   signal?: AbortSignal,
 ): Promise<Image | undefined> {
+  const { DescribeImagesCommand } = await ec2Sdk();
   const out = await send(ec2, new DescribeImagesCommand({ ImageIds: [imageId] }), ctx, {
     phase: 'register',
     region,

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { inspect } from 'node:util';
-import { CopyImageCommand, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ConfigError, RegionCopyError, attachCleanupErrors } from '../errors.js';
 import type { RegionOutcome } from '../errors.js';
@@ -82,6 +82,7 @@ export async function validateRegions(
   ctx: Ctx,
   region: string,
 ): Promise<void> {
+  const { DescribeRegionsCommand } = await ec2Sdk();
   if (regions.length === 0) return;
   const out = await send(ec2, new DescribeRegionsCommand({}), ctx, { phase: 'copy', region });
   const known = new Set((out.Regions ?? []).map((r) => r.RegionName).filter((r): r is string => typeof r === 'string'));
@@ -170,6 +171,7 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   const copies: Copy[] = regions.map((region) => ({ region }));
 
   const copyOne = async (copy: Copy): Promise<void> => {
+    const { CopyImageCommand } = await ec2Sdk();
     const { region } = copy;
     const ec2 = ec2Of(region);
     const kmsKeyId = copyKmsKeyId(input, region);

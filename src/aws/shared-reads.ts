@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Image, Snapshot, Volume } from '@aws-sdk/client-ec2';
 import type { Phase } from '../errors.js';
 import type { Ctx } from '../internal/logger.js';
@@ -57,6 +57,7 @@ function one<K extends string>(key: K, ids: readonly string[]): Partial<Record<K
  */
 export function volumeReads(scope: ReadScope): (volumeId: string) => Read<Volume | undefined> {
   return reader<Volume>(scope, 'volumes', async (ids, signal) => {
+    const { DescribeVolumesCommand } = await ec2Sdk();
     const out = await send(scope.ec2, new DescribeVolumesCommand({ VolumeIds: [...ids] }), scope.ctx, {
       phase: scope.phase,
       region: scope.region,
@@ -73,6 +74,7 @@ export function volumeReads(scope: ReadScope): (volumeId: string) => Read<Volume
  */
 export function snapshotReads(scope: ReadScope): (snapshotId: string) => Read<Snapshot | undefined> {
   return reader<Snapshot>(scope, 'snapshots', async (ids, signal) => {
+    const { DescribeSnapshotsCommand } = await ec2Sdk();
     const out = await send(scope.ec2, new DescribeSnapshotsCommand({ SnapshotIds: [...ids] }), scope.ctx, {
       phase: scope.phase,
       region: scope.region,
@@ -89,6 +91,7 @@ export function snapshotReads(scope: ReadScope): (snapshotId: string) => Read<Sn
  */
 export function imageReads(scope: ReadScope): (imageId: string) => Read<Image | undefined> {
   return reader<Image>(scope, 'images', async (ids, signal) => {
+    const { DescribeImagesCommand } = await ec2Sdk();
     const out = await send(scope.ec2, new DescribeImagesCommand({ ImageIds: [...ids] }), scope.ctx, {
       phase: scope.phase,
       region: scope.region,

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { DescribeImageAttributeCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { SourceAmiFilter } from '../config/types.js';
 import type { BlockDeviceMapping, DescribeImagesRequest, Filter, Image } from '@aws-sdk/client-ec2';
 import { ConfigError, SourceImageError } from '../errors.js';
@@ -115,6 +115,7 @@ function describeQuery(input: ResolveSourceAmiInput): string {
 }
 
 async function describeAll(ec2: object, request: DescribeImagesRequest, ctx: Ctx, region: string): Promise<Image[]> {
+  const { DescribeImagesCommand } = await ec2Sdk();
   const images: Image[] = [];
   let token: string | undefined;
   do {
@@ -197,6 +198,7 @@ export function toSourceImage(image: Image, region: string): SourceImage {
 // The UEFI variable store is not in DescribeImages; without it a re-registered UEFI image would
 // lose its Secure Boot variables. Not every account may read it for images it does not own.
 async function readUefiData(ec2: object, imageId: string, ctx: Ctx, region: string): Promise<string | undefined> {
+  const { DescribeImageAttributeCommand } = await ec2Sdk();
   try {
     const out = await send(ec2, new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'uefiData' }), ctx, {
       phase: 'source',

@@ -6,12 +6,7 @@
  * @packageDocumentation
  */
 import pRetry from 'p-retry';
-import {
-  AttachVolumeCommand,
-  CreateVolumeCommand,
-  DeleteVolumeCommand,
-  DetachVolumeCommand,
-} from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { CreateVolumeRequest, EC2Client, VolumeType } from '@aws-sdk/client-ec2';
 import { ConfigError, DeviceError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
@@ -226,6 +221,7 @@ async function waitDetached(
 const VOLUME_IN_USE_RETRY_MS = 120_000;
 
 async function deleteDetachedVolume(w: WaitContext, volumeId: string, signal: AbortSignal | undefined): Promise<void> {
+  const { DeleteVolumeCommand } = await ec2Sdk();
   try {
     // A detach can read as done before EC2 has finished it (a late or stale read): DeleteVolume
     // then answers VolumeInUse for a moment; retry that, within a bounded time.
@@ -270,6 +266,7 @@ export async function detachAndDeleteVolume(
   region: string,
   options: Pick<AwsOperationOptions, 'polling' | 'clock'> = {},
 ): Promise<void> {
+  const { DetachVolumeCommand } = await ec2Sdk();
   const w: WaitContext = { ec2, ctx, region, options };
   for (const instanceId of attachedTo) {
     try {
@@ -313,6 +310,7 @@ export async function detachAndDeleteVolume(
  * @public
  */
 export async function createVolume(input: CreateVolumeInput, options: AwsOperationOptions): Promise<WorkVolume> {
+  const { CreateVolumeCommand } = await ec2Sdk();
   const ctx = toCtx(options);
   const request = createVolumeRequest(input);
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
@@ -495,6 +493,7 @@ function isDeviceInUse(error: unknown): boolean {
  * @public
  */
 export async function attachVolume(input: AttachVolumeInput, options: AwsOperationOptions): Promise<AttachedVolume> {
+  const { AttachVolumeCommand } = await ec2Sdk();
   const ctx = toCtx(options);
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   const { volumeId, instanceId } = input;
@@ -560,6 +559,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   const createdAt = (options.clock ?? { now: () => performance.now() }).now();
   const attachName = device;
   const detach = idempotent(async (signal: AbortSignal) => {
+    const { DetachVolumeCommand } = await ec2Sdk();
     const c: Ctx = { ...ctx, signal };
     try {
       // InstanceId too: it detaches only from this host, never from another instance.

@@ -20,6 +20,8 @@ Build EBS-backed AMIs in a chroot from Packer templates (HCL2 .pkr.hcl, HCL2 JSO
 
 Commands:
   build <template|dir|build.ts>  Run the template's amazon-chroot builds (as root on EC2)
+                                 --dry-run: ask AWS what each build would do (source,
+                                 names, name clashes, device, requests); nothing is created
   validate <template|dir>        Check the template: variables, options, provisioners
   plan <template|dir>            Print each build's resolved config and provisioning
                                  steps; nothing is created
@@ -74,6 +76,7 @@ export interface CliArgs {
   readonly regions: string[];
   readonly olderThanMs?: number;
   readonly yes: boolean;
+  readonly dryRun: boolean;
 }
 
 /** A command line that cannot be run: the message says what to change. */
@@ -98,6 +101,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     json: false,
     plain: false,
     yes: false,
+    dryRun: false,
   };
   let olderThanMs: number | undefined;
   const positional: string[] = [];
@@ -147,6 +151,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case 'plain':
         args.plain = true;
         break;
+      case 'dry-run':
+        args.dryRun = true;
+        break;
       case 'yes':
       case 'y':
         args.yes = true;
@@ -168,6 +175,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     if (target !== undefined) throw new UsageError(`cleanup takes no template (got ${JSON.stringify(target)})`);
   } else if (target === undefined)
     throw new UsageError(`${command} needs a template: ami-chroot ${command} <template>`);
+  if (args.dryRun && command !== 'build')
+    throw new UsageError(
+      `--dry-run is an option of build (ami-chroot build --dry-run <template>); ${command === 'plan' ? 'plan never calls AWS' : `${command} does not take it`}`,
+    );
   if (extra.length > 0) throw new UsageError(`unexpected ${extra.map((e) => JSON.stringify(e)).join(' ')}`);
   return {
     ...args,

@@ -12,8 +12,10 @@ import {
   ConfigError,
   buildAmi,
   cleanupOrphans,
+  formatPlan,
   isAbortError,
   loadPackerTemplate,
+  planBuild,
   runPackerProvisioners,
   writePackerManifest,
 } from '../index.js';
@@ -180,6 +182,25 @@ async function commandBuild(args: CliArgs, out: Output, signal: AbortSignal): Pr
   return signal.aborted ? EXIT.interrupted : code;
 }
 
+/** `build --dry-run`: each build's plan against AWS (planBuild); exit 1 when one would fail. */
+async function commandDryRun(args: CliArgs, out: Output, signal: AbortSignal): Promise<number> {
+  const { jobs } = await loadJobs(args, out);
+  const hook = await testHook('build');
+  let code: number = EXIT.ok;
+  for (const job of jobs) {
+    const plan = await planBuild(
+      { ...job.config, ...hook.config },
+      { signal, logger: out.logger, onProgress: (e) => out.event(job.name, e), ...hook.options },
+    );
+    out.message(`==> ${job.name}: dry run, nothing was created\n${formatPlan(plan)}`, {
+      build: job.name,
+      plan,
+    });
+    if (plan.problems.length > 0) code = EXIT.failed;
+  }
+  return code;
+}
+
 async function commandValidate(args: CliArgs, out: Output): Promise<number> {
   const { jobs } = await loadJobs(args, out);
   out.message(`${args.target}: valid (${jobs.map((j) => j.name).join(', ')})`, { builds: jobs.map((j) => j.name) });
@@ -286,6 +307,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'build':
         // Secrets are known only once the template is loaded; loading twice is cheap.
         secrets = await peekSecrets(args, out);
+        if (args.dryRun) return await commandDryRun(args, out, controller.signal);
         return await commandBuild(args, out, controller.signal);
       case 'validate':
         return await commandValidate(args, out);

@@ -1,4 +1,4 @@
-import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from '../aws/sdk.js';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ConfigError, SourceImageError } from '../errors.js';
 import type { Ctx } from '../internal/logger.js';
@@ -11,6 +11,7 @@ import type { SourceImage } from '../aws/source-image.js';
  * @internal
  */
 export async function checkImageNameFree(ec2: EC2Client, name: string, region: string, ctx: Ctx): Promise<void> {
+  const { DescribeImagesCommand } = await ec2Sdk();
   const out = await send(
     ec2,
     new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }),

@@ -284,6 +284,30 @@ describe('ami-chroot build (child process, test EC2, loop devices)', () => {
     });
   });
 
+  it('build --dry-run prints the plan, makes only reads, creates nothing; plan rejects the flag', async () => {
+    await workDir();
+    const before = await env.counts();
+    await env.moto.resetCalls();
+    const r = await cli(['build', '--dry-run', join(ROOT, 'examples/packer/build.ts')], {
+      env: { SOURCE_AMI, MOUNT_ROOT: `${env.dir}/mnt` },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dry run, nothing was created');
+    expect(r.stdout).toMatch(new RegExp(`Source: +${SOURCE_AMI} \\(${MOTO_SOURCE_AMIS.debianNew.name}\\)`));
+    expect(r.stdout).toMatch(/AMI name: +from-build-file-\d+/);
+    expect(r.stdout).toMatch(/\*\s+volume\s+CreateVolume\s+us-east-1/);
+    expect(r.stdout).toContain('No problem found: the build would start.');
+    const served = (await env.moto.calls()).map((c) => c.action);
+    expect(served).toContain('DescribeImages');
+    expect(served.filter((a) => !a.startsWith('Describe'))).toEqual([]);
+    expect(await env.counts()).toEqual(before);
+    expect(await loops()).toEqual([]);
+
+    const wrong = await cli(['plan', '--dry-run', 'x.pkr.hcl']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--dry-run is an option of build');
+  });
+
   it('a failing provisioner: exit 1, the error names its file:line, nothing is left', async () => {
     const cwd = await workDir();
     const before = await env.counts();

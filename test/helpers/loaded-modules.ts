@@ -20,15 +20,24 @@ export async function resolve(specifier, context, next) {
 }
 `;
 
-/** Imports `entry` (a source path) in a fresh process and returns every module URL it resolved. */
-export async function modulesLoadedBy(entry: string): Promise<string[]> {
+/**
+ * Imports `entry` (a source path) in a fresh process and returns every module URL it resolved.
+ * `then` is the body of an async function run after the import with the entry's exports as `m`
+ * (e.g. one AWS call); what it loads is listed too.
+ */
+export async function modulesLoadedBy(entry: string, then?: string): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-modules-'));
   try {
     const file = join(dir, 'loaded.txt');
     const script = [
       "import { register } from 'node:module';",
       `register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(RECORDER)}`)}, import.meta.url, { data: { file: ${JSON.stringify(file)} } });`,
-      `await import(${JSON.stringify(pathToFileURL(entry).href)});`,
+      `const m = await import(${JSON.stringify(pathToFileURL(entry).href)});`,
+      ...(then === undefined ? [] : [`await (async (m) => { ${then} })(m);`]),
+      // CommonJS modules loaded by require() (the SDK's own, or a synchronous factory's) pass no
+      // resolve hook: read them from the require cache.
+      "import { appendFileSync } from 'node:fs'; import { createRequire } from 'node:module'; import { pathToFileURL } from 'node:url';",
+      `appendFileSync(${JSON.stringify(file)}, Object.keys(createRequire(import.meta.url).cache).map((p) => pathToFileURL(p).href + '\\n').join(''));`,
     ].join('\n');
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {

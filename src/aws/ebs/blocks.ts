@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { EBSClient } from '@aws-sdk/client-ebs';
+import type { EBSClient } from '@aws-sdk/client-ebs';
 import { ConfigError } from '../../errors.js';
 import { anySignal, sleep, throwIfAborted } from '../../internal/abort.js';
 import type { Ctx } from '../../internal/logger.js';
@@ -15,6 +15,7 @@ import type { AwsAccess } from '../clients.js';
 import { clientConfig } from '../clients.js';
 import { send } from '../call.js';
 import type { CallMeta, OutputOf } from '../call.js';
+import { ebsSdkNow } from '../sdk.js';
 
 /**
  * The EBS direct APIs' block size: 512 KiB, the only `DataLength` PutSnapshotBlock accepts.
@@ -79,7 +80,7 @@ export async function ebsFor(
  * @public
  */
 export function createEbsClient(access: AwsAccess & { readonly region: string }, endpoint?: string): EBSClient {
-  return new EBSClient({
+  return new (ebsSdkNow().EBSClient)({
     ...clientConfig(access, access.region),
     maxAttempts: 1,
     ...(endpoint === undefined ? {} : { endpoint }),

@@ -12,7 +12,7 @@
  */
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ListChangedBlocksCommand } from '@aws-sdk/client-ebs';
+import { ebsSdk } from '../sdk.js';
 import { ConfigError } from '../../errors.js';
 import { toCtx } from '../../internal/logger.js';
 import { awsErrorCode } from '../aws-errors.js';
@@ -137,6 +137,7 @@ async function copyBlocks(from: CachedSnapshot, to: string): Promise<void> {
  * @public
  */
 export async function cacheSnapshot(input: CacheSnapshotInput, options: EbsOperationOptions): Promise<CachedSnapshot> {
+  const { ListChangedBlocksCommand } = await ebsSdk();
   const ctx = toCtx(options);
   if (!/^snap-[0-9a-f]+$/.test(input.snapshotId)) {
     throw new ConfigError([

@@ -6,7 +6,7 @@
  */
 import { appendFile, open, readFile, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { GetSnapshotBlockCommand, ListChangedBlocksCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
+import { ebsSdk } from '../sdk.js';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import { BlockTransferError, ConfigError } from '../../errors.js';
 import type { OperationOptions } from '../../types.js';
@@ -88,6 +88,7 @@ async function listBlocks(
   ctx: Ctx,
   region: string,
 ): Promise<{ volumeSizeGiB: number; wanted: Map<number, string | undefined> }> {
+  const { ListChangedBlocksCommand, ListSnapshotBlocksCommand } = await ebsSdk();
   const wanted = new Map<number, string | undefined>();
   let volumeSizeGiB = 0;
   let token: string | undefined;
@@ -232,6 +233,7 @@ export async function downloadSnapshot(
     const transfer = await runBlockPool(
       todo,
       async (index, signal) => {
+        const { GetSnapshotBlockCommand } = await ebsSdk();
         const token = wanted.get(index);
         let data: Uint8Array = zeros;
         let checksum: string | undefined;

@@ -5,12 +5,7 @@
  * @packageDocumentation
  */
 import { open } from 'node:fs/promises';
-import {
-  CompleteSnapshotCommand,
-  ListSnapshotBlocksCommand,
-  PutSnapshotBlockCommand,
-  StartSnapshotCommand,
-} from '@aws-sdk/client-ebs';
+import { ebsSdk } from '../sdk.js';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import { BlockTransferError, ConfigError } from '../../errors.js';
 import { cleanupSignal, throwIfAborted } from '../../internal/abort.js';
@@ -144,6 +139,7 @@ function validate(input: UploadSnapshotInput): void {
 
 /** Blocks of the parent that hold data (a zero block written there must overwrite them). */
 async function parentBlocks(ebs: EBSClient, parent: string, ctx: Ctx, region: string): Promise<Set<number>> {
+  const { ListSnapshotBlocksCommand } = await ebsSdk();
   const blocks = new Set<number>();
   let token: string | undefined;
   do {
@@ -198,6 +194,7 @@ export async function uploadSnapshot(
   input: UploadSnapshotInput,
   options: UploadSnapshotOptions,
 ): Promise<UploadedSnapshot> {
+  const { CompleteSnapshotCommand, StartSnapshotCommand } = await ebsSdk();
   const ctx = toCtx(options);
   validate(input);
   const handle = await open(input.file, 'r').catch((error: unknown) => {
@@ -299,6 +296,7 @@ export async function uploadSnapshot(
       const transfer = await runBlockPool(
         candidates,
         async (index, signal) => {
+          const { PutSnapshotBlockCommand } = await ebsSdk();
           const data = Buffer.alloc(EBS_BLOCK_SIZE);
           await handle.read(data, 0, EBS_BLOCK_SIZE, index * EBS_BLOCK_SIZE);
           if (isZeroBlock(data) && !mustOverwrite.has(index)) {

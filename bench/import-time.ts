@@ -1,0 +1,105 @@
+/**
+ * Import-time benchmark (issue 13 item 5): how long `import` of each package entry takes in a
+ * fresh Node process, now that the AWS SDK loads on the first AWS call. The import part of the
+ * footprint benchmark, alone and quick.
+ *
+ *   npx tsx bench/import-time.ts [--runs 10] [--no-build]
+ *
+ * Targets, net of an empty Node process's start-up, median of the runs: `ami-chroot/config`
+ * under 150 ms, `ami-chroot` (no AWS call) under 300 ms.
+ */
+import { parseArgs } from 'node:util';
+import { IMPORT_TARGETS_MS, measureImports } from './footprint.js';
+import { exec, tail } from './lib/exec.js';
+import {
+  BenchPrerequisiteError,
+  REPO_ROOT,
+  formatTable,
+  isMain,
+  runAsScript,
+  under,
+  type Benchmark,
+  type BenchResult,
+} from './lib/report.js';
+
+/**
+ * Options of {@link runImportTimeBench}.
+ * @internal
+ */
+export interface ImportTimeOptions {
+  /** Fresh processes per entry. @defaultValue 10 */
+  readonly runs?: number;
+  /** Run `npm run build` first. @defaultValue true */
+  readonly build?: boolean;
+}
+
+/**
+ * Runs the import-time benchmark.
+ * @internal
+ */
+export async function runImportTimeBench(options: ImportTimeOptions = {}): Promise<BenchResult> {
+  const runs = options.runs ?? 10;
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be a positive integer, got ${runs}`);
+  if (options.build ?? true) {
+    const build = await exec('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT });
+    if (build.code !== 0)
+      throw new BenchPrerequisiteError(
+        `npm run build failed (exit ${build.code}); import times are measured on dist/.\n${tail(build.stdout + build.stderr)}`,
+      );
+  }
+  const { baselineWallMs, imports } = await measureImports(runs);
+  const entryName = (label: string): string => label.split(' ')[0]!;
+  const table = [
+    `Import time: ${runs} fresh Node ${process.version} processes per entry (plus one warm-up); an empty \`node -e ""\` takes ${baselineWallMs.p50.toFixed(0)} ms (median)`,
+    '',
+    formatTable(
+      ['what', 'wall p50', 'wall p95', 'net of node startup (p50)', 'import() p50', 'import() p95'],
+      imports.map((i) => [i.label, i.wallMs.p50, i.wallMs.p95, i.netWallMs, i.inProcessMs.p50, i.inProcessMs.p95]),
+    ),
+  ].join('\n');
+  return {
+    name: 'import-time',
+    table,
+    targets: imports.flatMap((i) => {
+      const limit = IMPORT_TARGETS_MS[entryName(i.label)];
+      return limit === undefined
+        ? []
+        : [under(`import ${entryName(i.label)}, net of node start-up`, i.netWallMs, limit, 'ms')];
+    }),
+    headline: Object.fromEntries(
+      imports.filter((i) => i.label.startsWith('ami-chroot')).map((i) => [`${entryName(i.label)} netMs`, i.netWallMs]),
+    ),
+    data: { runs, node: process.version, baselineWallMs, imports },
+  };
+}
+
+/**
+ * CLI arguments → options.
+ * @internal
+ */
+export function parseImportTimeArgs(argv: readonly string[]): ImportTimeOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { runs: { type: 'string' }, 'no-build': { type: 'boolean' } },
+    strict: true,
+  });
+  return {
+    ...(values.runs === undefined ? {} : { runs: Number(values.runs) }),
+    ...(values['no-build'] ? { build: false } : {}),
+  };
+}
+
+/**
+ * The import-time benchmark, for the runner.
+ * @internal
+ */
+export const importTimeBenchmark: Benchmark = {
+  name: 'import-time',
+  description: 'import time of each package entry in fresh Node processes (no AWS call), median of the runs',
+  requires: ['a buildable src/ (npm run build)'],
+  run: (argv) => runImportTimeBench(parseImportTimeArgs(argv)),
+};
+
+if (isMain(import.meta.url)) {
+  await runAsScript(importTimeBenchmark.run, process.argv.slice(2));
+}
