@@ -567,7 +567,6 @@ const RULES: readonly Rule[] = [
             volumeType: 'io2',
             iops: 100_000,
             encrypted: true,
-            kmsKeyId: KEY_ARN,
           },
           { deviceName: '/dev/sdc', snapshotId: 'snap-0123456789abcdef0' },
           { deviceName: '/dev/sdd', virtualName: 'ephemeral0' },
@@ -619,7 +618,15 @@ const RULES: readonly Rule[] = [
             ['124', 'from 125 to 2000'],
           ],
           [{ deviceName: '/dev/sdb', volumeSize: 10, volumeType: 'gp3', throughput: 2001 }, 'throughput', ['2001']],
-          [{ deviceName: '/dev/sdb', volumeSize: 10, kmsKeyId: KEY_ARN }, 'kmsKeyId', ['encrypted: true']],
+          // RegisterImage rejects a KMS key in a mapping, encrypted or not.
+          ...[{}, { encrypted: true }].map(
+            (extra) =>
+              [
+                { deviceName: '/dev/sdb', volumeSize: 10, kmsKeyId: KEY_ARN, ...extra },
+                'kmsKeyId',
+                [KEY_ARN, 'RegisterImage does not accept a KMS key', 'encryptBoot: true and the top-level kmsKeyId'],
+              ] as const,
+          ),
           [{ deviceName: '/dev/sdb', volumeSize: 10, volumeType: 'gp4' }, 'volumeType', ['"gp4"', '"gp3"']],
           [
             { deviceName: '/dev/sdb', volumeSize: 1025, volumeType: 'standard' },
