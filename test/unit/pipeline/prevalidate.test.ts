@@ -14,10 +14,10 @@ async function sourceWith(billing: Partial<Image>) {
 }
 
 describe('billingLossWarning', () => {
-  it.each([
+  it.each<[string, Partial<Image>]>([
     ['RHEL', { PlatformDetails: 'Red Hat Enterprise Linux', UsageOperation: 'RunInstances:0010' }],
     ['SLES', { PlatformDetails: 'SUSE Linux', UsageOperation: 'RunInstances:000g' }],
-    ['Windows', { PlatformDetails: 'Windows', UsageOperation: 'RunInstances:0002', Platform: 'windows' as const }],
+    ['Windows', { PlatformDetails: 'Windows', UsageOperation: 'RunInstances:0002', Platform: 'Windows' as const }],
     [
       'a Linux/UNIX platform with a billing code',
       { PlatformDetails: 'Linux/UNIX', UsageOperation: 'RunInstances:0800' },
@@ -26,7 +26,7 @@ describe('billingLossWarning', () => {
   ])('warns for %s: names the source, its billing and the consequence', async (_, billing) => {
     const warning = billingLossWarning(await sourceWith(billing));
     expect(warning).toContain('ami-source1');
-    expect(warning).toContain(billing.PlatformDetails);
+    expect(warning).toContain(billing.PlatformDetails!);
     if (billing.UsageOperation) expect(warning).toContain(billing.UsageOperation);
     expect(warning).toContain("loses the source's billing code");
     expect(warning).toContain('billed as Linux/UNIX (RunInstances)');
