@@ -7,7 +7,7 @@
  */
 import pRetry from 'p-retry';
 import { ec2Sdk } from './sdk.js';
-import type { CreateVolumeRequest, EC2Client, VolumeType } from '@aws-sdk/client-ec2';
+import type { CreateVolumeRequest, EC2Client, Volume, VolumeType } from '@aws-sdk/client-ec2';
 import { ConfigError, DeviceError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
@@ -19,7 +19,7 @@ import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from
 import type { AwsOperationOptions } from './common.js';
 import { pollUntil } from './poll.js';
 import { volumeReads } from './shared-reads.js';
-import type { PollClock } from './poll.js';
+import type { PollClock, PollVerdict } from './poll.js';
 
 /**
  * The source root volume a work volume copies (a {@link SourceImage} fits).
@@ -178,6 +178,58 @@ interface DetachRequest {
 /** How long an attachment EC2 refused to detach may stay unseen before its absence is believed. */
 const LATE_ATTACHMENT_GRACE_MS = 120_000;
 
+/** What a detach wait has seen so far (times on its clock). */
+interface DetachWatch {
+  readonly instanceId: string | undefined;
+  readonly detachingOnly: boolean;
+  readonly detach: DetachRequest | undefined;
+  /** Half a poll delay: how much later a reading must be to confirm what an earlier one showed. */
+  readonly confirmMs: number;
+  readonly started: number;
+  /** When the latest reading was taken. */
+  readAt: number;
+  /** When the latest reading that contradicts "detached" (or our accepted detach) was taken. */
+  since: number;
+  seenLive: boolean;
+  resend: boolean;
+  stuckSince: number | undefined;
+}
+
+/** One reading of a detach wait: done only when a later reading confirms what an earlier one showed. */
+function judgeDetach(watch: DetachWatch, volume: Volume | undefined): PollVerdict<undefined> {
+  if (volume?.State === 'deleted' || volume?.State === 'deleting')
+    return { done: true, value: undefined, state: volume.State };
+  const { detach, instanceId, readAt, confirmMs } = watch;
+  const live = (volume?.Attachments ?? []).filter(
+    (a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached',
+  );
+  if (live.length === 0) {
+    watch.stuckSince = undefined;
+    // EC2 refused our detach because it did not show the attachment yet: wait for it to appear.
+    const awaitingLate =
+      detach !== undefined && !detach.accepted && !watch.seenLive && readAt - watch.started < LATE_ATTACHMENT_GRACE_MS;
+    if (!awaitingLate && readAt - watch.since >= confirmMs)
+      return { done: true, value: undefined, state: volume ? 'detached' : 'gone' };
+    return { done: false, state: awaitingLate ? 'attachment-not-visible-yet' : 'detached-unconfirmed' };
+  }
+  watch.seenLive = true;
+  watch.since = readAt;
+  if (detach && !detach.accepted && live.some((a) => a.State === 'attaching' || a.State === 'attached'))
+    watch.resend = true;
+  const stuck = live.find((a) => a.State !== 'detaching');
+  if (!watch.detachingOnly || !stuck) {
+    watch.stuckSince = undefined;
+    return { done: false, state: live.map((a) => a.State ?? 'unknown').join(',') };
+  }
+  watch.stuckSince ??= readAt;
+  if (readAt - watch.stuckSince < confirmMs) return { done: false, state: stuck.State ?? 'attached' };
+  return {
+    failed: true,
+    state: stuck.State ?? 'attached',
+    message: `It is still attached to ${stuck.InstanceId ?? '?'} as ${stuck.Device ?? '?'}; detach it first (the attachment's undo runs before the volume's).`,
+  };
+}
+
 /**
  * Waits until the volume has no attachment to `instanceId` (any instance when omitted); a deleted
  * volume counts. With `detachingOnly`, an attachment that is not on its way out fails the wait
@@ -199,24 +251,29 @@ async function waitDetached(
   const ctx: Ctx = { ...w.ctx, signal };
   const clock = w.options.clock ?? { now: () => performance.now() };
   const policy = policyFor('volumeDetached', w.options, w.ctx);
-  // Half a poll delay: the next poll (jittered, or shared and early) still usually confirms.
-  const confirmMs = policy.minDelayMs / 2;
   const started = clock.now();
+  const watch: DetachWatch = {
+    instanceId,
+    detachingOnly,
+    detach,
+    // Half a poll delay: the next poll (jittered, or shared and early) still usually confirms.
+    confirmMs: policy.minDelayMs / 2,
+    started,
+    readAt: started,
+    since: started,
+    seenLive: detach?.seen ?? false,
+    resend: false,
+    stuckSince: undefined,
+  };
   const readVolume = volumeReads({ ec2: w.ec2, region: w.region, ctx, phase: 'detach', clock: w.options.clock })(
     volumeId,
   );
-  /** When the latest reading that contradicts "detached" (or the accepted detach) was taken. */
-  let since = started;
-  let readAt = started;
-  let seenLive = detach?.seen ?? false;
-  let resend = false;
-  let stuckSince: number | undefined;
   await pollUntil({
     read: async (delayMs, slackMs, s) => {
-      if (resend && detach) {
-        resend = false;
+      if (watch.resend && detach) {
+        watch.resend = false;
         detach.accepted = await detach.resend(s);
-        if (detach.accepted) since = clock.now();
+        if (detach.accepted) watch.since = clock.now();
       }
       try {
         return await readVolume(delayMs, slackMs, s);
@@ -224,40 +281,10 @@ async function waitDetached(
         if (hasAwsCode(error, NOT_FOUND_CODES.volume)) return undefined;
         throw error;
       } finally {
-        readAt = clock.now();
+        watch.readAt = clock.now();
       }
     },
-    evaluate: (volume) => {
-      if (volume?.State === 'deleted' || volume?.State === 'deleting')
-        return { done: true, value: undefined, state: volume.State };
-      const live = (volume?.Attachments ?? []).filter(
-        (a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached',
-      );
-      if (live.length === 0) {
-        stuckSince = undefined;
-        // EC2 refused our detach because it did not show the attachment yet: wait for it to appear.
-        const awaitingLate =
-          detach !== undefined && !detach.accepted && !seenLive && clock.now() - started < LATE_ATTACHMENT_GRACE_MS;
-        if (!awaitingLate && readAt - since >= confirmMs)
-          return { done: true, value: undefined, state: volume ? 'detached' : 'gone' };
-        return { done: false, state: awaitingLate ? 'attachment-not-visible-yet' : 'detached-unconfirmed' };
-      }
-      seenLive = true;
-      since = readAt;
-      if (detach && !detach.accepted && live.some((a) => a.State === 'attaching' || a.State === 'attached'))
-        resend = true;
-      const stuck = live.find((a) => a.State !== 'detaching');
-      if (detachingOnly && stuck) {
-        stuckSince ??= readAt;
-        if (readAt - stuckSince >= confirmMs)
-          return {
-            failed: true,
-            state: stuck.State ?? 'attached',
-            message: `It is still attached to ${stuck.InstanceId ?? '?'} as ${stuck.Device ?? '?'}; detach it first (the attachment's undo runs before the volume's).`,
-          };
-      } else stuckSince = undefined;
-      return { done: false, state: live.map((a) => a.State ?? 'unknown').join(',') };
-    },
+    evaluate: (volume) => judgeDetach(watch, volume),
     waitingFor: `volume ${volumeId} to be detached${instanceId ? ` from ${instanceId}` : ''}`,
     id: volumeId,
     kind: 'volumeDetached',
