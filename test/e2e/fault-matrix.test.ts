@@ -198,6 +198,24 @@ function throttlingError(): Error {
   });
 }
 
+/** A hard error on the first call of the nth run of the point's operation. */
+function failFirstOfRun(point: Point): void {
+  let seen = 0;
+  const faults = env.faults(point.region);
+  faults.fail(
+    point.op,
+    { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
+    {
+      times: 1,
+      when: (input) => {
+        const previous = faults.calls.at(-1);
+        const first = !previous || callKey(previous.name, previous.input) !== callKey(point.op, input);
+        return first && ++seen === point.nth;
+      },
+    },
+  );
+}
+
 async function expectClean(before: Record<string, RegionCounts>): Promise<void> {
   await env.assertNothingLeft(before);
 }
@@ -253,21 +271,7 @@ describe('fault matrix: every AWS call', () => {
 
     it('hard error: fails naming the phase and leaves nothing behind', async () => {
       const before = await env.counts();
-      let seen = 0;
-      const faults = env.faults(point.region);
-      faults.fail(
-        point.op,
-        { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
-        // The first call of the nth run of the operation (the call before it was another one).
-        {
-          times: 1,
-          when: (input) => {
-            const previous = faults.calls.at(-1);
-            const first = !previous || callKey(previous.name, previous.input) !== callKey(point.op, input);
-            return first && ++seen === point.nth;
-          },
-        },
-      );
+      failFirstOfRun(point);
       const outcome = await build().then(
         (r) => ({ ok: true as const, r }),
         (e: unknown) => ({ ok: false as const, e }),
@@ -514,7 +518,7 @@ describe("fault matrix: via 'ebs-direct'", () => {
     const before = await env.counts();
     const result = await directBuild();
     for (const region of Object.keys(DIRECT_CALLS))
-      expect(env.faults(region).names(), region).toEqual(DIRECT_CALLS[region]);
+      expect(runs(env.faults(region).calls), region).toEqual(DIRECT_CALLS[region]);
     await expectOnlyImages(before, result);
     expect(await readdir(join(env.dir, 'cache', 'work'))).toEqual([]);
     results.push({ kind: 'direct', point: 'all calls', outcome: 'ok: calls match the matrix' });
@@ -523,14 +527,7 @@ describe("fault matrix: via 'ebs-direct'", () => {
   describe.each(DIRECT_POINTS)('$label', (point) => {
     it('hard error: fails naming the phase and leaves nothing behind', async () => {
       const before = await env.counts();
-      let seen = 0;
-      env
-        .faults(point.region)
-        .fail(
-          point.op,
-          { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
-          { times: 1, when: () => ++seen === point.nth },
-        );
+      failFirstOfRun(point);
       const outcome = await directBuild().then(
         (r) => ({ ok: true as const, r }),
         (e: unknown) => ({ ok: false as const, e }),
