@@ -554,7 +554,8 @@ async function registerSnapshot(
       const c = cleanCtx(signal);
       const snaps =
         known.snapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
-      await removeImage(ec2, copyId, snaps, c, region);
+      // The encrypted copy's snapshots are ours even while it is pending or not yet describable.
+      await removeImage(ec2, copyId, snaps, c, region, { ownSnapshots: true });
     });
     undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
     const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));

@@ -158,7 +158,9 @@ export async function applySharing(
  * `InvalidSnapshot.InUse` to a DeleteSnapshot for a while after the image is gone, so deleting
  * them separately right after would fail. One EC2 could not delete that way is deleted again,
  * retrying InUse for a bounded time. `onSnapshotError` turns a snapshot that still cannot be
- * deleted into a report instead of an error (the image is gone either way).
+ * deleted into a report instead of an error (the image is gone either way). `ownSnapshots` says
+ * every snapshot of the image is ours (a copy this build made): they go with the image even when
+ * their ids are not known, e.g. a copy still pending or not yet describable.
  * @internal
  */
 export async function removeImage(
@@ -169,6 +171,7 @@ export async function removeImage(
   region: string,
   options: {
     readonly unprotect?: boolean;
+    readonly ownSnapshots?: boolean;
     readonly onSnapshotError?: (snapshotId: string, error: unknown) => void;
   } = {},
 ): Promise<void> {
@@ -181,13 +184,18 @@ export async function removeImage(
       ec2,
       new DeregisterImageCommand({
         ImageId: imageId,
-        ...(snapshotIds.length > 0 ? { DeleteAssociatedSnapshots: true } : {}),
+        ...(snapshotIds.length > 0 || options.ownSnapshots ? { DeleteAssociatedSnapshots: true } : {}),
       }),
       ctx,
       meta,
     );
-    for (const result of out.DeleteSnapshotResults ?? [])
-      if (result.SnapshotId && result.ReturnCode === 'success') deleted.add(result.SnapshotId);
+    for (const result of out.DeleteSnapshotResults ?? []) {
+      if (result.SnapshotId && result.ReturnCode === 'success') {
+        deleted.add(result.SnapshotId);
+        if (!snapshotIds.includes(result.SnapshotId))
+          ctx.emit({ type: 'resource', action: 'removed', kind: 'snapshot', id: result.SnapshotId, region });
+      }
+    }
     ctx.logger.info(`Deregistered ${imageId} in ${region}`);
   } catch (error) {
     if (!hasAwsCode(error, NOT_FOUND_CODES.image, 'InvalidAMIID.Unavailable')) throw error;

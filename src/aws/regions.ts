@@ -204,8 +204,10 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       const c: Ctx = { ...ctx, signal };
       const snaps =
         copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
+      // The copy's snapshots are ours even while it is pending or not yet describable.
       await removeImage(ec2, imageId, snaps, c, region, {
         unprotect: input.deregistrationProtection?.enabled ?? false,
+        ownSnapshots: true,
       });
     });
     ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });

@@ -7,7 +7,7 @@
  */
 import pRetry from 'p-retry';
 import { ec2Sdk } from './sdk.js';
-import type { CreateVolumeRequest, EC2Client, VolumeType } from '@aws-sdk/client-ec2';
+import type { CreateVolumeRequest, EC2Client, Volume, VolumeType } from '@aws-sdk/client-ec2';
 import { ConfigError, DeviceError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
 import { toCtx } from '../internal/logger.js';
@@ -19,7 +19,7 @@ import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from
 import type { AwsOperationOptions } from './common.js';
 import { pollUntil } from './poll.js';
 import { volumeReads } from './shared-reads.js';
-import type { PollClock } from './poll.js';
+import type { PollClock, PollVerdict } from './poll.js';
 
 /**
  * The source root volume a work volume copies (a {@link SourceImage} fits).
@@ -164,9 +164,81 @@ interface WaitContext {
 }
 
 /**
+ * The detach a wait follows: whether EC2 accepted our DetachVolume, and how to send it again. EC2
+ * refuses to detach an attachment it does not show yet (a late attachment): the wait then waits
+ * for it to appear and detaches it again.
+ */
+interface DetachRequest {
+  accepted: boolean;
+  /** Whether a read ever showed the attachment (then a refusal means it is already on its way out). */
+  readonly seen: boolean;
+  readonly resend: (signal: AbortSignal | undefined) => Promise<boolean>;
+}
+
+/** How long an attachment EC2 refused to detach may stay unseen before its absence is believed. */
+const LATE_ATTACHMENT_GRACE_MS = 120_000;
+
+/** What a detach wait has seen so far (times on its clock). */
+interface DetachWatch {
+  readonly instanceId: string | undefined;
+  readonly detachingOnly: boolean;
+  readonly detach: DetachRequest | undefined;
+  /** Half a poll delay: how much later a reading must be to confirm what an earlier one showed. */
+  readonly confirmMs: number;
+  readonly started: number;
+  /** When the latest reading was taken. */
+  readAt: number;
+  /** When the latest reading that contradicts "detached" (or our accepted detach) was taken. */
+  since: number;
+  seenLive: boolean;
+  resend: boolean;
+  stuckSince: number | undefined;
+}
+
+/** One reading of a detach wait: done only when a later reading confirms what an earlier one showed. */
+function judgeDetach(watch: DetachWatch, volume: Volume | undefined): PollVerdict<undefined> {
+  if (volume?.State === 'deleted' || volume?.State === 'deleting')
+    return { done: true, value: undefined, state: volume.State };
+  const { detach, instanceId, readAt, confirmMs } = watch;
+  const live = (volume?.Attachments ?? []).filter(
+    (a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached',
+  );
+  if (live.length === 0) {
+    watch.stuckSince = undefined;
+    // EC2 refused our detach because it did not show the attachment yet: wait for it to appear.
+    const awaitingLate =
+      detach !== undefined && !detach.accepted && !watch.seenLive && readAt - watch.started < LATE_ATTACHMENT_GRACE_MS;
+    if (!awaitingLate && readAt - watch.since >= confirmMs)
+      return { done: true, value: undefined, state: volume ? 'detached' : 'gone' };
+    return { done: false, state: awaitingLate ? 'attachment-not-visible-yet' : 'detached-unconfirmed' };
+  }
+  watch.seenLive = true;
+  watch.since = readAt;
+  if (detach && !detach.accepted && live.some((a) => a.State === 'attaching' || a.State === 'attached'))
+    watch.resend = true;
+  const stuck = live.find((a) => a.State !== 'detaching');
+  if (!watch.detachingOnly || !stuck) {
+    watch.stuckSince = undefined;
+    return { done: false, state: live.map((a) => a.State ?? 'unknown').join(',') };
+  }
+  watch.stuckSince ??= readAt;
+  if (readAt - watch.stuckSince < confirmMs) return { done: false, state: stuck.State ?? 'attached' };
+  return {
+    failed: true,
+    state: stuck.State ?? 'attached',
+    message: `It is still attached to ${stuck.InstanceId ?? '?'} as ${stuck.Device ?? '?'}; detach it first (the attachment's undo runs before the volume's).`,
+  };
+}
+
+/**
  * Waits until the volume has no attachment to `instanceId` (any instance when omitted); a deleted
- * volume counts. With `detachingOnly`, an attachment that is not on its way out fails the wait at
- * once (deleting a volume that nobody detaches would otherwise hang until the timeout).
+ * volume counts. With `detachingOnly`, an attachment that is not on its way out fails the wait
+ * (deleting a volume that nobody detaches would otherwise hang until the timeout).
+ *
+ * Reads are eventually consistent: one can show the volume as it was a moment ago, before the
+ * attachment existed or before our detach. So neither an absence nor a stuck attachment is
+ * believed from one read: it must still hold in a reading taken at least half a poll delay
+ * (`minDelayMs`) after the last contrary reading (or our accepted DetachVolume).
  */
 async function waitDetached(
   w: WaitContext,
@@ -174,41 +246,49 @@ async function waitDetached(
   instanceId: string | undefined,
   signal: AbortSignal | undefined,
   detachingOnly: boolean,
+  detach?: DetachRequest,
 ): Promise<void> {
   const ctx: Ctx = { ...w.ctx, signal };
+  const clock = w.options.clock ?? { now: () => performance.now() };
+  const policy = policyFor('volumeDetached', w.options, w.ctx);
+  const started = clock.now();
+  const watch: DetachWatch = {
+    instanceId,
+    detachingOnly,
+    detach,
+    // Half a poll delay: the next poll (jittered, or shared and early) still usually confirms.
+    confirmMs: policy.minDelayMs / 2,
+    started,
+    readAt: started,
+    since: started,
+    seenLive: detach?.seen ?? false,
+    resend: false,
+    stuckSince: undefined,
+  };
   const readVolume = volumeReads({ ec2: w.ec2, region: w.region, ctx, phase: 'detach', clock: w.options.clock })(
     volumeId,
   );
   await pollUntil({
     read: async (delayMs, slackMs, s) => {
+      if (watch.resend && detach) {
+        watch.resend = false;
+        detach.accepted = await detach.resend(s);
+        if (detach.accepted) watch.since = clock.now();
+      }
       try {
         return await readVolume(delayMs, slackMs, s);
       } catch (error) {
         if (hasAwsCode(error, NOT_FOUND_CODES.volume)) return undefined;
         throw error;
+      } finally {
+        watch.readAt = clock.now();
       }
     },
-    evaluate: (volume) => {
-      if (!volume || volume.State === 'deleted' || volume.State === 'deleting')
-        return { done: true, value: undefined, state: volume?.State ?? 'gone' };
-      const live = (volume.Attachments ?? []).filter(
-        (a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached',
-      );
-      if (live.length === 0) return { done: true, value: undefined, state: 'detached' };
-      const stuck = live.find((a) => a.State !== 'detaching');
-      if (detachingOnly && stuck) {
-        return {
-          failed: true,
-          state: stuck.State ?? 'attached',
-          message: `It is still attached to ${stuck.InstanceId ?? '?'} as ${stuck.Device ?? '?'}; detach it first (the attachment's undo runs before the volume's).`,
-        };
-      }
-      return { done: false, state: live.map((a) => a.State ?? 'unknown').join(',') };
-    },
+    evaluate: (volume) => judgeDetach(watch, volume),
     waitingFor: `volume ${volumeId} to be detached${instanceId ? ` from ${instanceId}` : ''}`,
     id: volumeId,
     kind: 'volumeDetached',
-    policy: policyFor('volumeDetached', w.options, w.ctx),
+    policy,
     ctx,
     region: w.region,
     phase: 'detach',
@@ -558,23 +638,29 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   // 2. The undo exists from here on, before the wait.
   const createdAt = (options.clock ?? { now: () => performance.now() }).now();
   const attachName = device;
-  const detach = idempotent(async (signal: AbortSignal) => {
+  let attachmentSeen = false;
+  /** Sends DetachVolume; false when EC2 refused it as not attached (yet): the wait settles that. */
+  const sendDetach = async (signal: AbortSignal | undefined): Promise<boolean> => {
     const { DetachVolumeCommand } = await ec2Sdk();
-    const c: Ctx = { ...ctx, signal };
     try {
       // InstanceId too: it detaches only from this host, never from another instance.
-      await send(ec2, new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: attachName }), c, {
-        phase: 'detach',
-        region,
-        resources: { volumeId, instanceId, device: attachName },
-        signal,
-      });
+      await send(
+        ec2,
+        new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: attachName }),
+        { ...ctx, signal },
+        { phase: 'detach', region, resources: { volumeId, instanceId, device: attachName }, signal },
+      );
+      return true;
     } catch (error) {
-      // Already detaching/detached, or gone: the wait below settles it.
+      // Already detaching/detached, gone, or attached so recently that EC2 does not show it yet.
       if (!hasAwsCode(error, 'IncorrectState', 'InvalidAttachment.NotFound', NOT_FOUND_CODES.volume)) throw error;
       ctx.logger.debug(`DetachVolume ${volumeId}: ${awsErrorCode(error)}; waiting for the detached state anyway`);
+      return false;
     }
-    await waitDetached(w, volumeId, instanceId, signal, false);
+  };
+  const detach = idempotent(async (signal: AbortSignal) => {
+    const accepted = await sendDetach(signal);
+    await waitDetached(w, volumeId, instanceId, signal, false, { accepted, seen: attachmentSeen, resend: sendDetach });
     ctx.logger.info(`Detached ${volumeId} from ${instanceId}`);
     ctx.emit({ type: 'resource', action: 'removed', kind: 'attachment', id: `${volumeId}:${attachName}`, region });
   });
@@ -591,6 +677,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
           return { failed: true, state: volume.State, message: 'The volume cannot be attached.' };
         }
         const mine = (volume.Attachments ?? []).find((a) => a.InstanceId === instanceId);
+        if (mine) attachmentSeen = true;
         const state = mine?.State ?? 'no-attachment-yet';
         if (state === 'attached') return { done: true, value: undefined, state };
         return { done: false, state };

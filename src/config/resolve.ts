@@ -235,9 +235,6 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     c.deprecateAt === undefined
       ? undefined
       : new Date(c.deprecateAt instanceof Date ? c.deprecateAt.getTime() : Date.parse(c.deprecateAt));
-  if (deprecateAt !== undefined && deprecateAt.getTime() <= Date.now()) {
-    warnings.push(`deprecateAt ${deprecateAt.toISOString()} is in the past; EC2 will reject it.`);
-  }
 
   const filter = c.sourceAmiFilter;
   const chrootMounts: ChrootMountSpec[] = [

@@ -58,6 +58,7 @@ import {
 import { platformRules } from './rules/platform.js';
 import { pollingRules } from './rules/polling.js';
 import { sharingRules } from './rules/sharing.js';
+import { deprecationRules } from './rules/deprecation.js';
 import {
   THROUGHPUT,
   VOLUME_INITIALIZATION_RATE,
@@ -228,6 +229,7 @@ function crossFieldRules(c: Loose, add: Add): void {
     mappingRules,
     rootVolumeRules,
     sharingRules,
+    deprecationRules,
     platformRules,
     chrootRules,
     pollingRules,

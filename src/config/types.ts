@@ -127,7 +127,10 @@ export interface BlockDeviceMapping {
   readonly deleteOnTermination?: boolean;
   /** Encrypt the volume. */
   readonly encrypted?: boolean;
-  /** KMS key (id, alias or ARN) for the volume; needs `encrypted: true`. */
+  /**
+   * Not accepted: RegisterImage takes no KMS key in a block device mapping, so validation rejects it.
+   * Encrypt the AMI with a key through `encryptBoot: true` and the top-level `kmsKeyId` instead.
+   */
   readonly kmsKeyId?: string;
   /** Provisioned IOPS: io1 100–64000 (≤ 50/GiB), io2 100–256000 (≤ 1000/GiB), gp3 3000–80000 (≤ 500/GiB). */
   readonly iops?: number;

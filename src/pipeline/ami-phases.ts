@@ -19,7 +19,7 @@ import type { RegisteredImage } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
 import type { RegionCopies } from '../aws/regions.js';
 import { protectImages } from '../aws/permissions.js';
-import { checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
+import { billingLossWarning, checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { registerBuild } from './registry.js';
 import { awsAccessOf, copyInput, registerInput, renderRecord, sourceTemplateData } from './requests.js';
 import type { ImageRequestData, SourceData } from './requests.js';
@@ -75,6 +75,9 @@ export async function prepareBuild(b: AmiRun, region: string, instanceId: string
           aws,
         );
         checkEnhancedNetworking(found, cfg.enaSupport === true || cfg.sriovSupport, cfg.amiVirtualizationType);
+        // Before anything is created, so the build can still be stopped.
+        const billing = billingLossWarning(found);
+        if (billing) run.ctx.logger.warn(billing);
         return found;
       });
 

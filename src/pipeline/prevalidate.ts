@@ -66,3 +66,27 @@ export function checkEnhancedNetworking(
     { resources: { imageId: source.imageId, region: source.region } },
   );
 }
+
+/** What EC2 gives an image registered from a snapshot: plain Linux/UNIX billing. */
+const PLAIN_PLATFORM = 'Linux/UNIX';
+const PLAIN_USAGE = 'RunInstances';
+
+/**
+ * The warning for a source whose billing is not plain Linux/UNIX (RHEL, SLES, Windows, a
+ * Marketplace product): RegisterImage from a snapshot gives the new image Linux/UNIX billing, so
+ * the source's billing code is lost. `undefined` when there is nothing to lose (or EC2 did not say).
+ * @internal
+ */
+export function billingLossWarning(source: SourceImage): string | undefined {
+  const platform = source.image.PlatformDetails;
+  const usage = source.image.UsageOperation;
+  const lost =
+    (platform !== undefined && platform !== PLAIN_PLATFORM) || (usage !== undefined && usage !== PLAIN_USAGE);
+  if (!lost) return undefined;
+  return (
+    `Source AMI ${source.imageId} is billed as ${platform ?? 'unknown platform'} (UsageOperation ${usage ?? 'unknown'}), ` +
+    `but an image registered from a snapshot is billed as ${PLAIN_PLATFORM} (${PLAIN_USAGE}): the new AMI loses the ` +
+    "source's billing code, so its instances are not covered by the source's license-included or Marketplace billing. " +
+    'Build from a plain Linux/UNIX source, or create the image from a running instance (CreateImage) to keep the billing code.'
+  );
+}

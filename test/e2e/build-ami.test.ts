@@ -60,7 +60,8 @@ describe('buildAmi end to end (moto + loop devices)', () => {
         tags: { Name: '{{.SourceAMIName}}', Base: '{{.SourceAMI}}' },
         snapshotTags: { Kind: 'root' },
         rootVolumeTags: { Purpose: 'build' },
-        deprecateAt: '2030-01-01T00:00:00Z',
+        // A public AMI: EC2 deprecates it at most 2 years ahead.
+        deprecateAt: `${new Date().getUTCFullYear() + 1}-01-01T00:00:00Z`,
         enaSupport: true,
       }),
       async (chroot, build) => {

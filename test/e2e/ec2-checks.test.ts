@@ -5,12 +5,15 @@
 import {
   CreateSnapshotCommand,
   CreateVolumeCommand,
+  DeregisterImageCommand,
   DescribeImagesCommand,
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import { ConfigError } from '../../src/errors.js';
+import type { Phase } from '../../src/errors.js';
+import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
 import { BUILD_REGION, E2E_REALISTIC_KNOBS, startE2e } from '../helpers/e2e.js';
 import type { E2eEnv } from '../helpers/e2e.js';
 
@@ -68,5 +71,44 @@ describe('checks before any resource', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(/already used by ami-\w+ in eu-west-1/);
     expect(await creates()).toEqual([]);
+  });
+
+  it('9. a source billed as RHEL is warned about, naming its billing, before anything is created', async () => {
+    const rhel = MOTO_SOURCE_AMIS.rhel.ami_id;
+    const warnings: string[] = [];
+    let warnedBeforeVolume: boolean | undefined;
+    await env.moto.resetCalls();
+    const result = await buildAmi(env.config({ sourceAmi: rhel }), () => {}, {
+      ...env.options(),
+      logger: { warn: (m: string) => void warnings.push(m), error: () => {} },
+      hooks: {
+        before: (phase: Phase) => {
+          if (phase === 'volume') warnedBeforeVolume = warnings.some((w) => w.includes(rhel));
+        },
+      },
+    });
+    expect(warnedBeforeVolume).toBe(true);
+    const warning = warnings.find((w) => w.includes(rhel))!;
+    expect(warning).toContain('Red Hat Enterprise Linux');
+    expect(warning).toContain('RunInstances:0010');
+    expect(warning).toContain("loses the source's billing code");
+    // What the warning says happens: the new image is billed as plain Linux/UNIX.
+    const ec2 = env.ec2(BUILD_REGION);
+    const imageId = result.images[BUILD_REGION]!;
+    const [image] = (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images ?? [];
+    expect([image?.PlatformDetails, image?.UsageOperation]).toEqual(['Linux/UNIX', 'RunInstances']);
+    await ec2.send(new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }));
+  });
+
+  it('9. a plain Linux/UNIX source is not warned about', async () => {
+    const warnings: string[] = [];
+    const result = await buildAmi(env.config(), () => {}, {
+      ...env.options(),
+      logger: { warn: (m: string) => void warnings.push(m), error: () => {} },
+    });
+    expect(warnings.filter((w) => w.includes('billing'))).toEqual([]);
+    await env
+      .ec2(BUILD_REGION)
+      .send(new DeregisterImageCommand({ ImageId: result.images[BUILD_REGION]!, DeleteAssociatedSnapshots: true }));
   });
 });

@@ -5,6 +5,12 @@
  * journals, processes); (c) an abort at that point: same. Calls made only by the final cleanup of
  * a successful build are retried by the cleanup stack, so there a one-off error or an abort must
  * still end in a successful build that leaves nothing but its images.
+ *
+ * EC2's real behaviours are on (the test EC2's `realistic` preset: slow transitions, late
+ * attachments, NotFound right after create, stale reads), at half their durations, with polls
+ * tuned to them. Waits then poll a varying number of times, so a "call" of the matrix is a run of
+ * consecutive identical calls (same operation and input: one wait's polls, one retried delete),
+ * and a fault hits its first.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,9 +21,10 @@ import { createEbsClient } from '../../src/aws/ebs/blocks.js';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import type { BuildAmiOptions, ProvisionFn } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
+import { WAIT_KINDS } from '../../src/config/rules/leaves.js';
 import { AmiChrootError } from '../../src/errors.js';
 import type { Phase } from '../../src/errors.js';
-import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
+import { BUILD_REGION, E2E_REALISTIC_KNOBS, startE2e } from '../helpers/e2e.js';
 import type { E2eEnv, RegionCounts } from '../helpers/e2e.js';
 import { makeEbsSource } from '../helpers/ebs-source.js';
 import type { EbsSource } from '../helpers/ebs-source.js';
@@ -25,7 +32,31 @@ import { motoEc2 } from '../helpers/moto.js';
 
 const COPY_REGION = 'eu-west-1';
 
-/** The calls of the matrix build, in order, per region (RunInstances is the test's own setup). */
+/**
+ * EC2's real behaviours at half their durations (stale reads up to 75 ms). A copy takes a few
+ * polls, as on EC2, so its wait always sees it pending and follows its snapshots' progress.
+ */
+const MATRIX_KNOBS = { ...E2E_REALISTIC_KNOBS, time_scale: 0.5, copy_ms: [3_000, 4_000] };
+/**
+ * Polls tuned to those durations; half the minimum delay (what a detach waits to confirm a
+ * reading) stays longer than a read can lag.
+ */
+const MATRIX_POLLING: NonNullable<BuildConfig['polling']> = {
+  waits: Object.fromEntries(WAIT_KINDS.map((k) => [k, { minDelayMs: 300, maxDelayMs: 1_000 }])),
+};
+
+/** What makes two calls the same: operation and input (a wait's polls, a retried call). */
+function callKey(name: string, input: unknown): string {
+  return `${name} ${JSON.stringify(input)}`;
+}
+
+/** Consecutive identical calls as one. */
+function runs(calls: readonly { name: string; input: unknown }[]): string[] {
+  const keys = calls.map((c) => callKey(c.name, c.input));
+  return calls.filter((_, i) => keys[i] !== keys[i - 1]).map((c) => c.name);
+}
+
+/** The call runs of the matrix build, in order, per region (RunInstances is the test's own setup). */
 const CALLS: Record<string, readonly string[]> = {
   [BUILD_REGION]: [
     'DescribeImages', // source image
@@ -53,6 +84,8 @@ const CALLS: Record<string, readonly string[]> = {
   [COPY_REGION]: [
     'DescribeImages', // forceDeregister lookup
     'CopyImage',
+    'DescribeImages', // pending: names the copy's snapshots
+    'DescribeSnapshots', // the copy's progress
     'DescribeImages', // available
     'ModifyImageAttribute',
     'ModifyImageAttribute',
@@ -98,7 +131,7 @@ const results: { kind: string; point: string; outcome: string }[] = [];
 
 let env: E2eEnv;
 beforeAll(async () => {
-  env = await startE2e();
+  env = await startE2e(MATRIX_KNOBS);
 });
 afterEach(async () => {
   await env.afterEach();
@@ -123,6 +156,7 @@ function matrixConfig(): BuildConfig {
     deprecateAt: '2030-01-01T00:00:00Z',
     forceDeregister: true,
     tags: { Team: 'images' },
+    polling: MATRIX_POLLING,
   });
 }
 
@@ -132,16 +166,21 @@ const provision: ProvisionFn = async (chroot) => {
 };
 
 /**
- * Runs `fn` on the nth call of `op`: at `initialize` (before everything, for aborts) or inside the
- * SDK's retry loop (`finalizeRequest`, below the retry middleware, for throttling).
+ * Runs `fn` on the first call of the nth run of `op`: at `initialize` (before everything, for
+ * aborts) or inside the SDK's retry loop (`finalizeRequest`, below the retry middleware, for
+ * throttling; the SDK's retries of that call are the same run).
  */
 function onCall(client: EC2Client, point: Point, at: 'initialize' | 'retried', fn: () => void): () => void {
   let seen = 0;
+  let last: string | undefined;
   const name = `matrix-${point.label}-${at}-${Math.random()}`;
   const middleware =
-    <A, R>(next: (args: A) => Promise<R>, context: { commandName?: string }) =>
+    <A extends { input?: unknown }, R>(next: (args: A) => Promise<R>, context: { commandName?: string }) =>
     async (args: A): Promise<R> => {
-      if (String(context.commandName).replace(/Command$/, '') === point.op && ++seen === point.nth) fn();
+      const op = String(context.commandName).replace(/Command$/, '');
+      const key = callKey(op, args.input);
+      if (op === point.op && key !== last && ++seen === point.nth) fn();
+      last = key;
       return next(args);
     };
   if (at === 'initialize') client.middlewareStack.add(middleware, { step: 'initialize', priority: 'high', name });
@@ -157,6 +196,24 @@ function throttlingError(): Error {
     $metadata: { httpStatusCode: 503, attempts: 1 },
     $retryable: { throttling: true },
   });
+}
+
+/** A hard error on the first call of the nth run of the point's operation. */
+function failFirstOfRun(point: Point): void {
+  let seen = 0;
+  const faults = env.faults(point.region);
+  faults.fail(
+    point.op,
+    { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
+    {
+      times: 1,
+      when: (input) => {
+        const previous = faults.calls.at(-1);
+        const first = !previous || callKey(previous.name, previous.input) !== callKey(point.op, input);
+        return first && ++seen === point.nth;
+      },
+    },
+  );
 }
 
 async function expectClean(before: Record<string, RegionCounts>): Promise<void> {
@@ -186,7 +243,7 @@ describe('fault matrix: every AWS call', () => {
     const before = await env.counts();
     const result = await build();
     for (const region of Object.keys(CALLS)) {
-      expect(env.faults(region).names(), region).toEqual(CALLS[region]);
+      expect(runs(env.faults(region).calls), region).toEqual(CALLS[region]);
     }
     await expectOnlyImages(before, result);
     results.push({ kind: 'baseline', point: 'all calls', outcome: 'ok: calls match the matrix' });
@@ -214,14 +271,7 @@ describe('fault matrix: every AWS call', () => {
 
     it('hard error: fails naming the phase and leaves nothing behind', async () => {
       const before = await env.counts();
-      let seen = 0;
-      env
-        .faults(point.region)
-        .fail(
-          point.op,
-          { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
-          { times: 1, when: () => ++seen === point.nth },
-        );
+      failFirstOfRun(point);
       const outcome = await build().then(
         (r) => ({ ok: true as const, r }),
         (e: unknown) => ({ ok: false as const, e }),
@@ -468,7 +518,7 @@ describe("fault matrix: via 'ebs-direct'", () => {
     const before = await env.counts();
     const result = await directBuild();
     for (const region of Object.keys(DIRECT_CALLS))
-      expect(env.faults(region).names(), region).toEqual(DIRECT_CALLS[region]);
+      expect(runs(env.faults(region).calls), region).toEqual(DIRECT_CALLS[region]);
     await expectOnlyImages(before, result);
     expect(await readdir(join(env.dir, 'cache', 'work'))).toEqual([]);
     results.push({ kind: 'direct', point: 'all calls', outcome: 'ok: calls match the matrix' });
@@ -477,14 +527,7 @@ describe("fault matrix: via 'ebs-direct'", () => {
   describe.each(DIRECT_POINTS)('$label', (point) => {
     it('hard error: fails naming the phase and leaves nothing behind', async () => {
       const before = await env.counts();
-      let seen = 0;
-      env
-        .faults(point.region)
-        .fail(
-          point.op,
-          { code: 'UnauthorizedOperation', message: `matrix: ${point.label} not allowed`, status: 403 },
-          { times: 1, when: () => ++seen === point.nth },
-        );
+      failFirstOfRun(point);
       const outcome = await directBuild().then(
         (r) => ({ ok: true as const, r }),
         (e: unknown) => ({ ok: false as const, e }),

@@ -120,8 +120,13 @@ export function mappingRules(c: Loose, add: Add): void {
     if (!isTrue(m.noDevice) && !has(m, 'virtualName') && !has(m, 'snapshotId') && !has(m, 'volumeSize') && !isRoot) {
       add(`${p}.volumeSize`, undefined, 'is required unless snapshotId is set; set the size in GiB');
     }
-    if (has(m, 'kmsKeyId') && m.encrypted !== true)
-      add(`${p}.kmsKeyId`, m.kmsKeyId, 'needs encrypted: true; set it, or remove kmsKeyId');
+    // RegisterImage takes no KMS key in a mapping (EC2 accepts one only when launching).
+    if (has(m, 'kmsKeyId'))
+      add(
+        `${p}.kmsKeyId`,
+        m.kmsKeyId,
+        `got ${show(m.kmsKeyId)}, but RegisterImage does not accept a KMS key (id, alias or ARN) in a block device mapping; remove it (encrypted: true alone uses the account's default EBS key), or encrypt the AMI with your key through the copy: encryptBoot: true and the top-level kmsKeyId (or set the key in the launch's block device mappings)`,
+      );
     if (isRoot && (m.volumeType === 'st1' || m.volumeType === 'sc1'))
       add(
         `${p}.volumeType`,

@@ -11,7 +11,10 @@ volume a timeline that Describe renders at the request's moment (timing.seen_at)
   detach    the attachment is `detaching` for detaching_ms after DetachVolume, then gone
 
 EC2's rules on the current state (never a stale one): DeleteVolume of a volume in use (detaching
-included) answers VolumeInUse; AttachVolume of a volume still `creating` answers IncorrectState.
+included) answers VolumeInUse; AttachVolume of a volume still `creating` answers IncorrectState;
+DetachVolume of an attachment EC2 does not show yet (attach_visible_after_ms) answers
+IncorrectState "... is in the 'available' state" and detaches nothing: the attachment then
+appears and stays until detached again.
 
 Knobs: volume_creating_ms, not_found_after_create_ms, attach_visible_after_ms, attaching_ms,
 detaching_ms (and stale_read_ms, through timing).
@@ -87,6 +90,7 @@ def apply(knobs) -> None:
     original_delete = EBSBackend.delete_volume
     original_describe_request = ElasticBlockStore.describe_volumes
     original_attach_request = ElasticBlockStore.attach_volume
+    original_detach_request = ElasticBlockStore.detach_volume
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
@@ -114,6 +118,15 @@ def apply(knobs) -> None:
         if volume.attachment is not None:
             raise VolumeInUseError(volume_id, volume.attachment.instance.id)
         return original_attach_request(self)
+
+    def detach_request(self):
+        volume_id = self._get_param("VolumeId")
+        volume = self.ec2_backend.volumes.get(volume_id)
+        if volume is not None and volume.attachment is not None:
+            record, _ = _visible_attachment(volume, timing.now())
+            if record is None:
+                raise EC2ClientError("IncorrectState", f"Volume '{volume_id}' is in the 'available' state.")
+        return original_detach_request(self)
 
     def attach_volume(self, volume_id, instance_id, device_path, delete_on_termination=False):
         volume = self.get_volume(volume_id)
@@ -162,5 +175,6 @@ def apply(knobs) -> None:
     EBSBackend.attach_volume = attach_volume
     ElasticBlockStore.attach_volume = attach_request
     EBSBackend.detach_volume = detach_volume
+    ElasticBlockStore.detach_volume = detach_request
     EBSBackend.delete_volume = delete_volume
     ElasticBlockStore.describe_volumes = describe_request

@@ -11,6 +11,11 @@ Gaps closed (always on):
   CopyImage copies every mapped snapshot into the destination (Encrypted/KmsKeyId applied), the
     attributes above, tags only with CopyImageTags, plus its own TagSpecifications; launch
     permissions, deprecation and deregistration protection are not copied (as on EC2).
+  Billing: images carry PlatformDetails and UsageOperation. A source image takes them from its
+    MOTO_AMIS_PATH entry (`platform_details`, `usage_operation`; default Linux/UNIX and
+    RunInstances); RegisterImage gives Linux/UNIX and RunInstances, as EC2 does for an image
+    registered from a snapshot (the source's billing code is not carried over); CopyImage keeps
+    the source's.
   DeregisterImage takes DeleteAssociatedSnapshots; an image under deregistration protection (or
     in its 24 h cooldown) answers OperationNotPermitted.
   EnableImageDeprecation / DisableImageDeprecation (DeprecateAt must be in the future);
@@ -182,7 +187,12 @@ def apply(knobs) -> None:
 
     def init(self, *args, **kwargs):
         self._state = "available"
+        platform_details = kwargs.pop("platform_details", None)
+        usage_operation = kwargs.pop("usage_operation", None)
         original_init(self, *args, **kwargs)
+        windows = str(self.platform or "").lower() == "windows"
+        self.platform_details = platform_details or ("Windows" if windows else "Linux/UNIX")
+        self.usage_operation = usage_operation or ("RunInstances:0002" if windows else "RunInstances")
         self._mappings = None
         self.ena_support = None
         self.tmp = None
@@ -309,6 +319,8 @@ def apply(knobs) -> None:
             "uefi",
             "imds",
             "billing_products",
+            "platform_details",
+            "usage_operation",
         ):
             setattr(image, attribute, getattr(source, attribute, None))
         if _bool(self._get_param("CopyImageTags", False)):

@@ -2,7 +2,13 @@
  * What would fail or leak on real EC2 though moto hid it (issue 12): each case turns on the test
  * EC2's knob for EC2's real behaviour and runs the primitive through the real SDK.
  */
-import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import {
+  DeleteVolumeCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+} from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegionCopyError } from '../../../src/errors.js';
@@ -242,7 +248,61 @@ describe('5. eventual consistency', () => {
     );
     setTimeout(() => controller.abort(reason), 100);
     await expect(attaching).rejects.toBe(reason);
+    // EC2 refused the first DetachVolume (it did not show the attachment yet): the undo waited
+    // for the attachment to appear and detached it again.
     await volume.delete();
     expect(await owned(['us-east-1'])).toEqual(before);
   });
+
+  /** Reads up to 2.5 s old; half a detach poll delay (the confirmation window) is longer. */
+  const STALE = { stale_read_ms: 2_500 };
+  const slowDetachPolls = { polling: { waits: { volumeDetached: { minDelayMs: 6_000, maxDelayMs: 6_000 } } } };
+
+  /** A volume attached to the host as `device`, settled (read with fresh reads). */
+  async function settledAttachment(device: string) {
+    const volume = await createVolume(
+      { availabilityZone: host.availabilityZone, source },
+      { ec2: ec2(), ...quiet, ...slowDetachPolls },
+    );
+    const attached = await attachVolume(
+      { volumeId: volume.volumeId, instanceId: host.instanceId, device },
+      { ec2: ec2(), ...quiet, ...slowDetachPolls },
+    );
+    return { volume, attached };
+  }
+
+  async function attachmentsNow(volumeId: string): Promise<string[]> {
+    await moto.setKnobs({ stale_read_ms: 0 });
+    const out = await ec2().send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+    return (out.Volumes?.[0]?.Attachments ?? []).map((a) => a.State ?? '?');
+  }
+
+  it('the detach undo does not conclude "detached" from one stale read', async () => {
+    await moto.setKnobs({ attach_visible_after_ms: 0, attaching_ms: 0, detaching_ms: 2_000 });
+    const before = await owned(['us-east-1']);
+    const { volume, attached } = await settledAttachment('/dev/sdl');
+    // From now on a read may show the volume as it was before it was attached.
+    await moto.setKnobs(STALE);
+    await attached.detach();
+    // Detached means detached: nothing is still detaching, and DeleteVolume is not refused.
+    expect(await attachmentsNow(volume.volumeId)).toEqual([]);
+    await ec2().send(new DeleteVolumeCommand({ VolumeId: volume.volumeId }));
+    await volume.delete();
+    expect(await owned(['us-east-1'])).toEqual(before);
+  }, 60_000);
+
+  it('deleting the volume after its detach does not fail on a stale "attached"', async () => {
+    await moto.setKnobs({ attach_visible_after_ms: 0, attaching_ms: 0, detaching_ms: 100 });
+    const before = await owned(['us-east-1']);
+    const { volume } = await settledAttachment('/dev/sdm');
+    // Attached for longer than a read can lag, so a stale read shows it attached, not absent.
+    await new Promise((r) => setTimeout(r, 3_000));
+    // Detached outside the library, and seen gone with fresh reads.
+    await ec2().send(new DetachVolumeCommand({ VolumeId: volume.volumeId, InstanceId: host.instanceId }));
+    while ((await attachmentsNow(volume.volumeId)).length > 0) await new Promise((r) => setTimeout(r, 50));
+    // A read may now show the volume still attached, as it was a moment ago.
+    await moto.setKnobs(STALE);
+    await volume.delete();
+    expect(await owned(['us-east-1'])).toEqual(before);
+  }, 60_000);
 });

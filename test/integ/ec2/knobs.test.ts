@@ -24,9 +24,10 @@ import {
   ModifySnapshotAttributeCommand,
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
+import type { Image } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getHostIdentity } from '../../../src/aws/identity.js';
-import { motoEc2, startBuildHost, startMoto } from '../../helpers/moto.js';
+import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from '../../helpers/moto.js';
 import type { MotoServer } from '../../helpers/moto.js';
 
 let moto: MotoServer;
@@ -136,6 +137,25 @@ describe('volumes', () => {
       (s) => s === 'in-use/attached',
     );
     expect(transitions(seen)).toEqual(['available', 'in-use/attaching', 'in-use/attached']);
+    await ec2.send(new DetachVolumeCommand({ VolumeId: volumeId }));
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+  });
+
+  it('attach_visible_after_ms: DetachVolume of an attachment not shown yet is IncorrectState and detaches nothing', async () => {
+    await moto.setKnobs({ attach_visible_after_ms: 300 });
+    const volumeId = await newVolume();
+    await ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: host.instanceId, Device: '/dev/sdh' }));
+    await expect(
+      ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: host.instanceId })),
+    ).rejects.toMatchObject({ name: 'IncorrectState', message: expect.stringContaining("in the 'available' state") });
+    // The attachment appears and stays until detached again.
+    const seen = await observe(
+      () => volumeView(volumeId),
+      (s) => s === 'in-use/attached',
+    );
+    expect(seen.at(-1)).toBe('in-use/attached');
+    await sleep(200);
+    expect(await volumeView(volumeId)).toBe('in-use/attached');
     await ec2.send(new DetachVolumeCommand({ VolumeId: volumeId }));
     await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
   });
@@ -461,6 +481,28 @@ describe("moto's gaps, closed", () => {
     } finally {
       west.destroy();
     }
+  });
+
+  it('billing: a source keeps its PlatformDetails/UsageOperation and its copies too; a registered image is Linux/UNIX', async () => {
+    const billing = (i: Image | undefined) => [i?.PlatformDetails, i?.UsageOperation];
+    const rhel = MOTO_SOURCE_AMIS.rhel.ami_id;
+    const [source] = (await ec2.send(new DescribeImagesCommand({ ImageIds: [rhel] }))).Images!;
+    expect(billing(source)).toEqual(['Red Hat Enterprise Linux', 'RunInstances:0010']);
+    const registered = await register(await newSnapshot());
+    const [image] = (await ec2.send(new DescribeImagesCommand({ ImageIds: [registered] }))).Images!;
+    expect(billing(image)).toEqual(['Linux/UNIX', 'RunInstances']);
+    const west = motoEc2(moto.endpoint, 'eu-west-1');
+    try {
+      const { ImageId } = await west.send(
+        new CopyImageCommand({ SourceImageId: rhel, SourceRegion: 'us-east-1', Name: name('rhel-copy') }),
+      );
+      const [copy] = (await west.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images!;
+      expect(billing(copy)).toEqual(['Red Hat Enterprise Linux', 'RunInstances:0010']);
+      await west.send(new DeregisterImageCommand({ ImageId, DeleteAssociatedSnapshots: true }));
+    } finally {
+      west.destroy();
+    }
+    await ec2.send(new DeregisterImageCommand({ ImageId: registered, DeleteAssociatedSnapshots: true }));
   });
 
   it('deregistration protection blocks DeregisterImage; with cooldown it lasts 24 h after disabling', async () => {

@@ -418,6 +418,46 @@ describe('snapshotAndRegister', () => {
     expect(log[7]![1]).toEqual({ SnapshotId: 'snap-new' });
   });
 
+  it('with encryptBoot and a time-based copy, the encrypting CopyImage carries the completion duration', async () => {
+    const ec2 = mockedEc2();
+    happy(ec2);
+    ec2.mock.on(CopyImageCommand).resolves({ ImageId: 'ami-enc' });
+    ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-enc'] }).resolves({
+      Images: [
+        {
+          ImageId: 'ami-enc',
+          State: 'available',
+          BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-enc' } }],
+        },
+      ],
+    });
+    ec2.mock.on(DeregisterImageCommand).resolves({});
+    ec2.mock.on(DeleteSnapshotCommand).resolves({});
+    await snapshotAndRegister({ ...base, encryptBoot: true, snapshotCopyDurationMinutes: 45 }, options(ec2));
+    const copies = ec2.mock.commandCalls(CopyImageCommand).map((c) => c.args[0].input);
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatchObject({ Encrypted: true, SnapshotCopyCompletionDurationMinutes: 45 });
+  });
+
+  it('with encryptBoot, an abort while the copy is not yet describable deletes its snapshots with it', async () => {
+    const ec2 = mockedEc2();
+    happy(ec2);
+    const controller = new AbortController();
+    const reason = new Error('stop during the encrypting copy');
+    ec2.mock.on(CopyImageCommand).resolves({ ImageId: 'ami-enc' });
+    ec2.mock.on(DescribeImagesCommand, { ImageIds: ['ami-enc'] }).callsFake(() => {
+      controller.abort(reason);
+      throw ec2Error('InvalidAMIID.NotFound', "The image id '[ami-enc]' does not exist");
+    });
+    ec2.mock.on(DeregisterImageCommand).resolves({});
+    ec2.mock.on(DeleteSnapshotCommand).resolves({});
+    await expect(
+      snapshotAndRegister({ ...base, encryptBoot: true }, options(ec2, { signal: controller.signal })),
+    ).rejects.toBe(reason);
+    const deregisters = ec2.mock.commandCalls(DeregisterImageCommand).map((c) => c.args[0].input);
+    expect(deregisters).toContainEqual({ ImageId: 'ami-enc', DeleteAssociatedSnapshots: true });
+  });
+
   it('removes the image and the snapshot when a later step fails, keeping the original AwsError', async () => {
     const ec2 = mockedEc2();
     happy(ec2);

@@ -220,6 +220,21 @@ describe('copyToRegions', () => {
     expect(clients['eu-west-1']!.names()).toContain('DeregisterImage');
   });
 
+  it('an abort while the copy is not yet describable still deletes its snapshots with it', async () => {
+    const { clients, byRegion } = world();
+    const controller = new AbortController();
+    const reason = new Error('stop during the copy wait');
+    // Right after CopyImage, EC2 may not know the new id yet: every lookup is NotFound.
+    clients['eu-west-1']!.mock.on(DescribeImagesCommand).callsFake(() => {
+      controller.abort(reason);
+      throw ec2Error('InvalidAMIID.NotFound', "The image id '[ami-eu-west-1]' does not exist");
+    });
+    await expect(copyToRegions(input, options(byRegion, { signal: controller.signal }))).rejects.toBe(reason);
+    expect(clients['eu-west-1']!.log().filter(([n]) => n === 'DeregisterImage')).toEqual([
+      ['DeregisterImage', { ImageId: 'ami-eu-west-1', DeleteAssociatedSnapshots: true }],
+    ]);
+  });
+
   it('undo() removes every copy, once', async () => {
     const { clients, byRegion } = world();
     const copies = await copyToRegions(input, options(byRegion));

@@ -156,7 +156,14 @@ describe('createVolume', () => {
     const error = await createVolume({ availabilityZone: 'a', source }, options(ec2)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitFailedError);
     expect((error as WaitFailedError).resources).toMatchObject({ volumeId: 'vol-1' });
-    expect(ec2.names()).toEqual(['CreateVolume', 'DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
+    // The wait's reading, then two for the detached check (one to see, one to confirm).
+    expect(ec2.names()).toEqual([
+      'CreateVolume',
+      'DescribeVolumes',
+      'DescribeVolumes',
+      'DescribeVolumes',
+      'DeleteVolume',
+    ]);
   });
 
   it('treats InvalidVolume.NotFound right after CreateVolume as eventual consistency', async () => {
@@ -195,7 +202,13 @@ describe('createVolume', () => {
     await expect(
       createVolume({ availabilityZone: 'a', source }, options(ec2, { signal: controller.signal })),
     ).rejects.toBe(reason);
-    expect(ec2.names()).toEqual(['CreateVolume', 'DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
+    expect(ec2.names()).toEqual([
+      'CreateVolume',
+      'DescribeVolumes',
+      'DescribeVolumes',
+      'DescribeVolumes',
+      'DeleteVolume',
+    ]);
   });
 
   it('leaves the volume in place with keepOnError', async () => {
@@ -256,7 +269,9 @@ describe('createVolume', () => {
       await volume.delete();
       await volume.delete();
       await volume[Symbol.asyncDispose]();
+      // One reading sees it detached, a later one confirms it (reads are eventually consistent).
       expect(ec2.log()).toEqual([
+        ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
         ['DescribeVolumes', { VolumeIds: ['vol-1'] }],
         ['DeleteVolume', { VolumeId: 'vol-1' }],
       ]);
@@ -280,13 +295,25 @@ describe('createVolume', () => {
       expect(ec2.names()).toEqual(['DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
     });
 
-    it('fails fast, without DeleteVolume, when the volume is still attached', async () => {
+    it('fails fast, without DeleteVolume, when the volume is still attached (seen twice)', async () => {
       const { ec2, volume } = await created();
       ec2.mock
         .on(DescribeVolumesCommand)
         .resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached', Device: '/dev/sdf' }]));
       await expect(volume.delete()).rejects.toThrow(/still attached to i-1 as \/dev\/sdf/);
-      expect(ec2.names()).toEqual(['DescribeVolumes']);
+      expect(ec2.names()).toEqual(['DescribeVolumes', 'DescribeVolumes']);
+    });
+
+    it('does not fail on one stale reading that shows it still attached', async () => {
+      const { ec2, volume } = await created();
+      ec2.mock
+        .on(DescribeVolumesCommand)
+        .resolvesOnce(vol('in-use', [{ InstanceId: 'i-1', State: 'attached', Device: '/dev/sdf' }]))
+        .resolves(vol('available'));
+      ec2.mock.on(DeleteVolumeCommand).resolves({});
+      await volume.delete();
+      // The later reading (taken a poll delay after the stale one) is believed.
+      expect(ec2.names()).toEqual(['DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
     });
 
     it('tolerates a volume that is already gone', async () => {
@@ -294,7 +321,7 @@ describe('createVolume', () => {
       ec2.mock.on(DescribeVolumesCommand).rejects(ec2Error('InvalidVolume.NotFound'));
       ec2.mock.on(DeleteVolumeCommand).rejects(ec2Error('InvalidVolume.NotFound'));
       await expect(volume.delete()).resolves.toBeUndefined();
-      expect(ec2.names()).toEqual(['DescribeVolumes', 'DeleteVolume']);
+      expect(ec2.names()).toEqual(['DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
     });
 
     it('rejects with the given signal’s reason when aborted while waiting for a detach to finish', async () => {
@@ -317,7 +344,14 @@ describe('createVolume', () => {
         .resolves({});
       await expect(volume.delete()).rejects.toBeInstanceOf(AwsError);
       await volume.delete();
-      expect(ec2.names()).toEqual(['DescribeVolumes', 'DeleteVolume', 'DescribeVolumes', 'DeleteVolume']);
+      expect(ec2.names()).toEqual([
+        'DescribeVolumes',
+        'DescribeVolumes',
+        'DeleteVolume',
+        'DescribeVolumes',
+        'DescribeVolumes',
+        'DeleteVolume',
+      ]);
     });
   });
 });
@@ -474,7 +508,7 @@ describe('attachVolume', () => {
     expect((error as WaitTimeoutError).lastState).toBe('attaching');
     const names = ec2.names();
     expect(names[0]).toBe('AttachVolume');
-    expect(names.slice(-2)).toEqual(['DetachVolume', 'DescribeVolumes']);
+    expect(names.slice(-3)).toEqual(['DetachVolume', 'DescribeVolumes', 'DescribeVolumes']);
     expect(ec2.log().find(([n]) => n === 'DetachVolume')![1]).toEqual({
       VolumeId: 'vol-1',
       InstanceId: 'i-1',
@@ -506,7 +540,13 @@ describe('attachVolume', () => {
         options(ec2),
       ),
     ).rejects.toBe(failure);
-    expect(ec2.names()).toEqual(['AttachVolume', 'DescribeVolumes', 'DetachVolume', 'DescribeVolumes']);
+    expect(ec2.names()).toEqual([
+      'AttachVolume',
+      'DescribeVolumes',
+      'DetachVolume',
+      'DescribeVolumes',
+      'DescribeVolumes',
+    ]);
   });
 
   it('rejects with the caller’s reason when aborted during the wait, and detaches', async () => {
@@ -526,7 +566,13 @@ describe('attachVolume', () => {
         options(ec2, { signal: controller.signal }),
       ),
     ).rejects.toBe(reason);
-    expect(ec2.names()).toEqual(['AttachVolume', 'DescribeVolumes', 'DetachVolume', 'DescribeVolumes']);
+    expect(ec2.names()).toEqual([
+      'AttachVolume',
+      'DescribeVolumes',
+      'DetachVolume',
+      'DescribeVolumes',
+      'DescribeVolumes',
+    ]);
   });
 
   describe('detach()', () => {
@@ -570,9 +616,63 @@ describe('attachVolume', () => {
         ec2.mock.on(DetachVolumeCommand).rejects(ec2Error(code));
         ec2.mock.on(DescribeVolumesCommand).resolves(vol('available'));
         await handle.detach();
-        expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes']);
+        expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes', 'DescribeVolumes']);
       },
     );
+
+    it('does not believe one reading without the attachment: a later one must confirm it', async () => {
+      const { ec2, handle } = await attached();
+      ec2.mock.on(DetachVolumeCommand).resolves({});
+      ec2.mock
+        .on(DescribeVolumesCommand)
+        // A stale reading (from before the attachment), then the truth: still detaching.
+        .resolvesOnce(vol('available'))
+        .resolvesOnce(vol('in-use', [{ InstanceId: 'i-1', State: 'detaching' }]))
+        .resolves(vol('available'));
+      await handle.detach();
+      expect(ec2.names()).toEqual(['DetachVolume', 'DescribeVolumes', 'DescribeVolumes', 'DescribeVolumes']);
+    });
+
+    it('re-detaches an attachment EC2 refused to detach because it did not show it yet', async () => {
+      const ec2 = mockedEc2();
+      const controller = new AbortController();
+      const reason = new Error('stop right after AttachVolume');
+      ec2.mock.on(AttachVolumeCommand).resolves({});
+      // Not visible at first; it appears `attaching` after the refused DetachVolume, then goes.
+      let reads = 0;
+      ec2.mock.on(DescribeVolumesCommand).callsFake(() => {
+        const detaches = ec2.names().filter((n) => n === 'DetachVolume').length;
+        if (detaches === 0) {
+          controller.abort(reason);
+          return vol('available');
+        }
+        if (detaches === 1)
+          return ++reads < 3 ? vol('available') : vol('in-use', [{ InstanceId: 'i-1', State: 'attaching' }]);
+        return vol('available');
+      });
+      ec2.mock
+        .on(DetachVolumeCommand)
+        .rejectsOnce(ec2Error('IncorrectState', "Volume 'vol-1' is in the 'available' state."))
+        .resolves({});
+      await expect(
+        attachVolume(
+          { volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' },
+          options(ec2, { signal: controller.signal }),
+        ),
+      ).rejects.toBe(reason);
+      const names = ec2.names();
+      expect(names.filter((n) => n === 'DetachVolume')).toHaveLength(2);
+      // The second DetachVolume follows the reading that showed the attachment.
+      expect(names.slice(0, 7)).toEqual([
+        'AttachVolume',
+        'DescribeVolumes',
+        'DetachVolume',
+        'DescribeVolumes',
+        'DescribeVolumes',
+        'DescribeVolumes',
+        'DetachVolume',
+      ]);
+    });
 
     it('rejects with the given signal’s reason when aborted while waiting for the detach', async () => {
       const { ec2, handle } = await attached();
@@ -599,7 +699,7 @@ describe('attachVolume', () => {
         operation: 'DetachVolume',
       });
       await handle.detach();
-      expect(ec2.names()).toEqual(['DetachVolume', 'DetachVolume', 'DescribeVolumes']);
+      expect(ec2.names()).toEqual(['DetachVolume', 'DetachVolume', 'DescribeVolumes', 'DescribeVolumes']);
     });
   });
 });

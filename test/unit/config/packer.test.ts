@@ -81,6 +81,9 @@ const FROM_SCRATCH_EXAMPLE = {
   ],
 };
 
+/** Within EC2's deprecation limit (10 years from now). */
+const DEPRECATE_AT = `${new Date().getUTCFullYear() + 2}-01-01T00:00:00Z`;
+
 const clock = createTemplateClock(new Date(Date.UTC(2024, 0, 2, 3, 4, 5)));
 
 function importIssues(json: unknown, options?: FromPackerConfigOptions): readonly ConfigIssue[] {
@@ -214,7 +217,7 @@ describe('every Packer option has a home', () => {
       uefi_data: 'QUJD',
       tpm_support: 'v2.0',
       imds_support: 'v2.0',
-      deprecate_at: '2099-01-01T00:00:00Z',
+      deprecate_at: DEPRECATE_AT,
       deregistration_protection: { enabled: true, with_cooldown: false },
       snapshot_copy_duration_minutes: 60,
       tags: { Name: '{{.SourceAMIName}}' },
@@ -226,7 +229,6 @@ describe('every Packer option has a home', () => {
           device_name: '/dev/xvda',
           delete_on_termination: true,
           encrypted: true,
-          kms_key_id: 'alias/dev',
           iops: 3000,
           throughput: 125,
           volume_type: 'gp3',
@@ -292,7 +294,7 @@ describe('every Packer option has a home', () => {
       uefiData: 'QUJD',
       tpmSupport: 'v2.0',
       imdsSupport: 'v2.0',
-      deprecateAt: '2099-01-01T00:00:00Z',
+      deprecateAt: DEPRECATE_AT,
       deregistrationProtection: { enabled: true, withCooldown: false },
       snapshotCopyDurationMinutes: 60,
       tags: { Name: '{{.SourceAMIName}}' },
@@ -304,7 +306,6 @@ describe('every Packer option has a home', () => {
           deviceName: '/dev/xvda',
           deleteOnTermination: true,
           encrypted: true,
-          kmsKeyId: 'alias/dev',
           iops: 3000,
           throughput: 125,
           volumeType: 'gp3',

@@ -17,6 +17,9 @@ const SCRATCH: Partial<BuildConfig> = {
 };
 const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const ACCOUNT = '123456789012';
+/** deprecateAt must be within EC2's limits from now, so the rows compute their times. */
+const YEAR = new Date().getUTCFullYear();
+const inDays = (days: number): string => new Date(Date.now() + days * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
 
 function build(patch: Record<string, unknown>): BuildConfig {
   const config: Record<string, unknown> = { ...BASE, ...patch };
@@ -431,14 +434,41 @@ const RULES: readonly Rule[] = [
   {
     rule: 'deprecateAt is RFC 3339',
     valid: [
-      { deprecateAt: '2099-01-02T03:04:05Z' },
-      { deprecateAt: '2099-01-02T03:04:05.5+02:00' },
-      { deprecateAt: new Date('2099-01-01T00:00:00Z') },
+      { deprecateAt: `${YEAR + 2}-01-02T03:04:05Z` },
+      { deprecateAt: `${YEAR + 2}-01-02T03:04:05.5+02:00` },
+      { deprecateAt: new Date(`${YEAR + 2}-01-01T00:00:00Z`) },
     ],
     invalid: [
       { patch: { deprecateAt: '2099-01-02' }, path: 'deprecateAt', says: ['"2099-01-02"', 'YYYY-MM-DDTHH:MM:SSZ'] },
       { patch: { deprecateAt: '2099-13-45T03:04:05Z' }, path: 'deprecateAt', says: ['"2099-13-45T03:04:05Z"'] },
       { patch: { deprecateAt: new Date('nope') }, path: 'deprecateAt', says: ['an invalid Date'] },
+    ],
+  },
+  {
+    rule: "deprecateAt is in the future and within EnableImageDeprecation's limits",
+    valid: [
+      { deprecateAt: inDays(1) },
+      { deprecateAt: inDays(365 * 10 - 3) },
+      { deprecateAt: new Date(Date.now() + 3_600_000) },
+      { deprecateAt: inDays(365 * 2 - 3), amiGroups: ['all'] },
+    ],
+    invalid: [
+      {
+        patch: { deprecateAt: '2001-01-01T00:00:00Z' },
+        path: 'deprecateAt',
+        says: ['2001-01-01T00:00:00.000Z', 'not in the future', 'set a later time'],
+      },
+      { patch: { deprecateAt: new Date(Date.now() - 60_000) }, path: 'deprecateAt', says: ['not in the future'] },
+      {
+        patch: { deprecateAt: inDays(365 * 10 + 5) },
+        path: 'deprecateAt',
+        says: ['more than 10 years ahead', '10 years from now', 'no later than'],
+      },
+      {
+        patch: { deprecateAt: inDays(365 * 2 + 5), amiGroups: ['all'] },
+        path: 'deprecateAt',
+        says: ['more than 2 years ahead', 'a public AMI', 'no later than'],
+      },
     ],
   },
   {
@@ -567,7 +597,6 @@ const RULES: readonly Rule[] = [
             volumeType: 'io2',
             iops: 100_000,
             encrypted: true,
-            kmsKeyId: KEY_ARN,
           },
           { deviceName: '/dev/sdc', snapshotId: 'snap-0123456789abcdef0' },
           { deviceName: '/dev/sdd', virtualName: 'ephemeral0' },
@@ -619,7 +648,15 @@ const RULES: readonly Rule[] = [
             ['124', 'from 125 to 2000'],
           ],
           [{ deviceName: '/dev/sdb', volumeSize: 10, volumeType: 'gp3', throughput: 2001 }, 'throughput', ['2001']],
-          [{ deviceName: '/dev/sdb', volumeSize: 10, kmsKeyId: KEY_ARN }, 'kmsKeyId', ['encrypted: true']],
+          // RegisterImage rejects a KMS key in a mapping, encrypted or not.
+          ...[{}, { encrypted: true }].map(
+            (extra) =>
+              [
+                { deviceName: '/dev/sdb', volumeSize: 10, kmsKeyId: KEY_ARN, ...extra },
+                'kmsKeyId',
+                [KEY_ARN, 'RegisterImage does not accept a KMS key', 'encryptBoot: true and the top-level kmsKeyId'],
+              ] as const,
+          ),
           [{ deviceName: '/dev/sdb', volumeSize: 10, volumeType: 'gp4' }, 'volumeType', ['"gp4"', '"gp3"']],
           [
             { deviceName: '/dev/sdb', volumeSize: 1025, volumeType: 'standard' },

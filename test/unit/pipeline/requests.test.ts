@@ -171,6 +171,14 @@ describe('registerInput', () => {
     expect(input).not.toHaveProperty('architecture');
   });
 
+  it("passes snapshotCopyDurationMinutes to the build region's encrypting copy", () => {
+    const cfg = resolve({ encryptBoot: true, snapshotCopyDurationMinutes: 45 });
+    expect(registerInput(cfg, request(), at)).toMatchObject({
+      encryptBoot: true,
+      snapshotCopyDurationMinutes: 45,
+    });
+  });
+
   it('makes the skipSaveBuildRegion image a temporary one: no sharing, encryption or forced deregistration', () => {
     const cfg = resolve({
       skipSaveBuildRegion: true,
