@@ -10,7 +10,9 @@ import { requireRoot } from '../../helpers/loop.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 
 describe('npm run demo', () => {
-  it('builds with buildAmi on moto and with buildImage, passes every self-check, and removes everything it made', async () => {
+  it('builds with buildAmi on moto and with buildImage, passes every self-check, and removes everything it made', async ({
+    signal,
+  }) => {
     requireRoot();
     const demoDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('ami-chroot-demo-'));
     const before = await demoDirs();
@@ -21,12 +23,17 @@ describe('npm run demo', () => {
           cwd: ROOT,
           env: { ...process.env, NO_COLOR: '1' },
           stdio: ['ignore', 'pipe', 'pipe'],
+          // On a timeout or a cancelled run, Ctrl-C the demo: it cleans up after itself then.
+          signal,
+          killSignal: 'SIGINT',
         });
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        child.once('error', reject);
+        child.once('error', (error) => {
+          if (!signal.aborted) reject(error);
+        });
         child.once('close', (c) => resolvePromise({ code: c, stdout: out, stderr: err }));
       },
     );
