@@ -299,7 +299,7 @@ export interface BuildConfig {
   readonly tpmSupport?: 'v2.0';
   /** Require IMDSv2 on instances of the AMI; only `v2.0` (Packer `imds_support`); `''` is unset. @defaultValue the source image's */
   readonly imdsSupport?: 'v2.0' | '';
-  /** Deprecate the AMI (in every region) at this time: RFC 3339 (`2030-01-02T03:04:05Z`) or a Date (Packer `deprecate_at`). */
+  /** Deprecate the AMI (in every region) at this time: RFC 3339 (`2030-01-02T03:04:05Z`) or a Date; in the future, at most 10 years ahead (2 for a public AMI), as EC2 allows (Packer `deprecate_at`). */
   readonly deprecateAt?: string | Date;
   /** Deregistration protection (Packer `deregistration_protection`). @defaultValue disabled */
   readonly deregistrationProtection?: DeregistrationProtection;
