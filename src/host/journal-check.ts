@@ -18,10 +18,17 @@ export interface RecoveryPlan {
   readonly files: readonly FileEntry[];
   /** Directories created for the mount path, newest first. */
   readonly dirs: readonly string[];
-  /** Backing files of loop devices. */
-  readonly loops: readonly string[];
+  /** Backing files of loop devices, with their identity when the journal recorded it. */
+  readonly loops: readonly LoopBacking[];
   /** Work files to remove once no loop device uses them. */
   readonly workFiles: readonly string[];
+}
+
+/** A loop device's backing file as a journal recorded it. */
+export interface LoopBacking {
+  readonly file: string;
+  readonly ino?: number | undefined;
+  readonly dev?: number | undefined;
 }
 
 /** Directories of the system itself: never a build's mount, never removed. */
@@ -84,7 +91,7 @@ export function checkJournal(data: JournalData): RecoveryPlan | string {
   const mounts: MountEntry[] = [];
   const files: FileEntry[] = [];
   const dirs: string[] = [];
-  const loops: string[] = [];
+  const loops: LoopBacking[] = [];
   const workFiles: string[] = [];
   for (const entry of data.entries as readonly unknown[]) {
     const e = entry as Partial<Record<string, unknown>> | null;
@@ -107,7 +114,9 @@ export function checkJournal(data: JournalData): RecoveryPlan | string {
         break;
       case 'loop':
         if (!isCleanAbsolute(e.file) || isSystemPath(e.file)) return `loop entry ${where} names no image file`;
-        loops.push(e.file);
+        if ((e.ino === undefined) !== (e.dev === undefined) || ![e.ino, e.dev].every(isOptionalCount))
+          return `loop entry ${where} has a malformed file identity`;
+        loops.push({ file: e.file, ino: e.ino as number | undefined, dev: e.dev as number | undefined });
         break;
       case 'file': {
         const created = e.createdDirs ?? [];
@@ -140,4 +149,8 @@ export function checkJournal(data: JournalData): RecoveryPlan | string {
     if (root !== undefined && !under(root.target, d)) return `dir entry ${d} is not the mount root or a parent of it`;
   }
   return { root, files, dirs, loops, workFiles };
+}
+
+function isOptionalCount(n: unknown): boolean {
+  return n === undefined || (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
 }

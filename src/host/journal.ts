@@ -40,8 +40,20 @@ export type JournalEntry =
    * device uses it.
    */
   | { readonly type: 'work-file'; readonly path: string }
-  /** A loop device over `file`; every loop device backed by `file` is detached on recovery. */
-  | { readonly type: 'loop'; readonly file: string; readonly device?: string }
+  /**
+   * A loop device over `file`. With the file's identity (`ino`, `dev`: recorded before the
+   * attach), recovery detaches only loop devices backed by that very inode, wherever its path
+   * went; without it (older journals), every loop device backed by `file`.
+   */
+  | {
+      readonly type: 'loop';
+      readonly file: string;
+      readonly device?: string;
+      /** Inode of the backing file. */
+      readonly ino?: number;
+      /** `st_dev` of the backing file. */
+      readonly dev?: number;
+    }
   /**
    * A file placed at `path` inside the mounted image `root`; the image's original (if any) was
    * renamed to `backup`. Paths are canonical paths inside the image (`/etc/resolv.conf`), never

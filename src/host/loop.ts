@@ -3,7 +3,7 @@
  * them) `losetup -P` makes no `loopNp1`: the kernel does not scan the table, so partitions are
  * added with `partx -a`, which asks the kernel to create exactly the ones in the table.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
@@ -13,6 +13,7 @@ import { run } from './exec.js';
 import { DEFAULT_STATE_DIR } from './defaults.js';
 import { Journal } from './journal.js';
 import { partitionPath, waitForPath } from './resolve-device.js';
+import { makedev } from './processes.js';
 
 /**
  * Options of {@link attachLoop}.
@@ -100,7 +101,9 @@ export async function attachLoop(
   const path = resolve(file);
   const stateDir = attachOptions.stateDir ?? DEFAULT_STATE_DIR;
   const journal = stateDir === false ? undefined : await Journal.create(stateDir, `loop ${basename(path)}`);
-  const loopEntry = { type: 'loop', file: path } as const;
+  // The file's identity, so recovery detaches only loop devices over this very inode.
+  const st = await stat(path);
+  const loopEntry = { type: 'loop', file: path, ino: st.ino, dev: st.dev } as const;
   await journal?.add(loopEntry);
   let device: string;
   try {
@@ -168,6 +171,25 @@ export async function detachLoopDevice(device: string, options: OperationOptions
  * The loop devices currently backed by `file` (`losetup -j`).
  * @internal
  */
+/**
+ * Loop devices backed by inode `ino` of the filesystem `dev` (`st_dev`), wherever that file's
+ * path went (renamed, deleted, or its name reused by another file).
+ * @internal
+ */
+export async function loopDevicesOfInode(ino: number, dev: number, options: OperationOptions = {}): Promise<string[]> {
+  const { stdout } = await run('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-INO,BACK-MAJ:MIN'], {
+    ...options,
+    timeoutMs: 30_000,
+  });
+  return stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(
+      ([name, i, mm]) => name?.startsWith('/dev/') && Number(i) === ino && mm !== undefined && makedev(mm) === dev,
+    )
+    .map(([name]) => name!);
+}
+
 export async function loopDevicesOf(file: string, options: OperationOptions = {}): Promise<string[]> {
   const { stdout } = await run('losetup', ['-j', resolve(file)], { ...options, timeoutMs: 30_000 });
   return stdout

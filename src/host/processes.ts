@@ -128,8 +128,8 @@ interface Identity {
   readonly devices: ReadonlySet<number>;
 }
 
-/** `st_dev` as Linux encodes it (glibc's makedev). */
-function makedev(majorMinor: string): number {
+/** `st_dev` as Linux encodes it (glibc's makedev), from `major:minor`. @internal */
+export function makedev(majorMinor: string): number {
   const [major = 0, minor = 0] = majorMinor.split(':').map(Number);
   return (
     (minor & 0xff) +

@@ -14,7 +14,7 @@ import { restorePlaced } from '../chroot/file-swap.js';
 import { checkJournal } from './journal-check.js';
 import type { RecoveryPlan } from './journal-check.js';
 import { assertPrivateDir, readJournals, removeEmptyDir, removeJournalTemps } from './journal.js';
-import { detachLoopDevice, loopDevicesOf } from './loop.js';
+import { detachLoopDevice, loopDevicesOf, loopDevicesOfInode } from './loop.js';
 import { readMountInfo, unmountTreeCtx } from './mounts.js';
 import type { HostCtx } from './mounts.js';
 import { isAlive, stopHolders } from './processes.js';
@@ -161,8 +161,12 @@ async function recoverDead(builds: readonly DeadBuild[], ctx: HostCtx, killGrace
       b.unmounted.push(...(await unmountTreeCtx(root, ctx, { killGraceMs })).unmounted);
   });
   await step(builds, async (b) => {
-    for (const file of b.plan.loops) {
-      for (const device of await loopDevicesOf(file, { logger: ctx.logger })) {
+    for (const { file, ino, dev } of b.plan.loops) {
+      const devices =
+        ino !== undefined && dev !== undefined
+          ? await loopDevicesOfInode(ino, dev, { logger: ctx.logger })
+          : await loopDevicesOf(file, { logger: ctx.logger });
+      for (const device of devices) {
         await detachLoopDevice(device, { logger: ctx.logger });
         b.detachedLoops.push(device);
       }

@@ -93,7 +93,8 @@ describe('makeBusyboxImage + attachLoop', () => {
       const journals = await readJournals(stateDir);
       expect(journals).toHaveLength(1);
       expect(journals[0]!.data.pid).toBe(process.pid);
-      expect(journals[0]!.data.entries).toEqual([{ type: 'loop', file: image }]);
+      const { ino, dev } = await stat(image);
+      expect(journals[0]!.data.entries).toEqual([{ type: 'loop', file: image, ino, dev }]);
     } finally {
       await loop.detach();
     }

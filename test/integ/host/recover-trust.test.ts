@@ -133,6 +133,32 @@ describe('recoverHost trusts only its own journals', () => {
     expect(await exists(join(dir.path, 'out.raw'))).toBe(true);
   });
 
+  it('detaches the loop device over the recorded inode, never one over a new file of that name', async () => {
+    const image = join(dir.path, 'work.img');
+    await writeFile(image, Buffer.alloc(1 << 20));
+    const { ino, dev } = await stat(image);
+    const attach = async (): Promise<string> => (await run('losetup', ['--find', '--show', image])).stdout.trim();
+    const dead = await attach();
+    // The dead build's file is gone; a live build made a new one under the same name and uses it.
+    await run('rm', ['-f', image]);
+    await writeFile(image, Buffer.alloc(1 << 20));
+    const live = await attach();
+    try {
+      await writeJournal('loop.json', [{ type: 'loop', file: image, device: dead, ino, dev }]);
+      const report = await recover();
+      expect(report.recovered[0]).toMatchObject({ detachedLoops: [dead] });
+      const { stdout } = await run('losetup', ['--list', '--noheadings', '--output', 'NAME']);
+      const attached = stdout.split('\n').map((l) => l.trim());
+      expect(attached).toContain(live);
+      expect(attached).not.toContain(dead);
+      // A malformed identity is refused, not guessed at.
+      await writeJournal('bad-loop.json', [{ type: 'loop', file: image, ino: 'x', dev }]);
+      expect((await recover()).refused).toHaveLength(1);
+    } finally {
+      for (const device of [dead, live]) await run('losetup', ['-d', device]).catch(() => undefined);
+    }
+  });
+
   it('refuses journals naming system mount points or paths, without acting', async () => {
     for (const target of ['/', '/proc', '/sys', '/dev', '/run', '/sys/fs/cgroup']) {
       await writeJournal('system.json', [{ type: 'mount', target }]);
