@@ -67,6 +67,22 @@ async function inspect<T>(image: string, fn: (root: string) => Promise<T>): Prom
   }
 }
 
+/** buildImage's phases after validate, in order; the mount's own steps nest inside it (each ends first). */
+const PHASES_AFTER_VALIDATE = [
+  'volume',
+  'attach',
+  'pre-mount',
+  'post-mount',
+  'chroot-mounts',
+  'copy-files',
+  'service-guard',
+  'mount',
+  'provision',
+  'unmount',
+  'detach',
+  'register',
+] as const;
+
 /** No output, no work file, no mount, no loop device, no open journal. */
 async function assertNothingLeft(output: string, stateDir: string): Promise<void> {
   await expect(lstat(output)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -141,22 +157,7 @@ describe('buildImage on real loop devices', () => {
     });
 
     const phaseEnds = events.filter((e) => e.type === 'phase-end').map((e) => e.phase);
-    // The mount's own steps are phases nested inside it (each ends before the mount does).
-    expect(phaseEnds).toEqual([
-      'validate',
-      'volume',
-      'attach',
-      'pre-mount',
-      'post-mount',
-      'chroot-mounts',
-      'copy-files',
-      'service-guard',
-      'mount',
-      'provision',
-      'unmount',
-      'detach',
-      'register',
-    ]);
+    expect(phaseEnds).toEqual(['validate', ...PHASES_AFTER_VALIDATE]);
     expect(Object.keys(result.timings).sort()).toEqual([...phaseEnds].sort());
     const files = events.filter(
       (e): e is Extract<ProgressEvent, { type: 'resource' }> => e.type === 'resource' && e.kind === 'image-file',
@@ -292,20 +293,7 @@ describe('buildImage on real loop devices', () => {
     await assertNothingLeft(output, stateDir);
   });
 
-  it.each([
-    'volume',
-    'attach',
-    'pre-mount',
-    'post-mount',
-    'chroot-mounts',
-    'copy-files',
-    'service-guard',
-    'mount',
-    'provision',
-    'unmount',
-    'detach',
-    'register',
-  ] as const)('a hook failing right after the %s phase leaves nothing behind', async (phase) => {
+  it.each(PHASES_AFTER_VALIDATE)('a hook failing right after the %s phase leaves nothing behind', async (phase) => {
     const { output, mountPath, stateDir } = paths();
     const failure = new Error(`hook failed after ${phase}`);
     const error = await buildImage(
