@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -16,6 +16,14 @@ const HOLD = join(ROOT, 'test/e2e/children/hold-moto.ts');
 interface Held {
   readonly worker: number;
   readonly servers: readonly number[];
+}
+
+/** The directory of a running server's AMIs file (the fixture's temporary directory). */
+async function amisDir(pid: number): Promise<string> {
+  const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+  const path = environ.find((v) => v.startsWith('MOTO_AMIS_PATH='))?.slice('MOTO_AMIS_PATH='.length);
+  expect(path, `server ${pid} has an AMIs file`).toBeDefined();
+  return dirname(path!);
 }
 
 /** Alive and not a zombie. */
@@ -73,10 +81,21 @@ describe('test EC2 servers die with the process that started them', () => {
     started.servers.push(...held.servers);
     expect(held.servers).toHaveLength(2);
     expect(await survivors(held.servers, 0)).toEqual(held.servers);
+    const dirs = await Promise.all(held.servers.map(amisDir));
 
     child.kill(signal);
     await exited(child);
     expect(await survivors(held.servers, 10_000)).toEqual([]);
+    // Nor do their temporary directories: a killed parent cannot remove them, so none outlives startup.
+    const left = await Promise.all(
+      dirs.map((d) =>
+        access(d).then(
+          () => d,
+          () => undefined,
+        ),
+      ),
+    );
+    expect(left.filter(Boolean)).toEqual([]);
   });
 
   it('a vitest worker killed with SIGKILL', async () => {

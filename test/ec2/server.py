@@ -135,6 +135,10 @@ def main() -> None:
         if callable(wrapped):
             app = wrapped(app)
 
+    # moto reads MOTO_AMIS_PATH once, when this module is imported: read it now, so the caller
+    # can delete the file as soon as we listen (a killed caller could not).
+    import moto.ec2.models.amis  # noqa: F401
+
     server = make_server(args.host, args.port, control_app(knobs, app), threaded=True)
     port = server.server_address[1]
     os.environ["MOTO_PORT"] = str(port)
