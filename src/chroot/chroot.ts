@@ -11,6 +11,7 @@ import {
   isDuration,
   isFunction,
   isObject,
+  isSignal,
   isStringArray,
   isString,
   isText,
@@ -190,7 +191,7 @@ export function createChroot(target: ChrootTarget, options: OperationOptions = {
         env: isObject,
         input: isData,
         timeoutMs: isDuration,
-        signal: (v) => (v instanceof AbortSignal ? undefined : 'must be an AbortSignal'),
+        signal: isSignal,
         okExitCodes: (v) =>
           Array.isArray(v) && v.every((c) => Number.isInteger(c)) ? undefined : 'must be an array of exit codes',
         outputLevel: (v) =>

@@ -41,6 +41,10 @@ export const isAbsolutePath: Check = (v) =>
 export const isBoolean: Check = (v) =>
   typeof v === 'boolean' ? undefined : `must be true or false, got ${describe(v)}`;
 
+/** An AbortSignal. @internal */
+export const isSignal: Check = (v) =>
+  v instanceof AbortSignal ? undefined : `must be an AbortSignal, got ${describe(v)}`;
+
 /** A function. @internal */
 export const isFunction: Check = (v) =>
   typeof v === 'function' ? undefined : `must be a function, got ${describe(v)}`;
@@ -112,7 +116,7 @@ export function assertArgs(fn: string, checks: readonly ArgCheck[]): void {
 /** The checks for {@link OperationOptions} every primitive takes. @internal */
 export function operationOptions(value: unknown, name = 'options'): ArgCheck[] {
   return fields(name, value, {
-    signal: (v) => (v instanceof AbortSignal ? undefined : `must be an AbortSignal, got ${describe(v)}`),
+    signal: isSignal,
     logger: isObject,
     onProgress: isFunction,
   });
