@@ -99,7 +99,7 @@ export type { Ec2Provider } from './aws/common.js';
 export type { EbsProvider } from './aws/ebs/blocks.js';
 export type { CachedSnapshot } from './aws/ebs/cache.js';
 export type { ImageRegistrationInput, RegisterImageInput, RegisterOptions, RegisterSource } from './aws/images.js';
-export type { ImageSharing } from './aws/permissions.js';
+export type { ImageSharing } from './aws/image-settings.js';
 export type { RecoveredBuild, RecoveryReport } from './host/recover.js';
 export type { RunResult } from './host/exec.js';
 export type { Chroot, ChrootExecOptions, ChrootWriteOptions } from './chroot/chroot.js';
@@ -120,7 +120,7 @@ export type {
 // --- build: the whole AMI build, and the sweep of what killed builds left ---
 export { buildAmi } from './pipeline/build-ami.js';
 export type { DirectTransfer } from './pipeline/build-direct.js';
-export { cleanupOrphans } from './pipeline/orphans.js';
+export { cleanupOrphans } from './pipeline/cleanup-orphans.js';
 export { formatPlan, planBuild } from './pipeline/plan.js';
 export type { BuildPlan, PlanBuildOptions, PlannedRequest } from './pipeline/plan.js';
 export type {
@@ -131,7 +131,7 @@ export type {
   PackerBuildData,
   ProvisionFn,
 } from './pipeline/build-ami.js';
-export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './pipeline/orphans.js';
+export type { CleanupOrphansOptions, OrphanReport, OrphanResource } from './pipeline/cleanup-orphans.js';
 // --- end build ---
 
 // --- progress: a console display of a build's events ---

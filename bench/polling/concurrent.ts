@@ -10,7 +10,7 @@ import { pollUntil } from '../../src/aws/poll.js';
 import { DEFAULT_WAIT_POLICIES } from '../../src/aws/poll-policy.js';
 import { DescribeBatch } from '../../src/aws/shared-poller.js';
 import type { BatchFetch } from '../../src/aws/shared-poller.js';
-import { toCtx } from '../../src/internal/logger.js';
+import { toCtx } from '../../src/internal/ctx.js';
 import { createRng } from '../lib/prng.js';
 import type { Rng } from '../lib/prng.js';
 import { packerStrategy } from './policies.js';

@@ -10,7 +10,7 @@
 import { pollUntil, type PollClock, type PollVerdict } from '../../src/aws/poll.js';
 import { DEFAULT_WAIT_POLICIES, type ResolvedWaitPolicy } from '../../src/aws/poll-policy.js';
 import { WaitTimeoutError } from '../../src/errors.js';
-import { toCtx } from '../../src/internal/logger.js';
+import { toCtx } from '../../src/internal/ctx.js';
 import type { Rng } from '../lib/prng.js';
 import { doneState, type SimKind, type SimState, type Timeline } from './timelines.js';
 

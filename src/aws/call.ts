@@ -8,7 +8,7 @@
 import { AwsError } from '../errors.js';
 import type { Phase, ResourceRefs } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { awsErrorCode, httpStatusOf, isThrottlingError, withoutTransport } from './aws-errors.js';
 
 /** The output type of an SDK command, read from its middleware handler. @internal */

@@ -10,7 +10,7 @@ import type { EC2Client, EC2ClientConfig } from '@aws-sdk/client-ec2';
 import type { STSClient, STSClientConfig } from '@aws-sdk/client-sts';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../types.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import { registerClient, send } from './call.js';
 import { ec2SdkNow, stsSdk, stsSdkNow } from './sdk.js';
 

@@ -8,7 +8,7 @@ import type { EC2Client, ResourceType, Tag, TagSpecification } from '@aws-sdk/cl
 import { ConfigError, attachCleanupErrors } from '../errors.js';
 import type { OperationOptions, PollingConfig, WaitKind } from '../types.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import type { PollClock } from './poll.js';
 import { resolveWaitPolicy } from './poll-policy.js';
 import type { ResolvedWaitPolicy } from './poll-policy.js';

@@ -11,13 +11,13 @@
  * @packageDocumentation
  */
 import type { EC2Client, Image, Snapshot } from '@aws-sdk/client-ec2';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { NOT_FOUND_CODES } from './aws-errors.js';
 import { policyFor, pollBits } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 import { pollUntil } from './poll.js';
 import type { PollVerdict } from './poll.js';
-import { snapshotIdsOf } from './permissions.js';
+import { snapshotIdsOf } from './image-settings.js';
 import { imageReads, snapshotReads } from './shared-reads.js';
 import type { Read } from './shared-reads.js';
 

@@ -8,7 +8,7 @@ import { ec2Sdk, imdsSdk } from './sdk.js';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { HostIdentityError } from '../errors.js';
 import { throwIfAborted, withTimeout } from '../internal/abort.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
 

@@ -21,14 +21,15 @@ import type {
 } from '@aws-sdk/client-ec2';
 import { ConfigError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
+import type { Ctx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
 import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
-import { applySharing, describeImage, removeImage, deleteSnapshot, snapshotIdsOf } from './permissions.js';
-import type { ImageSharing } from './permissions.js';
+import { applySharing, describeImage, snapshotIdsOf } from './image-settings.js';
+import { removeImage, deleteSnapshot } from './image-removal.js';
+import type { ImageSharing } from './image-settings.js';
 import { pollUntil } from './poll.js';
 import { imageReads, snapshotReads } from './shared-reads.js';
 

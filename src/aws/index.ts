@@ -55,7 +55,7 @@ export type { CacheSnapshotInput, CachedSnapshot } from './ebs/cache.js';
 export type { DownloadSnapshotInput, DownloadedSnapshot, EbsOperationOptions } from './ebs/download.js';
 export type { UploadSnapshotInput, UploadSnapshotOptions, UploadedSnapshot } from './ebs/upload.js';
 export { copyToRegions } from './regions.js';
-export { findTaggedResources } from './orphans.js';
+export { findTaggedResources } from './tagged-resources.js';
 export { DEFAULT_WAIT_POLICIES, resolveWaitPolicy } from './poll-policy.js';
 export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } from './clients.js';
 export type { GetHostIdentityOptions, HostIdentity, HostIdentitySource } from './identity.js';
@@ -80,9 +80,9 @@ export type {
   ImageRegistrationInput,
   RegisterImageInput,
 } from './images.js';
-export type { ImageSharing } from './permissions.js';
+export type { ImageSharing } from './image-settings.js';
 export type { CopyToRegionsInput, RegionCopies } from './regions.js';
-export type { FindTaggedResourcesOptions, TaggedResource } from './orphans.js';
+export type { FindTaggedResourcesOptions, TaggedResource } from './tagged-resources.js';
 export type { ResolvedWaitPolicy } from './poll-policy.js';
 
 // The shared option and event types the primitives' signatures use.

@@ -26,7 +26,7 @@ import { WaitFailedError, WaitTimeoutError } from '../errors.js';
 import type { Phase, ResourceRefs } from '../errors.js';
 import type { WaitKind } from '../types.js';
 import { sleep, throwIfAborted } from '../internal/abort.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { NOT_FOUND_CODES, awsErrorCode, isThrottlingError } from './aws-errors.js';
 import { DELAY_JITTER, delayGrowth, scheduleDelay } from './poll-policy.js';
 import type { ResolvedWaitPolicy } from './poll-policy.js';

@@ -10,15 +10,16 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ConfigError, RegionCopyError, attachCleanupErrors } from '../errors.js';
 import type { RegionOutcome } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
+import type { Ctx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
 import { ec2InRegion, tagList, tagSpecs } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 import { waitCopyAvailable } from './copy-wait.js';
-import { applySharing, describeImage, protectImages, removeImage, snapshotIdsOf } from './permissions.js';
-import type { ImageSharing } from './permissions.js';
+import { applySharing, describeImage, protectImages, snapshotIdsOf } from './image-settings.js';
+import { removeImage } from './image-removal.js';
+import type { ImageSharing } from './image-settings.js';
 
 /**
  * Input of {@link copyToRegions}.

@@ -8,7 +8,7 @@
 import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Image, Snapshot, Volume } from '@aws-sdk/client-ec2';
 import type { Phase } from '../errors.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { send } from './call.js';
 import { realClock } from './poll.js';
 import type { PollClock, PollOptions } from './poll.js';

@@ -21,7 +21,7 @@ import { access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { OperationOptions } from '../types.js';
 import { anySignal } from '../internal/abort.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import { run } from '../host/exec.js';
 import type { CommandWrapper, RunResult } from '../host/exec.js';
 import { copyInRoot, readInRoot, writeInRoot } from './files.js';

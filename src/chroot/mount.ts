@@ -20,7 +20,7 @@ import {
   isText,
 } from '../internal/args.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
 import { phaseRunnerOf } from '../internal/sub-phases.js';
 import type { CommandWrapper } from '../host/exec.js';

@@ -14,7 +14,7 @@
  * broken if the build were killed before the restore.
  */
 import type { Journal } from '../host/journal.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { placeFile } from './file-swap.js';
 import type { PlacedFile } from './file-swap.js';
 import { openDirInRoot } from './resolve.js';

@@ -10,7 +10,7 @@ import { CommandError } from '../errors.js';
 import type { Phase } from '../errors.js';
 import type { Logger, ProgressListener } from '../types.js';
 import { sleep as delay } from '../internal/abort.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 
 /**
  * Packer's `command_wrapper`: receives a complete, shell-quoted command line and returns the line

@@ -8,7 +8,7 @@ import { basename, resolve } from 'node:path';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { idempotent } from '../internal/once.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import { run } from './exec.js';
 import { DEFAULT_STATE_DIR } from './defaults.js';
 import { Journal } from './journal.js';

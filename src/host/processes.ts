@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
 import type { MountHolder } from '../errors.js';
 import { sleep as delay } from '../internal/abort.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { mountsUnder, readMountInfo } from './mounts.js';
 
 /**

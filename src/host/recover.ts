@@ -7,7 +7,7 @@ import { lstat, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupError, UnmountError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import { DEFAULT_LOCK_DIR, DEFAULT_STATE_DIR } from './defaults.js';
 import { removeDeadReservations } from './devices.js';
 import { restorePlaced } from '../chroot/file-swap.js';

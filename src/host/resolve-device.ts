@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
 import { sleep as delay } from '../internal/abort.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 
 /**
  * The node of partition `partition` of `disk`: a `p` goes between a name ending in a digit and

@@ -1,5 +1,5 @@
 import type { ResourceKind } from '../types.js';
-import type { Ctx } from './logger.js';
+import type { Ctx } from './ctx.js';
 import { cleanupSignal, sleep } from './abort.js';
 
 /** One registered undo. @internal */

@@ -1,5 +1,9 @@
+/**
+ * A partial user logger made whole, and a progress listener that cannot throw into a build.
+ *
+ * @packageDocumentation
+ */
 import type { Logger, ProgressEvent, ProgressListener } from '../types.js';
-import { assertArgs, operationOptions } from './args.js';
 
 const noop = (): void => {};
 
@@ -31,30 +35,4 @@ export function safeEmitter(listener: ProgressListener | undefined, logger: Logg
       logger.warn(`onProgress listener threw on a ${event.type} event; ignored: ${String(error)}`);
     }
   };
-}
-
-/**
- * The normalized context every internal function receives.
- * @internal
- */
-export interface Ctx {
-  readonly signal: AbortSignal | undefined;
-  readonly logger: Logger;
-  readonly emit: (event: ProgressEvent) => void;
-}
-
-/**
- * Builds the internal context from public options, checked first (a ConfigError, not a TypeError).
- * @internal
- */
-export function toCtx(
-  options: {
-    signal?: AbortSignal | undefined;
-    logger?: Partial<Logger> | undefined;
-    onProgress?: ProgressListener | undefined;
-  } = {},
-): Ctx {
-  assertArgs('', operationOptions(options));
-  const logger = normalizeLogger(options.logger);
-  return { signal: options.signal, logger, emit: safeEmitter(options.onProgress, logger) };
 }

@@ -3,7 +3,7 @@
  * build's hooked, timed steps when a build calls it, reported as phase events when called alone.
  */
 import type { Phase } from '../errors.js';
-import type { Ctx } from './logger.js';
+import type { Ctx } from './ctx.js';
 
 /** Runs one phase of work. @internal */
 export type PhaseRunner = <T>(phase: Phase, fn: () => Promise<T>) => Promise<T>;

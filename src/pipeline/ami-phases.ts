@@ -18,7 +18,7 @@ import { deregisterImagesByName, registerImage, snapshotAndRegister } from '../a
 import type { RegisteredImage } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
 import type { RegionCopies } from '../aws/regions.js';
-import { protectImages } from '../aws/permissions.js';
+import { protectImages } from '../aws/image-settings.js';
 import { billingLossWarning, checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { registerBuild } from './registry.js';
 import { awsAccessOf, copyInput, registerInput, renderRecord, sourceTemplateData } from './requests.js';

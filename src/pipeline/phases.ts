@@ -1,6 +1,6 @@
 import { AmiChrootError } from '../errors.js';
 import type { Phase } from '../errors.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { throwIfAborted } from '../internal/abort.js';
 
 /**

@@ -10,8 +10,8 @@
 import type { ConfigIssue, Phase } from '../errors.js';
 import { ConfigError } from '../errors.js';
 import { defined } from '../internal/defined.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
+import type { Ctx } from '../internal/ctx.js';
 import type { BuildConfig, ResolvedConfig } from '../config/types.js';
 import { copyTargetRegions, resolveConfig, validateAmiName } from '../config/resolve.js';
 import { createTemplateClock } from '../config/templates.js';

@@ -1,7 +1,7 @@
 import { ec2Sdk } from '../aws/sdk.js';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ConfigError, SourceImageError } from '../errors.js';
-import type { Ctx } from '../internal/logger.js';
+import type { Ctx } from '../internal/ctx.js';
 import { send } from '../aws/call.js';
 import type { SourceImage } from '../aws/source-image.js';
 

@@ -6,7 +6,7 @@ import type { BlockDeviceMapping as Ec2BlockDeviceMapping } from '@aws-sdk/clien
 import type { AwsAccess } from '../aws/clients.js';
 import type { CopyToRegionsInput } from '../aws/regions.js';
 import type { SnapshotAndRegisterInput } from '../aws/images.js';
-import type { ImageSharing } from '../aws/permissions.js';
+import type { ImageSharing } from '../aws/image-settings.js';
 import type { SourceImage } from '../aws/source-image.js';
 import type { CreateVolumeInput } from '../aws/volumes.js';
 import type { CompiledTemplate, ResolvedConfig, TemplateClock, TemplateData } from '../config/types.js';

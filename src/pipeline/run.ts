@@ -18,8 +18,8 @@ import type { OperationOptions } from '../types.js';
 import { PhaseTracker, stampPhase } from './phases.js';
 import { anySignal } from '../internal/abort.js';
 import { defined } from '../internal/defined.js';
-import { toCtx } from '../internal/logger.js';
-import type { Ctx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
+import type { Ctx } from '../internal/ctx.js';
 
 /** Hooks around phases (the public `BuildHooks` shape). @internal */
 export interface PhaseHooks {

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
-import { cleanupOrphans } from '../../src/pipeline/orphans.js';
+import { cleanupOrphans } from '../../src/pipeline/cleanup-orphans.js';
 import { BUILD_REGION, processesUnder, startE2e } from '../helpers/e2e.js';
 import type { E2eEnv } from '../helpers/e2e.js';
 import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';

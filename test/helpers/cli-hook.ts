@@ -12,7 +12,7 @@ import { motoEc2 } from '../../fixtures/moto.js';
 import { attachLoop } from '../../src/host/loop.js';
 import type { BuildAmiOptions } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
-import type { CleanupOrphansOptions } from '../../src/pipeline/orphans.js';
+import type { CleanupOrphansOptions } from '../../src/pipeline/cleanup-orphans.js';
 
 /** What the parent test passes to the child. */
 export interface CliTestEnv {

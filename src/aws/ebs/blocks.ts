@@ -9,7 +9,7 @@ import { setMaxListeners } from 'node:events';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import { ConfigError } from '../../errors.js';
 import { anySignal, sleep, throwIfAborted } from '../../internal/abort.js';
-import type { Ctx } from '../../internal/logger.js';
+import type { Ctx } from '../../internal/ctx.js';
 import { httpStatusOf, isThrottlingError } from '../aws-errors.js';
 import type { AwsAccess } from '../clients.js';
 import { clientConfig } from '../clients.js';

@@ -14,7 +14,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import { ebsSdk } from '../sdk.js';
 import { ConfigError } from '../../errors.js';
-import { toCtx } from '../../internal/logger.js';
+import { toCtx } from '../../internal/ctx.js';
 import { awsErrorCode } from '../aws-errors.js';
 import { EBS_BLOCK_SIZE, ebsFor, sendEbs } from './blocks.js';
 import { downloadSnapshot } from './download.js';

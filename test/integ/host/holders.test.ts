@@ -11,7 +11,7 @@ import { UnmountError } from '../../../src/errors.js';
 import { run } from '../../../src/host/exec.js';
 import { unmountTree } from '../../../src/host/mounts.js';
 import { findHolders, stopHolders } from '../../../src/host/processes.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import { makeTestDir, requireRoot } from '../../helpers/loop.js';
 import type { TestDir } from '../../helpers/loop.js';
 

@@ -11,7 +11,7 @@ import { AwsError, ConfigError } from '../../../src/errors.js';
 import { clientConfig, createAwsClients, resolveRegion } from '../../../src/aws/clients.js';
 import type { AwsClients } from '../../../src/aws/clients.js';
 import { send } from '../../../src/aws/call.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import { ec2Error } from './fixtures.js';
 
 const made: AwsClients[] = [];

@@ -3,7 +3,7 @@ import type { Image } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { waitCopyAvailable } from '../../../src/aws/copy-wait.js';
 import { WaitFailedError } from '../../../src/errors.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import type { ProgressEvent } from '../../../src/types.js';
 import { mockedEc2, virtualClock } from './fixtures.js';
 

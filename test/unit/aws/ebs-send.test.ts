@@ -7,7 +7,7 @@ import { EBSClient, EBSServiceException, ListSnapshotBlocksCommand, StartSnapsho
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEbs } from '../../../src/aws/ebs/blocks.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 
 const ebs = new EBSClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
 const mock = mockClient(ebs);

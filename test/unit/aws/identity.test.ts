@@ -5,7 +5,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HostIdentityError } from '../../../src/errors.js';
 import { describeInstanceDeviceNames, getHostIdentity } from '../../../src/aws/identity.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import { ec2Error, mockedEc2 } from './fixtures.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

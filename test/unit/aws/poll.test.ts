@@ -9,7 +9,7 @@ import {
   scheduleDelay,
   type ResolvedWaitPolicy,
 } from '../../../src/aws/poll-policy.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import type { ProgressEvent } from '../../../src/types.js';
 
 /** A virtual clock: sleeping advances time instantly, and every sleep is recorded. */

@@ -4,7 +4,7 @@ import { pollUntil } from '../../../src/aws/poll.js';
 import { DEFAULT_WAIT_POLICIES } from '../../../src/aws/poll-policy.js';
 import { DescribeBatch, sharedBatch } from '../../../src/aws/shared-poller.js';
 import type { BatchFetch } from '../../../src/aws/shared-poller.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import { ec2Error } from './fixtures.js';
 
 const quiet = toCtx({ logger: { warn: () => {}, error: () => {} } });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assertSafeRoot, findHolders, stopHolders } from '../../../src/host/processes.js';
 import { unmountTree } from '../../../src/host/mounts.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 
 // An empty or "/" root would make every process on the machine a holder of the mount, and
 // stopping holders would then signal the caller's own process group. These must never run.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../../src/internal/cleanup-stack.js';
-import { toCtx } from '../../../src/internal/logger.js';
+import { toCtx } from '../../../src/internal/ctx.js';
 import type { ProgressEvent } from '../../../src/types.js';
 
 function ctx(events: ProgressEvent[] = []) {

@@ -10,14 +10,14 @@ import { createAwsClients } from '../aws/clients.js';
 import type { AwsAccess, InjectedClients } from '../aws/clients.js';
 import { resolveHostIdentity } from '../aws/identity.js';
 import type { HostIdentity, HostIdentitySource } from '../aws/identity.js';
-import { findTaggedResources } from '../aws/orphans.js';
-import { deleteSnapshot, removeImage } from '../aws/permissions.js';
+import { findTaggedResources } from '../aws/tagged-resources.js';
+import { deleteSnapshot, removeImage } from '../aws/image-removal.js';
 import { detachAndDeleteVolume } from '../aws/volumes.js';
 import { DEFAULT_LOCK_DIR, DEFAULT_STATE_DIR } from '../host/defaults.js';
 import { recoverHost } from '../host/recover.js';
 import type { RecoveryReport } from '../host/recover.js';
 import { defined } from '../internal/defined.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import type { OperationOptions } from '../types.js';
 import { liveBuildIds } from './registry.js';
 

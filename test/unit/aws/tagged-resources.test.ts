@@ -1,6 +1,6 @@
 import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
-import { findTaggedResources } from '../../../src/aws/orphans.js';
+import { findTaggedResources } from '../../../src/aws/tagged-resources.js';
 import { mockedEc2 } from './fixtures.js';
 
 const tag = (id: string) => [{ Key: 'ami-chroot:build-id', Value: id }];

@@ -7,7 +7,7 @@
 import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Filter, Tag } from '@aws-sdk/client-ec2';
 import type { OperationOptions } from '../types.js';
-import { toCtx } from '../internal/logger.js';
+import { toCtx } from '../internal/ctx.js';
 import { send } from './call.js';
 import { BUILD_ID_TAG } from './common.js';
 
