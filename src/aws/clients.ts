@@ -13,6 +13,7 @@ import type { Logger } from '../types.js';
 import { toCtx } from '../internal/ctx.js';
 import { registerClient, send } from './call.js';
 import { ec2SdkNow, stsSdk, stsSdkNow } from './sdk.js';
+import { messageOf } from '../internal/to-error.js';
 
 /**
  * How to reach AWS. Mirrors Packer's access options (`access_key`, `profile`, `mfa_code`,
@@ -134,7 +135,7 @@ export async function resolveRegion(
         [
           {
             path: 'region',
-            message: `no region was configured and the host's identity document could not be read (${error instanceof Error ? error.message : String(error)}); set region or AWS_REGION`,
+            message: `no region was configured and the host's identity document could not be read (${messageOf(error)}); set region or AWS_REGION`,
           },
         ],
         { cause: error },

@@ -11,6 +11,7 @@ import { throwIfAborted, withTimeout } from '../internal/abort.js';
 import type { Ctx } from '../internal/ctx.js';
 import { hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
+import { messageOf } from '../internal/to-error.js';
 
 /**
  * The build host, as EC2 knows it.
@@ -110,7 +111,7 @@ export async function getHostIdentity(options: GetHostIdentityOptions = {}): Pro
     );
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = messageOf(error);
     throw new HostIdentityError(
       `Could not read the build host's identity from the instance metadata service at ${where}: ${cause}. ${CHECKLIST}`,
       {

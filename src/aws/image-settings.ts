@@ -10,6 +10,7 @@ import pRetry from 'p-retry';
 import type { Ctx } from '../internal/ctx.js';
 import { NOT_FOUND_CODES, hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
+import { messageOf } from '../internal/to-error.js';
 
 /**
  * Who may use the image and its snapshots, and its lifecycle settings.
@@ -162,9 +163,7 @@ export async function unprotectImage(ec2: EC2Client, imageId: string, ctx: Ctx, 
       resources: { imageId },
     });
   } catch (error) {
-    ctx.logger.warn(
-      `Could not lift deregistration protection of ${imageId}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    ctx.logger.warn(`Could not lift deregistration protection of ${imageId}: ${messageOf(error)}`);
   }
 }
 

@@ -16,6 +16,7 @@ import { compileEta, eta, type EtaData } from './template/eta.js';
 import { type DataName, TEMPLATE_DATA_NAMES } from './template/names.js';
 import { parseAll } from './template/parser.js';
 import { type ShellSlot, escapeFor, shellContexts } from './template/shell.js';
+import { messageOf } from '../internal/to-error.js';
 
 export { cleanResourceName } from './template/functions.js';
 export { formatGoTime } from './template/go-time.js';
@@ -131,12 +132,7 @@ export function compileTemplate(template: Template, options: CompileTemplateOpti
             }),
           );
         } catch (error) {
-          throw renderError(
-            path,
-            undefined,
-            `the template function threw: ${error instanceof Error ? error.message : String(error)}`,
-            error,
-          );
+          throw renderError(path, undefined, `the template function threw: ${messageOf(error)}`, error);
         }
         if (typeof value !== 'string')
           throw renderError(path, value, `the template function must return a string, got ${typeof value}`);

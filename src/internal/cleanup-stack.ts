@@ -1,6 +1,7 @@
 import type { ResourceKind } from '../types.js';
 import type { Ctx } from './ctx.js';
 import { cleanupSignal, sleep } from './abort.js';
+import { toError } from './to-error.js';
 
 /** One registered undo. @internal */
 export interface Undo {
@@ -131,7 +132,7 @@ export class CleanupStack {
           await this.#runOne(entry, true);
           break;
         } catch (error) {
-          const e = error instanceof Error ? error : new Error(String(error));
+          const e = toError(error);
           if (attempt < this.#attempts) {
             this.#ctx.logger.warn(
               `Cleanup step "${entry.name}" failed (try ${attempt} of ${this.#attempts}), retrying: ${e.message}`,
