@@ -2,9 +2,8 @@
  * mountChroot: the root filesystem of the work volume, the chroot mounts, the copied-in files and
  * the service guard, each undo on one CleanupStack unwound by an idempotent `unmount()`.
  */
-import { lstat, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
-import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
+import { attachCleanupErrors, MountError } from '../errors.js';
 import type { ChrootMount } from '../config/types.js';
 import type { OperationOptions } from '../types.js';
 import { cleanupSignal } from '../internal/abort.js';
@@ -19,28 +18,17 @@ import {
   isStringArray,
   isText,
 } from '../internal/args.js';
-import { CleanupStack } from '../internal/cleanup-stack.js';
 import { toCtx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
+import { toError } from '../internal/to-error.js';
 import { phaseRunnerOf } from '../internal/sub-phases.js';
 import type { CommandWrapper } from '../host/exec.js';
 import { DEFAULT_STATE_DIR } from '../host/defaults.js';
 import { Journal } from '../host/journal.js';
-import type { JournalEntry } from '../host/journal.js';
-import { mountOne, readMountInfo, unmountTreeCtx, waitDeviceReleased } from '../host/mounts.js';
 import type { HostCtx } from '../host/mounts.js';
-import { stopHolders } from '../host/processes.js';
-import { waitForPartition } from '../host/resolve-device.js';
-import { CHROOT_MOUNT_OPTIONS, specOf } from './chroot-mounts.js';
-import { placeFile } from './file-swap.js';
-import { commandsOf, runCommands } from './mount-commands.js';
 import type { MountCommands } from './mount-commands.js';
-import { mkdirs } from './mount-dir.js';
-import { resolveInRoot } from './paths.js';
-import { rootMountOptions } from './root-options.js';
-import { installServiceGuard } from './service-guard.js';
-import type { ServiceGuard } from './service-guard.js';
-import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COPY_FILES, DEFAULT_MOUNT_PATH } from './defaults.js';
+import { DEFAULT_MOUNT_PATH } from './defaults.js';
+import { MountSession } from './mount-session.js';
 
 export type { MountCommands, MountTemplateData } from './mount-commands.js';
 
@@ -159,10 +147,6 @@ function checkMountInput(input: unknown): void {
   );
 }
 
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
 /**
  * Mounts the work volume and prepares it as a chroot, as Packer's amazon-chroot does between
  * attaching the volume and provisioning: pre-mount commands, the root mount, post-mount
@@ -185,158 +169,13 @@ function toError(error: unknown): Error {
 export async function mountChroot(input: MountChrootInput, options: OperationOptions = {}): Promise<MountedChroot> {
   checkMountInput(input);
   const ctx: HostCtx = { ...toCtx(options), commandWrapper: input.commandWrapper };
-  const phase = phaseRunnerOf(options, ctx);
-  const device = input.device;
-  const partition = input.mountPartition ?? '1';
-  const mountPathTemplate = input.mountPath ?? DEFAULT_MOUNT_PATH;
-  const requestedPath = resolve(mountPathTemplate.replace(/\{\{\s*\.Device\s*\}\}/g, basename(device)));
-  if (!isAbsolute(requestedPath) || requestedPath === '/') {
-    throw new MountError(
-      `mountPath "${mountPathTemplate}" resolves to "${requestedPath}"; give a dedicated directory.`,
-      {
-        resources: { device },
-      },
-    );
-  }
-  const chrootMounts = (input.chrootMounts ?? DEFAULT_CHROOT_MOUNTS).map(specOf);
-  const copyFiles = input.copyFiles ?? DEFAULT_COPY_FILES;
+  const root = requestedRoot(input);
   const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
-  const killGraceMs = input.killGraceMs ?? 3000;
-
-  const journal = stateDir === false ? undefined : await Journal.create(stateDir, `mount ${basename(requestedPath)}`);
-  const state = {
-    root: requestedPath,
-    createdDirs: [] as string[],
-    mounts: [] as string[],
-    journalMounts: [] as JournalEntry[],
-    guard: undefined as ServiceGuard | undefined,
-    mountedDevice: device,
-  };
-
-  // Every undo is registered the moment its resource exists; unmount() unwinds them (last
-  // first). One try each: the unmount retries on its own, and a failed step stays pending, so
-  // calling unmount() again retries exactly what is left.
-  // Its steps report as resource events below, not as the caller's own cleanup steps.
-  const stack = new CleanupStack({ ...ctx, emit: () => {} }, 120_000, 1);
-  let teardownSignal: AbortSignal | undefined;
-
-  const undoMount = async (stepSignal: AbortSignal): Promise<void> => {
-    const signal = teardownSignal ?? stepSignal;
-    // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
-    if (state.mounts.length > 0) {
-      await unmountTreeCtx(state.root, { ...ctx, signal }, { killGraceMs });
-      for (const m of [...state.mounts].reverse())
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
-      for (const entry of [...state.journalMounts].reverse()) await journal?.remove(entry);
-      state.mounts = [];
-      state.journalMounts = [];
-      if (!(await waitDeviceReleased(state.mountedDevice, 5000, signal).catch(() => false))) {
-        throw new UnmountError(
-          `${state.mountedDevice} is unmounted from ${state.root} but still in use (mounted in another mount namespace, or held open). ` +
-            'Do not detach or snapshot the volume until it is released.',
-          [],
-          [],
-          { resources: { device: state.mountedDevice, mountPath: state.root } },
-        );
-      }
-    }
-    for (const dir of [...state.createdDirs].reverse()) {
-      try {
-        await rmdir(dir);
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        // A shared parent (/mnt/ami-chroot) may hold another build's mount path.
-        if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EBUSY') throw error;
-      }
-    }
-    state.createdDirs = [];
-  };
-
-  const teardown = async (signal: AbortSignal): Promise<void> => {
-    teardownSignal = signal;
-    const errors: Error[] = [];
-    // Daemons left running inside (chrooted there) could rewrite the files we restore: stop
-    // them first. Other holders (a host shell's cwd) only block the unmount, which finds them.
-    if (state.mounts.length > 0) {
-      try {
-        await stopHolders(state.root, { ...ctx, signal }, { graceMs: killGraceMs, scope: 'roots' });
-      } catch (error) {
-        errors.push(toError(error));
-      }
-    }
-    // The stack names each failure after its step; the step's own typed error is the cause.
-    for (const e of await stack.unwind('success')) errors.push(e.cause instanceof Error ? e.cause : e);
-    if (errors.length > 0) {
-      const [first, ...rest] = errors;
-      throw attachCleanupErrors(first, rest);
-    }
-    await journal?.close();
-  };
-
-  const unmount = idempotent(async (opts: UnmountOptions = {}) => {
-    await teardown(opts.signal ?? cleanupSignal(120_000));
-  });
-
+  const journal = stateDir === false ? undefined : await Journal.create(stateDir, `mount ${basename(root)}`);
+  const session = new MountSession(input, ctx, root, journal);
+  const unmount = idempotent((opts: UnmountOptions = {}) => session.teardown(opts.signal ?? cleanupSignal(120_000)));
   try {
-    ctx.signal?.throwIfAborted();
-    await phase('pre-mount', () =>
-      runCommands(commandsOf(input.preMountCommands, { Device: device, MountPath: '' }), 'pre-mount', ctx),
-    );
-
-    state.mountedDevice = await waitForPartition(device, partition, {
-      signal: ctx.signal,
-      timeoutMs: input.partitionTimeoutMs ?? 30_000,
-    });
-
-    // The mount directory: refuse one that is in use, so a leftover is never mounted over.
-    state.createdDirs.push(...(await mkdirs(requestedPath)));
-    stack.defer(`unmount ${requestedPath}`, undoMount);
-    for (const d of state.createdDirs) await journal?.add({ type: 'dir', path: d });
-    state.root = await realpath(requestedPath);
-    const table = await readMountInfo();
-    if (table.some((m) => m.mountPoint === state.root)) {
-      throw new MountError(
-        `${state.root} is already a mount point (a build that was killed? run recoverHost()). Choose another mountPath or unmount it.`,
-        { resources: { device, mountPath: state.root } },
-      );
-    }
-    if ((await readdir(state.root)).length > 0) {
-      throw new MountError(
-        `${state.root} is not empty; mount paths must be empty directories. Choose another mountPath.`,
-        {
-          resources: { device, mountPath: state.root },
-        },
-      );
-    }
-
-    const options = await rootMountOptions(state.mountedDevice, input.mountOptions ?? [], ctx);
-    const rootEntry: JournalEntry = { type: 'mount', target: state.root };
-    await journal?.add(rootEntry);
-    state.journalMounts.push(rootEntry);
-    state.mounts.push(state.root);
-    try {
-      await mountOne({ source: state.mountedDevice, target: state.root, options }, ctx, 'mount');
-    } catch (error) {
-      throw new MountError(`Could not mount ${state.mountedDevice} at ${state.root}: ${toError(error).message}`, {
-        resources: { device: state.mountedDevice, mountPath: state.root },
-        cause: error,
-      });
-    }
-    // Recovery unmounts only this very mount: record its id and device.
-    const made = (await readMountInfo()).filter((m) => m.mountPoint === state.root).at(-1);
-    if (made && journal) {
-      const identified: JournalEntry = { ...rootEntry, id: made.id, majorMinor: made.majorMinor };
-      await journal.replace(rootEntry, identified);
-      state.journalMounts[0] = identified;
-    }
-    ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: state.root });
-
-    await phase('post-mount', () =>
-      runCommands(commandsOf(input.postMountCommands, { Device: device, MountPath: state.root }), 'post-mount', ctx),
-    );
-    await phase('chroot-mounts', () => mountChrootMounts());
-    await phase('copy-files', () => placeCopyFiles());
-    if (input.serviceGuard ?? true) await phase('service-guard', () => placeServiceGuard());
+    await session.mount(phaseRunnerOf(options, ctx));
   } catch (error) {
     try {
       await unmount();
@@ -345,86 +184,24 @@ export async function mountChroot(input: MountChrootInput, options: OperationOpt
     }
     throw error;
   }
-
-  async function mountChrootMounts(): Promise<void> {
-    for (const { fsType, source, target } of chrootMounts) {
-      ctx.signal?.throwIfAborted();
-      // Resolved inside the image: a /dev or /proc that is a symlink must not send the mount to the host.
-      const dir = await resolveInRoot(state.root, target, { mkdirs: true });
-      const entry: JournalEntry = { type: 'mount', target: dir };
-      await journal?.add(entry);
-      state.journalMounts.push(entry);
-      state.mounts.push(dir);
-      try {
-        await mountOne({ fsType, source, target: dir, options: CHROOT_MOUNT_OPTIONS[fsType] }, ctx, 'chroot-mounts');
-      } catch (error) {
-        throw new MountError(`Could not mount ${fsType} ${source} at ${dir}: ${toError(error).message}`, {
-          phase: 'chroot-mounts',
-          resources: { mountPath: state.root },
-          cause: error,
-        });
-      }
-      ctx.emit({ type: 'resource', action: 'created', kind: 'mount', id: dir });
-    }
-  }
-
-  async function placeCopyFiles(): Promise<void> {
-    for (const file of copyFiles) {
-      let data: Buffer;
-      let mode: number;
-      try {
-        data = await readFile(file);
-        mode = (await lstat(await realpath(file))).mode & 0o7777;
-      } catch (error) {
-        throw new MountError(`Could not read ${file} to copy into the chroot (copyFiles): ${toError(error).message}`, {
-          phase: 'copy-files',
-          cause: error,
-        });
-      }
-      const placed = await placeFile(state.root, file, data, mode, journal, 'copy-files');
-      stack.defer(`put back the image's ${file}`, async () => {
-        try {
-          await placed.restore();
-        } catch (error) {
-          throw new MountError(`Could not put the image's own ${placed.hostPath} back: ${toError(error).message}`, {
-            phase: 'copy-files',
-            cause: error,
-          });
-        }
-        ctx.emit({ type: 'resource', action: 'removed', kind: 'file', id: placed.hostPath });
-      });
-      ctx.emit({ type: 'resource', action: 'created', kind: 'file', id: placed.hostPath });
-    }
-  }
-
-  async function placeServiceGuard(): Promise<void> {
-    const guard = await installServiceGuard(state.root, journal, ctx);
-    state.guard = guard;
-    stack.defer('remove the service guard', async () => {
-      try {
-        await guard.remove();
-      } catch (error) {
-        throw new MountError(`Could not remove the service guard from ${state.root}: ${toError(error).message}`, {
-          phase: 'service-guard',
-          cause: error,
-        });
-      }
-      ctx.emit({ type: 'resource', action: 'removed', kind: 'service-guard', id: state.root });
-    });
-    ctx.emit({ type: 'resource', action: 'created', kind: 'service-guard', id: state.root });
-    ctx.logger.debug(`Service guard in ${state.root}: ${state.guard.installed.join(', ')}`);
-  }
-
-  ctx.logger.info(`Mounted ${state.mountedDevice} at ${state.root} with ${state.mounts.length - 1} chroot mount(s).`);
-  const env = state.guard?.env ?? {};
   return {
-    root: state.root,
-    device,
-    mountedDevice: state.mountedDevice,
-    mounts: [...state.mounts],
-    env,
+    root: session.root,
+    device: input.device,
+    mountedDevice: session.mountedDevice,
+    mounts: [...session.mounts],
+    env: session.env,
     commandWrapper: input.commandWrapper,
     unmount,
     [Symbol.asyncDispose]: () => unmount(),
   };
+}
+
+/** The mount path with `{{.Device}}` filled in; never `/` or a relative path. */
+function requestedRoot(input: MountChrootInput): string {
+  const template = input.mountPath ?? DEFAULT_MOUNT_PATH;
+  const path = resolve(template.replace(/\{\{\s*\.Device\s*\}\}/g, basename(input.device)));
+  if (isAbsolute(path) && path !== '/') return path;
+  throw new MountError(`mountPath "${template}" resolves to "${path}"; give a dedicated directory.`, {
+    resources: { device: input.device },
+  });
 }
