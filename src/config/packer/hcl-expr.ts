@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { formatGoTime } from '../templates.js';
+import { DAYS, MONTHS } from '../template/go-time.js';
 
 /** A failure to evaluate, with the expression and what to do. */
 export class HclEvalError extends Error {
@@ -645,32 +646,17 @@ function formatDate(spec: string, time: string): string {
   const d = new Date(time);
   if (Number.isNaN(d.getTime())) throw new HclEvalError(`formatdate: ${JSON.stringify(time)} is not an RFC 3339 time`);
   const pad = (v: number, w = 2) => String(v).padStart(w, '0');
-  const months = [
-    'January',
-    'February',
-    'March',
-    'April',
-    'May',
-    'June',
-    'July',
-    'August',
-    'September',
-    'October',
-    'November',
-    'December',
-  ];
-  const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
   const table: [string, () => string][] = [
     ['YYYY', () => String(d.getUTCFullYear())],
     ['YY', () => pad(d.getUTCFullYear() % 100)],
-    ['MMMM', () => months[d.getUTCMonth()]!],
-    ['MMM', () => months[d.getUTCMonth()]!.slice(0, 3)],
+    ['MMMM', () => MONTHS[d.getUTCMonth()]!],
+    ['MMM', () => MONTHS[d.getUTCMonth()]!.slice(0, 3)],
     ['MM', () => pad(d.getUTCMonth() + 1)],
     ['M', () => String(d.getUTCMonth() + 1)],
     ['DD', () => pad(d.getUTCDate())],
     ['D', () => String(d.getUTCDate())],
-    ['EEEE', () => days[d.getUTCDay()]!],
-    ['EEE', () => days[d.getUTCDay()]!.slice(0, 3)],
+    ['EEEE', () => DAYS[d.getUTCDay()]!],
+    ['EEE', () => DAYS[d.getUTCDay()]!.slice(0, 3)],
     ['hh', () => pad(d.getUTCHours())],
     ['h', () => String(d.getUTCHours())],
     ['mm', () => pad(d.getUTCMinutes())],

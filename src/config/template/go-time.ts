@@ -3,7 +3,8 @@
  */
 /** The default `isotime` layout. */
 export const RFC3339 = '2006-01-02T15:04:05Z07:00';
-const MONTHS = [
+/** English month names, January first. @internal */
+export const MONTHS = [
   'January',
   'February',
   'March',
@@ -17,7 +18,8 @@ const MONTHS = [
   'November',
   'December',
 ];
-const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+/** English day names, Sunday first (as `getUTCDay`). @internal */
+export const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const pad = (n: number, width: number, fill = '0'): string => String(n).padStart(width, fill);
 
 /**
