@@ -67,6 +67,9 @@ export interface ImagePlan {
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isPositiveInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x > 0;
 
+/** Records one problem: the option's path, its value, what is wrong and the fix. */
+type Add = (path: string, value: unknown, message: string) => void;
+
 /**
  * Validates the input (shape, the chroot options by the config layer's rules, and the files) and
  * collects every problem into one {@link ConfigError}. Reads the file system, changes nothing.
@@ -82,10 +85,33 @@ export async function planImage(input: BuildImageInput): Promise<ImagePlan> {
       },
     ]);
   const issues: ConfigIssue[] = [];
-  const add = (path: string, value: unknown, message: string): void => {
+  const add: Add = (path, value, message) => {
     issues.push({ path, value, message });
   };
+  checkKeys(input, add);
+  const { source, sourceStats } = await checkSource(input, add);
+  const { scratchBytes, scratchCommands } = checkScratch(input.fromScratch, add);
+  const growBytes = checkGrowth(input, sourceStats, source, add);
+  const overwrite = input.overwrite === true;
+  if (input.overwrite !== undefined && typeof input.overwrite !== 'boolean')
+    add('overwrite', input.overwrite, 'must be true or false');
+  const output = await checkOutput(input, sourceStats, overwrite, add);
+  const synthetic = chrootConfig(input, scratchCommands, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    source,
+    sourceStats,
+    scratchBytes,
+    growBytes,
+    output,
+    workFile: output + PARTIAL_SUFFIX,
+    overwrite,
+    config: resolveConfig(synthetic, {}),
+  };
+}
 
+/** Unknown options, with a suggestion, or the note that an option only means something to buildAmi. */
+function checkKeys(input: BuildImageInput, add: Add): void {
   for (const key of Object.keys(input)) {
     if ((INPUT_KEYS as readonly string[]).includes(key)) continue;
     const suggestion = didYouMean(key, INPUT_KEYS);
@@ -102,125 +128,153 @@ export async function planImage(input: BuildImageInput): Promise<ImagePlan> {
           : 'is not an option of buildImage; remove it',
     );
   }
+}
 
-  // Source: exactly one of sourceImage and fromScratch.
-  const scratch = input.fromScratch;
+/** Exactly one of sourceImage and fromScratch; the source a non-empty regular file. */
+async function checkSource(
+  input: BuildImageInput,
+  add: Add,
+): Promise<{ source: string | undefined; sourceStats: Stats | undefined }> {
   const hasSource = input.sourceImage !== undefined;
-  if (hasSource === (scratch !== undefined)) {
+  if (hasSource === (input.fromScratch !== undefined)) {
     add(
       hasSource ? 'fromScratch' : 'sourceImage',
-      hasSource ? scratch : undefined,
+      hasSource ? input.fromScratch : undefined,
       hasSource
         ? 'cannot be used with sourceImage; set one of them'
         : 'is required: set sourceImage (a raw disk image file) or fromScratch: { sizeMiB, preMountCommands }',
     );
   }
-  let source: string | undefined;
-  let sourceStats: Stats | undefined;
-  if (hasSource) {
-    if (typeof input.sourceImage !== 'string' || input.sourceImage === '') {
-      add('sourceImage', input.sourceImage, 'must be the path of a raw disk image file');
-    } else {
-      source = resolve(input.sourceImage);
-      sourceStats = await statOrUndefined(source);
-      if (!sourceStats)
-        add('sourceImage', input.sourceImage, `does not exist (${source}); give the path of a raw disk image file`);
-      else if (!sourceStats.isFile())
-        add(
-          'sourceImage',
-          input.sourceImage,
-          `is not a regular file (${source}); give a raw disk image file (to build on a block device, use withChroot)`,
-        );
-      else if (sourceStats.size === 0)
-        add('sourceImage', input.sourceImage, `is empty (${source}); give a raw disk image, or use fromScratch`);
-    }
+  if (!hasSource) return { source: undefined, sourceStats: undefined };
+  if (typeof input.sourceImage !== 'string' || input.sourceImage === '') {
+    add('sourceImage', input.sourceImage, 'must be the path of a raw disk image file');
+    return { source: undefined, sourceStats: undefined };
   }
+  const source = resolve(input.sourceImage);
+  const sourceStats = await statOrUndefined(source);
+  if (!sourceStats)
+    add('sourceImage', input.sourceImage, `does not exist (${source}); give the path of a raw disk image file`);
+  else if (!sourceStats.isFile())
+    add(
+      'sourceImage',
+      input.sourceImage,
+      `is not a regular file (${source}); give a raw disk image file (to build on a block device, use withChroot)`,
+    );
+  else if (sourceStats.size === 0)
+    add('sourceImage', input.sourceImage, `is empty (${source}); give a raw disk image, or use fromScratch`);
+  return { source, sourceStats };
+}
+
+/** fromScratch's size and the commands that partition and format the empty image. */
+function checkScratch(
+  scratch: ScratchImage | undefined,
+  add: Add,
+): { scratchBytes: number | undefined; scratchCommands: readonly Template[] } {
   let scratchBytes: number | undefined;
   let scratchCommands: readonly Template[] = [];
-  if (scratch !== undefined) {
-    if (!isObject(scratch)) add('fromScratch', scratch, 'must be an object { sizeMiB, preMountCommands }');
-    else {
-      if (!isPositiveInt(scratch.sizeMiB) || scratch.sizeMiB > MAX_SIZE_MIB) {
-        add('fromScratch.sizeMiB', scratch.sizeMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB), e.g. 1024`);
-      } else scratchBytes = scratch.sizeMiB * MiB;
-      if (!Array.isArray(scratch.preMountCommands) || scratch.preMountCommands.length === 0) {
-        add(
-          'fromScratch.preMountCommands',
-          scratch.preMountCommands,
-          'is required: commands that partition and format {{.Device}}, e.g. sfdisk {{.Device}}, partx -u {{.Device}}, mkfs.ext4 {{.Device}}p1',
-        );
-      } else scratchCommands = scratch.preMountCommands;
-      for (const key of Object.keys(scratch)) {
-        if (key !== 'sizeMiB' && key !== 'preMountCommands')
-          add(
-            `fromScratch.${key}`,
-            scratch[key as keyof ScratchImage],
-            'is not an option of fromScratch ({ sizeMiB, preMountCommands }); remove it',
-          );
-      }
-    }
+  if (scratch === undefined) return { scratchBytes, scratchCommands };
+  if (!isObject(scratch)) {
+    add('fromScratch', scratch, 'must be an object { sizeMiB, preMountCommands }');
+    return { scratchBytes, scratchCommands };
   }
-
-  let growBytes: number | undefined;
-  if (input.growToMiB !== undefined) {
-    if (!isPositiveInt(input.growToMiB) || input.growToMiB > MAX_SIZE_MIB)
-      add('growToMiB', input.growToMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB)`);
-    else if (scratch !== undefined)
-      add('growToMiB', input.growToMiB, 'does not apply to fromScratch; set fromScratch.sizeMiB instead');
-    else {
-      growBytes = input.growToMiB * MiB;
-      if (sourceStats?.isFile() && growBytes < sourceStats.size) {
-        add(
-          'growToMiB',
-          input.growToMiB,
-          `would shrink the image (${input.growToMiB} MiB < ${Math.ceil(sourceStats.size / MiB)} MiB, the size of ${source}); images only grow, remove growToMiB or raise it`,
-        );
-      }
-    }
+  if (!isPositiveInt(scratch.sizeMiB) || scratch.sizeMiB > MAX_SIZE_MIB) {
+    add('fromScratch.sizeMiB', scratch.sizeMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB), e.g. 1024`);
+  } else scratchBytes = scratch.sizeMiB * MiB;
+  if (!Array.isArray(scratch.preMountCommands) || scratch.preMountCommands.length === 0) {
+    add(
+      'fromScratch.preMountCommands',
+      scratch.preMountCommands,
+      'is required: commands that partition and format {{.Device}}, e.g. sfdisk {{.Device}}, partx -u {{.Device}}, mkfs.ext4 {{.Device}}p1',
+    );
+  } else scratchCommands = scratch.preMountCommands;
+  for (const key of Object.keys(scratch)) {
+    if (key !== 'sizeMiB' && key !== 'preMountCommands')
+      add(
+        `fromScratch.${key}`,
+        scratch[key as keyof ScratchImage],
+        'is not an option of fromScratch ({ sizeMiB, preMountCommands }); remove it',
+      );
   }
+  return { scratchBytes, scratchCommands };
+}
 
-  // Output: absent (unless overwrite), in an existing directory, not the source.
-  const overwrite = input.overwrite === true;
-  if (input.overwrite !== undefined && typeof input.overwrite !== 'boolean')
-    add('overwrite', input.overwrite, 'must be true or false');
-  let output = '';
+/** growToMiB: a size the image only grows to, never with fromScratch. */
+function checkGrowth(
+  input: BuildImageInput,
+  sourceStats: Stats | undefined,
+  source: string | undefined,
+  add: Add,
+): number | undefined {
+  if (input.growToMiB === undefined) return undefined;
+  if (!isPositiveInt(input.growToMiB) || input.growToMiB > MAX_SIZE_MIB) {
+    add('growToMiB', input.growToMiB, `must be an integer from 1 to ${MAX_SIZE_MIB} (MiB)`);
+    return undefined;
+  }
+  if (input.fromScratch !== undefined) {
+    add('growToMiB', input.growToMiB, 'does not apply to fromScratch; set fromScratch.sizeMiB instead');
+    return undefined;
+  }
+  const growBytes = input.growToMiB * MiB;
+  if (sourceStats?.isFile() && growBytes < sourceStats.size) {
+    add(
+      'growToMiB',
+      input.growToMiB,
+      `would shrink the image (${input.growToMiB} MiB < ${Math.ceil(sourceStats.size / MiB)} MiB, the size of ${source}); images only grow, remove growToMiB or raise it`,
+    );
+  }
+  return growBytes;
+}
+
+/** The output: absent (unless overwrite), in an existing directory, not the source, no leftover. */
+async function checkOutput(
+  input: BuildImageInput,
+  sourceStats: Stats | undefined,
+  overwrite: boolean,
+  add: Add,
+): Promise<string> {
   if (typeof input.output !== 'string' || input.output === '') {
     add('output', input.output, 'is required: the path of the raw image file to write, e.g. "build/web.raw"');
-  } else {
-    output = resolve(input.output);
-    const dir = await statOrUndefined(dirname(output));
-    if (!dir?.isDirectory())
-      add('output', input.output, `must be in an existing directory; create ${dirname(output)} first`);
-    const existing = await statOrUndefined(output);
-    if (existing?.isDirectory()) add('output', input.output, `is a directory (${output}); give a file path`);
-    else if (existing && sourceStats && existing.dev === sourceStats.dev && existing.ino === sourceStats.ino) {
-      add(
-        'output',
-        input.output,
-        `is the source image itself (${output}); buildImage never modifies its source: choose another output`,
-      );
-    } else if (existing && !overwrite) {
-      add(
-        'output',
-        input.output,
-        `already exists (${output}); choose another path, remove it, or pass overwrite: true`,
-      );
-    }
-    const partial = await statOrUndefined(output + PARTIAL_SUFFIX);
-    if (partial && !overwrite) {
-      add(
-        'output',
-        input.output,
-        `has a leftover ${output + PARTIAL_SUFFIX} (a build that was killed, or one running now); run recoverHost() if a build was killed, then remove it, or pass overwrite: true`,
-      );
-    }
+    return '';
   }
+  const output = resolve(input.output);
+  const dir = await statOrUndefined(dirname(output));
+  if (!dir?.isDirectory())
+    add('output', input.output, `must be in an existing directory; create ${dirname(output)} first`);
+  const existing = await statOrUndefined(output);
+  if (existing?.isDirectory()) add('output', input.output, `is a directory (${output}); give a file path`);
+  else if (existing && sourceStats && existing.dev === sourceStats.dev && existing.ino === sourceStats.ino) {
+    add(
+      'output',
+      input.output,
+      `is the source image itself (${output}); buildImage never modifies its source: choose another output`,
+    );
+  } else if (existing && !overwrite) {
+    add('output', input.output, `already exists (${output}); choose another path, remove it, or pass overwrite: true`);
+  }
+  const partial = await statOrUndefined(output + PARTIAL_SUFFIX);
+  if (partial && !overwrite) {
+    add(
+      'output',
+      input.output,
+      `has a leftover ${output + PARTIAL_SUFFIX} (a build that was killed, or one running now); run recoverHost() if a build was killed, then remove it, or pass overwrite: true`,
+    );
+  }
+  return output;
+}
 
-  // The chroot options go through the config layer: same rules, same messages, same templates.
+/**
+ * The chroot options as a BuildConfig, checked by the config layer: same rules, same messages,
+ * same templates. Issues go to `issues` under the option the user wrote.
+ */
+function chrootConfig(
+  input: BuildImageInput,
+  scratchCommands: readonly Template[],
+  issues: ConfigIssue[],
+): BuildConfig {
   const chroot: Record<string, unknown> = {};
   for (const key of CHROOT_KEYS) if (input[key] !== undefined) chroot[key] = input[key];
   chroot.mountPath ??= DEFAULT_MOUNT_PATH;
-  if (scratch !== undefined && input.copyFiles === undefined) chroot.copyFiles = [];
+  if (input.fromScratch !== undefined && input.copyFiles === undefined) chroot.copyFiles = [];
   const general = input.preMountCommands;
   const allPreMount = [...scratchCommands, ...(Array.isArray(general) ? (general as readonly Template[]) : [])];
   if (general !== undefined && !Array.isArray(general)) chroot.preMountCommands = general;
@@ -238,16 +292,5 @@ export async function planImage(input: BuildImageInput): Promise<ImagePlan> {
       issues.push({ ...issue, path });
     } else issues.push(issue);
   }
-
-  if (issues.length > 0) throw new ConfigError(issues);
-  return {
-    source,
-    sourceStats,
-    scratchBytes,
-    growBytes,
-    output,
-    workFile: output + PARTIAL_SUFFIX,
-    overwrite,
-    config: resolveConfig(synthetic, {}),
-  };
+  return synthetic;
 }
