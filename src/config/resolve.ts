@@ -201,10 +201,33 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
   const issues = validateBuildConfig(input);
   if (issues.length > 0) throw new ConfigError(issues);
   const c = input;
-  const warnings: string[] = [];
   const scratch = c.fromScratch === true;
-
   const region = c.region ?? (env.AWS_REGION || undefined) ?? (env.AWS_DEFAULT_REGION || undefined);
+  const warnings: string[] = [];
+  const amiRegions = copyRegions(c, region, warnings);
+  warnings.push(...configWarnings(c, scratch));
+  const resolved: ResolvedConfig = {
+    ...accessSettings(c, region),
+    ...sourceSettings(c, scratch),
+    ...imageSettings(c, amiRegions),
+    ...volumeSettings(c, scratch),
+    ...chrootSettings(c, scratch),
+    polling: resolvePolling(c.polling, env, warnings),
+    keepOnError: c.keepOnError ?? false,
+    lockDir: c.lockDir ?? DEFAULT_LOCK_DIR,
+    via: c.via ?? 'attach',
+    cacheDir: c.cacheDir ?? DEFAULT_CACHE_DIR,
+    buildId: c.buildId ?? randomUUID(),
+    warnings: Object.freeze(warnings),
+  };
+  // Printing or serializing the config never shows the MFA code (credentials redact themselves).
+  const printable = (): object => ({ ...resolved, mfaCode: resolved.mfaCode === undefined ? undefined : '[redacted]' });
+  Object.defineProperties(resolved, { toJSON: { value: printable }, [inspect.custom]: { value: printable } });
+  return Object.freeze(resolved);
+}
+
+/** The regions to copy to: each once, never the build region (each skip is a warning). */
+function copyRegions(c: BuildConfig, region: string | undefined, warnings: string[]): string[] {
   const amiRegions: string[] = [];
   for (const r of c.amiRegions ?? []) {
     if (amiRegions.includes(r)) warnings.push(`amiRegions lists ${r} more than once; it is copied once.`);
@@ -212,7 +235,12 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
       warnings.push(`amiRegions lists the build region ${r}; the AMI is built there, so it is not copied there.`);
     else amiRegions.push(r);
   }
+  return amiRegions;
+}
 
+/** Settings that are valid but probably not what was meant. */
+function configWarnings(c: BuildConfig, scratch: boolean): string[] {
+  const warnings: string[] = [];
   if (scratch && (c.sourceAmi !== undefined || c.sourceAmiFilter !== undefined)) {
     warnings.push('sourceAmi and sourceAmiFilter are ignored with fromScratch.');
   }
@@ -224,30 +252,18 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
   }
   if (c.skipMetadataApiCheck === true)
     warnings.push('skipMetadataApiCheck is accepted for compatibility and ignored, as in Packer.');
-  // Unset: '1', or the whole device for paravirtual images (decided once the source is known).
   const mountPartition = c.mountPartition === undefined ? undefined : String(c.mountPartition);
   if (c.nvmeDevicePath !== undefined && /p\d+$/.test(c.nvmeDevicePath) && mountPartition !== '0') {
     warnings.push(
       `nvmeDevicePath ${c.nvmeDevicePath} already names a partition, and mountPartition ${mountPartition ?? '1'} is appended to it; end the path with "p" (e.g. /dev/nvme1n1p) or set mountPartition "0".`,
     );
   }
-  const deprecateAt =
-    c.deprecateAt === undefined
-      ? undefined
-      : new Date(c.deprecateAt instanceof Date ? c.deprecateAt.getTime() : Date.parse(c.deprecateAt));
+  return warnings;
+}
 
-  const filter = c.sourceAmiFilter;
-  const chrootMounts: ChrootMountSpec[] = [
-    ...(c.chrootMounts ? c.chrootMounts.map((m) => chrootMountSpec(m)!) : DEFAULT_CHROOT_MOUNTS),
-    ...(c.extraChrootMounts ?? []).map((m) => chrootMountSpec(m)!),
-  ].map((m) => Object.freeze({ fsType: m.fsType, source: m.source, target: m.target }));
-  const shell = (
-    path: string,
-    allowed: (typeof TEMPLATE_SCOPES)[keyof typeof TEMPLATE_SCOPES],
-    t: Template,
-  ): CompiledTemplate => compileTemplate(t, { path, allowed, quote: 'shell' });
-
-  const resolved: ResolvedConfig = {
+/** Region, credentials and the AWS client's settings. */
+function accessSettings(c: BuildConfig, region: string | undefined) {
+  return {
     region,
     profile: c.profile,
     credentials:
@@ -260,7 +276,13 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     maxRetries: c.maxRetries ?? 10,
     decodeAuthorizationMessages: c.decodeAuthorizationMessages ?? false,
     skipRegionValidation: c.skipRegionValidation ?? false,
+  } satisfies Partial<ResolvedConfig>;
+}
 
+/** The source AMI, its filter frozen with its defaults; none from scratch. */
+function sourceSettings(c: BuildConfig, scratch: boolean) {
+  const filter = c.sourceAmiFilter;
+  return {
     fromScratch: scratch,
     sourceAmi: scratch ? undefined : c.sourceAmi,
     sourceAmiFilter:
@@ -279,7 +301,12 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
             mostRecent: filter.mostRecent ?? false,
             includeDeprecated: filter.includeDeprecated ?? false,
           }),
+  } satisfies Partial<ResolvedConfig>;
+}
 
+/** The image: its name and attributes, regions, encryption, sharing, lifecycle and tags. */
+function imageSettings(c: BuildConfig, amiRegions: readonly string[]) {
+  return {
     amiName: compileTemplate(c.amiName, { path: 'amiName', allowed: TEMPLATE_SCOPES.buildData, check: amiNameProblem }),
     amiDescription:
       c.amiDescription === undefined
@@ -312,7 +339,10 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     uefiData: c.uefiData,
     tpmSupport: c.tpmSupport,
     imdsSupport: c.imdsSupport === '' ? undefined : c.imdsSupport,
-    deprecateAt,
+    deprecateAt:
+      c.deprecateAt === undefined
+        ? undefined
+        : new Date(c.deprecateAt instanceof Date ? c.deprecateAt.getTime() : Date.parse(c.deprecateAt)),
     deregistrationProtection: Object.freeze({
       enabled: c.deregistrationProtection?.enabled === true || c.deregistrationProtection?.withCooldown === true,
       withCooldown: c.deregistrationProtection?.withCooldown ?? false,
@@ -322,11 +352,16 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     snapshotTags: compileTags('snapshotTags', c.snapshotTags),
     snapshotUsers: freezeList(c.snapshotUsers),
     snapshotGroups: freezeList(c.snapshotGroups),
-
     amiBlockDeviceMappings:
       c.amiBlockDeviceMappings === undefined
         ? undefined
         : Object.freeze(c.amiBlockDeviceMappings.map((m) => Object.freeze({ ...m }))),
+  } satisfies Partial<ResolvedConfig>;
+}
+
+/** The work volume (and the image's root volume). */
+function volumeSettings(c: BuildConfig, scratch: boolean) {
+  return {
     rootVolumeSize: c.rootVolumeSize,
     rootVolumeType: c.rootVolumeType ?? (scratch ? 'gp2' : undefined),
     rootVolumeIops: c.rootVolumeIops,
@@ -336,7 +371,21 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     rootVolumeEncryptBoot: c.rootVolumeEncryptBoot,
     rootVolumeKmsKeyId: c.rootVolumeKmsKeyId,
     rootDeviceName: c.rootDeviceName,
+  } satisfies Partial<ResolvedConfig>;
+}
 
+/** Devices, the mount, the chroot mounts and files, and the commands around them. */
+function chrootSettings(c: BuildConfig, scratch: boolean) {
+  const chrootMounts: ChrootMountSpec[] = [
+    ...(c.chrootMounts ? c.chrootMounts.map((m) => chrootMountSpec(m)!) : DEFAULT_CHROOT_MOUNTS),
+    ...(c.extraChrootMounts ?? []).map((m) => chrootMountSpec(m)!),
+  ].map((m) => Object.freeze({ fsType: m.fsType, source: m.source, target: m.target }));
+  const shell = (
+    path: string,
+    allowed: (typeof TEMPLATE_SCOPES)[keyof typeof TEMPLATE_SCOPES],
+    t: Template,
+  ): CompiledTemplate => compileTemplate(t, { path, allowed, quote: 'shell' });
+  return {
     chrootMounts: Object.freeze(chrootMounts),
     copyFiles: freezeList(c.copyFiles ?? (scratch ? [] : DEFAULT_COPY_FILES)),
     commandWrapper: compileTemplate(c.commandWrapper ?? '{{.Command}}', {
@@ -355,7 +404,8 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
         return problem && `${problem}, got ${JSON.stringify(text)}`;
       },
     }),
-    mountPartition,
+    // Unset: '1', or the whole device for paravirtual images (decided once the source is known).
+    mountPartition: c.mountPartition === undefined ? undefined : String(c.mountPartition),
     mountOptions: freezeList(c.mountOptions),
     preMountCommands: Object.freeze(
       (c.preMountCommands ?? []).map((t, i) => shell(`preMountCommands.${i}`, TEMPLATE_SCOPES.preMountCommands, t)),
@@ -363,18 +413,6 @@ export function resolveConfig(input: BuildConfig, env: NodeJS.ProcessEnv = proce
     postMountCommands: Object.freeze(
       (c.postMountCommands ?? []).map((t, i) => shell(`postMountCommands.${i}`, TEMPLATE_SCOPES.postMountCommands, t)),
     ),
-
-    polling: resolvePolling(c.polling, env, warnings),
-    keepOnError: c.keepOnError ?? false,
     serviceGuard: c.serviceGuard ?? true,
-    lockDir: c.lockDir ?? DEFAULT_LOCK_DIR,
-    via: c.via ?? 'attach',
-    cacheDir: c.cacheDir ?? DEFAULT_CACHE_DIR,
-    buildId: c.buildId ?? randomUUID(),
-    warnings: Object.freeze(warnings),
-  };
-  // Printing or serializing the config never shows the MFA code (credentials redact themselves).
-  const printable = (): object => ({ ...resolved, mfaCode: resolved.mfaCode === undefined ? undefined : '[redacted]' });
-  Object.defineProperties(resolved, { toJSON: { value: printable }, [inspect.custom]: { value: printable } });
-  return Object.freeze(resolved);
+  } satisfies Partial<ResolvedConfig>;
 }
