@@ -104,120 +104,171 @@ const OPERATOR = /[\s;&|()<>]/;
  * {@link TemplateSyntaxError} at the first action whose context cannot be proven safe.
  */
 export function shellContexts(nodes: readonly Node[]): ShellSlot[] {
-  const slots: ShellSlot[] = [];
-  const stack: Frame[] = [{ kind: 'bare', depth: 0, subst: false }];
-  const top = (): Frame => stack[stack.length - 1]!;
-  // Text of the current word in the innermost bare frame; `words` are the simple command's words so far.
-  let word = '';
-  let wordHasAction = false;
-  let words: string[] = [];
-  let previousWord = '';
-  let afterBackslash = false;
-  let afterDollar = false;
-  const heredocs: { delimiter: string; stripTabs: boolean }[] = [];
-  let heredocLine = '';
-  let lostTrack: string | undefined;
-  let exited = false;
+  return new ShellScanner().run(nodes);
+}
 
-  const endWord = (): void => {
-    if (word !== '' || wordHasAction) {
-      words.push(word);
-      previousWord = word;
-      if (word === 'case' && stack.some((f) => f.subst)) lostTrack = '"case" inside $(...) (its ")" patterns)';
-      if (word === 'exit' && words.length === 1) exited = true;
+/** Follows POSIX quoting through a template's literal text, one action at a time. */
+class ShellScanner {
+  private readonly slots: ShellSlot[] = [];
+  private readonly stack: Frame[] = [{ kind: 'bare', depth: 0, subst: false }];
+  // Text of the current word in the innermost bare frame; `words` are the simple command's words so far.
+  private word = '';
+  private wordHasAction = false;
+  private words: string[] = [];
+  private previousWord = '';
+  private afterBackslash = false;
+  private afterDollar = false;
+  private readonly heredocs: { delimiter: string; stripTabs: boolean }[] = [];
+  private heredocLine = '';
+  private lostTrack: string | undefined;
+  private exited = false;
+
+  run(nodes: readonly Node[]): ShellSlot[] {
+    for (const node of nodes) {
+      if (node.kind === 'text') {
+        this.afterBackslash = false;
+        this.afterDollar = false;
+        this.scan(node.value);
+        continue;
+      }
+      const frame = this.top();
+      const refuse = (why: string): never => {
+        throw new TemplateSyntaxError(`cannot quote this value for the shell: it stands ${why}`, node.position);
+      };
+      if (this.afterBackslash)
+        refuse('right after a backslash, which would escape its first character; remove the "\\"');
+      if (this.afterDollar) refuse('right after "$", which would make it part of an expansion; separate them');
+      if (this.lostTrack !== undefined) refuse(`after ${this.lostTrack}, where the quoting cannot be followed`);
+      if (frame.kind !== 'bare' && frame.kind !== 'single' && frame.kind !== 'double') refuse(REFUSED_IN[frame.kind]);
+      const context = frame.kind as ShellContext;
+      let runs = false;
+      if (node.isCommand) {
+        if (context === 'bare') {
+          runs = this.word === '' && !this.wordHasAction && !this.exited && !NON_RUNNING.has(this.words[0] ?? '');
+        } else {
+          // Inside `sh -c '...'`: runs unless the script so far could comment it out or swallow it.
+          const outer = this.stack[this.stack.length - 2];
+          runs =
+            frame.script !== undefined &&
+            !/[#`]|<<|\$\(/.test(frame.script) &&
+            outer?.kind === 'bare' &&
+            !this.exited &&
+            !NON_RUNNING.has(this.words[0] ?? '');
+        }
+      }
+      if (context === 'bare') this.wordHasAction = true;
+      else if (frame.script !== undefined) frame.script += '\0';
+      this.slots.push({ context, runs });
     }
-    word = '';
-    wordHasAction = false;
-  };
-  const endCommand = (): void => {
-    endWord();
-    words = [];
-  };
-  const push = (kind: FrameKind, subst = false): void => {
+    return this.slots;
+  }
+
+  private top(): Frame {
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  private endWord(): void {
+    if (this.word !== '' || this.wordHasAction) {
+      this.words.push(this.word);
+      this.previousWord = this.word;
+      if (this.word === 'case' && this.stack.some((f) => f.subst))
+        this.lostTrack = '"case" inside $(...) (its ")" patterns)';
+      if (this.word === 'exit' && this.words.length === 1) this.exited = true;
+    }
+    this.word = '';
+    this.wordHasAction = false;
+  }
+
+  private endCommand(): void {
+    this.endWord();
+    this.words = [];
+  }
+
+  private push(kind: FrameKind, subst = false): void {
     const frame: Frame = { kind, depth: 0, subst };
     // A quoted word right after `-c` is a script another shell runs.
-    if ((kind === 'single' || kind === 'double') && word === '' && /^-[A-Za-z]*c$/.test(previousWord))
+    if ((kind === 'single' || kind === 'double') && this.word === '' && /^-[A-Za-z]*c$/.test(this.previousWord))
       frame.script = '';
-    stack.push(frame);
-  };
+    this.stack.push(frame);
+  }
 
-  const scanBare = (text: string, i: number): number => {
+  private scanBare(text: string, i: number): number {
     const c = text[i]!;
     const next = text[i + 1];
-    const frame = top();
+    const frame = this.top();
     if (c === '\\') {
-      if (next === undefined) afterBackslash = true;
-      else if (next !== '\n') word += next;
+      if (next === undefined) this.afterBackslash = true;
+      else if (next !== '\n') this.word += next;
       return i + 2;
     }
     if (c === '$') {
-      if (next === undefined) afterDollar = true;
-      else if (next === "'") push('ansi');
-      else if (next === '"') push('double');
+      if (next === undefined) this.afterDollar = true;
+      else if (next === "'") this.push('ansi');
+      else if (next === '"') this.push('double');
       else if (text.startsWith('((', i + 1)) {
-        stack.push({ kind: 'arith', depth: 0, subst: false });
+        this.stack.push({ kind: 'arith', depth: 0, subst: false });
         return i + 3;
       } else if (next === '(') {
-        stack.push({ kind: 'bare', depth: 0, subst: true });
-        word = '';
-        words = [];
+        this.stack.push({ kind: 'bare', depth: 0, subst: true });
+        this.word = '';
+        this.words = [];
         return i + 2;
-      } else if (next === '{') push('param');
+      } else if (next === '{') this.push('param');
       else {
-        word += c;
+        this.word += c;
         return i + 1;
       }
       return i + 2;
     }
     if (c === "'") {
-      push('single');
+      this.push('single');
       return i + 1;
     }
     if (c === '"') {
-      push('double');
+      this.push('double');
       return i + 1;
     }
     if (c === '`') {
-      push('backtick');
+      this.push('backtick');
       return i + 1;
     }
-    if (c === '#' && word === '' && !wordHasAction) {
-      endWord();
-      push('comment');
+    if (c === '#' && this.word === '' && !this.wordHasAction) {
+      this.endWord();
+      this.push('comment');
       return i + 1;
     }
-    if (c === '(' && text[i + 1] === '(' && word === '' && !wordHasAction) {
-      stack.push({ kind: 'arith', depth: 0, subst: false });
+    if (c === '(' && text[i + 1] === '(' && this.word === '' && !this.wordHasAction) {
+      this.stack.push({ kind: 'arith', depth: 0, subst: false });
       return i + 2;
     }
     if (c === '<' && next === '<' && text[i + 2] !== '<') {
-      endWord();
-      return readHeredocStart(text, i + 2);
+      this.endWord();
+      return this.readHeredocStart(text, i + 2);
     }
     if (c === '(' && frame.subst) frame.depth++;
     if (c === ')' && frame.subst) {
       if (frame.depth === 0) {
-        endCommand();
-        stack.pop();
+        this.endCommand();
+        this.stack.pop();
         return i + 1;
       }
       frame.depth--;
     }
     if (c === '\n') {
-      endCommand();
-      if (heredocs.length > 0) {
-        stack.push({ kind: 'heredoc', depth: 0, subst: false });
-        heredocLine = '';
+      this.endCommand();
+      if (this.heredocs.length > 0) {
+        this.stack.push({ kind: 'heredoc', depth: 0, subst: false });
+        this.heredocLine = '';
       }
       return i + 1;
     }
-    if (/[;&|()]/.test(c)) endCommand();
-    else if (OPERATOR.test(c)) endWord();
-    else word += c;
+    if (/[;&|()]/.test(c)) this.endCommand();
+    else if (OPERATOR.test(c)) this.endWord();
+    else this.word += c;
     return i + 1;
-  };
+  }
 
-  const readHeredocStart = (text: string, from: number): number => {
+  private readHeredocStart(text: string, from: number): number {
     let i = from;
     const stripTabs = text[i] === '-';
     if (stripTabs) i++;
@@ -238,136 +289,102 @@ export function shellContexts(nodes: readonly Node[]): ShellSlot[] {
         i++;
       }
     }
-    if (i >= text.length) lostTrack = 'a here-document whose delimiter is not literal text';
-    heredocs.push({ delimiter, stripTabs });
+    if (i >= text.length) this.lostTrack = 'a here-document whose delimiter is not literal text';
+    this.heredocs.push({ delimiter, stripTabs });
     return i;
-  };
+  }
 
-  const scan = (text: string): void => {
+  private scan(text: string): void {
     let i = 0;
     while (i < text.length) {
-      const frame = top();
+      const frame = this.top();
       const c = text[i]!;
       if (frame.script !== undefined) frame.script += c;
       switch (frame.kind) {
         case 'bare':
-          i = scanBare(text, i);
+          i = this.scanBare(text, i);
           continue;
         case 'single':
-          if (c === "'") stack.pop();
+          if (c === "'") this.stack.pop();
           break;
         case 'double':
         case 'backtick':
-          if (c === '\\') {
-            if (i + 1 >= text.length) afterBackslash = true;
-            else if (frame.script !== undefined) frame.script += text[i + 1];
-            i += 2;
-            continue;
-          }
-          if ((frame.kind === 'double' && c === '"') || (frame.kind === 'backtick' && c === '`')) stack.pop();
-          else if (frame.kind === 'double' && c === '`') push('backtick');
-          else if (frame.kind === 'double' && c === '$') {
-            if (i + 1 >= text.length) afterDollar = true;
-            else if (text.startsWith('((', i + 1)) {
-              stack.push({ kind: 'arith', depth: 0, subst: false });
-              i += 3;
-              continue;
-            } else if (text[i + 1] === '(') {
-              stack.push({ kind: 'bare', depth: 0, subst: true });
-              word = '';
-              words = [];
-              i += 2;
-              continue;
-            } else if (text[i + 1] === '{') {
-              push('param');
-              i += 2;
-              continue;
-            }
-          }
-          break;
+          i = this.scanQuoted(text, i, frame);
+          continue;
         case 'ansi':
           if (c === '\\') {
             i += 2;
             continue;
           }
-          if (c === "'") stack.pop();
+          if (c === "'") this.stack.pop();
           break;
         case 'arith':
           if (c === '(') frame.depth++;
           else if (c === ')') {
             if (frame.depth > 0) frame.depth--;
             else if (text[i + 1] === ')') {
-              stack.pop();
+              this.stack.pop();
               i += 2;
               continue;
             }
           }
           break;
         case 'param':
-          if (c === '}') stack.pop();
+          if (c === '}') this.stack.pop();
           break;
         case 'comment':
           if (c === '\n') {
-            stack.pop();
-            endCommand();
-            if (heredocs.length > 0) {
-              stack.push({ kind: 'heredoc', depth: 0, subst: false });
-              heredocLine = '';
+            this.stack.pop();
+            this.endCommand();
+            if (this.heredocs.length > 0) {
+              this.stack.push({ kind: 'heredoc', depth: 0, subst: false });
+              this.heredocLine = '';
             }
           }
           break;
         case 'heredoc':
           if (c === '\n') {
-            const current = heredocs[0]!;
-            const line = current.stripTabs ? heredocLine.replace(/^\t+/, '') : heredocLine;
+            const current = this.heredocs[0]!;
+            const line = current.stripTabs ? this.heredocLine.replace(/^\t+/, '') : this.heredocLine;
             if (line === current.delimiter) {
-              heredocs.shift();
-              if (heredocs.length === 0) stack.pop();
+              this.heredocs.shift();
+              if (this.heredocs.length === 0) this.stack.pop();
             }
-            heredocLine = '';
-          } else heredocLine += c;
+            this.heredocLine = '';
+          } else this.heredocLine += c;
           break;
       }
       i++;
     }
-  };
+  }
 
-  for (const node of nodes) {
-    if (node.kind === 'text') {
-      afterBackslash = false;
-      afterDollar = false;
-      scan(node.value);
-      continue;
+  /** One step inside double quotes or backticks; returns where the next step starts. */
+  private scanQuoted(text: string, i: number, frame: Frame): number {
+    const c = text[i]!;
+    if (c === '\\') {
+      if (i + 1 >= text.length) this.afterBackslash = true;
+      else if (frame.script !== undefined) frame.script += text[i + 1];
+      return i + 2;
     }
-    const frame = top();
-    const refuse = (why: string): never => {
-      throw new TemplateSyntaxError(`cannot quote this value for the shell: it stands ${why}`, node.position);
-    };
-    if (afterBackslash) refuse('right after a backslash, which would escape its first character; remove the "\\"');
-    if (afterDollar) refuse('right after "$", which would make it part of an expansion; separate them');
-    if (lostTrack !== undefined) refuse(`after ${lostTrack}, where the quoting cannot be followed`);
-    if (frame.kind !== 'bare' && frame.kind !== 'single' && frame.kind !== 'double') refuse(REFUSED_IN[frame.kind]);
-    const context = frame.kind as ShellContext;
-    let runs = false;
-    if (node.isCommand) {
-      if (context === 'bare') {
-        runs = word === '' && !wordHasAction && !exited && !NON_RUNNING.has(words[0] ?? '');
-      } else {
-        // Inside `sh -c '...'`: runs unless the script so far could comment it out or swallow it.
-        const outer = stack[stack.length - 2];
-        runs =
-          frame.script !== undefined &&
-          !/[#`]|<<|\$\(/.test(frame.script) &&
-          outer?.kind === 'bare' &&
-          !exited &&
-          !NON_RUNNING.has(words[0] ?? '');
+    if ((frame.kind === 'double' && c === '"') || (frame.kind === 'backtick' && c === '`')) this.stack.pop();
+    else if (frame.kind === 'double' && c === '`') this.push('backtick');
+    else if (frame.kind === 'double' && c === '$') {
+      if (i + 1 >= text.length) this.afterDollar = true;
+      else if (text.startsWith('((', i + 1)) {
+        this.stack.push({ kind: 'arith', depth: 0, subst: false });
+        return i + 3;
+      } else if (text[i + 1] === '(') {
+        this.stack.push({ kind: 'bare', depth: 0, subst: true });
+        this.word = '';
+        this.words = [];
+        return i + 2;
+      } else if (text[i + 1] === '{') {
+        this.push('param');
+        return i + 2;
       }
     }
-    if (context === 'bare') wordHasAction = true;
-    else if (frame.script !== undefined) frame.script += '\0';
-    slots.push({ context, runs });
+    return i + 1;
   }
-  return slots;
 }
 
 /** Escapes a value for its context; `verbatim` leaves `{{.Command}}` unquoted where bare. */
