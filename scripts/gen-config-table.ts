@@ -1,7 +1,7 @@
 /**
  * Generates the option tables of docs/configuration.md from the code, so they cannot drift:
  *
- * - the Packer → BuildConfig key maps of `src/config/packer.ts` (`OPTIONS`, `MAPPING_KEYS`,
+ * - the Packer → BuildConfig key maps of `src/config/packer/options.ts` (`OPTIONS`, `MAPPING_KEYS`,
  *   `FILTER_KEYS`, `POLLING_KEYS`, `DEREGISTRATION_KEYS`, `IGNORED`, `UNSUPPORTED`);
  * - the keys the schema accepts (`ENTRIES` of `src/config/schema.ts`);
  * - the fields of `BuildConfig` and its nested interfaces, with their TSDoc summary and
@@ -259,7 +259,7 @@ export interface ConfigModel {
  */
 export function readConfigModel(read: ReadSource = readRepoFile): ConfigModel {
   const parse = parser(read);
-  const packer = parse('src/config/packer.ts');
+  const packer = parse('src/config/packer/options.ts');
   const schema = parse('src/config/schema.ts');
   const types = parse('src/config/types.ts');
   const common = parse('src/types.ts');

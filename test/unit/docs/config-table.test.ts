@@ -152,7 +152,9 @@ describe('scripts/gen-config-table.ts', () => {
 
   it('fails when a Packer option maps to no BuildConfig field', () => {
     const altered = (path: string): string =>
-      path === 'src/config/packer.ts' ? read(path).replace("to: 'mountOptions'", "to: 'mountOptionz'") : read(path);
+      path === 'src/config/packer/options.ts'
+        ? read(path).replace("to: 'mountOptions'", "to: 'mountOptionz'")
+        : read(path);
     expect(() => readConfigModel(altered)).toThrow(/mount_options maps to mountOptionz/);
   });
 
