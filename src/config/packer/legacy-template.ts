@@ -61,6 +61,16 @@ const LEGACY_TOP_LEVEL = new Set([
   'sensitive-variables',
 ]);
 
+/** What a legacy template's builders and steps are rendered with. */
+interface LegacyContext {
+  readonly file: SourceFile;
+  readonly resolved: Readonly<Record<string, string>>;
+  readonly env: NodeJS.ProcessEnv;
+  readonly options: LoadPackerTemplateOptions;
+  readonly problems: Located[];
+  readonly warnings: string[];
+}
+
 /** Loads a legacy JSON template already parsed. @internal */
 export async function loadLegacy(
   path: string,
@@ -77,6 +87,33 @@ export async function loadLegacy(
         location: locate(file, new RegExp(`"${escapeRe(key)}"\\s*:`)).where,
         message: `unknown top-level key "${key}"; remove it`,
       });
+  const env = options.env ?? process.env;
+  const resolved = await legacyVariables(file, json, options, env, problems);
+  const sensitiveNames = Array.isArray(json['sensitive-variables']) ? json['sensitive-variables'].map(String) : [];
+  if (problems.length > 0) fail(problems);
+
+  const builders = Array.isArray(json.builders) ? json.builders : [];
+  if (builders.length === 0) fail([{ location: path, message: 'has no "builders"; add an amazon-chroot builder' }]);
+  const context: LegacyContext = { file, resolved, env, options, problems, warnings };
+  const out = builders.flatMap((b: unknown, index) => legacyBuild(b, index, builders, json, context) ?? []);
+  if (problems.length > 0) fail(problems);
+  return {
+    path,
+    format: 'json',
+    builds: out,
+    warnings,
+    sensitiveValues: sensitiveNames.map((n) => resolved[n] ?? '').filter((v) => v !== ''),
+  };
+}
+
+/** The declared variables' values: -var and var files (declared names only), else the default. */
+async function legacyVariables(
+  file: SourceFile,
+  json: Record<string, unknown>,
+  options: LoadPackerTemplateOptions,
+  env: NodeJS.ProcessEnv,
+  problems: Located[],
+): Promise<Record<string, string>> {
   const declared = isRecord(json.variables) ? json.variables : {};
   const vars: Record<string, string> = {};
   for (const source of options.variables ?? []) {
@@ -95,7 +132,6 @@ export async function loadLegacy(
       vars[name] = String(value);
     }
   }
-  const env = options.env ?? process.env;
   const resolved: Record<string, string> = {};
   for (const [name, def] of Object.entries(declared)) {
     if (Object.hasOwn(vars, name)) resolved[name] = vars[name]!;
@@ -106,80 +142,85 @@ export async function loadLegacy(
       });
     else resolved[name] = scalar(def).replace(/\{\{\s*env\s+`([^`]*)`\s*\}\}/g, (_, n: string) => env[n] ?? '');
   }
-  const sensitiveNames = Array.isArray(json['sensitive-variables']) ? json['sensitive-variables'].map(String) : [];
-  if (problems.length > 0) fail(problems);
+  return resolved;
+}
 
-  const builders = Array.isArray(json.builders) ? json.builders : [];
-  if (builders.length === 0) fail([{ location: path, message: 'has no "builders"; add an amazon-chroot builder' }]);
-  const typeOffsets = [...text.matchAll(/"type"\s*:\s*"([^"]*)"/g)];
-  const out: PackerBuild[] = [];
-  const provisioners = Array.isArray(json.provisioners) ? json.provisioners : [];
-  const posts: unknown[] = (
-    Array.isArray(json['post-processors']) ? (json['post-processors'] as unknown[]) : []
-  ).flatMap((p: unknown) => (Array.isArray(p) ? (p as unknown[]) : [p]));
-  builders.forEach((b: unknown, index) => {
-    if (!isRecord(b)) return;
-    const type = String(b.type);
-    const name = typeof b.name === 'string' ? b.name : type;
-    const offset =
-      typeOffsets.filter((m) => m[1] === type)[
-        builders.filter((x: unknown, i) => i < index && isRecord(x) && x.type === type).length
-      ]?.index ?? 0;
-    const where = `${path}:${lineAt(text, offset)}`;
-    if (!selected([name], options)) return;
-    if (type !== 'amazon-chroot') {
-      problems.push({
-        location: where,
-        message: `builder "${name}" of type "${type}" is not supported: ami-chroot builds only amazon-chroot; remove it, or exclude it with --except ${name}`,
-      });
-      return;
-    }
-    let config;
-    try {
-      config = fromPackerConfig(b, { variables: resolved, env });
-    } catch (error) {
-      problems.push(...relocate(error, file, offset, `builders.${index}`));
-    }
-    const steps = (list: unknown[], kind: 'provisioner' | 'post-processor'): PackerStep[] =>
-      list.flatMap((p, i) => {
-        if (!isRecord(p)) return [];
-        const stepType = String(p.type);
-        const at = locate(
-          file,
-          new RegExp(`"type"\\s*:\\s*"${escapeRe(stepType)}"`),
-          text.indexOf(kind === 'provisioner' ? '"provisioners"' : '"post-processors"'),
-        );
-        const stepWhere = `${at.where} (${kind}s.${i})`;
-        if (!stepApplies(p, [name])) return [];
-        if (!checkStep(kind, stepType, stepWhere, options, problems, warnings)) return [];
-        const { type: _t, override, ...rest } = p;
-        const body = isRecord(override) && isRecord(override[name]) ? { ...rest, ...override[name] } : rest;
-        try {
-          const settings = renderLegacy(body, resolved, {}, { name }) as Record<string, unknown>;
-          for (const message of checkStepSettings(stepType, settings))
-            problems.push({ location: stepWhere, message: `${kind} "${stepType}": ${message}` });
-        } catch (error) {
-          problems.push({ location: stepWhere, message: (error as Error).message });
-        }
-        return [
-          {
-            type: stepType,
-            location: stepWhere,
-            settings: (data) => renderLegacy(body, resolved, data, { name }) as Record<string, unknown>,
-          },
-        ];
-      });
-    const provisionSteps = steps(provisioners, 'provisioner');
-    const postSteps = steps(posts, 'post-processor');
-    if (config) out.push({ name, sourceName: name, config, provisioners: provisionSteps, postProcessors: postSteps });
-  });
-  if (problems.length > 0) fail(problems);
+/** One selected amazon-chroot builder with the provisioners and post-processors that apply to it. */
+function legacyBuild(
+  b: unknown,
+  index: number,
+  builders: readonly unknown[],
+  json: Record<string, unknown>,
+  context: LegacyContext,
+): PackerBuild | undefined {
+  const { file, resolved, env, options, problems } = context;
+  if (!isRecord(b)) return undefined;
+  const type = String(b.type);
+  const name = typeof b.name === 'string' ? b.name : type;
+  // The line of this builder: the n-th "type" of its type in the text.
+  const offset =
+    [...file.text.matchAll(/"type"\s*:\s*"([^"]*)"/g)].filter((m) => m[1] === type)[
+      builders.filter((x: unknown, i) => i < index && isRecord(x) && x.type === type).length
+    ]?.index ?? 0;
+  if (!selected([name], options)) return undefined;
+  if (type !== 'amazon-chroot') {
+    problems.push({
+      location: `${file.path}:${lineAt(file.text, offset)}`,
+      message: `builder "${name}" of type "${type}" is not supported: ami-chroot builds only amazon-chroot; remove it, or exclude it with --except ${name}`,
+    });
+    return undefined;
+  }
+  let config;
+  try {
+    config = fromPackerConfig(b, { variables: resolved, env });
+  } catch (error) {
+    problems.push(...relocate(error, file, offset, `builders.${index}`));
+  }
+  const provisioners = Array.isArray(json.provisioners) ? (json.provisioners as unknown[]) : [];
+  const posts = (Array.isArray(json['post-processors']) ? (json['post-processors'] as unknown[]) : []).flatMap(
+    (p: unknown) => (Array.isArray(p) ? (p as unknown[]) : [p]),
+  );
+  const provisionSteps = provisioners.flatMap((p, i) => legacyStep(p, i, 'provisioner', name, context) ?? []);
+  const postSteps = posts.flatMap((p, i) => legacyStep(p, i, 'post-processor', name, context) ?? []);
+  return config
+    ? { name, sourceName: name, config, provisioners: provisionSteps, postProcessors: postSteps }
+    : undefined;
+}
+
+/**
+ * A step that applies to builder `name`, with its `override` for it, rendered once now (so its
+ * errors show before the build) and again with the build data when it runs.
+ */
+function legacyStep(
+  p: unknown,
+  i: number,
+  kind: 'provisioner' | 'post-processor',
+  name: string,
+  { file, resolved, options, problems, warnings }: LegacyContext,
+): PackerStep | undefined {
+  if (!isRecord(p)) return undefined;
+  const stepType = String(p.type);
+  const at = locate(
+    file,
+    new RegExp(`"type"\\s*:\\s*"${escapeRe(stepType)}"`),
+    file.text.indexOf(kind === 'provisioner' ? '"provisioners"' : '"post-processors"'),
+  );
+  const where = `${at.where} (${kind}s.${i})`;
+  if (!stepApplies(p, [name])) return undefined;
+  if (!checkStep(kind, stepType, where, options, problems, warnings)) return undefined;
+  const { type: _t, override, ...rest } = p;
+  const body = isRecord(override) && isRecord(override[name]) ? { ...rest, ...override[name] } : rest;
+  try {
+    const settings = renderLegacy(body, resolved, {}, { name }) as Record<string, unknown>;
+    for (const message of checkStepSettings(stepType, settings))
+      problems.push({ location: where, message: `${kind} "${stepType}": ${message}` });
+  } catch (error) {
+    problems.push({ location: where, message: (error as Error).message });
+  }
   return {
-    path,
-    format: 'json',
-    builds: out,
-    warnings,
-    sensitiveValues: sensitiveNames.map((n) => resolved[n] ?? '').filter((v) => v !== ''),
+    type: stepType,
+    location: where,
+    settings: (data) => renderLegacy(body, resolved, data, { name }) as Record<string, unknown>,
   };
 }
 
