@@ -172,6 +172,18 @@ async function readVarFile(file: string): Promise<Record<string, unknown>> {
   return json;
 }
 
+/** The variables being resolved: declarations, types, values so far, and where problems go. */
+interface VariableState {
+  readonly byName: ReadonlyMap<string, VariableDecl>;
+  readonly types: Map<string, ReturnType<typeof parseType>>;
+  readonly values: Record<string, unknown>;
+  /** Names that have a value (a default or an assignment). */
+  readonly set: Set<string>;
+  readonly base: Omit<HclScope, 'var'>;
+  readonly problems: Located[];
+  readonly warnings: string[];
+}
+
 /**
  * Resolves every declared variable's value: default (where `env()` is allowed), then
  * `PKR_VAR_name`, then `autoFiles`, then the command line's var files and `-var`s in their order.
@@ -186,120 +198,149 @@ export async function resolveVariables(
   warnings: string[],
 ): Promise<{ values: Record<string, unknown>; sensitive: string[] }> {
   const env = options.env ?? process.env;
-  const byName = new Map(decls.map((d) => [d.name, d]));
-  const types = new Map<string, ReturnType<typeof parseType>>();
-  const values: Record<string, unknown> = {};
-  const set = new Set<string>();
-  for (const d of decls) {
-    try {
-      types.set(d.name, parseType(d.body.type));
-    } catch (error) {
-      problems.push({ location: d.location, message: `variable "${d.name}": type: ${(error as Error).message}` });
-      types.set(d.name, { k: 'any' });
-    }
-    if (Object.hasOwn(d.body, 'default')) {
-      try {
-        values[d.name] = evaluateHcl(d.body.default, { ...base, env });
-        set.add(d.name);
-      } catch (error) {
-        problems.push({ location: d.location, message: `variable "${d.name}": default: ${(error as Error).message}` });
-      }
-    }
-  }
-  const fromText = (name: string, text: string): unknown => {
-    const t = types.get(name)!;
-    if (t.k === 'string' || t.k === 'any') return text;
-    try {
-      return evaluateExpression(text, { ...base });
-    } catch (error) {
-      throw new HclEvalError(
-        `cannot read ${JSON.stringify(text)} as ${typeName(t)} (${(error as Error).message}); write an HCL value, e.g. -var '${name}=${t.k === 'number' ? '8' : t.k === 'bool' ? 'true' : '["a"]'}'`,
-      );
-    }
+  const state: VariableState = {
+    byName: new Map(decls.map((d) => [d.name, d])),
+    types: new Map(),
+    values: {},
+    set: new Set(),
+    base,
+    problems,
+    warnings,
   };
-  const assign = (name: string, value: unknown, where: string, strict: boolean) => {
-    if (!byName.has(name)) {
-      const hint = didYouMean(name, [...byName.keys()]);
-      const message = `${where}: variable "${name}" is not declared in the template${hint ? `; did you mean "${hint}"?` : ''} (declare it with a variable block, or remove the value)`;
-      if (strict) problems.push({ location: where, message });
-      else warnings.push(message);
-      return;
-    }
-    values[name] = value;
-    set.add(name);
-  };
+  declareDefaults(state, decls, env);
   for (const [key, text] of Object.entries(env)) {
-    if (key.startsWith('PKR_VAR_') && text !== undefined && byName.has(key.slice(8))) {
+    if (key.startsWith('PKR_VAR_') && text !== undefined && state.byName.has(key.slice(8))) {
       try {
-        assign(key.slice(8), fromText(key.slice(8), text), `environment ${key}`, false);
+        assign(state, key.slice(8), fromText(state, key.slice(8), text), `environment ${key}`, false);
       } catch (error) {
         problems.push({ location: `environment ${key}`, message: (error as Error).message });
       }
     }
   }
-  const sources = [...autoFiles.map((file) => ({ file })), ...(options.variables ?? [])];
-  for (const source of sources) {
-    if ('file' in source) {
+  for (const source of [...autoFiles.map((file) => ({ file })), ...(options.variables ?? [])])
+    await assignFrom(state, source);
+  const sensitive = applyTypes(state, decls);
+  validate(state, decls);
+  return { values: state.values, sensitive };
+}
+
+/** Each declaration's type constraint and default value. */
+function declareDefaults(state: VariableState, decls: readonly VariableDecl[], env: NodeJS.ProcessEnv): void {
+  for (const d of decls) {
+    try {
+      state.types.set(d.name, parseType(d.body.type));
+    } catch (error) {
+      state.problems.push({ location: d.location, message: `variable "${d.name}": type: ${(error as Error).message}` });
+      state.types.set(d.name, { k: 'any' });
+    }
+    if (Object.hasOwn(d.body, 'default')) {
       try {
-        for (const [name, value] of Object.entries(await readVarFile(source.file)))
-          assign(name, value, source.file, false);
+        state.values[d.name] = evaluateHcl(d.body.default, { ...state.base, env });
+        state.set.add(d.name);
       } catch (error) {
-        problems.push({
-          location: source.file,
-          message: `cannot read the var file: ${(error as Error).message}`,
+        state.problems.push({
+          location: d.location,
+          message: `variable "${d.name}": default: ${(error as Error).message}`,
         });
-      }
-    } else {
-      try {
-        if (byName.has(source.name))
-          assign(source.name, fromText(source.name, source.value), `-var ${source.name}`, true);
-        else assign(source.name, source.value, `-var ${source.name}`, true);
-      } catch (error) {
-        problems.push({ location: `-var ${source.name}`, message: (error as Error).message });
       }
     }
   }
+}
+
+/** A value given as text (`-var`, `PKR_VAR_`): as is for strings, else read as an HCL value. */
+function fromText(state: VariableState, name: string, text: string): unknown {
+  const t = state.types.get(name)!;
+  if (t.k === 'string' || t.k === 'any') return text;
+  try {
+    return evaluateExpression(text, { ...state.base });
+  } catch (error) {
+    throw new HclEvalError(
+      `cannot read ${JSON.stringify(text)} as ${typeName(t)} (${(error as Error).message}); write an HCL value, e.g. -var '${name}=${t.k === 'number' ? '8' : t.k === 'bool' ? 'true' : '["a"]'}'`,
+    );
+  }
+}
+
+/** Sets a declared variable; an undeclared one is a problem (`strict`, i.e. -var) or a warning. */
+function assign(state: VariableState, name: string, value: unknown, where: string, strict: boolean): void {
+  if (!state.byName.has(name)) {
+    const hint = didYouMean(name, [...state.byName.keys()]);
+    const message = `${where}: variable "${name}" is not declared in the template${hint ? `; did you mean "${hint}"?` : ''} (declare it with a variable block, or remove the value)`;
+    if (strict) state.problems.push({ location: where, message });
+    else state.warnings.push(message);
+    return;
+  }
+  state.values[name] = value;
+  state.set.add(name);
+}
+
+/** The values of one var file, or one `-var`. */
+async function assignFrom(
+  state: VariableState,
+  source: { file: string } | { name: string; value: string },
+): Promise<void> {
+  if ('file' in source) {
+    try {
+      for (const [name, value] of Object.entries(await readVarFile(source.file)))
+        assign(state, name, value, source.file, false);
+    } catch (error) {
+      state.problems.push({ location: source.file, message: `cannot read the var file: ${(error as Error).message}` });
+    }
+    return;
+  }
+  try {
+    const value = state.byName.has(source.name) ? fromText(state, source.name, source.value) : source.value;
+    assign(state, source.name, value, `-var ${source.name}`, true);
+  } catch (error) {
+    state.problems.push({ location: `-var ${source.name}`, message: (error as Error).message });
+  }
+}
+
+/** Every variable has a value of its type; returns the sensitive values (for redaction). */
+function applyTypes(state: VariableState, decls: readonly VariableDecl[]): string[] {
   const sensitive: string[] = [];
   for (const d of decls) {
-    if (!set.has(d.name)) {
-      problems.push({
+    if (!state.set.has(d.name)) {
+      state.problems.push({
         location: d.location,
         message: `variable "${d.name}" has no value; pass -var ${d.name}=..., put it in a var file, set PKR_VAR_${d.name}, or give it a default`,
       });
       continue;
     }
     try {
-      values[d.name] = convertToType(values[d.name], types.get(d.name)!);
+      state.values[d.name] = convertToType(state.values[d.name], state.types.get(d.name)!);
     } catch (error) {
-      problems.push({ location: d.location, message: `variable "${d.name}": ${(error as Error).message}` });
+      state.problems.push({ location: d.location, message: `variable "${d.name}": ${(error as Error).message}` });
       continue;
     }
-    if (d.body.sensitive === true && typeof values[d.name] === 'string' && values[d.name] !== '')
-      sensitive.push(values[d.name] as string);
+    if (d.body.sensitive === true && typeof state.values[d.name] === 'string' && state.values[d.name] !== '')
+      sensitive.push(state.values[d.name] as string);
   }
-  // Validation blocks see only the variable itself, as in Packer.
+  return sensitive;
+}
+
+/** The validation blocks of variables without a problem so far; they see only the variable itself, as in Packer. */
+function validate(state: VariableState, decls: readonly VariableDecl[]): void {
   for (const d of decls) {
-    if (problems.some((p) => p.location === d.location)) continue;
+    if (state.problems.some((p) => p.location === d.location)) continue;
     const blocks = d.body.validation;
     for (const v of Array.isArray(blocks) ? blocks : blocks === undefined ? [] : [blocks]) {
       if (!isRecord(v)) continue;
-      const scope: HclScope = { ...base, var: { [d.name]: values[d.name] } };
+      const scope: HclScope = { ...state.base, var: { [d.name]: state.values[d.name] } };
       let ok: unknown;
       try {
         ok = evaluateHcl(v.condition, scope);
       } catch (error) {
-        problems.push({
+        state.problems.push({
           location: d.location,
           message: `variable "${d.name}": validation: ${(error as Error).message}`,
         });
         continue;
       }
       if (ok !== true)
-        problems.push({
+        state.problems.push({
           location: d.location,
-          message: `variable "${d.name}" = ${d.body.sensitive === true ? '(sensitive)' : JSON.stringify(values[d.name])} fails its validation: ${typeof v.error_message === 'string' ? v.error_message : 'condition is false'}`,
+          message: `variable "${d.name}" = ${d.body.sensitive === true ? '(sensitive)' : JSON.stringify(state.values[d.name])} fails its validation: ${typeof v.error_message === 'string' ? v.error_message : 'condition is false'}`,
         });
     }
   }
-  return { values, sensitive };
 }
