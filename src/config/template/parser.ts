@@ -198,6 +198,9 @@ function fieldAccessor(token: Extract<Token, { type: 'field' }>, scope: ScopeInf
   };
 }
 
+/** One stage of a pipeline: a value, or a function of the data, the clock and the piped value. */
+type Stage = (data: TemplateData, clock: TemplateClock, piped: Value | undefined) => Value;
+
 /** Parses one pipeline (the tokens of an action) into an evaluator. */
 function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: number): ActionNode {
   if (tokens.length === 0) throw new TemplateSyntaxError('empty action "{{ }}"', actionStart);
@@ -211,89 +214,9 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
   }
   if (commands[commands.length - 1]!.length === 0)
     throw new TemplateSyntaxError('missing command after "|"', tokens[tokens.length - 1]!.pos);
-
-  const stages: ((data: TemplateData, clock: TemplateClock, piped: Value | undefined) => Value)[] = [];
-  commands.forEach((command, stage) => {
+  const stages = commands.map((command, stage) => {
     const [head, ...args] = command as [Token, ...Token[]];
-    const piped = stage > 0;
-    if (head.type !== 'ident') {
-      if (piped)
-        throw new TemplateSyntaxError(
-          `stage ${stage + 1} of the pipeline must be a function, e.g. | clean_resource_name`,
-          head.pos,
-        );
-      if (args.length > 0)
-        throw new TemplateSyntaxError(
-          'a value takes no arguments; to transform it, pipe it into a function',
-          args[0]!.pos,
-        );
-      if (head.type === 'field') {
-        const get = fieldAccessor(head, scope, false);
-        stages.push((data) => get(data));
-      } else if (head.type === 'string' || head.type === 'number') {
-        const value = String(head.value);
-        stages.push(() => value);
-      }
-      return;
-    }
-    const name = head.name;
-    if (KEYWORDS.has(name))
-      throw new TemplateSyntaxError(`"${name}": control structures and keywords are not supported`, head.pos);
-    if (Object.hasOwn(REFUSED, name))
-      throw new TemplateSyntaxError(`function ${name} is not supported: ${REFUSED[name]}`, head.pos);
-    if (!Object.hasOwn(FUNCTIONS, name)) {
-      const hint = didYouMean(name, Object.keys(FUNCTIONS));
-      throw new TemplateSyntaxError(
-        `unknown function ${JSON.stringify(name)}${hint ? `; did you mean ${hint}?` : ''} (available: ${Object.keys(FUNCTIONS).join(', ')})`,
-        head.pos,
-      );
-    }
-    const spec = FUNCTIONS[name]!;
-    const required = spec.params.filter((p) => !p.endsWith('?')).length;
-    const given = args.length + (piped ? 1 : 0);
-    if (given < required || given > spec.params.length) {
-      const want = required === spec.params.length ? `${required}` : `${required} to ${spec.params.length}`;
-      throw new TemplateSyntaxError(
-        `${name} takes ${want} argument${spec.params.length === 1 ? '' : 's'}, got ${given}${piped ? ' (counting the piped value)' : ''}`,
-        head.pos,
-      );
-    }
-    const getters: Arg[] = args.map((arg, n) => {
-      const param = spec.params[n]!;
-      if (arg.type === 'pipe') throw new TemplateSyntaxError('unexpected "|"', arg.pos);
-      if (arg.type === 'ident') {
-        throw new TemplateSyntaxError(
-          `a function cannot be an argument; use a pipe, e.g. {{ ${arg.name} | ${name} }}`,
-          arg.pos,
-        );
-      }
-      if (param === 'map') {
-        if (arg.type !== 'field')
-          throw new TemplateSyntaxError(`${name} needs a map (.SourceAMITags) as argument ${n + 1}`, arg.pos);
-        return fieldAccessor(arg, scope, true);
-      }
-      if (param === 'int') {
-        if (arg.type !== 'number')
-          throw new TemplateSyntaxError(`${name} needs an integer as argument ${n + 1}`, arg.pos);
-        const value = arg.value;
-        return () => value;
-      }
-      if (arg.type === 'number')
-        throw new TemplateSyntaxError(`${name} needs a string as argument ${n + 1}; quote it`, arg.pos);
-      if (arg.type === 'field') return fieldAccessor(arg, scope, false);
-      const value = arg.value;
-      return () => value;
-    });
-    if (piped) {
-      const lastParam = spec.params[given - 1];
-      if (lastParam === 'int' || lastParam === 'map')
-        throw new TemplateSyntaxError(`${name} cannot take the piped text as its last argument`, head.pos);
-    }
-    stages.push((data, clock, input) => {
-      const values = getters.map((g) => g(data));
-      if (piped) values.push(input ?? '');
-      return spec.call(values, clock);
-    });
+    return head.type === 'ident' ? functionStage(head, args, stage > 0, scope) : valueStage(head, args, stage, scope);
   });
   const first = commands[0]![0]!;
   return {
@@ -306,6 +229,91 @@ function parsePipeline(tokens: readonly Token[], scope: ScopeInfo, actionStart: 
       return str(value);
     },
   };
+}
+
+/** A field, string or number standing first in a pipeline. */
+function valueStage(head: Token, args: readonly Token[], stage: number, scope: ScopeInfo): Stage {
+  if (stage > 0)
+    throw new TemplateSyntaxError(
+      `stage ${stage + 1} of the pipeline must be a function, e.g. | clean_resource_name`,
+      head.pos,
+    );
+  if (args.length > 0)
+    throw new TemplateSyntaxError('a value takes no arguments; to transform it, pipe it into a function', args[0]!.pos);
+  if (head.type === 'field') {
+    const get = fieldAccessor(head, scope, false);
+    return (data) => get(data);
+  }
+  const value = head.type === 'string' || head.type === 'number' ? String(head.value) : '';
+  return () => value;
+}
+
+/** A supported function with its arguments checked against its parameters. */
+function functionStage(
+  head: Extract<Token, { type: 'ident' }>,
+  args: readonly Token[],
+  piped: boolean,
+  scope: ScopeInfo,
+): Stage {
+  const name = head.name;
+  if (KEYWORDS.has(name))
+    throw new TemplateSyntaxError(`"${name}": control structures and keywords are not supported`, head.pos);
+  if (Object.hasOwn(REFUSED, name))
+    throw new TemplateSyntaxError(`function ${name} is not supported: ${REFUSED[name]}`, head.pos);
+  if (!Object.hasOwn(FUNCTIONS, name)) {
+    const hint = didYouMean(name, Object.keys(FUNCTIONS));
+    throw new TemplateSyntaxError(
+      `unknown function ${JSON.stringify(name)}${hint ? `; did you mean ${hint}?` : ''} (available: ${Object.keys(FUNCTIONS).join(', ')})`,
+      head.pos,
+    );
+  }
+  const spec = FUNCTIONS[name]!;
+  const required = spec.params.filter((p) => !p.endsWith('?')).length;
+  const given = args.length + (piped ? 1 : 0);
+  if (given < required || given > spec.params.length) {
+    const want = required === spec.params.length ? `${required}` : `${required} to ${spec.params.length}`;
+    throw new TemplateSyntaxError(
+      `${name} takes ${want} argument${spec.params.length === 1 ? '' : 's'}, got ${given}${piped ? ' (counting the piped value)' : ''}`,
+      head.pos,
+    );
+  }
+  const getters = args.map((arg, n) => argument(arg, spec.params[n]!, n, name, scope));
+  if (piped) {
+    const lastParam = spec.params[given - 1];
+    if (lastParam === 'int' || lastParam === 'map')
+      throw new TemplateSyntaxError(`${name} cannot take the piped text as its last argument`, head.pos);
+  }
+  return (data, clock, input) => {
+    const values = getters.map((g) => g(data));
+    if (piped) values.push(input ?? '');
+    return spec.call(values, clock);
+  };
+}
+
+/** One argument of function `name`, checked against its parameter kind. */
+function argument(arg: Token, param: string, n: number, name: string, scope: ScopeInfo): Arg {
+  if (arg.type === 'pipe') throw new TemplateSyntaxError('unexpected "|"', arg.pos);
+  if (arg.type === 'ident') {
+    throw new TemplateSyntaxError(
+      `a function cannot be an argument; use a pipe, e.g. {{ ${arg.name} | ${name} }}`,
+      arg.pos,
+    );
+  }
+  if (param === 'map') {
+    if (arg.type !== 'field')
+      throw new TemplateSyntaxError(`${name} needs a map (.SourceAMITags) as argument ${n + 1}`, arg.pos);
+    return fieldAccessor(arg, scope, true);
+  }
+  if (param === 'int') {
+    if (arg.type !== 'number') throw new TemplateSyntaxError(`${name} needs an integer as argument ${n + 1}`, arg.pos);
+    const value = arg.value;
+    return () => value;
+  }
+  if (arg.type === 'number')
+    throw new TemplateSyntaxError(`${name} needs a string as argument ${n + 1}; quote it`, arg.pos);
+  if (arg.type === 'field') return fieldAccessor(arg, scope, false);
+  const value = arg.value;
+  return () => value;
 }
 
 /** Parses a template into text and action nodes. Throws the first TemplateSyntaxError. */
