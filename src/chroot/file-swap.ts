@@ -5,13 +5,12 @@
  * Packer instead deletes its copy and with it the image's file (packer#4698).
  */
 import { constants } from 'node:fs';
-import type { Stats } from 'node:fs';
-import { lstat, open, rename, rmdir, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { open, rename, rmdir, unlink } from 'node:fs/promises';
 import { MountError, PathEscapeError } from '../errors.js';
 import type { Phase } from '../errors.js';
 import type { Journal, JournalEntry } from '../host/journal.js';
-import { at, resolveParent } from './resolve.js';
+import { errnoCode } from '../internal/fs.js';
+import { at, lstatAt, resolveParent } from './resolve.js';
 
 /** Suffix of the image's original while our file stands in for it. */
 export const BACKUP_SUFFIX = '.ami-chroot-orig';
@@ -30,19 +29,6 @@ export interface PlacedFile {
   /** Host path of the placed file, for logs and events (never used to act on it). */
   readonly hostPath: string;
   restore(): Promise<void>;
-}
-
-function code(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function lstatAt(dir: FileHandle, name: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(at(dir, name));
-  } catch (error) {
-    if (code(error) === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 function baseName(path: string): string {
@@ -109,7 +95,7 @@ export async function placeFile(
     } catch (error) {
       await restorePlaced(entry).catch(() => {});
       await journal?.remove(entry).catch(() => {});
-      if (code(error) === 'EEXIST' || code(error) === 'ELOOP') {
+      if (errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ELOOP') {
         throw new PathEscapeError(
           `Something reappeared at ${chrootPath} in ${root} while placing a file there; refusing to write through it.`,
           chrootPath,
@@ -152,7 +138,7 @@ export async function restorePlaced(entry: PlacedEntry): Promise<void> {
   }
   const parent = await resolveParent(root, path, { followFinal: false }).catch((error: unknown) => {
     // The directory is gone from the image: there is nothing of ours left to remove there.
-    if (code(error) === 'ENOENT' || code(error) === 'ENOTDIR') return undefined;
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
     throw error;
   });
   if (parent?.name !== undefined) {

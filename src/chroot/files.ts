@@ -10,22 +10,10 @@ import { lstat, mkdir, open, readdir, readlink, rename, symlink, unlink } from '
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { NotRegularFileError, PathEscapeError } from '../errors.js';
-import { at, describeType, openRegularForRead, resolveParent } from './resolve.js';
+import { errnoCode } from '../internal/fs.js';
+import { at, describeType, lstatAt, openRegularForRead, resolveParent } from './resolve.js';
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-
-function code(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function lstatAt(dir: FileHandle, name: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(at(dir, name));
-  } catch (error) {
-    if (code(error) === 'ENOENT') return undefined;
-    throw error;
-  }
-}
 
 function notRegular(root: string, path: string, st: Stats, doing: string): NotRegularFileError {
   const type = describeType(st);
@@ -139,7 +127,7 @@ export async function readInRoot(root: string, path: string): Promise<Buffer> {
     try {
       opened = await openRegularForRead(dir, name);
     } catch (error) {
-      if (code(error) === 'ELOOP') {
+      if (errnoCode(error) === 'ELOOP') {
         throw new PathEscapeError(
           `Refusing ${path} in the chroot ${root}: it changed into a symlink while being read.`,
           path,
@@ -179,7 +167,7 @@ async function makeDir(root: string, path: string, mode: number): Promise<void> 
     try {
       await mkdir(at(dir, name), { mode });
     } catch (error) {
-      if (code(error) !== 'EEXIST') throw error;
+      if (errnoCode(error) !== 'EEXIST') throw error;
       const st = await lstatAt(dir, name);
       if (!st?.isDirectory()) {
         throw new PathEscapeError(
@@ -231,7 +219,7 @@ export async function copyInRoot(
   // Like cp -R: into an existing directory (a symlink to one inside the image included).
   const parent = await resolveParent(root, chrootPath, { followFinal: true }).catch((error: unknown) => {
     // A missing directory on the way: the destination is not an existing directory.
-    if (code(error) === 'ENOENT') return undefined;
+    if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   });
   if (parent) {

@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import { lstat, mkdir, open, readlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { PathEscapeError } from '../errors.js';
+import { errnoCode, lstatOrUndefined } from '../internal/fs.js';
 
 /** Symlinks followed in one resolution before it counts as a loop (Linux's own limit). */
 const MAX_HOPS = 40;
@@ -24,6 +25,11 @@ const O_PATH = 0o10000000;
  */
 export function at(dir: FileHandle, name?: string): string {
   return name === undefined ? `/proc/self/fd/${dir.fd}` : `/proc/self/fd/${dir.fd}/${name}`;
+}
+
+/** `lstat` of `name` in the open directory `dir`, or undefined when it does not exist. @internal */
+export function lstatAt(dir: FileHandle, name: string): Promise<Stats | undefined> {
+  return lstatOrUndefined(at(dir, name));
 }
 
 /**
@@ -76,10 +82,6 @@ function lexical(parts: readonly string[]): string {
     else if (out.length > 1) out.pop();
   }
   return out.join('/');
-}
-
-function code(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 /**
@@ -137,10 +139,7 @@ export async function resolveParent(
       }
       if (pending.length === 0) {
         if (followFinal) {
-          const st = await lstat(at(top(), name)).catch((error: unknown) => {
-            if (code(error) === 'ENOENT') return undefined;
-            throw error;
-          });
+          const st = await lstatAt(top(), name);
           if (st?.isSymbolicLink()) {
             // Its target may name a directory already on the stack (`.`, `/`): the loop ends there.
             await follow(name);
@@ -156,7 +155,7 @@ export async function resolveParent(
           created.push(`/${[...names, name].join('/')}`),
         );
       } catch (error) {
-        if (!options.missingOk || code(error) !== 'ENOENT') throw error;
+        if (!options.missingOk || errnoCode(error) !== 'ENOENT') throw error;
         const rest = lexical([name, ...pending]);
         const dir = stack.pop()!;
         return { dir, name: rest, chrootPath: `/${[...names, rest].join('/')}`, created };
@@ -195,14 +194,14 @@ async function openStep(
     try {
       return await open(at(dir, name), DIR_FLAGS);
     } catch (error) {
-      const c = code(error);
+      const c = errnoCode(error);
       if (c === 'ENOENT' && mkdirs) {
         try {
           await mkdir(at(dir, name), { mode: 0o755 });
           onCreate();
         } catch (mkdirError) {
           // Someone made it first: open what is there now.
-          if (code(mkdirError) !== 'EEXIST') throw mkdirError;
+          if (errnoCode(mkdirError) !== 'EEXIST') throw mkdirError;
         }
         continue;
       }

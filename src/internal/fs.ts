@@ -5,12 +5,27 @@
 import { lstat, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 
-const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
+/** The errno code of a thrown value (`'ENOENT'`, `'ELOOP'`, ...), if it has one. @internal */
+export function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+const isMissing = (error: unknown): boolean => errnoCode(error) === 'ENOENT';
 
 /** `stat`, or undefined when the path does not exist. @internal */
 export async function statOrUndefined(path: string): Promise<Stats | undefined> {
   try {
     return await stat(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** `lstat` (a final symlink is not followed), or undefined when the path does not exist. @internal */
+export async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
