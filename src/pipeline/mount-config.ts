@@ -36,6 +36,15 @@ export function mountPartitionFor(configured: string | undefined, virtualization
   return virtualizationType === 'paravirtual' ? '0' : '1';
 }
 
+/** What mounting needs besides the config: the template clock, the run's undo stack, the journal dir. @internal */
+export interface MountContext {
+  readonly clock: TemplateClock;
+  readonly stack: CleanupStack;
+  readonly stateDir: string | false;
+  /** The image's virtualization type, for the default partition. @defaultValue hvm */
+  readonly virtualizationType?: string | undefined;
+}
+
 /**
  * Mounts `device` with the chroot options of a resolved config (mount path, partition, options,
  * pre/post-mount commands, chroot mounts, copy files, service guard, command wrapper) and
@@ -45,14 +54,7 @@ export function mountPartitionFor(configured: string | undefined, virtualization
 export async function mountWithConfig(
   cfg: ChrootOptions,
   device: string,
-  context: {
-    readonly clock: TemplateClock;
-    readonly stack: CleanupStack;
-    readonly stateDir: string | false;
-    readonly operation: OperationOptions;
-    /** The image's virtualization type, for the default partition. @defaultValue hvm */
-    readonly virtualizationType?: string | undefined;
-  },
+  context: MountContext & { readonly operation: OperationOptions },
 ): Promise<{ mounted: MountedChroot; unmount: Undo }> {
   const { clock, stack } = context;
   const commandWrapper =
@@ -91,21 +93,13 @@ export function mountStep(
   run: Run,
   cfg: ChrootOptions,
   device: string,
-  context: {
-    readonly clock: TemplateClock;
-    readonly stack: CleanupStack;
-    readonly stateDir: string | false;
-    readonly virtualizationType?: string | undefined;
-  },
+  context: MountContext,
 ): Promise<{ mounted: MountedChroot; unmount: Undo }> {
   return run.step('mount', () =>
     mountWithConfig(cfg, device, {
-      clock: context.clock,
-      stack: context.stack,
-      stateDir: context.stateDir,
+      ...context,
       // pre-mount, post-mount, chroot-mounts, copy-files and service-guard run as hooked phases.
       operation: withPhaseRunner(run.operation, run.step),
-      virtualizationType: context.virtualizationType,
     }),
   );
 }

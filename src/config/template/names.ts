@@ -6,11 +6,8 @@ import type { TemplateData } from '../types.js';
 /** A name of {@link TemplateData}. @internal */
 export type DataName = keyof TemplateData;
 
-/**
- * Every data name a template can refer to.
- * @internal
- */
-export const TEMPLATE_DATA_NAMES: readonly DataName[] = [
+/** Packer's build data: the build region and the source AMI. */
+const BUILD_DATA_NAMES = [
   'BuildRegion',
   'SourceAMI',
   'SourceAMIName',
@@ -18,10 +15,13 @@ export const TEMPLATE_DATA_NAMES: readonly DataName[] = [
   'SourceAMIOwner',
   'SourceAMIOwnerName',
   'SourceAMITags',
-  'Device',
-  'MountPath',
-  'Command',
-];
+] as const satisfies readonly DataName[];
+
+/**
+ * Every data name a template can refer to.
+ * @internal
+ */
+export const TEMPLATE_DATA_NAMES: readonly DataName[] = [...BUILD_DATA_NAMES, 'Device', 'MountPath', 'Command'];
 
 /**
  * The names each template option may use (Packer's "build template data" per option; `amiName`
@@ -30,15 +30,7 @@ export const TEMPLATE_DATA_NAMES: readonly DataName[] = [
  * @internal
  */
 export const TEMPLATE_SCOPES = {
-  buildData: [
-    'BuildRegion',
-    'SourceAMI',
-    'SourceAMIName',
-    'SourceAMICreationDate',
-    'SourceAMIOwner',
-    'SourceAMIOwnerName',
-    'SourceAMITags',
-  ],
+  buildData: BUILD_DATA_NAMES,
   mountPath: ['Device'],
   preMountCommands: ['Device'],
   postMountCommands: ['Device', 'MountPath'],
