@@ -10,15 +10,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CreateVolumeCommand, DescribeImagesCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { Image } from '@aws-sdk/client-ec2';
 import { BUILD_ID_TAG } from '../../src/aws/common.js';
 import { run } from '../../src/host/exec.js';
 import { partitionPath } from '../../src/host/resolve-device.js';
 import { MOTO_SOURCE_AMIS } from '../../fixtures/moto.js';
-import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, useE2e } from '../helpers/e2e.js';
 import type { CliLoop, CliTestEnv } from '../helpers/cli-hook.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -27,19 +26,12 @@ const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).hre
 const HOOK = join(ROOT, 'test/helpers/cli-hook.ts');
 const SOURCE_AMI = MOTO_SOURCE_AMIS.debianNew.ami_id;
 
-let env: E2eEnv;
+const env = useE2e();
 let work = '';
-beforeAll(async () => {
-  env = await startE2e();
-});
 afterEach(async () => {
   await detachLoops();
-  await env.afterEach();
   if (work) await rm(work, { recursive: true, force: true });
   work = '';
-});
-afterAll(async () => {
-  await env?.close();
 });
 
 interface CliRun {
