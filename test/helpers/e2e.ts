@@ -253,7 +253,7 @@ export interface E2ePool {
 }
 
 /**
- * `size` environments for the suite, started together in `beforeAll` and closed in `afterAll`.
+ * `size` environments for the suite, started in `beforeAll` and closed in `afterAll`.
  * Each case borrows one through `use`, so the cases of a `describe.concurrent` run `size` at a
  * time; a case owns its environment while it runs, so counts and leak checks stay exact.
  */
@@ -262,12 +262,10 @@ export function useE2ePool(size: number, knobs: Readonly<Record<string, unknown>
   const waiting: ((env: E2eEnv) => void)[] = [];
   const all: E2eEnv[] = [];
   beforeAll(async () => {
-    const started = await Promise.allSettled(Array.from({ length: size }, () => startE2e(knobs)));
-    for (const s of started) if (s.status === 'fulfilled') all.push(s.value);
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    // One after another: concurrent `losetup --find --show` calls can race (one printed nothing).
+    for (let i = 0; i < size; i++) all.push(await startE2e(knobs));
     free.push(...all);
-  }, 120_000);
+  }, 60_000 * size);
   afterAll(async () => {
     await Promise.all(all.map((env) => env.close()));
   });
