@@ -33,6 +33,7 @@ import {
   under,
   type Benchmark,
   type BenchResult,
+  type Target,
 } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import type { WorkerInput, WorkerOutput } from './parallel/worker.js';
@@ -323,6 +324,36 @@ async function productionDependencies(): Promise<DependencyTree> {
   };
 }
 
+/**
+ * The import part of this benchmark, also run alone by bench/import-time.ts: builds `dist/`
+ * (unless `build` is false), measures each entry, and gives the table and the targets.
+ * @param why - what the build is for, in the error when it fails
+ * @internal
+ */
+export async function importTimes(
+  runs: number,
+  build: boolean,
+  why: string,
+): Promise<{ baselineWallMs: Summary; imports: ImportTiming[]; table: string; targets: Target[] }> {
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be a positive integer, got ${runs}`);
+  if (build) {
+    const r = await exec('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT });
+    if (r.code !== 0)
+      throw new BenchPrerequisiteError(`npm run build failed (exit ${r.code}); ${why}.\n${tail(r.stdout + r.stderr)}`);
+  }
+  const { baselineWallMs, imports } = await measureImports(runs);
+  const table = formatTable(
+    ['what', 'wall p50', 'wall p95', 'net of node startup (p50)', 'import() p50', 'import() p95'],
+    imports.map((i) => [i.label, i.wallMs.p50, i.wallMs.p95, i.netWallMs, i.inProcessMs.p50, i.inProcessMs.p95]),
+  );
+  const targets = imports.flatMap((i) => {
+    const name = i.label.split(' ')[0]!;
+    const limit = IMPORT_TARGETS_MS[name];
+    return limit === undefined ? [] : [under(`import ${name}, net of node start-up`, i.netWallMs, limit, 'ms')];
+  });
+  return { baselineWallMs, imports, table, targets };
+}
+
 const kib = (bytes: number): number => bytes / 1024;
 const mib = (bytes: number): number => bytes / 1024 / 1024;
 
@@ -332,16 +363,12 @@ const mib = (bytes: number): number => bytes / 1024 / 1024;
  */
 export async function runFootprintBench(options: FootprintOptions = {}): Promise<BenchResult> {
   const runs = options.runs ?? 10;
-  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be a positive integer, got ${runs}`);
-  if (options.build ?? true) {
-    const build = await exec('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT });
-    if (build.code !== 0) {
-      throw new BenchPrerequisiteError(
-        `npm run build failed (exit ${build.code}); the footprint needs a built package.\n${tail(build.stdout + build.stderr)}`,
-      );
-    }
-  }
-  const { baselineWallMs, imports } = await measureImports(runs);
+  const {
+    baselineWallMs,
+    imports,
+    table: importTable,
+    targets,
+  } = await importTimes(runs, options.build ?? true, 'the footprint needs a built package');
   const pack = await packSize();
   const deps = await productionDependencies();
   const rss = (options.rss ?? true) ? await measureRss() : undefined;
@@ -350,10 +377,7 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
     `Footprint: ${runs} fresh Node ${process.version} processes per figure (plus one warm-up); empty \`node -e ""\` takes ${baselineWallMs.p50.toFixed(0)} ms (median)`,
     '',
     'Import time (ms)',
-    formatTable(
-      ['what', 'wall p50', 'wall p95', 'net of node startup', 'import() p50', 'import() p95'],
-      imports.map((i) => [i.label, i.wallMs.p50, i.wallMs.p95, i.netWallMs, i.inProcessMs.p50, i.inProcessMs.p95]),
-    ),
+    importTable,
     '',
     'Size',
     formatTable(
@@ -396,11 +420,7 @@ export async function runFootprintBench(options: FootprintOptions = {}): Promise
   return {
     name: 'footprint',
     table,
-    targets: imports.flatMap((i) => {
-      const name = i.label.split(' ')[0]!;
-      const limit = IMPORT_TARGETS_MS[name];
-      return limit === undefined ? [] : [under(`import ${name}, net of node start-up`, i.netWallMs, limit, 'ms')];
-    }),
+    targets,
     headline: {
       importNetMs: main.netWallMs,
       importInProcessMs: main.inProcessMs.p50,

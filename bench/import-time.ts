@@ -9,18 +9,8 @@
  * under 150 ms, `ami-chroot` (no AWS call) under 300 ms.
  */
 import { parseArgs } from 'node:util';
-import { IMPORT_TARGETS_MS, measureImports } from './footprint.js';
-import { exec, tail } from './lib/exec.js';
-import {
-  BenchPrerequisiteError,
-  REPO_ROOT,
-  formatTable,
-  isMain,
-  runAsScript,
-  under,
-  type Benchmark,
-  type BenchResult,
-} from './lib/report.js';
+import { importTimes } from './footprint.js';
+import { isMain, runAsScript, type Benchmark, type BenchResult } from './lib/report.js';
 
 /**
  * Options of {@link runImportTimeBench}.
@@ -39,33 +29,20 @@ export interface ImportTimeOptions {
  */
 export async function runImportTimeBench(options: ImportTimeOptions = {}): Promise<BenchResult> {
   const runs = options.runs ?? 10;
-  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be a positive integer, got ${runs}`);
-  if (options.build ?? true) {
-    const build = await exec('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT });
-    if (build.code !== 0)
-      throw new BenchPrerequisiteError(
-        `npm run build failed (exit ${build.code}); import times are measured on dist/.\n${tail(build.stdout + build.stderr)}`,
-      );
-  }
-  const { baselineWallMs, imports } = await measureImports(runs);
+  const { baselineWallMs, imports, table, targets } = await importTimes(
+    runs,
+    options.build ?? true,
+    'import times are measured on dist/',
+  );
   const entryName = (label: string): string => label.split(' ')[0]!;
-  const table = [
-    `Import time: ${runs} fresh Node ${process.version} processes per entry (plus one warm-up); an empty \`node -e ""\` takes ${baselineWallMs.p50.toFixed(0)} ms (median)`,
-    '',
-    formatTable(
-      ['what', 'wall p50', 'wall p95', 'net of node startup (p50)', 'import() p50', 'import() p95'],
-      imports.map((i) => [i.label, i.wallMs.p50, i.wallMs.p95, i.netWallMs, i.inProcessMs.p50, i.inProcessMs.p95]),
-    ),
-  ].join('\n');
   return {
     name: 'import-time',
-    table,
-    targets: imports.flatMap((i) => {
-      const limit = IMPORT_TARGETS_MS[entryName(i.label)];
-      return limit === undefined
-        ? []
-        : [under(`import ${entryName(i.label)}, net of node start-up`, i.netWallMs, limit, 'ms')];
-    }),
+    table: [
+      `Import time: ${runs} fresh Node ${process.version} processes per entry (plus one warm-up); an empty \`node -e ""\` takes ${baselineWallMs.p50.toFixed(0)} ms (median)`,
+      '',
+      table,
+    ].join('\n'),
+    targets,
     headline: Object.fromEntries(
       imports.filter((i) => i.label.startsWith('ami-chroot')).map((i) => [`${entryName(i.label)} netMs`, i.netWallMs]),
     ),

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,21 +13,11 @@ import type { ProgressEvent } from '../../src/types.js';
 import { AmiChrootError, ConfigError, ProvisionError } from '../../src/errors.js';
 import { run } from '../../src/host/exec.js';
 import { partitionPath } from '../../src/host/resolve-device.js';
-import { BUILD_REGION, COPY_REGIONS, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, COPY_REGIONS, useE2e } from '../helpers/e2e.js';
 import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
 import { findLeaks, forceCleanup } from '../helpers/loop.js';
 
-let env: E2eEnv;
-beforeAll(async () => {
-  env = await startE2e();
-});
-afterEach(async () => {
-  await env.afterEach();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useE2e();
 
 /** Mounts a partition read-only in a temp dir and reads files from it. */
 async function readFromDevice(device: string, files: readonly string[]): Promise<Record<string, string>> {

@@ -10,15 +10,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CreateVolumeCommand, DescribeImagesCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { Image } from '@aws-sdk/client-ec2';
 import { BUILD_ID_TAG } from '../../src/aws/common.js';
 import { run } from '../../src/host/exec.js';
 import { partitionPath } from '../../src/host/resolve-device.js';
 import { MOTO_SOURCE_AMIS } from '../../fixtures/moto.js';
-import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, useE2e } from '../helpers/e2e.js';
 import type { CliLoop, CliTestEnv } from '../helpers/cli-hook.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -27,19 +26,12 @@ const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).hre
 const HOOK = join(ROOT, 'test/helpers/cli-hook.ts');
 const SOURCE_AMI = MOTO_SOURCE_AMIS.debianNew.ami_id;
 
-let env: E2eEnv;
+const env = useE2e();
 let work = '';
-beforeAll(async () => {
-  env = await startE2e();
-});
 afterEach(async () => {
   await detachLoops();
-  await env.afterEach();
   if (work) await rm(work, { recursive: true, force: true });
   work = '';
-});
-afterAll(async () => {
-  await env?.close();
 });
 
 interface CliRun {
@@ -288,9 +280,13 @@ describe('ami-chroot build (child process, test EC2, loop devices)', () => {
     await workDir();
     const before = await env.counts();
     await env.moto.resetCalls();
-    const r = await cli(['build', '--dry-run', join(ROOT, 'examples/packer/build.ts')], {
-      env: { SOURCE_AMI, MOUNT_ROOT: `${env.dir}/mnt` },
-    });
+    // Independent processes: run together (each spawn costs a Node + tsx start-up).
+    const [r, wrong] = await Promise.all([
+      cli(['build', '--dry-run', join(ROOT, 'examples/packer/build.ts')], {
+        env: { SOURCE_AMI, MOUNT_ROOT: `${env.dir}/mnt` },
+      }),
+      cli(['plan', '--dry-run', 'x.pkr.hcl']),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('dry run, nothing was created');
     expect(r.stdout).toMatch(new RegExp(`Source: +${SOURCE_AMI} \\(${MOTO_SOURCE_AMIS.debianNew.name}\\)`));
@@ -302,8 +298,6 @@ describe('ami-chroot build (child process, test EC2, loop devices)', () => {
     expect(served.filter((a) => !a.startsWith('Describe'))).toEqual([]);
     expect(await env.counts()).toEqual(before);
     expect(await loops()).toEqual([]);
-
-    const wrong = await cli(['plan', '--dry-run', 'x.pkr.hcl']);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain('--dry-run is an option of build');
   });
@@ -394,7 +388,10 @@ describe('ami-chroot validate: bad templates name the file, the line and the fix
         '',
       ].join('\n'),
     );
-    const r = await cli(['validate', 'bad.pkr.hcl']);
+    const [r, ignored] = await Promise.all([
+      cli(['validate', 'bad.pkr.hcl']),
+      cli(['validate', '--ignore-unsupported', '-except', 'amazon-ebs.y', 'bad.pkr.hcl']),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       'bad.pkr.hcl:8: source.amazon-chroot.x.root_volume_siz: is not an amazon-chroot option; did you mean `root_volume_size`?',
@@ -407,21 +404,21 @@ describe('ami-chroot validate: bad templates name the file, the line and the fix
       'bad.pkr.hcl:14: provisioner "shell": "inlin" is not a shell setting; did you mean "inline"?',
     );
     expect(r.stderr).toMatch(/bad\.pkr\.hcl:17: post-processor "docker-push" is not supported \(supported: manifest\)/);
-
-    const ignored = await cli(['validate', '--ignore-unsupported', '-except', 'amazon-ebs.y', 'bad.pkr.hcl']);
     expect(ignored.stderr).not.toContain('ansible" is not supported (supported: shell, file, shell-local); remove it');
     expect(ignored.code).toBe(2); // the misspelt option and setting remain errors
   });
 
   it('a variable validation, an undeclared -var, a required variable', async () => {
     await workDir();
-    const r = await cli(['validate', '-var', 'source_ami=nope', '-var', 'app_verison=3', 'app.pkr.hcl']);
+    const [r, legacy] = await Promise.all([
+      cli(['validate', '-var', 'source_ami=nope', '-var', 'app_verison=3', 'app.pkr.hcl']),
+      cli(['validate', 'legacy.json']),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       'app.pkr.hcl:22: variable "source_ami" = "nope" fails its validation: The source_ami must be an AMI id',
     );
     expect(r.stderr).toContain('variable "app_verison" is not declared in the template; did you mean "app_version"?');
-    const legacy = await cli(['validate', 'legacy.json']);
     expect(legacy.code).toBe(2);
     expect(legacy.stderr).toContain(
       'legacy.json:4: variable "source_ami" is required (null default); pass -var source_ami=...',
@@ -429,11 +426,10 @@ describe('ami-chroot validate: bad templates name the file, the line and the fix
   });
 
   it('--help documents the commands and the exit codes; a bad flag is exit 2', async () => {
-    const help = await cli(['--help']);
+    const [help, bad] = await Promise.all([cli(['--help']), cli(['build', '--frobnicate', 'x.pkr.hcl'])]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes:\n {2}0 {4}success/);
     for (const c of ['build', 'validate', 'plan', 'cleanup']) expect(help.stdout).toContain(`  ${c} `);
-    const bad = await cli(['build', '--frobnicate', 'x.pkr.hcl']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown option --frobnicate');
   });

@@ -9,24 +9,14 @@ import {
   DescribeImagesCommand,
   RegisterImageCommand,
 } from '@aws-sdk/client-ec2';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import { ConfigError } from '../../src/errors.js';
 import type { Phase } from '../../src/errors.js';
 import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
-import { BUILD_REGION, E2E_REALISTIC_KNOBS, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, E2E_REALISTIC_KNOBS, useE2e } from '../helpers/e2e.js';
 
-let env: E2eEnv;
-beforeAll(async () => {
-  env = await startE2e(E2E_REALISTIC_KNOBS);
-});
-afterEach(async () => {
-  await env.afterEach();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useE2e(E2E_REALISTIC_KNOBS);
 
 const creates = async (): Promise<string[]> =>
   (await env.moto.calls()).map((c) => c.action).filter((a) => /^(Create|Register|Copy|Attach)/.test(a));

@@ -7,24 +7,31 @@
  * still end in a successful build that leaves nothing but its images.
  *
  * EC2's real behaviours are on (the test EC2's `realistic` preset: slow transitions, late
- * attachments, NotFound right after create, stale reads), at half their durations, with polls
+ * attachments, NotFound right after create, stale reads), at a quarter of their durations, with polls
  * tuned to them. Waits then poll a varying number of times, so a "call" of the matrix is a run of
  * consecutive identical calls (same operation and input: one wait's polls, one retried delete),
  * and a fault hits its first.
+ *
+ * The same cases run for `via: 'ebs-direct'` (every EC2 call of the instance-less build, every
+ * phase), with the EBS direct APIs' own faults (throttling, failed blocks, corrupt reads); nothing
+ * may be left there either, nor the working copy in the cache.
+ *
+ * The cases are independent builds: they run concurrently, each on an environment of its own
+ * (its own test EC2, directory, loop devices and cache), {@link LANES} at a time.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { createEbsClient } from '../../src/aws/ebs/blocks.js';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
-import type { BuildAmiOptions, ProvisionFn } from '../../src/pipeline/build-ami.js';
+import type { BuildAmiOptions, BuildResult, ProvisionFn } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
 import { WAIT_KINDS } from '../../src/config/rules/leaves.js';
 import { AmiChrootError } from '../../src/errors.js';
 import type { Phase } from '../../src/errors.js';
-import { BUILD_REGION, E2E_REALISTIC_KNOBS, startE2e } from '../helpers/e2e.js';
+import { BUILD_REGION, E2E_REALISTIC_KNOBS, useE2ePool } from '../helpers/e2e.js';
 import type { E2eEnv, RegionCounts } from '../helpers/e2e.js';
 import { makeEbsSource } from '../helpers/ebs-source.js';
 import type { EbsSource } from '../helpers/ebs-source.js';
@@ -32,17 +39,21 @@ import { motoEc2 } from '../helpers/moto.js';
 
 const COPY_REGION = 'eu-west-1';
 
+/** Builds at once: each on its own environment (test EC2, loop devices), most of a build is waiting. */
+const LANES = 3;
+
 /**
- * EC2's real behaviours at half their durations (stale reads up to 75 ms). A copy takes a few
- * polls, as on EC2, so its wait always sees it pending and follows its snapshots' progress.
+ * EC2's real behaviours at a quarter of their durations (stale reads up to 37.5 ms): the cases
+ * wait on the wall clock, so the scale is most of the matrix's time. A copy takes a few polls
+ * (0.75-1 s), as on EC2, so its wait always sees it pending and follows its snapshots' progress.
  */
-const MATRIX_KNOBS = { ...E2E_REALISTIC_KNOBS, time_scale: 0.5, copy_ms: [3_000, 4_000] };
+const MATRIX_KNOBS = { ...E2E_REALISTIC_KNOBS, time_scale: 0.25, copy_ms: [3_000, 4_000] };
 /**
- * Polls tuned to those durations; half the minimum delay (what a detach waits to confirm a
- * reading) stays longer than a read can lag.
+ * Polls scaled with those durations; half the minimum delay (what a detach waits to confirm a
+ * reading, 75 ms) stays longer than a read can lag.
  */
 const MATRIX_POLLING: NonNullable<BuildConfig['polling']> = {
-  waits: Object.fromEntries(WAIT_KINDS.map((k) => [k, { minDelayMs: 300, maxDelayMs: 1_000 }])),
+  waits: Object.fromEntries(WAIT_KINDS.map((k) => [k, { minDelayMs: 150, maxDelayMs: 500 }])),
 };
 
 /** What makes two calls the same: operation and input (a wait's polls, a retried call). */
@@ -56,45 +67,30 @@ function runs(calls: readonly { name: string; input: unknown }[]): string[] {
   return calls.filter((_, i) => keys[i] !== keys[i - 1]).map((c) => c.name);
 }
 
-/** The call runs of the matrix build, in order, per region (RunInstances is the test's own setup). */
-const CALLS: Record<string, readonly string[]> = {
-  [BUILD_REGION]: [
-    'DescribeImages', // source image
-    'DescribeImageAttribute', // the source's UEFI data (best effort)
-    'DescribeRegions', // region validation
-    'CreateVolume',
-    'DescribeVolumes', // volume available
-    'DescribeInstances', // EC2's attachment names for the allocator
-    'AttachVolume',
-    'DescribeVolumes', // attached
-    'DetachVolume', // early cleanup
-    'DescribeVolumes', // detached
-    'CreateSnapshot',
-    'DescribeSnapshots', // completed
-    'DescribeImages', // forceDeregister lookup
-    'RegisterImage',
-    'DescribeImages', // available
-    'ModifyImageAttribute', // launch permission
-    'ModifyImageAttribute', // product codes
-    'ModifySnapshotAttribute',
-    'EnableImageDeprecation',
-    'DescribeVolumes', // final cleanup: detached?
-    'DeleteVolume', // final cleanup
-  ],
-  [COPY_REGION]: [
-    'DescribeImages', // forceDeregister lookup
-    'CopyImage',
-    'DescribeImages', // pending: names the copy's snapshots
-    'DescribeSnapshots', // the copy's progress
-    'DescribeImages', // available
-    'ModifyImageAttribute',
-    'ModifyImageAttribute',
-    'ModifySnapshotAttribute',
-    'EnableImageDeprecation',
-  ],
-};
-/** Calls made by the final cleanup of a successful build (after the images are final). */
-const FINAL_CLEANUP_FROM = 19;
+/** The call runs from registering the snapshot to the image's last setting, the same for both ways of building. */
+const REGISTER_CALLS: readonly string[] = [
+  'DescribeImages', // forceDeregister lookup
+  'RegisterImage',
+  'DescribeImages', // available
+  'ModifyImageAttribute', // launch permission
+  'ModifyImageAttribute', // product codes
+  'ModifySnapshotAttribute',
+  'EnableImageDeprecation',
+];
+
+/** The region copy's call runs, the same for both ways of building. */
+const COPY_CALLS: readonly string[] = [
+  'DescribeImages', // forceDeregister lookup
+  'CopyImage',
+  'DescribeImages', // pending: names the copy's snapshots
+  'DescribeSnapshots', // the copy's progress
+  'DescribeImages', // available
+  'ModifyImageAttribute',
+  'ModifyImageAttribute',
+  'ModifySnapshotAttribute',
+  'EnableImageDeprecation',
+];
+
 /** Best-effort reads: a failure is logged and the build goes on without that attribute. */
 const TOLERATED = new Set(['DescribeImageAttribute']);
 
@@ -106,48 +102,29 @@ interface Point {
   readonly label: string;
 }
 
-const POINTS: Point[] = Object.entries(CALLS).flatMap(([region, ops]) =>
-  ops.map((op, index) => {
-    const nth = ops.slice(0, index + 1).filter((o) => o === op).length;
-    return { region, op, nth, index, label: `${region} ${op}#${nth}` };
-  }),
-);
-
-const HOST_PHASES: readonly Phase[] = [
-  'identity',
-  'source',
-  'validate',
-  'volume',
-  'attach',
-  'mount',
-  'provision',
-  'unmount',
-  'detach',
-  'register',
-  'copy',
-];
+function pointsOf(calls: Record<string, readonly string[]>): Point[] {
+  return Object.entries(calls).flatMap(([region, ops]) =>
+    ops.map((op, index) => {
+      const nth = ops.slice(0, index + 1).filter((o) => o === op).length;
+      return { region, op, nth, index, label: `${region} ${op}#${nth}` };
+    }),
+  );
+}
 
 const results: { kind: string; point: string; outcome: string }[] = [];
 
-let env: E2eEnv;
-beforeAll(async () => {
-  env = await startE2e(MATRIX_KNOBS);
-});
-afterEach(async () => {
-  await env.afterEach();
-});
-afterAll(async () => {
+const pool = useE2ePool(LANES, MATRIX_KNOBS);
+afterAll(() => {
   const byKind = new Map<string, number>();
   for (const r of results) byKind.set(r.kind, (byKind.get(r.kind) ?? 0) + 1);
   console.log(
     `Fault matrix: ${results.length} cases (${[...byKind].map(([k, n]) => `${k}: ${n}`).join(', ')}); ` +
       `${results.filter((r) => r.outcome.startsWith('ok')).length} passed.\n` +
-      results.map((r) => `  ${r.kind.padEnd(14)} ${r.point.padEnd(34)} ${r.outcome}`).join('\n'),
+      results.map((r) => `  ${r.kind.padEnd(19)} ${r.point.padEnd(34)} ${r.outcome}`).join('\n'),
   );
-  await env?.close();
 });
 
-function matrixConfig(): BuildConfig {
+function matrixConfig(env: E2eEnv): BuildConfig {
   return env.config({
     amiRegions: [COPY_REGION],
     amiUsers: ['111122223333'],
@@ -199,7 +176,7 @@ function throttlingError(): Error {
 }
 
 /** A hard error on the first call of the nth run of the point's operation. */
-function failFirstOfRun(point: Point): void {
+function failFirstOfRun(env: E2eEnv, point: Point): void {
   let seen = 0;
   const faults = env.faults(point.region);
   faults.fail(
@@ -216,156 +193,324 @@ function failFirstOfRun(point: Point): void {
   );
 }
 
-async function expectClean(before: Record<string, RegionCounts>): Promise<void> {
-  await env.assertNothingLeft(before);
-}
-
 /** After a successful build: the work volume is gone and only the images remain. */
-async function expectOnlyImages(
-  before: Record<string, RegionCounts>,
-  result: { images: Record<string, string> },
-): Promise<void> {
+async function expectOnlyImages(env: E2eEnv, before: Record<string, RegionCounts>, result: BuildResult) {
   const after = await env.counts();
   expect(after[BUILD_REGION]!.volumes).toBe(before[BUILD_REGION]!.volumes);
   expect(Object.keys(result.images).sort()).toEqual([BUILD_REGION, COPY_REGION].sort());
 }
 
-async function build(
-  options: Partial<BuildAmiOptions> = {},
-  config: BuildConfig = matrixConfig(),
-  fn: ProvisionFn = provision,
-) {
-  return buildAmi(config, fn, env.options(options));
+function settled<T>(promise: Promise<T>): Promise<{ ok: true; r: T } | { ok: false; e: unknown }> {
+  return promise.then(
+    (r) => ({ ok: true as const, r }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
 }
 
-describe('fault matrix: every AWS call', () => {
-  it('the matrix covers every call the build makes', async () => {
-    const before = await env.counts();
-    const result = await build();
-    for (const region of Object.keys(CALLS)) {
-      expect(runs(env.faults(region).calls), region).toEqual(CALLS[region]);
-    }
-    await expectOnlyImages(before, result);
-    results.push({ kind: 'baseline', point: 'all calls', outcome: 'ok: calls match the matrix' });
-  });
+/** One way of building (`via`), as the matrix drives it. */
+interface Variant {
+  /** The describe title. */
+  readonly title: string;
+  /** Prefix of the result kinds in the summary. */
+  readonly tag: string;
+  /** The call runs of the matrix build, in order, per region. */
+  readonly calls: Record<string, readonly string[]>;
+  /** The build region's calls from this index on are made by the final cleanup of a successful build. */
+  readonly finalCleanupFrom: number;
+  /** Its phases, in order. */
+  readonly phases: readonly Phase[];
+  build(
+    env: E2eEnv,
+    options?: Partial<BuildAmiOptions>,
+    config?: Partial<BuildConfig>,
+    fn?: ProvisionFn,
+  ): Promise<BuildResult>;
+  /** Nothing in moto or on the host (and, for ebs-direct, in the cache's work directory). */
+  expectClean(env: E2eEnv, before: Record<string, RegionCounts>): Promise<void>;
+}
 
-  describe.each(POINTS)('$label', (point) => {
-    it('throttled: the build still succeeds', async () => {
-      const before = await env.counts();
-      // Under the SDK's retry middleware, like a real 503 from EC2.
-      let thrown = false;
-      const remove = onCall(env.ec2(point.region), point, 'retried', () => {
-        if (thrown) return;
-        thrown = true;
-        throw throttlingError();
-      });
+const ATTACH: Variant = {
+  title: 'fault matrix: attach',
+  tag: '',
+  calls: {
+    [BUILD_REGION]: [
+      'DescribeImages', // source image
+      'DescribeImageAttribute', // the source's UEFI data (best effort)
+      'DescribeRegions', // region validation
+      'CreateVolume',
+      'DescribeVolumes', // volume available
+      'DescribeInstances', // EC2's attachment names for the allocator
+      'AttachVolume',
+      'DescribeVolumes', // attached
+      'DetachVolume', // early cleanup
+      'DescribeVolumes', // detached
+      'CreateSnapshot',
+      'DescribeSnapshots', // completed
+      ...REGISTER_CALLS,
+      'DescribeVolumes', // final cleanup: detached?
+      'DeleteVolume', // final cleanup
+    ],
+    [COPY_REGION]: COPY_CALLS,
+  },
+  finalCleanupFrom: 19,
+  phases: [
+    'identity',
+    'source',
+    'validate',
+    'volume',
+    'attach',
+    'mount',
+    'provision',
+    'unmount',
+    'detach',
+    'register',
+    'copy',
+  ],
+  build: (env, options = {}, config = {}, fn = provision) =>
+    buildAmi({ ...matrixConfig(env), ...config }, fn, env.options(options)),
+  expectClean: (env, before) => env.assertNothingLeft(before),
+};
+
+/** What a lane needs for ebs-direct builds: an EBS client and a source with real blocks. */
+interface DirectRig {
+  readonly ebs: EBSClient;
+  readonly source: EbsSource;
+}
+const rigs = new Map<E2eEnv, Promise<DirectRig>>();
+afterAll(async () => {
+  for (const rig of rigs.values()) (await rig.catch(() => undefined))?.ebs.destroy();
+});
+
+/** The environment's ebs-direct rig, made on its first ebs-direct case. */
+function directRig(env: E2eEnv): Promise<DirectRig> {
+  let rig = rigs.get(env);
+  if (!rig) {
+    rig = (async () => {
+      const ebs = createEbsClient(
+        { region: BUILD_REGION, accessKey: 'testing', secretKey: 'testing' },
+        env.moto.endpoint,
+      );
+      const setup = motoEc2(env.moto.endpoint, BUILD_REGION);
       try {
-        const result = await build();
-        expect(thrown).toBe(true);
-        await expectOnlyImages(before, result);
-        results.push({ kind: 'throttle', point: point.label, outcome: 'ok: succeeded' });
+        return { ebs, source: await makeEbsSource(env.dir, { ebs, ec2: setup }, 'matrix-direct-source') };
       } finally {
-        remove();
+        setup.destroy();
       }
-    });
+    })();
+    rigs.set(env, rig);
+  }
+  return rig;
+}
 
-    it('hard error: fails naming the phase and leaves nothing behind', async () => {
-      const before = await env.counts();
-      failFirstOfRun(point);
-      const outcome = await build().then(
-        (r) => ({ ok: true as const, r }),
-        (e: unknown) => ({ ok: false as const, e }),
-      );
-      if (point.region === BUILD_REGION && point.index >= FINAL_CLEANUP_FROM) {
-        // The image is final; the cleanup stack retried the undo and the volume is gone.
-        expect(outcome.ok).toBe(true);
-        if (outcome.ok) await expectOnlyImages(before, outcome.r);
-        results.push({ kind: 'error', point: point.label, outcome: 'ok: cleanup retried, build succeeded' });
-        return;
-      }
-      if (TOLERATED.has(point.op)) {
-        expect(outcome.ok).toBe(true);
-        if (outcome.ok) await expectOnlyImages(before, outcome.r);
-        results.push({ kind: 'error', point: point.label, outcome: 'ok: best-effort read, build succeeded' });
-        return;
-      }
-      expect(outcome.ok).toBe(false);
-      const error = (outcome as { e: unknown }).e;
-      expect(error).toBeInstanceOf(AmiChrootError);
-      expect((error as AmiChrootError).phase).toBeTypeOf('string');
-      expect((error as Error).message + String(((error as Error).cause as Error | undefined)?.message)).toContain(
-        point.op,
-      );
-      await expectClean(before);
-      results.push({
-        kind: 'error',
-        point: point.label,
-        outcome: `ok: failed in ${(error as AmiChrootError).phase}, nothing left`,
-      });
-    });
+const DIRECT: Variant = {
+  title: "fault matrix: via 'ebs-direct'",
+  tag: 'direct ',
+  calls: {
+    [BUILD_REGION]: [
+      'DescribeImages', // source image (no UEFI boot mode: no DescribeImageAttribute)
+      'DescribeRegions', // region validation
+      'DescribeSnapshots', // the uploaded snapshot completed
+      ...REGISTER_CALLS,
+    ],
+    [COPY_REGION]: COPY_CALLS,
+  },
+  finalCleanupFrom: Number.POSITIVE_INFINITY,
+  phases: [
+    'validate',
+    'source',
+    'preflight',
+    'download',
+    'volume',
+    'attach',
+    'mount',
+    'provision',
+    'unmount',
+    'detach',
+    'upload',
+    'register',
+    'copy',
+  ],
+  build: async (env, options = {}, config = {}, fn = provision) => {
+    const { ebs, source } = await directRig(env);
+    const { lockDir: _lockDir, ...base } = matrixConfig(env);
+    return buildAmi(
+      {
+        ...base,
+        via: 'ebs-direct',
+        sourceAmi: source.imageId,
+        mountPartition: '0',
+        cacheDir: join(env.dir, 'cache'),
+        ...config,
+      },
+      fn,
+      {
+        ec2: (region: string) => env.ec2(region),
+        ebs,
+        stateDir: join(env.dir, 'state'),
+        logger: { warn: () => {}, error: () => {} },
+        ...options,
+      },
+    );
+  },
+  expectClean: async (env, before) => {
+    await env.assertNothingLeft(before);
+    expect(await readdir(join(env.dir, 'cache', 'work')).catch(() => [])).toEqual([]);
+  },
+};
 
-    it('abort at this call: rejects with the reason and leaves nothing behind', async () => {
-      const before = await env.counts();
-      const controller = new AbortController();
-      const reason = new Error(`matrix abort at ${point.label}`);
-      const remove = onCall(env.ec2(point.region), point, 'initialize', () => controller.abort(reason));
-      try {
-        const outcome = await build({ signal: controller.signal }).then(
-          (r) => ({ ok: true as const, r }),
-          (e: unknown) => ({ ok: false as const, e }),
-        );
-        expect(controller.signal.aborted).toBe(true);
-        if (point.region === BUILD_REGION && point.index >= FINAL_CLEANUP_FROM) {
-          // Aborting while the final cleanup runs cannot undo a finished build; cleanup completes.
+/**
+ * Runs one case on a free environment: `before` is counted once the environment is ready for
+ * the variant (an ebs-direct lane makes its source on first use, before counting).
+ */
+function onLane(variant: Variant, fn: (env: E2eEnv, before: Record<string, RegionCounts>) => Promise<void>) {
+  return () =>
+    pool.use(async (env) => {
+      if (variant === DIRECT) await directRig(env);
+      await fn(env, await env.counts());
+    });
+}
+
+describe.concurrent.each([ATTACH, DIRECT])('$title', (variant) => {
+  const record = (kind: string, point: string, outcome: string) =>
+    results.push({ kind: `${variant.tag}${kind}`, point, outcome });
+  const final = (point: Point) => point.region === BUILD_REGION && point.index >= variant.finalCleanupFrom;
+
+  it(
+    'the matrix covers every call the build makes',
+    onLane(variant, async (env, before) => {
+      const result = await variant.build(env);
+      for (const region of Object.keys(variant.calls)) {
+        expect(runs(env.faults(region).calls), region).toEqual(variant.calls[region]);
+      }
+      await expectOnlyImages(env, before, result);
+      // Nothing of the build is left on the host either (its loop device is the test's own).
+      await variant.expectClean(env, await env.counts());
+      if (variant === DIRECT) expect(await readdir(join(env.dir, 'cache', 'work'))).toEqual([]);
+      record('baseline', 'all calls', 'ok: calls match the matrix');
+    }),
+  );
+
+  describe.each(pointsOf(variant.calls))('$label', (point) => {
+    it(
+      'hard error: fails naming the phase and leaves nothing behind',
+      onLane(variant, async (env, before) => {
+        failFirstOfRun(env, point);
+        const outcome = await settled(variant.build(env));
+        if (final(point)) {
+          // The image is final; the cleanup stack retried the undo and the volume is gone.
           expect(outcome.ok).toBe(true);
-          if (outcome.ok) await expectOnlyImages(before, outcome.r);
-          results.push({ kind: 'abort', point: point.label, outcome: 'ok: build was final, cleanup completed' });
+          if (outcome.ok) await expectOnlyImages(env, before, outcome.r);
+          record('error', point.label, 'ok: cleanup retried, build succeeded');
+          return;
+        }
+        if (TOLERATED.has(point.op)) {
+          expect(outcome.ok).toBe(true);
+          if (outcome.ok) await expectOnlyImages(env, before, outcome.r);
+          record('error', point.label, 'ok: best-effort read, build succeeded');
           return;
         }
         expect(outcome.ok).toBe(false);
-        expect((outcome as { e: unknown }).e).toBe(reason);
-        await expectClean(before);
-        results.push({ kind: 'abort', point: point.label, outcome: 'ok: aborted, nothing left' });
-      } finally {
-        remove();
-      }
-    });
+        const error = (outcome as { e: unknown }).e;
+        expect(error).toBeInstanceOf(AmiChrootError);
+        expect((error as AmiChrootError).phase).toBeTypeOf('string');
+        expect((error as Error).message + String(((error as Error).cause as Error | undefined)?.message)).toContain(
+          point.op,
+        );
+        await variant.expectClean(env, before);
+        record('error', point.label, `ok: failed in ${(error as AmiChrootError).phase}, nothing left`);
+      }),
+    );
+
+    it(
+      'abort at this call: rejects with the reason and leaves nothing behind',
+      onLane(variant, async (env, before) => {
+        const controller = new AbortController();
+        const reason = new Error(`matrix abort at ${point.label}`);
+        const remove = onCall(env.ec2(point.region), point, 'initialize', () => controller.abort(reason));
+        try {
+          const outcome = await settled(variant.build(env, { signal: controller.signal }));
+          expect(controller.signal.aborted).toBe(true);
+          if (final(point)) {
+            // Aborting while the final cleanup runs cannot undo a finished build; cleanup completes.
+            expect(outcome.ok).toBe(true);
+            if (outcome.ok) await expectOnlyImages(env, before, outcome.r);
+            record('abort', point.label, 'ok: build was final, cleanup completed');
+            return;
+          }
+          expect(outcome.ok).toBe(false);
+          expect((outcome as { e: unknown }).e).toBe(reason);
+          await variant.expectClean(env, before);
+          record('abort', point.label, 'ok: aborted, nothing left');
+        } finally {
+          remove();
+        }
+      }),
+    );
+  });
+
+  describe.each(variant.phases)('%s', (phase) => {
+    it.each(['before', 'after'] as const)(
+      'an error %s it fails the build in that phase and leaves nothing behind',
+      (when) =>
+        onLane(variant, async (env, before) => {
+          const error = await variant
+            .build(env, {
+              hooks: {
+                [when]: (p: Phase) => {
+                  if (p === phase) throw new Error(`matrix: host fault ${when} ${phase}`);
+                },
+              },
+            })
+            .catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(Error);
+          expect((error as Error).message).toBe(`matrix: host fault ${when} ${phase}`);
+          expect((error as { phase?: string }).phase).toBe(phase);
+          await variant.expectClean(env, before);
+          record('host-error', `${when} ${phase}`, 'ok: failed, nothing left');
+        })(),
+    );
+
+    it(
+      'an abort before it rejects with the reason and leaves nothing behind',
+      onLane(variant, async (env, before) => {
+        const controller = new AbortController();
+        const reason = new Error(`matrix abort before ${phase}`);
+        const error = await variant
+          .build(env, {
+            signal: controller.signal,
+            hooks: { before: (p: Phase) => void (p === phase && controller.abort(reason)) },
+          })
+          .catch((e: unknown) => e);
+        expect(error).toBe(reason);
+        await variant.expectClean(env, before);
+        record('host-abort', phase, 'ok: aborted, nothing left');
+      }),
+    );
   });
 });
 
-describe('fault matrix: every host step', () => {
-  describe.each(HOST_PHASES)('%s', (phase) => {
-    it.each(['before', 'after'] as const)(
-      'an error %s it fails the build in that phase and leaves nothing behind',
-      async (when) => {
-        const before = await env.counts();
-        const error = await build({
-          hooks: {
-            [when]: (p: Phase) => {
-              if (p === phase) throw new Error(`matrix: host fault ${when} ${phase}`);
-            },
-          },
-        }).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(Error);
-        expect((error as Error).message).toBe(`matrix: host fault ${when} ${phase}`);
-        expect((error as { phase?: string }).phase).toBe(phase);
-        await expectClean(before);
-        results.push({ kind: 'host-error', point: `${when} ${phase}`, outcome: 'ok: failed, nothing left' });
-      },
+describe.concurrent('fault matrix: attach, what only it has', () => {
+  describe.each(pointsOf(ATTACH.calls))('$label', (point) => {
+    it(
+      'throttled: the build still succeeds',
+      onLane(ATTACH, async (env, before) => {
+        // Under the SDK's retry middleware, like a real 503 from EC2.
+        let thrown = false;
+        const remove = onCall(env.ec2(point.region), point, 'retried', () => {
+          if (thrown) return;
+          thrown = true;
+          throw throttlingError();
+        });
+        try {
+          const result = await ATTACH.build(env);
+          expect(thrown).toBe(true);
+          await expectOnlyImages(env, before, result);
+          results.push({ kind: 'throttle', point: point.label, outcome: 'ok: succeeded' });
+        } finally {
+          remove();
+        }
+      }),
     );
-
-    it('an abort there rejects with the reason and leaves nothing behind', async () => {
-      const before = await env.counts();
-      const controller = new AbortController();
-      const reason = new Error(`matrix abort before ${phase}`);
-      const error = await build({
-        signal: controller.signal,
-        hooks: { before: (p: Phase) => void (p === phase && controller.abort(reason)) },
-      }).catch((e: unknown) => e);
-      expect(error).toBe(reason);
-      await expectClean(before);
-      results.push({ kind: 'host-abort', point: phase, outcome: 'ok: aborted, nothing left' });
-    });
   });
 
   const hostFaults: { name: string; config: Partial<BuildConfig>; phase: Phase }[] = [
@@ -391,265 +536,110 @@ describe('fault matrix: every host step', () => {
     },
     { name: 'the mount fails (bad option)', config: { mountOptions: ['no-such-mount-option'] }, phase: 'mount' },
   ];
-  it.each(hostFaults)('$name: fails in $phase and leaves nothing behind', async ({ config, phase }) => {
-    const before = await env.counts();
-    const error = await build({}, { ...matrixConfig(), ...config }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(AmiChrootError);
-    expect((error as AmiChrootError).phase).toBe(phase);
-    await expectClean(before);
-    results.push({
-      kind: 'host-error',
-      point: JSON.stringify(config).slice(0, 34),
-      outcome: `ok: failed in ${phase}, nothing left`,
-    });
-  });
+  it.each(hostFaults)('$name: fails in $phase and leaves nothing behind', ({ config, phase }) =>
+    onLane(ATTACH, async (env, before) => {
+      const error = await ATTACH.build(env, {}, config).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AmiChrootError);
+      expect((error as AmiChrootError).phase).toBe(phase);
+      await ATTACH.expectClean(env, before);
+      results.push({
+        kind: 'host-error',
+        point: JSON.stringify(config).slice(0, 34),
+        outcome: `ok: failed in ${phase}, nothing left`,
+      });
+    })(),
+  );
 
-  it('a provision that throws with daemons left running fails in provision and leaves nothing behind', async () => {
-    const before = await env.counts();
-    const error = await build({}, matrixConfig(), async (chroot) => {
-      await chroot.sh('sleep 300 >/dev/null 2>&1 & cd /tmp && sleep 300 >/dev/null 2>&1 &');
-      throw new Error('provisioning broke');
-    }).catch((e: unknown) => e);
-    expect((error as AmiChrootError).phase).toBe('provision');
-    await expectClean(before);
-    results.push({ kind: 'host-error', point: 'provision throws + daemons', outcome: 'ok: failed, nothing left' });
-  });
-
-  it('an abort while a command runs inside the chroot stops it and leaves nothing behind', async () => {
-    const before = await env.counts();
-    const controller = new AbortController();
-    const reason = new Error('matrix abort during provision');
-    const error = await build({ signal: controller.signal }, matrixConfig(), async (chroot) => {
-      setTimeout(() => controller.abort(reason), 300);
-      await chroot.sh('sleep 120');
-    }).catch((e: unknown) => e);
-    expect(error).toBe(reason);
-    await expectClean(before);
-    results.push({ kind: 'host-abort', point: 'during a chroot command', outcome: 'ok: aborted, nothing left' });
-  });
-});
-
-/**
- * The same matrix for `via: 'ebs-direct'`: every EC2 call of the instance-less build (an error and
- * an abort at each), every phase (an error before and after it, an abort before it), and the EBS
- * direct APIs' own faults (throttling, failed blocks, corrupt reads). Nothing may be left: no
- * snapshot, image, mount, loop device, journal, nor the working copy in the cache.
- */
-describe("fault matrix: via 'ebs-direct'", () => {
-  /** The EC2 calls of the direct build, in order, per region (the EBS direct calls have knobs). */
-  const DIRECT_CALLS: Record<string, readonly string[]> = {
-    [BUILD_REGION]: [
-      'DescribeImages', // source image (no UEFI boot mode: no DescribeImageAttribute)
-      'DescribeRegions', // region validation
-      'DescribeSnapshots', // the uploaded snapshot completed
-      'DescribeImages', // forceDeregister lookup
-      'RegisterImage',
-      'DescribeImages', // available
-      'ModifyImageAttribute', // launch permission
-      'ModifyImageAttribute', // product codes
-      'ModifySnapshotAttribute',
-      'EnableImageDeprecation',
-    ],
-    [COPY_REGION]: CALLS[COPY_REGION]!,
-  };
-  const DIRECT_POINTS: Point[] = Object.entries(DIRECT_CALLS).flatMap(([region, ops]) =>
-    ops.map((op, index) => {
-      const nth = ops.slice(0, index + 1).filter((o) => o === op).length;
-      return { region, op, nth, index, label: `${region} ${op}#${nth}` };
+  it(
+    'a provision that throws with daemons left running fails in provision and leaves nothing behind',
+    onLane(ATTACH, async (env, before) => {
+      const error = await ATTACH.build(env, {}, {}, async (chroot) => {
+        await chroot.sh('sleep 300 >/dev/null 2>&1 & cd /tmp && sleep 300 >/dev/null 2>&1 &');
+        throw new Error('provisioning broke');
+      }).catch((e: unknown) => e);
+      expect((error as AmiChrootError).phase).toBe('provision');
+      await ATTACH.expectClean(env, before);
+      results.push({ kind: 'host-error', point: 'provision throws + daemons', outcome: 'ok: failed, nothing left' });
     }),
   );
-  const DIRECT_PHASES: readonly Phase[] = [
-    'validate',
-    'source',
-    'preflight',
-    'download',
-    'volume',
-    'attach',
-    'mount',
-    'provision',
-    'unmount',
-    'detach',
-    'upload',
-    'register',
-    'copy',
-  ];
-  let ebs: EBSClient;
-  let source: EbsSource;
 
-  beforeAll(async () => {
-    ebs = createEbsClient({ region: BUILD_REGION, accessKey: 'testing', secretKey: 'testing' }, env.moto.endpoint);
-    const setup = motoEc2(env.moto.endpoint, BUILD_REGION);
-    try {
-      source = await makeEbsSource(env.dir, { ebs, ec2: setup }, 'matrix-direct-source');
-    } finally {
-      setup.destroy();
-    }
-  }, 120_000);
-  afterAll(() => ebs?.destroy());
-
-  function directConfig(): BuildConfig {
-    const { lockDir: _lockDir, ...config } = matrixConfig();
-    return {
-      ...config,
-      via: 'ebs-direct',
-      sourceAmi: source.imageId,
-      mountPartition: '0',
-      cacheDir: join(env.dir, 'cache'),
-    };
-  }
-
-  function directBuild(options: Partial<BuildAmiOptions> = {}, fn: ProvisionFn = provision) {
-    return buildAmi(directConfig(), fn, {
-      ec2: (region: string) => env.ec2(region),
-      ebs,
-      stateDir: join(env.dir, 'state'),
-      logger: { warn: () => {}, error: () => {} },
-      ...options,
-    });
-  }
-
-  /** Nothing in moto, on the host, or in the cache's work directory. */
-  async function expectDirectClean(before: Record<string, RegionCounts>): Promise<void> {
-    await env.assertNothingLeft(before);
-    expect(await readdir(join(env.dir, 'cache', 'work')).catch(() => [])).toEqual([]);
-  }
-
-  it('the matrix covers every EC2 call the build makes; the work file is gone', async () => {
-    const before = await env.counts();
-    const result = await directBuild();
-    for (const region of Object.keys(DIRECT_CALLS))
-      expect(runs(env.faults(region).calls), region).toEqual(DIRECT_CALLS[region]);
-    await expectOnlyImages(before, result);
-    expect(await readdir(join(env.dir, 'cache', 'work'))).toEqual([]);
-    results.push({ kind: 'direct', point: 'all calls', outcome: 'ok: calls match the matrix' });
-  });
-
-  describe.each(DIRECT_POINTS)('$label', (point) => {
-    it('hard error: fails naming the phase and leaves nothing behind', async () => {
-      const before = await env.counts();
-      failFirstOfRun(point);
-      const outcome = await directBuild().then(
-        (r) => ({ ok: true as const, r }),
-        (e: unknown) => ({ ok: false as const, e }),
-      );
-      if (TOLERATED.has(point.op)) {
-        expect(outcome.ok).toBe(true);
-        if (outcome.ok) await expectOnlyImages(before, outcome.r);
-        results.push({ kind: 'direct-error', point: point.label, outcome: 'ok: best-effort read, build succeeded' });
-        return;
-      }
-      expect(outcome.ok).toBe(false);
-      const error = (outcome as { e: unknown }).e;
-      expect(error).toBeInstanceOf(AmiChrootError);
-      expect((error as AmiChrootError).phase).toBeTypeOf('string');
-      await expectDirectClean(before);
-      results.push({
-        kind: 'direct-error',
-        point: point.label,
-        outcome: `ok: failed in ${(error as AmiChrootError).phase}, nothing left`,
-      });
-    });
-
-    it('abort at this call: rejects with the reason and leaves nothing behind', async () => {
-      const before = await env.counts();
+  it(
+    'an abort while a command runs inside the chroot stops it and leaves nothing behind',
+    onLane(ATTACH, async (env, before) => {
       const controller = new AbortController();
-      const reason = new Error(`matrix abort at ${point.label}`);
-      const remove = onCall(env.ec2(point.region), point, 'initialize', () => controller.abort(reason));
-      try {
-        const error = await directBuild({ signal: controller.signal }).catch((e: unknown) => e);
-        expect(controller.signal.aborted).toBe(true);
-        expect(error).toBe(reason);
-        await expectDirectClean(before);
-        results.push({ kind: 'direct-abort', point: point.label, outcome: 'ok: aborted, nothing left' });
-      } finally {
-        remove();
-      }
-    });
-  });
-
-  describe.each(DIRECT_PHASES)('%s', (phase) => {
-    it.each(['before', 'after'] as const)(
-      'an error %s it fails the build in that phase and leaves nothing behind',
-      async (when) => {
-        const before = await env.counts();
-        const error = await directBuild({
-          hooks: {
-            [when]: (p: Phase) => {
-              if (p === phase) throw new Error(`matrix: direct fault ${when} ${phase}`);
-            },
-          },
-        }).catch((e: unknown) => e);
-        expect((error as Error).message).toBe(`matrix: direct fault ${when} ${phase}`);
-        expect((error as { phase?: string }).phase).toBe(phase);
-        await expectDirectClean(before);
-        results.push({ kind: 'direct-host', point: `${when} ${phase}`, outcome: 'ok: failed, nothing left' });
-      },
-    );
-
-    it('an abort before it rejects with the reason and leaves nothing behind', async () => {
-      const before = await env.counts();
-      const controller = new AbortController();
-      const reason = new Error(`matrix abort before ${phase}`);
-      const error = await directBuild({
-        signal: controller.signal,
-        hooks: { before: (p: Phase) => void (p === phase && controller.abort(reason)) },
+      const reason = new Error('matrix abort during provision');
+      const error = await ATTACH.build(env, { signal: controller.signal }, {}, async (chroot) => {
+        setTimeout(() => controller.abort(reason), 300);
+        await chroot.sh('sleep 120');
       }).catch((e: unknown) => e);
       expect(error).toBe(reason);
-      await expectDirectClean(before);
-      results.push({ kind: 'direct-abort', point: phase, outcome: 'ok: aborted, nothing left' });
-    });
-  });
+      await ATTACH.expectClean(env, before);
+      results.push({ kind: 'host-abort', point: 'during a chroot command', outcome: 'ok: aborted, nothing left' });
+    }),
+  );
+});
+
+describe.concurrent("fault matrix: via 'ebs-direct', the EBS direct APIs' faults", () => {
+  const rmCache = (env: E2eEnv) => rm(join(env.dir, 'cache'), { recursive: true, force: true });
 
   it.each([
     ['EBS throttles every call for a while', { ebs_throttle: { actions: '*', burst: 6 } }],
     ['a few blocks fail once', { ebs_fail_blocks: 3 }],
-  ] as const)('%s: the build still succeeds, leaving only its images', async (what, knobs) => {
-    // A cold cache, so the downloads meet the faults too.
-    await rmCache();
-    const before = await env.counts();
-    await env.moto.setKnobs(knobs);
-    try {
-      const result = await directBuild({}, async (chroot) => chroot.writeFile('/etc/matrix', `${what}\n`));
-      await expectOnlyImages(before, result);
-      results.push({ kind: 'direct-ebs', point: what.slice(0, 34), outcome: 'ok: succeeded' });
-    } finally {
-      await env.moto.resetKnobs();
-    }
-  });
+  ] as const)('%s: the build still succeeds, leaving only its images', (what, knobs) =>
+    onLane(DIRECT, async (env) => {
+      // A cold cache, so the downloads meet the faults too.
+      await rmCache(env);
+      const before = await env.counts();
+      await env.moto.setKnobs(knobs);
+      try {
+        const result = await DIRECT.build(env, {}, {}, async (chroot) => chroot.writeFile('/etc/matrix', `${what}\n`));
+        await expectOnlyImages(env, before, result);
+        results.push({ kind: 'direct ebs', point: what.slice(0, 34), outcome: 'ok: succeeded' });
+      } finally {
+        await env.moto.resetKnobs();
+      }
+    })(),
+  );
 
-  it('every block upload fails: fails in upload and leaves nothing behind', async () => {
-    const before = await env.counts();
-    await env.moto.setKnobs({ ebs_fail_blocks: 10_000 });
-    try {
-      const error = await directBuild().catch((e: unknown) => e);
-      expect((error as AmiChrootError).phase).toBe('upload');
-      await expectDirectClean(before);
-      results.push({ kind: 'direct-ebs', point: 'every PutSnapshotBlock fails', outcome: 'ok: failed, nothing left' });
-    } finally {
-      await env.moto.resetKnobs();
-    }
-  });
+  it(
+    'every block upload fails: fails in upload and leaves nothing behind',
+    onLane(DIRECT, async (env, before) => {
+      await env.moto.setKnobs({ ebs_fail_blocks: 10_000 });
+      try {
+        const error = await DIRECT.build(env).catch((e: unknown) => e);
+        expect((error as AmiChrootError).phase).toBe('upload');
+        await DIRECT.expectClean(env, before);
+        results.push({
+          kind: 'direct ebs',
+          point: 'every PutSnapshotBlock fails',
+          outcome: 'ok: failed, nothing left',
+        });
+      } finally {
+        await env.moto.resetKnobs();
+      }
+    }),
+  );
 
-  it('every block read is corrupt: fails in download and leaves nothing behind (no cache entry either)', async () => {
-    await rmCache();
-    const before = await env.counts();
-    await env.moto.setKnobs({ ebs_corrupt_reads: 100_000 });
-    try {
-      const error = await directBuild().catch((e: unknown) => e);
-      expect((error as AmiChrootError).phase).toBe('download');
-      await expectDirectClean(before);
-      expect(await readdir(join(env.dir, 'cache')).catch(() => [])).not.toContain(source.snapshotId);
-      results.push({
-        kind: 'direct-ebs',
-        point: 'every GetSnapshotBlock corrupt',
-        outcome: 'ok: failed, nothing left',
-      });
-    } finally {
-      await env.moto.resetKnobs();
-    }
-  });
-
-  async function rmCache(): Promise<void> {
-    await rm(join(env.dir, 'cache'), { recursive: true, force: true });
-  }
+  it(
+    'every block read is corrupt: fails in download and leaves nothing behind (no cache entry either)',
+    onLane(DIRECT, async (env) => {
+      await rmCache(env);
+      const before = await env.counts();
+      await env.moto.setKnobs({ ebs_corrupt_reads: 100_000 });
+      try {
+        const error = await DIRECT.build(env).catch((e: unknown) => e);
+        expect((error as AmiChrootError).phase).toBe('download');
+        await DIRECT.expectClean(env, before);
+        const { source } = await directRig(env);
+        expect(await readdir(join(env.dir, 'cache')).catch(() => [])).not.toContain(source.snapshotId);
+        results.push({
+          kind: 'direct ebs',
+          point: 'every GetSnapshotBlock corrupt',
+          outcome: 'ok: failed, nothing left',
+        });
+      } finally {
+        await env.moto.resetKnobs();
+      }
+    }),
+  );
 });

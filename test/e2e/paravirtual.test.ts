@@ -6,23 +6,21 @@ import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSnapshotCommand, CreateVolumeCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
 import { run } from '../../src/host/exec.js';
 import { attachLoop } from '../../src/host/loop.js';
 import { readMountInfo } from '../../src/host/mounts.js';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import type { BuildAmiOptions } from '../../src/pipeline/build-ami.js';
-import { BUILD_REGION, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, useE2e } from '../helpers/e2e.js';
 
-let env: E2eEnv;
+const env = useE2e();
 let pvImage: string;
 /** A busybox filesystem on the whole file: the disk of a paravirtual image. */
 let wholeDisk: string;
 
 beforeAll(async () => {
-  env = await startE2e();
   wholeDisk = join(env.dir, 'pv-base.img');
   await makeBusyboxImage(wholeDisk, { sizeMiB: 64, partitioned: false });
   const ec2 = env.ec2(BUILD_REGION);
@@ -40,12 +38,6 @@ beforeAll(async () => {
     }),
   );
   pvImage = image.ImageId!;
-});
-afterEach(async () => {
-  await env.afterEach();
-});
-afterAll(async () => {
-  await env?.close();
 });
 
 /** Maps each attached volume to a fresh copy of the whole-disk image, without partition scan. */

@@ -5,28 +5,18 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CopyImageCommand, DeregisterImageCommand } from '@aws-sdk/client-ec2';
 import { formatPlan, planBuild } from '../../src/pipeline/plan.js';
 import type { PlanBuildOptions } from '../../src/pipeline/plan.js';
 import { ConfigError } from '../../src/errors.js';
 import type { BuildConfig } from '../../src/config/types.js';
-import { BUILD_REGION, COPY_REGIONS, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, COPY_REGIONS, useE2e } from '../helpers/e2e.js';
 import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
 
 const MUTATING = /^(Create|Register|Copy|Attach|Modify|Delete|Deregister|Detach|Enable|Disable|Run|Put|Start|Complete)/;
 
-let env: E2eEnv;
-beforeAll(async () => {
-  env = await startE2e();
-});
-afterEach(async () => {
-  await env.afterEach();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useE2e();
 
 /** planBuild's options: the e2e wiring without what only a real build uses. */
 function planOptions(): PlanBuildOptions {

@@ -1,26 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { cleanupOrphans } from '../../src/pipeline/cleanup-orphans.js';
-import { BUILD_REGION, processesUnder, startE2e } from '../helpers/e2e.js';
-import type { E2eEnv } from '../helpers/e2e.js';
+import { BUILD_REGION, processesUnder, useE2e } from '../helpers/e2e.js';
 import { MOTO_SOURCE_AMIS } from '../helpers/moto.js';
 import { findLeaks } from '../helpers/loop.js';
 
-let env: E2eEnv;
+const env = useE2e();
 let child: ChildProcess | undefined;
-beforeAll(async () => {
-  env = await startE2e();
-});
-afterEach(async () => {
+afterEach(() => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   child = undefined;
-  await env.afterEach();
-});
-afterAll(async () => {
-  await env?.close();
 });
 
 /** Starts the child build and resolves once it is inside provision. */

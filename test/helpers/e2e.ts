@@ -17,9 +17,15 @@
  *   under the test dir, no live lock reservation, and no journal.
  * - `env.afterEach()`: detaches the loop devices the resolver made (the test owns them), resets faults.
  * - `env.close()` (in `afterAll`): stops moto, removes the temp dir.
+ * - `useE2e(knobs?)`: all of the above wired into the suite's hooks (start in `beforeAll`,
+ *   `afterEach`, `close` in `afterAll`); returns the environment, usable from the first test on.
+ * - `useE2ePool(size, knobs?)`: `size` such environments, each with its own test EC2 and
+ *   directory; `pool.use(fn)` lends one to `fn` alone and resets it afterwards, so independent
+ *   cases run concurrently (`describe.concurrent`) without seeing each other's resources.
  */
 import { copyFile, mkdir, readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
@@ -212,4 +218,71 @@ export async function startE2e(knobs: Readonly<Record<string, unknown>> = E2E_KN
     await testDir.cleanup().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * One environment for the suite: started in `beforeAll`, reset after each test, closed in
+ * `afterAll`. The returned object stands for it (it throws if used before `beforeAll` ran).
+ */
+export function useE2e(knobs: Readonly<Record<string, unknown>> = E2E_KNOBS): E2eEnv {
+  let env: E2eEnv | undefined;
+  beforeAll(async () => {
+    env = await startE2e(knobs);
+  });
+  afterEach(async () => {
+    await env?.afterEach();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  return new Proxy({} as E2eEnv, {
+    get: (_, key) => {
+      if (!env) throw new Error('The e2e environment is used before beforeAll started it.');
+      return Reflect.get(env, key) as unknown;
+    },
+  });
+}
+
+/** Environments lent out one test at a time: see {@link useE2ePool}. */
+export interface E2ePool {
+  /**
+   * Runs `fn` on a free environment (waiting for one if all are lent), then resets it as
+   * `afterEach` would, pass or fail.
+   */
+  use<T>(fn: (env: E2eEnv) => Promise<T>): Promise<T>;
+}
+
+/**
+ * `size` environments for the suite, started in `beforeAll` and closed in `afterAll`.
+ * Each case borrows one through `use`, so the cases of a `describe.concurrent` run `size` at a
+ * time; a case owns its environment while it runs, so counts and leak checks stay exact.
+ */
+export function useE2ePool(size: number, knobs: Readonly<Record<string, unknown>> = E2E_KNOBS): E2ePool {
+  const free: E2eEnv[] = [];
+  const waiting: ((env: E2eEnv) => void)[] = [];
+  const all: E2eEnv[] = [];
+  beforeAll(async () => {
+    // One after another: concurrent `losetup --find --show` calls can race (one printed nothing).
+    for (let i = 0; i < size; i++) all.push(await startE2e(knobs));
+    free.push(...all);
+  }, 60_000 * size);
+  afterAll(async () => {
+    await Promise.all(all.map((env) => env.close()));
+  });
+  const release = (env: E2eEnv): void => {
+    const next = waiting.shift();
+    if (next) next(env);
+    else free.push(env);
+  };
+  return {
+    use: async (fn) => {
+      if (all.length === 0) throw new Error('The e2e pool is used before beforeAll started it.');
+      const env = free.pop() ?? (await new Promise<E2eEnv>((resolve) => waiting.push(resolve)));
+      try {
+        return await fn(env);
+      } finally {
+        await env.afterEach().finally(() => release(env));
+      }
+    },
+  };
 }

@@ -1,7 +1,8 @@
 import { DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
 import type { Image } from '@aws-sdk/client-ec2';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { waitCopyAvailable } from '../../../src/aws/copy-wait.js';
+import { DEFAULT_WAIT_POLICIES, DELAY_JITTER } from '../../../src/aws/poll-policy.js';
 import { WaitFailedError } from '../../../src/errors.js';
 import { toCtx } from '../../../src/internal/ctx.js';
 import type { ProgressEvent } from '../../../src/types.js';
@@ -54,16 +55,25 @@ describe('waitCopyAvailable', () => {
     expect(states.some((s) => /^pending \(\d+%\)$/.test(s))).toBe(true);
   });
 
-  it('polls the image alone when it names no snapshot, and sees a 3 s copy within a second', async () => {
-    const { ec2, ctx, clock } = setup();
-    const start = clock.now();
-    ec2.mock.on(DescribeImagesCommand).callsFake(() => ({
-      Images: [{ ImageId: 'ami-copy', State: clock.now() - start >= 3_000 ? 'available' : 'pending' }],
-    }));
-    await waitCopyAvailable(ec2.client, 'ami-copy', ctx, 'eu-west-1', { clock }, start);
-    expect(clock.now() - start - 3_000).toBeLessThanOrEqual(1_000);
-    expect(ec2.names().every((n) => n === 'DescribeImages')).toBe(true);
-  });
+  // The image schedule starts at the shortest delay, jittered by DELAY_JITTER either way: a copy
+  // that ends between two polls is seen at the next, whatever the jitter draws. Both extremes
+  // are pinned; with the smallest delays the second poll lands just before the 3 s mark.
+  it.each([0, 0.5, 0.999])(
+    'polls the image alone when it names no snapshot, and sees a 3 s copy within one shortest delay (jitter draw %s)',
+    async (draw) => {
+      vi.spyOn(Math, 'random').mockReturnValue(draw);
+      const { ec2, ctx, clock } = setup();
+      const start = clock.now();
+      ec2.mock.on(DescribeImagesCommand).callsFake(() => ({
+        Images: [{ ImageId: 'ami-copy', State: clock.now() - start >= 3_000 ? 'available' : 'pending' }],
+      }));
+      await waitCopyAvailable(ec2.client, 'ami-copy', ctx, 'eu-west-1', { clock }, start);
+      const shortest = DEFAULT_WAIT_POLICIES.copyAvailable.minDelayMs;
+      expect(clock.now() - start - 3_000).toBeLessThanOrEqual(shortest * (1 + DELAY_JITTER));
+      expect(ec2.names().every((n) => n === 'DescribeImages')).toBe(true);
+      expect(ec2.names().length).toBeLessThanOrEqual(4);
+    },
+  );
 
   it("fails at once when the copy's snapshot goes to error (a KMS key the region cannot use)", async () => {
     const { ec2, ctx, clock } = setup();
