@@ -16,9 +16,10 @@ import type { ConfigIssue } from '../errors.js';
 import type { Undo } from '../internal/cleanup-stack.js';
 import type { BuildConfig, ResolvedConfig } from '../config/types.js';
 import { regionFromConfigOrEnv } from '../aws/clients.js';
-import { EBS_BLOCK_SIZE, createEbsClient, isZeroBlock } from '../aws/ebs/blocks.js';
+import { createEbsClient } from '../aws/ebs/blocks.js';
 import type { EbsProvider } from '../aws/ebs/blocks.js';
 import { cacheSnapshot } from '../aws/ebs/cache.js';
+import { changedBlocks } from '../aws/ebs/changes.js';
 import type { CachedSnapshot } from '../aws/ebs/cache.js';
 import { uploadSnapshot } from '../aws/ebs/upload.js';
 import type { UploadedSnapshot } from '../aws/ebs/upload.js';
@@ -114,39 +115,6 @@ export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, opti
       message: "is required with via: 'ebs-direct' (there is no instance to ask): set region or AWS_REGION",
     });
   if (issues.length > 0) throw new ConfigError(issues);
-}
-
-/**
- * The blocks of `work` that differ from the cached source: a byte comparison (a block rewritten
- * with its old content is unchanged), skipping the source read where the source block is a hole
- * (its checksum is absent) and the work block is zeros. From scratch: every non-zero block.
- * @internal
- */
-export async function changedBlocks(work: string, source: CachedSnapshot | undefined): Promise<number[]> {
-  const size = (await stat(work)).size;
-  const count = Math.ceil(size / EBS_BLOCK_SIZE);
-  const w = await open(work, 'r');
-  const s = source ? await open(source.file, 'r') : undefined;
-  const a = Buffer.alloc(EBS_BLOCK_SIZE);
-  const b = Buffer.alloc(EBS_BLOCK_SIZE);
-  const changed: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      a.fill(0);
-      await w.read(a, 0, EBS_BLOCK_SIZE, i * EBS_BLOCK_SIZE);
-      if (!s || !source?.checksums.has(i)) {
-        if (!isZeroBlock(a)) changed.push(i);
-        continue;
-      }
-      b.fill(0);
-      await s.read(b, 0, EBS_BLOCK_SIZE, i * EBS_BLOCK_SIZE);
-      if (!a.equals(b)) changed.push(i);
-    }
-  } finally {
-    await w.close();
-    await s?.close();
-  }
-  return changed;
 }
 
 /**
@@ -283,8 +251,11 @@ function uploadChanges(
 ): Promise<{ uploaded: UploadedSnapshot; changed: number }> {
   const { cfg, run } = b;
   return run.step('upload', async () => {
-    const changed = await changedBlocks(file, cached);
-    run.ctx.logger.info(`${changed.length} block(s) differ from ${cached ? cached.snapshotId : 'an empty disk'}`);
+    const scan = await changedBlocks(file, cached, run.ctx);
+    const changed = scan.changed;
+    run.ctx.logger.info(
+      `${changed.length} block(s) differ from ${cached ? cached.snapshotId : 'an empty disk'} (${scan.examined} of ${scan.total} read)`,
+    );
     const concurrency = b.options.ebsConcurrency;
     const uploaded = await uploadSnapshot(
       {
