@@ -9,11 +9,12 @@
  * @packageDocumentation
  */
 import { constants } from 'node:fs';
-import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ConfigIssue } from '../errors.js';
 import type { Undo } from '../internal/cleanup-stack.js';
+import type { Logger } from '../types.js';
 import type { BuildConfig, ResolvedConfig } from '../config/types.js';
 import { regionFromConfigOrEnv } from '../aws/clients.js';
 import { createEbsClient } from '../aws/ebs/blocks.js';
@@ -131,6 +132,40 @@ export function directMountOptions(options: readonly string[]): readonly string[
   return chosen ? options : [...options, 'noatime'];
 }
 
+/**
+ * Files smaller than this many file system blocks are allocated from ext4's shared per-CPU pools
+ * (`mb_stream_req`; the kernel's default is 16, i.e. 64 KiB with 4 KiB blocks). 256 MiB in 4 KiB
+ * blocks: every file a provision typically writes.
+ */
+const PACKED_STREAM_BLOCKS = 65_536;
+
+/**
+ * Packs the working copy's new files together: ext4 gives a file above `mb_stream_req` blocks its
+ * own preallocation window, rounded up to a power of two, and the unused rest of each window is a
+ * gap. A 512 KiB block that holds a new file's tail and a gap is uploaded whole; with every file
+ * allocated from the shared pools, files are laid end to end and fill the blocks they touch (the
+ * benchmark: 1.25x of the data written to 1.15x). A sysfs knob of this mount only: nothing is
+ * written into the image, and other file systems (no `/sys/fs/ext4/<device>`) are left alone.
+ * @internal
+ */
+export async function packExt4Allocations(
+  mountedDevice: string,
+  logger: Pick<Logger, 'debug' | 'warn'>,
+  sysfs = '/sys/fs/ext4',
+): Promise<boolean> {
+  const knob = join(sysfs, basename(await realpath(mountedDevice).catch(() => mountedDevice)), 'mb_stream_req');
+  try {
+    await writeFile(knob, String(PACKED_STREAM_BLOCKS));
+  } catch (error) {
+    // Not ext4 (no such knob): nothing to do. Anything else costs upload size only.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn(`Could not set ${knob} (${(error as Error).message}); the upload may be larger`);
+    return false;
+  }
+  logger.debug(`${knob} = ${PACKED_STREAM_BLOCKS}: new files packed end to end`);
+  return true;
+}
+
 /** The EBS client of the build region: the caller's, or one made from the config's access options. */
 function ebsOf(b: AmiRun, region: string): EbsProvider {
   if (b.options.ebs) return b.options.ebs;
@@ -220,6 +255,7 @@ async function provisionWorkFile(
   // As on the attach path: the AMI's type decides whether the root is partition 1 or the whole disk.
   const virtualizationType = cfg.amiVirtualizationType ?? p.source?.virtualizationType;
   const { mounted, unmount } = await mountStep(run, chroot, loop.device, { ...b, virtualizationType });
+  await packExt4Allocations(mounted.mountedDevice, run.ctx.logger);
   const info: BuildInfo = {
     buildId: cfg.buildId,
     region: p.region,
