@@ -92,8 +92,34 @@ export function directRegion(cfg: Pick<ResolvedConfig, 'region'>, env: BuildAmiO
 }
 
 /**
+ * `customEndpointEc2` moves the EC2 calls only: the EBS direct APIs are another service with their
+ * own endpoint (`ebs.<region>.amazonaws.com`), so a build with an EC2 endpoint and nothing saying
+ * where EBS is would read and write snapshots in AWS itself while registering images elsewhere.
+ * Where EBS is: `options.ebs` (a client from `createEbsClient(access, endpoint)`), or the SDK's own
+ * `AWS_ENDPOINT_URL_EBS` / `AWS_ENDPOINT_URL` (read by the EBS client the build makes).
+ * @internal
+ */
+export function ebsEndpointIssue(
+  cfg: Pick<ResolvedConfig, 'customEndpointEc2'>,
+  options: Pick<BuildAmiOptions, 'ebs'>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ConfigIssue | undefined {
+  if (cfg.customEndpointEc2 === undefined || options.ebs !== undefined) return undefined;
+  if (env['AWS_ENDPOINT_URL_EBS'] || env['AWS_ENDPOINT_URL']) return undefined;
+  return {
+    path: 'customEndpointEc2',
+    value: cfg.customEndpointEc2,
+    message:
+      "moves the EC2 calls only; with via: 'ebs-direct' the EBS direct APIs need their endpoint too: " +
+      'set AWS_ENDPOINT_URL_EBS (the same URL for an emulator that serves both), or pass options.ebs ' +
+      '(createEbsClient(access, endpoint) from ami-chroot/aws)',
+  };
+}
+
+/**
  * Refuses, before any side effect, what `via: 'ebs-direct'` cannot honour: options of an attached
- * volume, and a missing region (there is no IMDS to ask). Every problem in one ConfigError.
+ * volume, a missing region (there is no IMDS to ask), an EC2 endpoint without an EBS one. Every
+ * problem in one ConfigError.
  * @internal
  */
 export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, options: BuildAmiOptions): void {
@@ -109,6 +135,8 @@ export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, opti
         value: key === 'resolveDevice' ? '[function]' : options[key as keyof BuildAmiOptions],
         message: why(reason),
       });
+  const ebsEndpoint = ebsEndpointIssue(cfg, options);
+  if (ebsEndpoint) issues.push(ebsEndpoint);
   if (directRegion(cfg, options.env) === undefined)
     issues.push({
       path: 'region',

@@ -349,6 +349,18 @@ describe("buildAmi via: 'ebs-direct'", () => {
     await expect(readdir(cacheDir)).rejects.toThrow(/ENOENT/);
   });
 
+  it('refuses an EC2 endpoint with nothing saying where the EBS direct APIs are, before any call', async () => {
+    await moto.resetCalls();
+    const { ebs: _ebs, ...withoutEbs } = options();
+    const error = await buildAmi(config({ customEndpointEc2: moto.endpoint }), () => {}, withoutEbs).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.path)).toEqual(['customEndpointEc2']);
+    expect((error as Error).message).toMatch(/AWS_ENDPOINT_URL_EBS/);
+    expect(await moto.calls()).toEqual([]);
+  });
+
   it('refuses a build without a region (there is no instance to ask)', async () => {
     const error = await buildAmi(config({}, ['region']), () => {}, options({ env: {} })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);

@@ -1,12 +1,13 @@
 /**
  * The `via: 'ebs-direct'` helpers that need no EC2: the ext4 allocation knob of the working copy's
- * mount (a sysfs tree stood in by a directory).
+ * mount (a sysfs tree stood in by a directory), and the EBS endpoint check.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EBSClient } from '@aws-sdk/client-ebs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packExt4Allocations } from '../../../src/pipeline/build-direct.js';
+import { ebsEndpointIssue, packExt4Allocations } from '../../../src/pipeline/build-direct.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -45,5 +46,33 @@ describe('packExt4Allocations', () => {
     const log = logger();
     expect(await packExt4Allocations('/dev/loop9', log, sysfs)).toBe(false);
     expect(log.warnings.join('\n')).toMatch(/mb_stream_req.*the upload may be larger/);
+  });
+});
+
+describe('ebsEndpointIssue', () => {
+  const endpoint = 'https://ec2.example.internal';
+
+  it('refuses an EC2 endpoint with nothing saying where EBS is, naming the option and the fixes', () => {
+    const issue = ebsEndpointIssue({ customEndpointEc2: endpoint }, {}, {});
+    expect(issue?.path).toBe('customEndpointEc2');
+    expect(issue?.value).toBe(endpoint);
+    expect(issue?.message).toMatch(/AWS_ENDPOINT_URL_EBS/);
+    expect(issue?.message).toMatch(/options\.ebs/);
+  });
+
+  it('accepts an EBS client, the SDK endpoint variables, or no EC2 endpoint at all', () => {
+    const ebs = new EBSClient({ region: 'us-east-1' });
+    try {
+      expect(ebsEndpointIssue({ customEndpointEc2: endpoint }, { ebs }, {})).toBeUndefined();
+    } finally {
+      ebs.destroy();
+    }
+    expect(
+      ebsEndpointIssue({ customEndpointEc2: endpoint }, {}, { AWS_ENDPOINT_URL_EBS: 'http://127.0.0.1:1' }),
+    ).toBeUndefined();
+    expect(ebsEndpointIssue({ customEndpointEc2: endpoint }, {}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' })).toBe(
+      undefined,
+    );
+    expect(ebsEndpointIssue({ customEndpointEc2: undefined }, {}, {})).toBeUndefined();
   });
 });
