@@ -132,9 +132,9 @@ export async function changedBlocks(work: string, source: ChangeSource | undefin
       const first = candidates[k]!;
       let n = 1;
       while (n < RUN && candidates[k + n] === first + n) n++;
-      await readRun(w, a, first, n);
       const withSource = s && [...Array(n).keys()].some((j) => source!.checksums.has(first + j));
-      if (withSource) await readRun(s, b, first, n);
+      // Both files at once: the two reads overlap on the thread pool.
+      await Promise.all([readRun(w, a, first, n), withSource ? readRun(s, b, first, n) : undefined]);
       for (let j = 0; j < n; j++) {
         const at = j * EBS_BLOCK_SIZE;
         const block = a.subarray(at, at + EBS_BLOCK_SIZE);
