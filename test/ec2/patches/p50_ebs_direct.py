@@ -25,6 +25,7 @@ Knobs:
 - `ebs_throttle`: `{"actions": ["PutSnapshotBlock", ...] or "*", "burst": N}`: the next N matching
   EBS direct calls answer `RequestThrottledException` (HTTP 400, as EBS does).
 - `ebs_fail_blocks`: N: the next N `PutSnapshotBlock` calls answer `InternalServerException` (500).
+- `ebs_fail_reads`: N: the next N `GetSnapshotBlock` calls answer `InternalServerException` (500).
 - `ebs_corrupt_reads`: N: the next N `GetSnapshotBlock` answers carry one flipped byte (the
   checksum header stays the true one), as a damaged transfer would.
 - `ebs_complete_ms`: how long a completed snapshot stays `pending` after `CompleteSnapshot`.
@@ -365,6 +366,12 @@ def apply(knobs) -> None:
         block = snap.blocks.get(index)
         if block is None or block.token != token:
             raise _validation(f"The block token is not valid for block {index} of {snapshot_id}.", "INVALID_BLOCK_TOKEN")
+        with _lock:
+            fails = int(knobs.get("ebs_fail_reads", 0) or 0)
+            if fails > 0:
+                knobs.merge({"ebs_fail_reads": fails - 1})
+        if fails > 0:
+            raise _Fail(500, "InternalServerException", "An internal error occurred (ebs_fail_reads).")
         data = _blocks.get(block.offset)
         with _lock:
             corrupt = int(knobs.get("ebs_corrupt_reads", 0) or 0)

@@ -311,6 +311,18 @@ describe('uploadSnapshot and downloadSnapshot', () => {
     await up.delete();
   });
 
+  it('retries throttled and failed reads; the image read back is whole', async () => {
+    const file = await image('flaky-reads.raw', 64, [2, 4, 6, 8]);
+    const up = await uploadSnapshot({ file, buildId: buildId() }, { ebs, ec2 });
+    await moto.setKnobs({ ebs_fail_reads: 2, ebs_throttle: { actions: ['GetSnapshotBlock'], burst: 3 } });
+    const back = join(dir, 'flaky-reads.back.raw');
+    const down = await downloadSnapshot({ snapshotId: up.snapshotId, file: back }, { ebs });
+    expect(down.transfer).toMatchObject({ throttled: 3, retried: 2 });
+    expect(down.blocksDownloaded).toBe(4);
+    expect(await sha(back)).toBe(await sha(file));
+    await up.delete();
+  });
+
   it('resumes an interrupted download: verified blocks are kept, only the rest is fetched', async () => {
     const blocks = Array.from({ length: 40 }, (_, i) => i * 3);
     const file = await image('resume.raw', 64, blocks);
