@@ -77,7 +77,7 @@ export async function ebsFor(
  * ```
  * @param access - the same access options as {@link createAwsClients}; `customEndpointEc2` is not used:
  *   EBS direct is another service with its own endpoint
- * @param endpoint - an EBS direct endpoint (the test EC2 serves both on one port). @defaultValue the
+ * @param endpoint - an EBS direct endpoint (the test EC2 serves both on one port); without it the
  *   SDK's: `AWS_ENDPOINT_URL_EBS`, `AWS_ENDPOINT_URL`, the profile's `services` section, else AWS's
  * @public
  */
