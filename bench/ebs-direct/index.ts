@@ -10,27 +10,33 @@
  *   and renamed, the status database rewritten after each package, and 300 of the image's files
  *   read (as maintainer scripts and ld.so do). "Changed data" is the bytes the provision wrote;
  *   the upload is the 512 KiB blocks whose content differs from the source (target: within 1.2x).
- *   Run twice: with `relatime` (the kernel default, what the build used before) and with the
- *   build's default (`noatime`). For each, the changed 4 KiB pages of the file system and how they
- *   spread over the 512 KiB blocks;
+ *   Run as builds did before (`relatime`, then `noatime`, each with ext4's default allocation:
+ *   the provision puts `mb_stream_req` back to 16), with the build's defaults (`noatime`, packed
+ *   allocation), and with the defaults for a LARGE_CHANGE_MIB (default 100) install. For each: the
+ *   changed 4 KiB pages (file and directory data, or ext4 metadata by kind: journal, inode table,
+ *   bitmaps, superblock and group descriptors), the changed 512 KiB blocks with new data against
+ *   the fewest that could hold it, and those holding only metadata (what the surplus is made of);
+ *   the change detection's blocks read and time, the whole-image scan it replaced against now;
  * - the same provision built the attach way (`via: 'attach'`, the test EC2 with instant states):
  *   wall time;
  * - upload throughput against concurrency (1, 4, 16, 64), same 128 blocks each time.
  *
- *   sudo npx tsx bench/ebs-direct/index.ts            (SIZE_MIB, FILL_MIB, CHANGE_MIB override)
+ *   sudo npx tsx bench/ebs-direct/index.ts   (SIZE_MIB, FILL_MIB, CHANGE_MIB, LARGE_CHANGE_MIB override)
  *
  * Disk: the source, its cache entry, the working copy and the test EC2's block store, each about
  * FILL_MIB; all in one temp directory (and the server's unlinked file), removed at the end.
  * Throughput and wall times are the test EC2's on this machine (Python, loopback), not AWS's.
  */
-import { randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import { RegisterImageCommand } from '@aws-sdk/client-ec2';
-import { EBS_BLOCK_SIZE, createEbsClient } from '../../src/aws/ebs/blocks.js';
+import { EBS_BLOCK_SIZE, createEbsClient, isZeroBlock } from '../../src/aws/ebs/blocks.js';
 import { cacheSnapshot } from '../../src/aws/ebs/cache.js';
+import type { CachedSnapshot } from '../../src/aws/ebs/cache.js';
+import { changedBlocks } from '../../src/aws/ebs/changes.js';
+import { toCtx } from '../../src/internal/ctx.js';
 import { uploadSnapshot } from '../../src/aws/ebs/upload.js';
 import { run } from '../../src/host/exec.js';
 import { attachLoop } from '../../src/host/loop.js';
@@ -39,13 +45,16 @@ import { buildAmi } from '../../src/pipeline/build-ami.js';
 import type { BuildAmiOptions, BuildResult } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
 import { motoEc2, startBuildHost, startMoto } from '../../fixtures/moto.js';
-import { createRng } from '../lib/prng.js';
+import { changeBreakdown, ext4Map } from './ext4-map.js';
+import type { ChangeBreakdown } from './ext4-map.js';
+import { installPackages, makeSource } from './workload.js';
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
 const SIZE_MIB = Number(process.env['SIZE_MIB'] ?? 2048);
 const FILL_MIB = Number(process.env['FILL_MIB'] ?? 600);
 const CHANGE_MIB = Number(process.env['CHANGE_MIB'] ?? 20);
+const LARGE_CHANGE_MIB = Number(process.env['LARGE_CHANGE_MIB'] ?? 100);
 const REGION = 'us-east-1';
 const quiet = { warn: () => {}, error: () => {} };
 
@@ -53,106 +62,51 @@ function row(label: string, value: string | number): void {
   console.log(`| ${label.padEnd(66)} | ${String(value).padStart(14)} |`);
 }
 
-/** Random (incompressible) bytes. */
-const noise = (length: number): Buffer => randomFillSync(Buffer.alloc(length));
-
-/** The source: an ext4 file system whose itables are initialised (as a booted image's are), FILL_MIB of files. */
-async function makeSource(file: string, mnt: string): Promise<void> {
-  await writeFile(file, '');
-  await truncate(file, SIZE_MIB * MiB);
-  await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-E', 'lazy_itable_init=0,lazy_journal_init=0', file]);
-  const loop = await attachLoop(file, { stateDir: false });
-  try {
-    await mkdir(mnt, { recursive: true });
-    await run('mount', [loop.device, mnt]);
-    try {
-      const rng = createRng(7, 'ebs-direct-source');
-      let left = FILL_MIB * MiB;
-      for (let d = 0; left > 0; d++) {
-        const dir = join(mnt, 'usr', 'share', `pkg${d}`);
-        await mkdir(dir, { recursive: true });
-        for (let f = 0; f < 40 && left > 0; f++) {
-          const size = Math.min(left, rng.int(1, 64) * 16 * 1024);
-          await writeFile(join(dir, `file${f}`), noise(size));
-          left -= size;
-        }
-      }
-      await mkdir(join(mnt, 'var', 'lib', 'dpkg'), { recursive: true });
-      await writeFile(join(mnt, 'var', 'lib', 'dpkg', 'status'), 'Package: base\nStatus: install ok installed\n\n');
-    } finally {
-      await run('umount', [mnt]);
-    }
-  } finally {
-    await loop.detach();
-  }
-}
-
 /**
- * A package install as dpkg does it, on the mounted file system: new files written under a
- * temporary name and renamed, the status file rewritten after each package, existing files read.
- * Returns the bytes written.
+ * The change detection the build used before (kept here as the reference): every block of the
+ * working copy read, each compared with the source's. Returns the changed block count.
  */
-async function installPackages(root: string, seed: number): Promise<number> {
-  const rng = createRng(seed, 'ebs-direct-provision');
-  let written = 0;
-  const existing = (await readdir(join(root, 'usr', 'share'))).filter((n) => n.startsWith('pkg'));
-  for (let i = 0; i < 300; i++) {
-    const dir = join(root, 'usr', 'share', existing[rng.int(0, existing.length - 1)]!);
-    const names = await readdir(dir);
-    await readFile(join(dir, names[rng.int(0, names.length - 1)]!));
-  }
-  const status = join(root, 'var', 'lib', 'dpkg', 'status');
-  let left = CHANGE_MIB * MiB;
-  for (let p = 0; left > 0; p++) {
-    const dir = join(root, 'usr', 'lib', `new-pkg${seed}-${p}`);
-    await mkdir(dir, { recursive: true });
-    for (let f = 0; f < 25 && left > 0; f++) {
-      const size = Math.min(left, rng.int(1, 48) * 4096);
-      const target = join(dir, `lib${f}.so`);
-      await writeFile(`${target}.dpkg-new`, noise(size));
-      await rename(`${target}.dpkg-new`, target);
-      left -= size;
-      written += size;
-    }
-    const text = `${await readFile(status, 'utf8')}Package: new-pkg${p}\nStatus: install ok installed\n\n`;
-    await writeFile(`${status}-new`, text);
-    await rename(`${status}-new`, status);
-    written += text.length;
-  }
-  return written;
-}
-
-/** Changed 4 KiB pages and 512 KiB blocks of `work` against `source`, and pages per changed block. */
-async function pageDiff(
-  work: string,
-  source: string,
-): Promise<{ pages: number; blocks: number; sparseBlocks: number }> {
+async function fullScan(work: string, source: CachedSnapshot): Promise<number> {
   const w = await open(work, 'r');
-  const s = await open(source, 'r');
+  const s = await open(source.file, 'r');
   const a = Buffer.alloc(EBS_BLOCK_SIZE);
   const b = Buffer.alloc(EBS_BLOCK_SIZE);
-  let pages = 0;
-  let blocks = 0;
-  let sparseBlocks = 0;
+  let changed = 0;
   try {
-    for (let i = 0; i < (SIZE_MIB * MiB) / EBS_BLOCK_SIZE; i++) {
+    const count = Math.ceil((await w.stat()).size / EBS_BLOCK_SIZE);
+    for (let i = 0; i < count; i++) {
       a.fill(0);
-      b.fill(0);
       await w.read(a, 0, EBS_BLOCK_SIZE, i * EBS_BLOCK_SIZE);
+      if (!source.checksums.has(i)) {
+        if (!isZeroBlock(a)) changed++;
+        continue;
+      }
+      b.fill(0);
       await s.read(b, 0, EBS_BLOCK_SIZE, i * EBS_BLOCK_SIZE);
-      if (a.equals(b)) continue;
-      let n = 0;
-      for (let o = 0; o < EBS_BLOCK_SIZE; o += PAGE) if (a.compare(b, o, o + PAGE, o, o + PAGE) !== 0) n++;
-      pages += n;
-      blocks++;
-      if (n <= 4) sparseBlocks++;
+      if (!a.equals(b)) changed++;
     }
   } finally {
     await w.close();
     await s.close();
   }
-  return { pages, blocks, sparseBlocks };
+  return changed;
 }
+
+/** Best of three runs of `fn` in ms (the first also warms the page cache for both methods), and its result. */
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  let best = Infinity;
+  let value: T | undefined;
+  for (let n = 0; n < 3; n++) {
+    const t = performance.now();
+    value = await fn();
+    best = Math.min(best, performance.now() - t);
+  }
+  return { ms: best, value: value! };
+}
+
+/** Changed metadata pages of every kind. */
+const pagesOfMetadata = (b: ChangeBreakdown): number =>
+  Object.entries(b.pages).reduce((n, [k, v]) => (k === 'data' ? n : n + v), 0);
 
 /** The phases that take time, in s. */
 function phaseRows(label: string, result: BuildResult): void {
@@ -177,7 +131,7 @@ try {
   console.log(`|${'-'.repeat(68)}|${'-'.repeat(16)}|`);
 
   const source = join(dir, 'source.raw');
-  await makeSource(source, join(dir, 'mnt-source'));
+  await makeSource(source, join(dir, 'mnt-source'), SIZE_MIB, FILL_MIB);
   let t = performance.now();
   const whole = await uploadSnapshot({ file: source, buildId: 'bench' }, { ebs, ec2, logger: quiet });
   row('whole-image upload (reference, as coldsnap): blocks', whole.blocksWritten);
@@ -225,16 +179,31 @@ try {
     ...extra,
   });
 
-  const direct = async (label: string, mountOptions: readonly string[] | undefined, seed: number) => {
+  const map = await ext4Map(source);
+  /**
+   * One `via: 'ebs-direct'` build of a `changeMib` package install. `defaultAllocation` puts
+   * ext4's `mb_stream_req` back to the kernel's default (16) in the provision, as builds did
+   * before the working copy packed its allocations.
+   */
+  const direct = async (
+    label: string,
+    opts: { mountOptions?: readonly string[]; defaultAllocation?: boolean; changeMib: number; seed: number },
+  ) => {
     let written = 0;
-    let diff = { pages: 0, blocks: 0, sparseBlocks: 0 };
-    // The page-level diff is the benchmark's, not the build's: its time is taken out.
-    let diffMs = 0;
-    const cfg = config({ via: 'ebs-direct', cacheDir, ...(mountOptions ? { mountOptions } : {}) });
+    let breakdown: ChangeBreakdown | undefined;
+    let scan = { full: 0, fullMs: 0, now: 0, nowMs: 0, examined: 0, total: 0 };
+    // The benchmark's own diffs are not the build's: their time is taken out.
+    let benchMs = 0;
+    const cfg = config({
+      via: 'ebs-direct',
+      cacheDir,
+      ...(opts.mountOptions ? { mountOptions: opts.mountOptions } : {}),
+    });
     const result: BuildResult = await buildAmi(
       cfg,
       async (_chroot, build) => {
-        written = await installPackages(build.mountPath, seed);
+        if (opts.defaultAllocation) await writeFile(`/sys/fs/ext4/${basename(build.hostDevice)}/mb_stream_req`, '16');
+        written = await installPackages(build.mountPath, opts.seed, opts.changeMib);
       },
       options({
         ebs,
@@ -243,26 +212,56 @@ try {
             if (phase !== 'detach') return;
             const started = performance.now();
             const work = join(cacheDir, 'work', (await readdir(join(cacheDir, 'work')))[0]!);
-            diff = await pageDiff(work, cold.file);
-            diffMs = performance.now() - started;
+            breakdown = await changeBreakdown(work, cold.file, map);
+            const full = await timed(() => fullScan(work, cold));
+            const now = await timed(() => changedBlocks(work, cold, toCtx({ logger: quiet })));
+            scan = {
+              full: full.value,
+              fullMs: full.ms,
+              now: now.value.changed.length,
+              nowMs: now.ms,
+              examined: now.value.examined,
+              total: now.value.total,
+            };
+            benchMs = performance.now() - started;
           },
         },
       }),
     );
     const up = result.ebsDirect!;
+    const b = breakdown!;
+    const meta = Object.entries(b.metadataOnly)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     row(`${label}: data written by the provision, MiB`, (written / MiB).toFixed(1));
-    row(`${label}: 4 KiB pages changed (MiB)`, `${diff.pages} (${((diff.pages * PAGE) / MiB).toFixed(1)})`);
-    row(`${label}: 512 KiB blocks changed (with <= 4 pages)`, `${diff.blocks} (${diff.sparseBlocks})`);
+    row(`${label}: changed 4 KiB pages: data / metadata`, `${b.pages.data} / ${b.blocks && pagesOfMetadata(b)}`);
+    row(`${label}: changed 512 KiB blocks`, b.blocks);
+    row(
+      `${label}:   with new data (fewest possible)`,
+      `${b.dataBlocks} (${Math.ceil(b.pages.data / (EBS_BLOCK_SIZE / PAGE))})`,
+    );
+    console.log(`|   ${label}: metadata-only blocks: ${meta || 'none'}`);
     row(`${label}: blocks uploaded`, up.blocksWritten);
     row(`${label}: MiB uploaded`, (up.bytesWritten / MiB).toFixed(1));
     row(`${label}: upload / data written (target <= 1.2)`, (up.bytesWritten / written).toFixed(2));
     row(`${label}: whole-image upload / this upload`, (whole.bytesWritten / up.bytesWritten).toFixed(1));
-    row(`${label}: build wall time, s`, ((result.durationMs - diffMs) / 1000).toFixed(1));
+    row(`${label}: change detection, blocks read of ${scan.total}: before / now`, `${scan.total} / ${scan.examined}`);
+    row(`${label}: change detection, ms: before / now`, `${scan.fullMs.toFixed(0)} / ${scan.nowMs.toFixed(0)}`);
+    if (scan.full !== scan.now || scan.now !== up.changedBlocks)
+      throw new Error(`change detection disagrees: full scan ${scan.full}, now ${scan.now}, build ${up.changedBlocks}`);
+    row(`${label}: build wall time, s`, ((result.durationMs - benchMs) / 1000).toFixed(1));
     phaseRows(label, result);
-    return { ...result, durationMs: result.durationMs - diffMs };
+    return { ...result, durationMs: result.durationMs - benchMs };
   };
-  await direct('before (relatime)', ['relatime'], 1);
-  const after = await direct('after (noatime, the default)', undefined, 2);
+  await direct('relatime, ext4 default allocation', {
+    mountOptions: ['relatime'],
+    defaultAllocation: true,
+    changeMib: CHANGE_MIB,
+    seed: 1,
+  });
+  await direct('noatime, ext4 default allocation', { defaultAllocation: true, changeMib: CHANGE_MIB, seed: 2 });
+  const after = await direct('the default (noatime, packed allocation)', { changeMib: CHANGE_MIB, seed: 3 });
+  await direct(`the default, ${LARGE_CHANGE_MIB} MiB install`, { changeMib: LARGE_CHANGE_MIB, seed: 4 });
 
   // The same work the attach way: a volume from the same snapshot, its device a loop over a copy.
   const host = await startBuildHost(ec2);
@@ -270,7 +269,7 @@ try {
   const attachResult = await buildAmi(
     config({ lockDir: join(dir, 'lock') }),
     async (_chroot, build) => {
-      await installPackages(build.mountPath, 3);
+      await installPackages(build.mountPath, 5, CHANGE_MIB);
     },
     options({
       hostIdentity: { instanceId: host.instanceId, availabilityZone: host.availabilityZone, region: REGION },

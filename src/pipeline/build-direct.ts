@@ -9,16 +9,18 @@
  * @packageDocumentation
  */
 import { constants } from 'node:fs';
-import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ConfigIssue } from '../errors.js';
 import type { Undo } from '../internal/cleanup-stack.js';
+import type { Logger } from '../types.js';
 import type { BuildConfig, ResolvedConfig } from '../config/types.js';
 import { regionFromConfigOrEnv } from '../aws/clients.js';
-import { EBS_BLOCK_SIZE, createEbsClient, isZeroBlock } from '../aws/ebs/blocks.js';
+import { createEbsClient } from '../aws/ebs/blocks.js';
 import type { EbsProvider } from '../aws/ebs/blocks.js';
 import { cacheSnapshot } from '../aws/ebs/cache.js';
+import { changedBlocks } from '../aws/ebs/changes.js';
 import type { CachedSnapshot } from '../aws/ebs/cache.js';
 import { uploadSnapshot } from '../aws/ebs/upload.js';
 import type { UploadedSnapshot } from '../aws/ebs/upload.js';
@@ -90,8 +92,34 @@ export function directRegion(cfg: Pick<ResolvedConfig, 'region'>, env: BuildAmiO
 }
 
 /**
+ * `customEndpointEc2` moves the EC2 calls only: the EBS direct APIs are another service with their
+ * own endpoint (`ebs.<region>.amazonaws.com`), so a build with an EC2 endpoint and nothing saying
+ * where EBS is would read and write snapshots in AWS itself while registering images elsewhere.
+ * Where EBS is: `options.ebs` (a client from `createEbsClient(access, endpoint)`), or the SDK's own
+ * `AWS_ENDPOINT_URL_EBS` / `AWS_ENDPOINT_URL` (read by the EBS client the build makes).
+ * @internal
+ */
+export function ebsEndpointIssue(
+  cfg: Pick<ResolvedConfig, 'customEndpointEc2'>,
+  options: Pick<BuildAmiOptions, 'ebs'>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ConfigIssue | undefined {
+  if (cfg.customEndpointEc2 === undefined || options.ebs !== undefined) return undefined;
+  if (env['AWS_ENDPOINT_URL_EBS'] || env['AWS_ENDPOINT_URL']) return undefined;
+  return {
+    path: 'customEndpointEc2',
+    value: cfg.customEndpointEc2,
+    message:
+      "moves the EC2 calls only; with via: 'ebs-direct' the EBS direct APIs need their endpoint too: " +
+      'set AWS_ENDPOINT_URL_EBS (the same URL for an emulator that serves both), or pass options.ebs ' +
+      '(createEbsClient(access, endpoint) from ami-chroot/aws)',
+  };
+}
+
+/**
  * Refuses, before any side effect, what `via: 'ebs-direct'` cannot honour: options of an attached
- * volume, and a missing region (there is no IMDS to ask). Every problem in one ConfigError.
+ * volume, a missing region (there is no IMDS to ask), an EC2 endpoint without an EBS one. Every
+ * problem in one ConfigError.
  * @internal
  */
 export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, options: BuildAmiOptions): void {
@@ -107,6 +135,8 @@ export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, opti
         value: key === 'resolveDevice' ? '[function]' : options[key as keyof BuildAmiOptions],
         message: why(reason),
       });
+  const ebsEndpoint = ebsEndpointIssue(cfg, options);
+  if (ebsEndpoint) issues.push(ebsEndpoint);
   if (directRegion(cfg, options.env) === undefined)
     issues.push({
       path: 'region',
@@ -114,39 +144,6 @@ export function checkDirectConfig(config: BuildConfig, cfg: ResolvedConfig, opti
       message: "is required with via: 'ebs-direct' (there is no instance to ask): set region or AWS_REGION",
     });
   if (issues.length > 0) throw new ConfigError(issues);
-}
-
-/**
- * The blocks of `work` that differ from the cached source: a byte comparison (a block rewritten
- * with its old content is unchanged), skipping the source read where the source block is a hole
- * (its checksum is absent) and the work block is zeros. From scratch: every non-zero block.
- * @internal
- */
-export async function changedBlocks(work: string, source: CachedSnapshot | undefined): Promise<number[]> {
-  const size = (await stat(work)).size;
-  const count = Math.ceil(size / EBS_BLOCK_SIZE);
-  const w = await open(work, 'r');
-  const s = source ? await open(source.file, 'r') : undefined;
-  const a = Buffer.alloc(EBS_BLOCK_SIZE);
-  const b = Buffer.alloc(EBS_BLOCK_SIZE);
-  const changed: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      a.fill(0);
-      await w.read(a, 0, EBS_BLOCK_SIZE, i * EBS_BLOCK_SIZE);
-      if (!s || !source?.checksums.has(i)) {
-        if (!isZeroBlock(a)) changed.push(i);
-        continue;
-      }
-      b.fill(0);
-      await s.read(b, 0, EBS_BLOCK_SIZE, i * EBS_BLOCK_SIZE);
-      if (!a.equals(b)) changed.push(i);
-    }
-  } finally {
-    await w.close();
-    await s?.close();
-  }
-  return changed;
 }
 
 /**
@@ -161,6 +158,40 @@ export function directMountOptions(options: readonly string[]): readonly string[
     o.split(',').some((x) => /^(no)?(atime|relatime|strictatime|diratime|lazytime)$/.test(x)),
   );
   return chosen ? options : [...options, 'noatime'];
+}
+
+/**
+ * Files smaller than this many file system blocks are allocated from ext4's shared per-CPU pools
+ * (`mb_stream_req`; the kernel's default is 16, i.e. 64 KiB with 4 KiB blocks). 256 MiB in 4 KiB
+ * blocks: every file a provision typically writes.
+ */
+const PACKED_STREAM_BLOCKS = 65_536;
+
+/**
+ * Packs the working copy's new files together: ext4 gives a file above `mb_stream_req` blocks its
+ * own preallocation window, rounded up to a power of two, and the unused rest of each window is a
+ * gap. A 512 KiB block that holds a new file's tail and a gap is uploaded whole; with every file
+ * allocated from the shared pools, files are laid end to end and fill the blocks they touch (the
+ * benchmark: 1.25x of the data written to 1.15x). A sysfs knob of this mount only: nothing is
+ * written into the image, and other file systems (no `/sys/fs/ext4/<device>`) are left alone.
+ * @internal
+ */
+export async function packExt4Allocations(
+  mountedDevice: string,
+  logger: Pick<Logger, 'debug' | 'warn'>,
+  sysfs = '/sys/fs/ext4',
+): Promise<boolean> {
+  const knob = join(sysfs, basename(await realpath(mountedDevice).catch(() => mountedDevice)), 'mb_stream_req');
+  try {
+    await writeFile(knob, String(PACKED_STREAM_BLOCKS));
+  } catch (error) {
+    // Not ext4 (no such knob): nothing to do. Anything else costs upload size only.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn(`Could not set ${knob} (${(error as Error).message}); the upload may be larger`);
+    return false;
+  }
+  logger.debug(`${knob} = ${PACKED_STREAM_BLOCKS}: new files packed end to end`);
+  return true;
 }
 
 /** The EBS client of the build region: the caller's, or one made from the config's access options. */
@@ -252,6 +283,7 @@ async function provisionWorkFile(
   // As on the attach path: the AMI's type decides whether the root is partition 1 or the whole disk.
   const virtualizationType = cfg.amiVirtualizationType ?? p.source?.virtualizationType;
   const { mounted, unmount } = await mountStep(run, chroot, loop.device, { ...b, virtualizationType });
+  await packExt4Allocations(mounted.mountedDevice, run.ctx.logger);
   const info: BuildInfo = {
     buildId: cfg.buildId,
     region: p.region,
@@ -283,8 +315,11 @@ function uploadChanges(
 ): Promise<{ uploaded: UploadedSnapshot; changed: number }> {
   const { cfg, run } = b;
   return run.step('upload', async () => {
-    const changed = await changedBlocks(file, cached);
-    run.ctx.logger.info(`${changed.length} block(s) differ from ${cached ? cached.snapshotId : 'an empty disk'}`);
+    const scan = await changedBlocks(file, cached, run.ctx);
+    const changed = scan.changed;
+    run.ctx.logger.info(
+      `${changed.length} block(s) differ from ${cached ? cached.snapshotId : 'an empty disk'} (${scan.examined} of ${scan.total} read)`,
+    );
     const concurrency = b.options.ebsConcurrency;
     const uploaded = await uploadSnapshot(
       {

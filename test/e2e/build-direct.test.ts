@@ -4,7 +4,7 @@
  * build; no instance, no device letters.
  */
 import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import {
   DescribeImageAttributeCommand,
@@ -125,6 +125,7 @@ describe("buildAmi via: 'ebs-direct'", () => {
     const expected = join(dir.path, 'expected.raw');
     const phases: Phase[] = [];
     let mountLine = '';
+    let streamReq = '';
     let copied = '';
     const hostFile = join(dir.path, 'host-file.txt');
     await run('sh', ['-c', `echo from the host > '${hostFile}'`]);
@@ -148,6 +149,8 @@ describe("buildAmi via: 'ebs-direct'", () => {
           '';
         expect(build.hostDevice).toMatch(/^\/dev\/loop\d+$/);
         expect(build.instanceId).toBe('');
+        // ext4 packs new files end to end (mountPartition '0': the loop device is the file system).
+        streamReq = await readFile(`/sys/fs/ext4/${basename(build.hostDevice)}/mb_stream_req`, 'utf8');
       },
       options({
         hooks: {
@@ -182,6 +185,7 @@ describe("buildAmi via: 'ebs-direct'", () => {
     ]);
     expect(copied).toBe('from the host\n');
     expect(mountLine.split(' ')[3]).toMatch(/(^|,)noatime(,|$)/);
+    expect(streamReq.trim()).toBe('65536');
     expect(Object.keys(result.images).sort()).toEqual([COPY_REGION, REGION]);
     expect(result.hostDevice).toMatch(/^\/dev\/loop\d+$/);
     expect(result.ebsDirect?.cache).toEqual({ source: 'full', blocksDownloaded: source.blocks });
@@ -343,6 +347,18 @@ describe("buildAmi via: 'ebs-direct'", () => {
     expect((error as Error).message).toMatch(/devicePath.*has no meaning with via: 'ebs-direct'/s);
     expect(await moto.calls()).toEqual([]);
     await expect(readdir(cacheDir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('refuses an EC2 endpoint with nothing saying where the EBS direct APIs are, before any call', async () => {
+    await moto.resetCalls();
+    const { ebs: _ebs, ...withoutEbs } = options();
+    const error = await buildAmi(config({ customEndpointEc2: moto.endpoint }), () => {}, withoutEbs).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.path)).toEqual(['customEndpointEc2']);
+    expect((error as Error).message).toMatch(/AWS_ENDPOINT_URL_EBS/);
+    expect(await moto.calls()).toEqual([]);
   });
 
   it('refuses a build without a region (there is no instance to ask)', async () => {

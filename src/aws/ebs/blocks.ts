@@ -75,8 +75,10 @@ export async function ebsFor(
  * console.log(await ebs.config.region()); // 'eu-west-1'
  * ebs.destroy();
  * ```
- * @param access - the same access options as {@link createAwsClients}; `customEndpointEc2` is not used
- * @param endpoint - an EBS-compatible endpoint (the test EC2 serves both)
+ * @param access - the same access options as {@link createAwsClients}; `customEndpointEc2` is not used:
+ *   EBS direct is another service with its own endpoint
+ * @param endpoint - an EBS direct endpoint (the test EC2 serves both on one port); without it the
+ *   SDK's: `AWS_ENDPOINT_URL_EBS`, `AWS_ENDPOINT_URL`, the profile's `services` section, else AWS's
  * @public
  */
 export function createEbsClient(access: AwsAccess & { readonly region: string }, endpoint?: string): EBSClient {

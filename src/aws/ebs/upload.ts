@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ebsSdk } from '../sdk.js';
 import type { EBSClient } from '@aws-sdk/client-ebs';
@@ -137,6 +138,18 @@ function validate(input: UploadSnapshotInput): void {
   if (issues.length > 0) throw new ConfigError(issues);
 }
 
+/**
+ * The aggregated checksum CompleteSnapshot takes (`LINEAR`): SHA-256 of the written blocks' own
+ * SHA-256 digests (raw bytes, not their Base64), concatenated in ascending block index order.
+ * @internal
+ */
+export function linearChecksum(checksums: ReadonlyMap<number, string>): string {
+  const hash = createHash('sha256');
+  for (const index of [...checksums.keys()].sort((a, b) => a - b))
+    hash.update(Buffer.from(checksums.get(index)!, 'base64'));
+  return hash.digest('base64');
+}
+
 /** Blocks of the parent that hold data (a zero block written there must overwrite them). */
 async function parentBlocks(ebs: EBSClient, parent: string, ctx: Ctx, region: string): Promise<Set<number>> {
   const { ListSnapshotBlocksCommand } = await ebsSdk();
@@ -167,7 +180,8 @@ async function parentBlocks(ebs: EBSClient, parent: string, ctx: Ctx, region: st
  * StartSnapshot (tagged on create, with `parentSnapshotId`, encryption), then PutSnapshotBlock for
  * each block to write, in parallel: SHA-256 per block, concurrency halved on throttling and raised
  * again as requests succeed, transient failures retried. Zero blocks are skipped unless they
- * overwrite the parent's data. CompleteSnapshot with the count of blocks written, then EC2
+ * overwrite the parent's data. CompleteSnapshot with the count of blocks written and their
+ * aggregated checksum (EBS checks the set it stored against it), then EC2
  * DescribeSnapshots until `completed`. Any failure deletes the new snapshot (unless
  * `keepOnError`). The file is never modified.
  *
@@ -272,6 +286,7 @@ export async function uploadSnapshot(
         );
       }
 
+      const digests = new Map<number, string>();
       let written = 0;
       let skipped = 0;
       let bytes = 0;
@@ -302,6 +317,7 @@ export async function uploadSnapshot(
           if (isZeroBlock(data) && !mustOverwrite.has(index)) {
             skipped++;
           } else {
+            const checksum = blockChecksum(data);
             await send(
               ebs,
               new PutSnapshotBlockCommand({
@@ -309,13 +325,14 @@ export async function uploadSnapshot(
                 BlockIndex: index,
                 BlockData: data,
                 DataLength: EBS_BLOCK_SIZE,
-                Checksum: blockChecksum(data),
+                Checksum: checksum,
                 ChecksumAlgorithm: 'SHA256',
                 Progress: Math.floor((100 * considered) / Math.max(1, candidates.length)),
               }),
               ctx,
               { phase: 'upload', region, resources: { snapshotId }, signal },
             );
+            digests.set(index, checksum);
             written++;
             bytes += EBS_BLOCK_SIZE;
           }
@@ -327,7 +344,13 @@ export async function uploadSnapshot(
       emit(true);
       const completed = await sendEbs(
         ebs,
-        new CompleteSnapshotCommand({ SnapshotId: snapshotId, ChangedBlocksCount: written }),
+        new CompleteSnapshotCommand({
+          SnapshotId: snapshotId,
+          ChangedBlocksCount: written,
+          Checksum: linearChecksum(digests),
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumAggregationMethod: 'LINEAR',
+        }),
         ctx,
         {
           phase: 'upload',

@@ -13,7 +13,10 @@ What this module makes true (AWS documentation: EBS direct APIs reference and us
   parent needs `Encrypted`.
 - The EC2 snapshot exists from `StartSnapshot` on, `pending` until `CompleteSnapshot`, then
   `completed` (after `ebs_complete_ms`). Only completed snapshots can be read. `CompleteSnapshot`
-  with a `ChangedBlocksCount` other than the blocks written puts the snapshot in `error`.
+  with a `ChangedBlocksCount` other than the blocks written, or with an aggregated `Checksum`
+  (`ChecksumAlgorithm` SHA256, `ChecksumAggregationMethod` LINEAR: SHA-256 of the written blocks'
+  SHA-256 digests, concatenated in block index order) that does not match them, puts the
+  snapshot in `error`.
 - A snapshot deleted through EC2 is gone for the EBS direct APIs too.
 - Pagination: `MaxResults` (at least 100), `NextToken`, `StartingBlockIndex`; indexes ascending.
 - No volume is left behind (stock moto creates one per StartSnapshot).
@@ -22,6 +25,7 @@ Knobs:
 - `ebs_throttle`: `{"actions": ["PutSnapshotBlock", ...] or "*", "burst": N}`: the next N matching
   EBS direct calls answer `RequestThrottledException` (HTTP 400, as EBS does).
 - `ebs_fail_blocks`: N: the next N `PutSnapshotBlock` calls answer `InternalServerException` (500).
+- `ebs_fail_reads`: N: the next N `GetSnapshotBlock` calls answer `InternalServerException` (500).
 - `ebs_corrupt_reads`: N: the next N `GetSnapshotBlock` answers carry one flipped byte (the
   checksum header stays the true one), as a damaged transfer would.
 - `ebs_complete_ms`: how long a completed snapshot stays `pending` after `CompleteSnapshot`.
@@ -155,6 +159,14 @@ def _related(resp, a: str, b: str) -> bool:
     return bool(_lineage(resp, a) & _lineage(resp, b))
 
 
+def _linear(snap: _Snap) -> str:
+    """The LINEAR aggregate: SHA-256 of the written blocks' SHA-256 digests in block index order."""
+    digest = hashlib.sha256()
+    for index in sorted(snap.written):
+        digest.update(base64.b64decode(snap.blocks[index].sha))
+    return base64.b64encode(digest.digest()).decode()
+
+
 def _throttled(knobs, action: str) -> None:
     with _lock:
         spec = knobs.get("ebs_throttle")
@@ -280,8 +292,12 @@ def apply(knobs) -> None:
             raise _validation("ChangedBlocksCount is required.")
         if snap.status != "pending":
             return 202, {"status": 202, "content-type": "application/json"}, json.dumps({"Status": snap.status})
+        checksum = headers.get("x-amz-checksum")
+        if checksum is not None and (headers.get("x-amz-checksum-algorithm") != "SHA256"
+                                     or headers.get("x-amz-checksum-aggregation-method") != "LINEAR"):
+            raise _validation("An aggregated Checksum needs ChecksumAlgorithm SHA256 and ChecksumAggregationMethod LINEAR.")
         ec2_snap = _ec2(self).snapshots.get(snapshot_id)
-        if int(count) != len(snap.written):
+        if int(count) != len(snap.written) or (checksum is not None and checksum != _linear(snap)):
             snap.status = "error"
             if ec2_snap is not None:
                 ec2_snap.status = "error"
@@ -350,6 +366,12 @@ def apply(knobs) -> None:
         block = snap.blocks.get(index)
         if block is None or block.token != token:
             raise _validation(f"The block token is not valid for block {index} of {snapshot_id}.", "INVALID_BLOCK_TOKEN")
+        with _lock:
+            fails = int(knobs.get("ebs_fail_reads", 0) or 0)
+            if fails > 0:
+                knobs.merge({"ebs_fail_reads": fails - 1})
+        if fails > 0:
+            raise _Fail(500, "InternalServerException", "An internal error occurred (ebs_fail_reads).")
         data = _blocks.get(block.offset)
         with _lock:
             corrupt = int(knobs.get("ebs_corrupt_reads", 0) or 0)

@@ -7,9 +7,14 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListChangedBlocksCommand } from '@aws-sdk/client-ebs';
+import {
+  CompleteSnapshotCommand,
+  ListChangedBlocksCommand,
+  PutSnapshotBlockCommand,
+  StartSnapshotCommand,
+} from '@aws-sdk/client-ebs';
 import type { EBSClient } from '@aws-sdk/client-ebs';
-import { DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
+import { DeleteSnapshotCommand, DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockTransferError, ConfigError } from '../../../src/errors.js';
@@ -131,6 +136,68 @@ describe('uploadSnapshot and downloadSnapshot', () => {
     expect(await snapshotsOf(id)).toEqual([]);
   });
 
+  it('completes with the LINEAR aggregate of the blocks written; the test EC2 puts a snapshot whose aggregate is wrong in error', async () => {
+    // Written blocks in index order (the pool finishes them in any order): SHA-256 of their digests.
+    const blocks = [3, 0, 9];
+    const file = await image('linear.raw', 64, blocks);
+    const expected = createHash('sha256');
+    for (const i of [...blocks].sort((a, b) => a - b))
+      expected.update(createHash('sha256').update(pattern(i, 1)).digest());
+    const seen: Record<string, unknown>[] = [];
+    const spy = 'linear-checksum-spy';
+    ebs.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CompleteSnapshotCommand')
+          seen.push(args.input as unknown as Record<string, unknown>);
+        return next(args);
+      },
+      { step: 'initialize', name: spy },
+    );
+    try {
+      const up = await uploadSnapshot({ file, buildId: buildId() }, { ebs, ec2 });
+      await up.delete();
+    } finally {
+      ebs.middlewareStack.remove(spy);
+    }
+    expect(seen).toEqual([
+      expect.objectContaining({
+        ChangedBlocksCount: 3,
+        Checksum: expected.digest('base64'),
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumAggregationMethod: 'LINEAR',
+      }),
+    ]);
+
+    // The server checks it: the same blocks with another aggregate end in error.
+    const started = await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }));
+    try {
+      const data = pattern(1, 1);
+      const checksum = createHash('sha256').update(data).digest('base64');
+      await ebs.send(
+        new PutSnapshotBlockCommand({
+          SnapshotId: started.SnapshotId!,
+          BlockIndex: 1,
+          BlockData: data,
+          DataLength: EBS_BLOCK_SIZE,
+          Checksum: checksum,
+          ChecksumAlgorithm: 'SHA256',
+        }),
+      );
+      const done = await ebs.send(
+        new CompleteSnapshotCommand({
+          SnapshotId: started.SnapshotId!,
+          ChangedBlocksCount: 1,
+          Checksum: checksum, // the block's own checksum, not the aggregate
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumAggregationMethod: 'LINEAR',
+        }),
+      );
+      expect(done.Status).toBe('error');
+    } finally {
+      await ec2.send(new DeleteSnapshotCommand({ SnapshotId: started.SnapshotId! }));
+    }
+  });
+
   it('writes only the changed blocks on top of a parent, zeros included where they replace parent data', async () => {
     const parentFile = await image('parent.raw', 64, [0, 1, 2, 3, 10]);
     const parent = await uploadSnapshot({ file: parentFile, buildId: buildId() }, { ebs, ec2 });
@@ -241,6 +308,18 @@ describe('uploadSnapshot and downloadSnapshot', () => {
     expect(error).toBeInstanceOf(BlockTransferError);
     expect((error as BlockTransferError).phase).toBe('download');
     expect([7, 8]).toContain((error as BlockTransferError).blockIndex);
+    await up.delete();
+  });
+
+  it('retries throttled and failed reads; the image read back is whole', async () => {
+    const file = await image('flaky-reads.raw', 64, [2, 4, 6, 8]);
+    const up = await uploadSnapshot({ file, buildId: buildId() }, { ebs, ec2 });
+    await moto.setKnobs({ ebs_fail_reads: 2, ebs_throttle: { actions: ['GetSnapshotBlock'], burst: 3 } });
+    const back = join(dir, 'flaky-reads.back.raw');
+    const down = await downloadSnapshot({ snapshotId: up.snapshotId, file: back }, { ebs });
+    expect(down.transfer).toMatchObject({ throttled: 3, retried: 2 });
+    expect(down.blocksDownloaded).toBe(4);
+    expect(await sha(back)).toBe(await sha(file));
     await up.delete();
   });
 
