@@ -6,7 +6,8 @@
  * run's number (both tools of a run meet the same transition times); AWS calls are counted at the
  * server. Our builds' per-phase timings are reported too.
  *
- *   sudo npx tsx bench/vs-packer.ts [--runs N] [--time-scale S] [--only instant|realistic]
+ *   sudo npx tsx bench/vs-packer.ts [--runs N] [--time-scale S] [--only instant|realistic] [--cpu-prof DIR]
+ *     [--baseline REF]   (also our build as of commit REF, interleaved: before/after under one load)
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { makeBusyboxImage } from '../fixtures/busybox-image.js';
 import { motoEc2, startBuildHost, startMoto } from '../fixtures/moto.js';
 import { readMountInfo } from '../src/host/mounts.js';
+import { exec, tail } from './lib/exec.js';
 import { checkBuildPrerequisites } from './lib/moto-build.js';
 import {
   atMost,
@@ -33,7 +35,8 @@ import { measure, TREE_SAMPLE_MS, type ProcessCost } from './vs-packer/measure.j
 import type { OursParams, OursReport } from './vs-packer/ours-child.js';
 import { ensurePacker, preparePacker } from './vs-packer/packer-side.js';
 
-type Tool = 'ours' | 'packer';
+/** `before`: our child as built from `--baseline REF`, to compare a change under the same load. */
+type Tool = 'ours' | 'packer' | 'before';
 
 /** One measured build. */
 interface Measured extends Omit<ProcessCost, 'stdout'> {
@@ -120,10 +123,10 @@ interface Rig {
  * to Node), so that its start-up is Node's and the SDK's as in a deployed program, not tsx's
  * transpiling. It lives under .bench-out so that Node finds node_modules from there.
  */
-async function compileOursChild(): Promise<string> {
-  const outfile = join(OUT_DIR, 'vs-packer-ours-child.mjs');
+async function compileOursChild(root = REPO_ROOT, name = 'ours'): Promise<string> {
+  const outfile = join(OUT_DIR, `vs-packer-${name}-child.mjs`);
   await build({
-    entryPoints: [join(REPO_ROOT, 'bench/vs-packer/ours-child.ts')],
+    entryPoints: [join(root, 'bench/vs-packer/ours-child.ts')],
     outfile,
     bundle: true,
     packages: 'external',
@@ -136,7 +139,14 @@ async function compileOursChild(): Promise<string> {
 }
 
 /** One build by `tool` against a fresh test EC2 seeded with `run`. */
-async function buildOnce(tool: Tool, mode: Mode, run: number, rig: Rig, oursChild: string): Promise<Measured> {
+async function buildOnce(
+  tool: Tool,
+  mode: Mode,
+  run: number,
+  rig: Rig,
+  oursChild: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Measured> {
   const moto = await startMoto({ knobs: { ...mode.knobs, seed: run } });
   try {
     const ec2 = motoEc2(moto.endpoint, SIDE_BY_SIDE.region);
@@ -153,9 +163,9 @@ async function buildOnce(tool: Tool, mode: Mode, run: number, rig: Rig, oursChil
     const label = `${tool}-${run}`;
     let cost: ProcessCost;
     let ours: OursReport | undefined;
-    if (tool === 'ours') {
+    if (tool !== 'packer') {
       const params: OursParams = { endpoint: moto.endpoint, ...host, ...rig, label, pollScale: mode.pollScale };
-      cost = await measure(process.execPath, [oursChild, JSON.stringify(params)]);
+      cost = await measure(process.execPath, [...nodeArgs, oursChild, JSON.stringify(params)]);
       ours = JSON.parse(cost.stdout.trim().split('\n').pop() ?? '{}') as OursReport;
     } else {
       const packer = await preparePacker({
@@ -188,12 +198,12 @@ async function buildOnce(tool: Tool, mode: Mode, run: number, rig: Rig, oursChil
 }
 
 /**
- * The floor under our start-up and RSS: a Node process that only imports the EC2 client.
+ * The floor under our start-up and RSS: a Node process that only loads the EC2 client, as the
+ * library does (`require`; bench/sdk-load.ts compares it with `import()`).
  */
 async function sdkFloor(runs: number): Promise<{ wallS: number; maxRssMiB: number }> {
   const costs: ProcessCost[] = [];
-  for (let i = 0; i < runs; i++)
-    costs.push(await measure(process.execPath, ['--input-type=module', '-e', "await import('@aws-sdk/client-ec2')"]));
+  for (let i = 0; i < runs; i++) costs.push(await measure(process.execPath, ['-e', "require('@aws-sdk/client-ec2')"]));
   return { wallS: median(costs.map((c) => c.wallS)), maxRssMiB: median(costs.map((c) => c.maxRssMiB)) };
 }
 
@@ -209,9 +219,11 @@ interface Row {
   readonly awsCalls: number;
 }
 
+const TOOLS: readonly Tool[] = ['ours', 'before', 'packer'];
+
 function medians(measured: readonly Measured[], modes: readonly Mode[]): Row[] {
   return modes.flatMap(({ mode }) =>
-    (['ours', 'packer'] as const).map((tool) => {
+    TOOLS.filter((tool) => measured.some((m) => m.tool === tool)).map((tool) => {
       const of = measured.filter((m) => m.mode === mode && m.tool === tool);
       const med = (pick: (m: Measured) => number): number => median(of.map(pick));
       return {
@@ -228,19 +240,53 @@ function medians(measured: readonly Measured[], modes: readonly Mode[]): Row[] {
   );
 }
 
-/** Our builds' per-phase times (medians, ms), with start-up and the whole in-process build. */
+/** Phases that run inside `mount` (its steps), so a sum of phases counts them once, in `mount`. */
+const INSIDE_MOUNT = new Set(['pre-mount', 'post-mount', 'chroot-mounts', 'copy-files', 'service-guard']);
+
+function topLevelSum(timings: Readonly<Record<string, number>>): number {
+  return Object.entries(timings).reduce((sum, [phase, ms]) => (INSIDE_MOUNT.has(phase) ? sum : sum + ms), 0);
+}
+
+/** Our builds' per-phase times (medians, ms), with start-up and the whole in-process build; a column per build of ours. */
 function phaseTable(measured: readonly Measured[], mode: string): string {
-  const reports = measured.filter((m) => m.mode === mode && m.ours).map((m) => m.ours!);
-  const phases = [...new Set(reports.flatMap((r) => Object.keys(r.timings)))];
-  const rows = [
-    ['start-up (Node, imports)', median(reports.map((r) => r.startupMs))],
-    ...phases.map((phase) => [phase, median(reports.map((r) => r.timings[phase] ?? 0))] as const),
-    ['buildAmi total', median(reports.map((r) => r.durationMs))],
-  ] as const;
-  return formatTable(
-    ['phase', 'median ms'],
-    rows.map(([name, ms]) => [name, formatNumber(ms)]),
+  const tools = TOOLS.filter((t) => measured.some((m) => m.mode === mode && m.tool === t && m.ours));
+  const reports = tools.map((t) =>
+    measured.filter((m) => m.mode === mode && m.tool === t && m.ours).map((m) => m.ours!),
   );
+  const phases = [...new Set(reports.flat().flatMap((r) => Object.keys(r.timings)))];
+  const row = (name: string, pick: (r: OursReport) => number): string[] => [
+    name,
+    ...reports.map((of) => formatNumber(median(of.map(pick)))),
+  ];
+  return formatTable(
+    ['phase', ...tools.map((t) => `${t} median ms`)],
+    [
+      row('start-up (Node, imports)', (r) => r.startupMs),
+      ...phases.map((phase) => row(phase, (r) => r.timings[phase] ?? 0)),
+      row('buildAmi total', (r) => r.durationMs),
+      row('outside any phase (total - phases)', (r) => r.durationMs - topLevelSum(r.timings)),
+    ],
+  );
+}
+
+/**
+ * `--baseline REF`: our child as built from REF (a commit of this repository), checked out in a
+ * worktree under .bench-out and compiled next to ours, so that a change is measured against what
+ * it changes in the same run, under the same load.
+ */
+async function compileBaselineChild(ref: string): Promise<{ child: string; remove: () => Promise<void> }> {
+  const tree = join(OUT_DIR, 'vs-packer-baseline');
+  const git = async (...args: string[]): Promise<number | null> => (await exec('git', args, { cwd: REPO_ROOT })).code;
+  await git('worktree', 'remove', '--force', tree); // a copy an interrupted run left
+  const added = await exec('git', ['worktree', 'add', '--detach', tree, ref], { cwd: REPO_ROOT });
+  if (added.code !== 0) throw new Error(`--baseline ${ref}: git worktree add failed:\n${tail(added.stderr)}`);
+  const remove = async (): Promise<void> => void (await git('worktree', 'remove', '--force', tree));
+  try {
+    return { child: await compileOursChild(tree, 'before'), remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
 }
 
 function targetsOf(rows: readonly Row[], modes: readonly Mode[]): Target[] {
@@ -277,6 +323,11 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
   const modes = modesOf(argv);
   const loadBefore = loadavg()[0] ?? 0;
   const oursChild = await compileOursChild();
+  const baselineRef = argv.includes('--baseline') ? argv[argv.indexOf('--baseline') + 1] : undefined;
+  const baseline = baselineRef === undefined ? undefined : await compileBaselineChild(baselineRef);
+  // --cpu-prof DIR: a V8 CPU profile of each of our builds, for finding the fixed cost.
+  const profileDir = argv.includes('--cpu-prof') ? argv[argv.indexOf('--cpu-prof') + 1] : undefined;
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const dir = await mkdtemp(join(tmpdir(), 'ami-chroot-vs-packer-'));
   const measured: Measured[] = [];
   let leaks: string[] = [];
@@ -287,10 +338,15 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
     for (const mode of modes)
       for (let i = 0; i < runs; i++) {
         // Alternate which tool goes first, so that drift in the machine's load hits both alike.
-        const order: Tool[] = i % 2 === 0 ? ['ours', 'packer'] : ['packer', 'ours'];
-        for (const tool of order) measured.push(await buildOnce(tool, mode, i, rig, oursChild));
+        const tools: Tool[] = baseline ? ['ours', 'before', 'packer'] : ['ours', 'packer'];
+        const order = i % 2 === 0 ? tools : [...tools].reverse();
+        for (const tool of order) {
+          const child = tool === 'before' ? baseline!.child : oursChild;
+          measured.push(await buildOnce(tool, mode, i, rig, child, nodeArgs));
+        }
       }
   } finally {
+    await baseline?.remove();
     leaks = await leaksUnder(dir);
     if (leaks.length === 0) await rm(dir, { recursive: true, force: true });
   }
@@ -315,9 +371,10 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
       ]),
     ),
     `Load average (1 min): ${formatNumber(loadBefore)} before, ${formatNumber(loadavg()[0] ?? 0)} after, on ${availableParallelism()} CPUs. ` +
-      `Floor: a Node process that only imports @aws-sdk/client-ec2 takes ${formatNumber(floor.wallS)} s and ${formatNumber(floor.maxRssMiB)} MiB (median of ${runs})`,
+      `Floor: a Node process that only requires @aws-sdk/client-ec2 takes ${formatNumber(floor.wallS)} s and ${formatNumber(floor.maxRssMiB)} MiB (median of ${runs})`,
     ...modes.map(
-      (m) => `Our per-phase times, ${m.mode} (timings of the build result):\n${phaseTable(measured, m.mode)}`,
+      (m) =>
+        `Our per-phase times, ${m.mode} (timings of the build result; since the SDK loads on the first AWS call, it is in \`source\`, not in start-up, unless the child imports it):\n${phaseTable(measured, m.mode)}`,
     ),
   ].join('\n\n');
   return {

@@ -17,12 +17,10 @@ import { basename, join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { makeBusyboxImage } from '../../fixtures/busybox-image.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto, type MotoServer } from '../../fixtures/moto.js';
-import { DEFAULT_WAIT_POLICIES } from '../../src/aws/poll-policy.js';
 import { buildAmi, type BuildResult } from '../../src/pipeline/build-ami.js';
 import { run } from '../../src/host/exec.js';
 import { attachLoop, loopDevicesOf, type LoopDevice } from '../../src/host/loop.js';
 import { readMountInfo } from '../../src/host/mounts.js';
-import type { PollingConfig, WaitKind } from '../../src/types.js';
 import type { Rng } from './prng.js';
 import { simulateTransitions, type AttachmentRecord, type RefusedAttachment, type TransitionTimes } from './ec2-sim.js';
 import { checkHostPrerequisites } from './prereq.js';
@@ -71,43 +69,9 @@ export function simulatedWaitMs(t: TransitionTimes): number {
   return t.volumeMs + t.attachMs + t.detachMs + t.snapshotMs + t.imageMs;
 }
 
-/**
- * The library's default wait policies divided by `scale`, as `polling.waits`.
- * @internal
- */
-export function scaledPolling(scale: number): PollingConfig {
-  const waits: Partial<
-    Record<WaitKind, { timeoutMs: number; minDelayMs: number; maxDelayMs: number; firstDelayMs?: number }>
-  > = {};
-  for (const [kind, policy] of Object.entries(DEFAULT_WAIT_POLICIES) as [
-    WaitKind,
-    (typeof DEFAULT_WAIT_POLICIES)[WaitKind],
-  ][]) {
-    waits[kind] = {
-      timeoutMs: Math.ceil(policy.timeoutMs / scale),
-      minDelayMs: Math.max(1, Math.round(policy.minDelayMs / scale)),
-      maxDelayMs: Math.max(1, Math.round(policy.maxDelayMs / scale)),
-    };
-  }
-  return { waits };
-}
+import { scaledPolling } from './scaled-polling.js';
 
-/**
- * The same, with the copies' hold-off (`firstDelayMs`) scaled too. The build configuration's
- * schema does not know `firstDelayMs` yet, so only the primitives (copyToRegions) take this one.
- * @internal
- */
-export function scaledPollingWithHoldOff(scale: number): PollingConfig {
-  const base = scaledPolling(scale);
-  const waits = { ...base.waits };
-  for (const [kind, policy] of Object.entries(DEFAULT_WAIT_POLICIES) as [
-    WaitKind,
-    (typeof DEFAULT_WAIT_POLICIES)[WaitKind],
-  ][]) {
-    waits[kind] = { ...waits[kind], firstDelayMs: Math.round(policy.firstDelayMs / scale) };
-  }
-  return { waits };
-}
+export { scaledPolling, scaledPollingWithHoldOff } from './scaled-polling.js';
 
 const TOOLS = ['losetup', 'partx', 'sfdisk', 'mkfs.ext4', 'mount', 'umount', 'chroot', 'cp', 'moto_server'] as const;
 

@@ -6,11 +6,10 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { motoEc2 } from '../../fixtures/moto.js';
 import { buildAmi } from '../../src/pipeline/build-ami.js';
 import { run } from '../../src/host/exec.js';
 import { attachLoop, type LoopDevice } from '../../src/host/loop.js';
-import { scaledPolling } from '../lib/moto-build.js';
+import { scaledPolling } from '../lib/scaled-polling.js';
 import { SIDE_BY_SIDE } from './build.js';
 
 /**
@@ -62,12 +61,16 @@ async function main(params: OursParams): Promise<void> {
         mountPath: join(params.dir, 'mnt', '{{.Device}}'),
         lockDir: join(params.dir, 'lock'),
         polling: scaledPolling(params.pollScale),
+        // As a deployed program reaches an EC2-compatible endpoint (Packer's custom_endpoint_ec2):
+        // the library creates its clients, so the SDK loads as it does there (no fixture imports it).
+        customEndpointEc2: params.endpoint,
+        accessKey: 'testing',
+        secretKey: 'testing',
       },
       async (chroot) => {
         await chroot.exec('/bin/sh', ['-c', SIDE_BY_SIDE.provisionCommand], { outputLevel: 'silent' });
       },
       {
-        ec2: (region) => motoEc2(params.endpoint, region),
         hostIdentity: {
           instanceId: params.instanceId,
           availabilityZone: params.availabilityZone,

@@ -65,7 +65,13 @@ export const THROTTLE_MAX_DELAY_MS = 60_000;
  */
 export type PollVerdict<V> =
   | { readonly done: true; readonly value: V; readonly state?: string }
-  | { readonly done: false; readonly state: string; readonly progress?: number }
+  | {
+      readonly done: false;
+      readonly state: string;
+      readonly progress?: number;
+      /** The reading that can settle the wait is due this soon: poll no later than that. */
+      readonly readAgainInMs?: number;
+    }
   | { readonly failed: true; readonly state: string; readonly message: string };
 
 /**
@@ -203,6 +209,7 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
   for (;;) {
     polls++;
     let nextDelay: number | undefined;
+    let readAgainInMs: number | undefined;
     let progressMoving = false;
     try {
       const response = await read(delay, delay * BATCH_SLACK, signal);
@@ -236,6 +243,7 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
         }
       }
       report(verdict.state, progress);
+      readAgainInMs = verdict.readAgainInMs;
       lastState = verdict.state;
       if (progress !== undefined) lastProgress = progress;
     } catch (error) {
@@ -278,6 +286,7 @@ export async function pollUntil<T, V>(options: PollOptions<T, V>): Promise<PollR
       const growth = options.growth ?? delayGrowth(kind);
       nextDelay = scheduleDelay({ elapsedMs: now - start, policy, growth, etaMs });
       nextDelay *= 1 + DELAY_JITTER * (2 * random() - 1);
+      if (readAgainInMs !== undefined) nextDelay = Math.min(nextDelay, Math.max(0, readAgainInMs));
     }
     // A wait known to be long: nothing to learn from polls before firstDelayMs.
     if (polls === 1 && policy.firstDelayMs > 0) nextDelay = Math.max(nextDelay, policy.firstDelayMs - (now - start));

@@ -1,10 +1,14 @@
 /**
  * The AWS SDK packages, loaded on first use: importing ami-chroot (or a config file through
  * `ami-chroot/config`) costs no SDK start-up, and a build that never calls EBS direct never loads
- * it. Call paths are async and await the loaders; the public client factories are synchronous and
- * return SDK clients, so they load the package with `require`. Both resolve to the same module:
- * these packages have no `exports` map, so `import()` loads their CommonJS `main` too, and one
- * class (what aws-sdk-client-mock patches) serves both (a unit test checks it).
+ * it. Call paths are async and await the loaders; the public client factories are synchronous.
+ *
+ * Both load the package with `require`, never `import()`: these packages are CommonJS with no
+ * `exports` map, and `import()` of one makes Node scan its source for module syntax and for named
+ * exports (cjs-module-lexer) before running it. For `@aws-sdk/client-ec2`, one 2 MiB file, that
+ * scan cost more than half a second of CPU and 14 MiB of peak RSS per process
+ * (`bench/sdk-load.ts`). `require` gives the same module a static import does, so one class (what
+ * aws-sdk-client-mock patches) serves both (a unit test checks it).
  *
  * @packageDocumentation
  */
@@ -25,32 +29,17 @@ export type ImdsSdk = typeof Imds;
 
 const require = createRequire(import.meta.url);
 
-/** One package: loaded once, by whichever of the two ways asks first. */
-function lazy<T>(load: () => Promise<T>, loadNow: () => T): { async: () => Promise<T>; now: () => T } {
+/** One package, loaded once: `async` for call paths (a promise, so they need not change if loading becomes asynchronous again). */
+function lazy<T>(load: () => unknown): { async: () => Promise<T>; now: () => T } {
   let loaded: T | undefined;
-  let loading: Promise<T> | undefined;
-  return {
-    async: () => (loaded !== undefined ? Promise.resolve(loaded) : (loading ??= load().then((m) => (loaded = m)))),
-    now: () => (loaded ??= loadNow()),
-  };
+  const now = (): T => (loaded ??= load() as T);
+  return { async: () => Promise.resolve().then(now), now };
 }
 
-const ec2 = lazy<Ec2Sdk>(
-  () => import('@aws-sdk/client-ec2'),
-  () => require('@aws-sdk/client-ec2') as Ec2Sdk,
-);
-const sts = lazy<StsSdk>(
-  () => import('@aws-sdk/client-sts'),
-  () => require('@aws-sdk/client-sts') as StsSdk,
-);
-const ebs = lazy<EbsSdk>(
-  () => import('@aws-sdk/client-ebs'),
-  () => require('@aws-sdk/client-ebs') as EbsSdk,
-);
-const imds = lazy<ImdsSdk>(
-  () => import('@aws-sdk/ec2-metadata-service'),
-  () => require('@aws-sdk/ec2-metadata-service') as ImdsSdk,
-);
+const ec2 = lazy<Ec2Sdk>(() => require('@aws-sdk/client-ec2'));
+const sts = lazy<StsSdk>(() => require('@aws-sdk/client-sts'));
+const ebs = lazy<EbsSdk>(() => require('@aws-sdk/client-ebs'));
+const imds = lazy<ImdsSdk>(() => require('@aws-sdk/ec2-metadata-service'));
 
 /** `@aws-sdk/client-ec2`, loaded on first use. @internal */
 export const ec2Sdk = ec2.async;

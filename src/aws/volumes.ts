@@ -17,7 +17,7 @@ import { NOT_FOUND_CODES, awsErrorCode, hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
 import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
-import { pollUntil } from './poll.js';
+import { pollUntil, realClock } from './poll.js';
 import { volumeReads } from './shared-reads.js';
 import type { PollClock, PollVerdict } from './poll.js';
 
@@ -170,21 +170,37 @@ interface WaitContext {
  */
 interface DetachRequest {
   accepted: boolean;
-  /** Whether a read ever showed the attachment (then a refusal means it is already on its way out). */
-  readonly seen: boolean;
+  /**
+   * When a reading first showed the attachment (the wait's clock), if one did: a refusal then means
+   * it is already on its way out, and the attachment existed from then on.
+   */
+  readonly seenAt: number | undefined;
   readonly resend: (signal: AbortSignal | undefined) => Promise<boolean>;
 }
 
 /** How long an attachment EC2 refused to detach may stay unseen before its absence is believed. */
 const LATE_ATTACHMENT_GRACE_MS = 120_000;
 
+/**
+ * How much later than the last moment an attachment was known to exist a reading must be taken for
+ * its absence (or, in a delete, its being stuck) to be believed. A stale read shows the volume as
+ * a replica saw it a moment ago; a reading taken this long after the attachment was known shows a
+ * moment when it already existed, so "no attachment" then means detached. EC2 publishes no bound:
+ * its stale reads are replica lag (hundreds of ms; the test EC2's realistic preset uses 150 ms),
+ * while the seconds-long lag is a new id's visibility, which the NotFound grace covers. A stale
+ * read that still slips through is caught downstream: DeleteVolume's VolumeInUse is retried and a
+ * taken device name is refused by AttachVolume and skipped. The window counts from the first
+ * reading that showed the attachment, so a build, which mounts and provisions in between, pays
+ * nothing for it; only a detach right after an attach waits for it.
+ * @internal
+ */
+export const DETACH_CONFIRM_MS = 1_000;
+
 /** What a detach wait has seen so far (times on its clock). */
 interface DetachWatch {
   readonly instanceId: string | undefined;
   readonly detachingOnly: boolean;
   readonly detach: DetachRequest | undefined;
-  /** Half a poll delay: how much later a reading must be to confirm what an earlier one showed. */
-  readonly confirmMs: number;
   readonly started: number;
   /** When the latest reading was taken. */
   readAt: number;
@@ -199,7 +215,7 @@ interface DetachWatch {
 function judgeDetach(watch: DetachWatch, volume: Volume | undefined): PollVerdict<undefined> {
   if (volume?.State === 'deleted' || volume?.State === 'deleting')
     return { done: true, value: undefined, state: volume.State };
-  const { detach, instanceId, readAt, confirmMs } = watch;
+  const { detach, instanceId, readAt } = watch;
   const live = (volume?.Attachments ?? []).filter(
     (a) => (instanceId === undefined || a.InstanceId === instanceId) && a.State !== 'detached',
   );
@@ -208,9 +224,11 @@ function judgeDetach(watch: DetachWatch, volume: Volume | undefined): PollVerdic
     // EC2 refused our detach because it did not show the attachment yet: wait for it to appear.
     const awaitingLate =
       detach !== undefined && !detach.accepted && !watch.seenLive && readAt - watch.started < LATE_ATTACHMENT_GRACE_MS;
-    if (!awaitingLate && readAt - watch.since >= confirmMs)
-      return { done: true, value: undefined, state: volume ? 'detached' : 'gone' };
-    return { done: false, state: awaitingLate ? 'attachment-not-visible-yet' : 'detached-unconfirmed' };
+    if (awaitingLate) return { done: false, state: 'attachment-not-visible-yet' };
+    // Without a detach of ours the wait precedes DeleteVolume, whose VolumeInUse retry confirms.
+    const confirmIn = detach === undefined ? 0 : watch.since + DETACH_CONFIRM_MS - readAt;
+    if (confirmIn <= 0) return { done: true, value: undefined, state: volume ? 'detached' : 'gone' };
+    return { done: false, state: 'detached-unconfirmed', readAgainInMs: confirmIn };
   }
   watch.seenLive = true;
   watch.since = readAt;
@@ -222,7 +240,8 @@ function judgeDetach(watch: DetachWatch, volume: Volume | undefined): PollVerdic
     return { done: false, state: live.map((a) => a.State ?? 'unknown').join(',') };
   }
   watch.stuckSince ??= readAt;
-  if (readAt - watch.stuckSince < confirmMs) return { done: false, state: stuck.State ?? 'attached' };
+  const stuckIn = watch.stuckSince + DETACH_CONFIRM_MS - readAt;
+  if (stuckIn > 0) return { done: false, state: stuck.State ?? 'attached', readAgainInMs: stuckIn };
   return {
     failed: true,
     state: stuck.State ?? 'attached',
@@ -236,9 +255,10 @@ function judgeDetach(watch: DetachWatch, volume: Volume | undefined): PollVerdic
  * (deleting a volume that nobody detaches would otherwise hang until the timeout).
  *
  * Reads are eventually consistent: one can show the volume as it was a moment ago, before the
- * attachment existed or before our detach. So neither an absence nor a stuck attachment is
- * believed from one read: it must still hold in a reading taken at least half a poll delay
- * (`minDelayMs`) after the last contrary reading (or our accepted DetachVolume).
+ * attachment existed or before our detach. So after our own detach an absence is believed only
+ * from a reading taken {@link DETACH_CONFIRM_MS} after the attachment was last known to exist (its
+ * first sighting, our accepted DetachVolume, or a later reading that showed it), and a stuck
+ * attachment only when a reading that long after the first one still shows it.
  */
 async function waitDetached(
   w: WaitContext,
@@ -256,12 +276,11 @@ async function waitDetached(
     instanceId,
     detachingOnly,
     detach,
-    // Half a poll delay: the next poll (jittered, or shared and early) still usually confirms.
-    confirmMs: policy.minDelayMs / 2,
     started,
     readAt: started,
-    since: started,
-    seenLive: detach?.seen ?? false,
+    // Our accepted DetachVolume shows EC2 had the attachment; its first sighting is earlier still.
+    since: detach?.seenAt ?? started,
+    seenLive: detach?.seenAt !== undefined,
     resend: false,
     stuckSince: undefined,
   };
@@ -638,7 +657,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   // 2. The undo exists from here on, before the wait.
   const createdAt = (options.clock ?? { now: () => performance.now() }).now();
   const attachName = device;
-  let attachmentSeen = false;
+  let attachmentSeenAt: number | undefined;
   /** Sends DetachVolume; false when EC2 refused it as not attached (yet): the wait settles that. */
   const sendDetach = async (signal: AbortSignal | undefined): Promise<boolean> => {
     const { DetachVolumeCommand } = await ec2Sdk();
@@ -660,7 +679,11 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   };
   const detach = idempotent(async (signal: AbortSignal) => {
     const accepted = await sendDetach(signal);
-    await waitDetached(w, volumeId, instanceId, signal, false, { accepted, seen: attachmentSeen, resend: sendDetach });
+    await waitDetached(w, volumeId, instanceId, signal, false, {
+      accepted,
+      seenAt: attachmentSeenAt,
+      resend: sendDetach,
+    });
     ctx.logger.info(`Detached ${volumeId} from ${instanceId}`);
     ctx.emit({ type: 'resource', action: 'removed', kind: 'attachment', id: `${volumeId}:${attachName}`, region });
   });
@@ -677,7 +700,8 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
           return { failed: true, state: volume.State, message: 'The volume cannot be attached.' };
         }
         const mine = (volume.Attachments ?? []).find((a) => a.InstanceId === instanceId);
-        if (mine) attachmentSeen = true;
+        // Taken after the reading, so the attachment surely existed by then.
+        if (mine) attachmentSeenAt ??= (options.clock ?? realClock).now();
         const state = mine?.State ?? 'no-attachment-yet';
         if (state === 'attached') return { done: true, value: undefined, state };
         return { done: false, state };

@@ -16,7 +16,7 @@ import { snapshotAndRegister } from '../../../src/aws/images.js';
 import { copyToRegions } from '../../../src/aws/regions.js';
 import { resolveSourceAmi } from '../../../src/aws/source-image.js';
 import type { SourceImage } from '../../../src/aws/source-image.js';
-import { attachVolume, createVolume } from '../../../src/aws/volumes.js';
+import { DETACH_CONFIRM_MS, attachVolume, createVolume } from '../../../src/aws/volumes.js';
 import { installEc2Faults } from '../../helpers/ec2-faults.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from '../../helpers/moto.js';
 import type { MotoServer } from '../../helpers/moto.js';
@@ -254,19 +254,15 @@ describe('5. eventual consistency', () => {
     expect(await owned(['us-east-1'])).toEqual(before);
   });
 
-  /** Reads up to 2.5 s old; half a detach poll delay (the confirmation window) is longer. */
-  const STALE = { stale_read_ms: 2_500 };
-  const slowDetachPolls = { polling: { waits: { volumeDetached: { minDelayMs: 6_000, maxDelayMs: 6_000 } } } };
+  /** Reads up to 0.9 s old: within the confirmation window, as the library assumes of EC2's. */
+  const STALE = { stale_read_ms: DETACH_CONFIRM_MS * 0.9 };
 
   /** A volume attached to the host as `device`, settled (read with fresh reads). */
   async function settledAttachment(device: string) {
-    const volume = await createVolume(
-      { availabilityZone: host.availabilityZone, source },
-      { ec2: ec2(), ...quiet, ...slowDetachPolls },
-    );
+    const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, { ec2: ec2(), ...quiet });
     const attached = await attachVolume(
       { volumeId: volume.volumeId, instanceId: host.instanceId, device },
-      { ec2: ec2(), ...quiet, ...slowDetachPolls },
+      { ec2: ec2(), ...quiet },
     );
     return { volume, attached };
   }

@@ -226,14 +226,8 @@ describe('faults', () => {
     );
     expect(error).toBeInstanceOf(AwsError);
     expect(error).toMatchObject({ operation: 'DescribeVolumes', awsCode: 'UnauthorizedOperation' });
-    // The failed poll, then the delete's detached check: one reading and one that confirms it.
-    expect(faults.names()).toEqual([
-      'CreateVolume',
-      'DescribeVolumes',
-      'DescribeVolumes',
-      'DescribeVolumes',
-      'DeleteVolume',
-    ]);
+    // The failed poll, then the delete's detached check (DeleteVolume's VolumeInUse retry confirms it).
+    expect(faults.names()).toEqual(['CreateVolume', 'DescribeVolumes', 'DescribeVolumes', 'DeleteVolume']);
     await volumeGone((error as AwsError).resources.volumeId!);
   });
 

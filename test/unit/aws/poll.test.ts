@@ -90,6 +90,30 @@ describe('pollUntil', () => {
     expect(clock.sleeps).toEqual([]);
   });
 
+  it('polls again no later than a verdict asks, and otherwise on the schedule', async () => {
+    const clock = virtualClock();
+    let reads = 0;
+    const { ctx } = collector();
+    await pollUntil({
+      describe: async () => ++reads,
+      // The 2nd reading is due in 300 ms (a confirmation window ending); the 3rd asks for nothing.
+      evaluate: (n): PollVerdict<number> =>
+        n === 1
+          ? { done: false, state: 'unconfirmed', readAgainInMs: 300 }
+          : n === 2
+            ? { done: false, state: 'x' }
+            : { done: true, value: n },
+      waitingFor: 'volume vol-1 to be detached',
+      id: 'vol-1',
+      kind: 'volumeDetached',
+      policy: volumePolicy,
+      ctx,
+      clock,
+      random: () => 0.5,
+    });
+    expect(clock.sleeps).toEqual([300, volumePolicy.minDelayMs]);
+  });
+
   it('detects a short transition within about a second, polling no faster than the min delay', async () => {
     const clock = virtualClock();
     const readyAt = 5_300;
