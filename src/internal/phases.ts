@@ -1,7 +1,7 @@
 import { AmiChrootError } from '../errors.js';
 import type { Phase } from '../errors.js';
-import type { Ctx } from '../internal/ctx.js';
-import { throwIfAborted } from '../internal/abort.js';
+import type { Ctx } from './ctx.js';
+import { throwIfAborted } from './abort.js';
 
 /**
  * Runs the phases of a build: emits phase-start/phase-end events, records each phase's duration
