@@ -193,3 +193,32 @@ function logCall(ctx: Ctx, operation: string, meta: CallMeta, durationMs: number
     ok,
   });
 }
+
+/**
+ * Every page of a paginated call, from the SDK's own paginator (`paginateDescribeVolumes`, ...)
+ * with each request sent through {@link send}: counted, logged, abortable, an {@link AwsError}.
+ * @internal
+ */
+export function pages<Client extends object, Input, Output>(
+  paginate: (config: { client: Client; pageSize?: number }, input: Input) => AsyncIterable<Output>,
+  client: Client,
+  input: Input,
+  ctx: Ctx,
+  meta: CallMeta & { readonly pageSize?: number } = {},
+): AsyncIterable<Output> {
+  const { pageSize, ...callMeta } = meta;
+  // The paginator insists on an instance of the SDK's client class: a view of the client whose
+  // `send` is ours passes that check and still reaches the real (or mocked) client.
+  const routed = Object.create(client, {
+    send: { value: (command: object) => send(client, ownInput(command), ctx, callMeta) },
+  }) as Client;
+  return paginate({ client: routed, ...(pageSize === undefined ? {} : { pageSize }) }, input);
+}
+
+// The paginator reuses one input object, setting the next token on it after each page: each
+// command gets its own copy (without the unset token), so what was sent stays what was sent.
+function ownInput(command: object): object {
+  const { input } = command as { input: Record<string, unknown> };
+  const copy = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  return new (command.constructor as new (input: object) => object)(copy);
+}
