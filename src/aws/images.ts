@@ -661,7 +661,8 @@ function randomSuffix(): string {
  * the registered image, which is removed with its snapshot; then launch permissions, product
  * codes, snapshot permissions, deprecation, deregistration protection. If any step fails, the
  * image(s) and snapshot(s) this call created are removed before the error is thrown (unless
- * `keepOnError`).
+ * `keepOnError`). Each step that runs is reported as a phase (`phase-start`/`phase-end` of
+ * `snapshot`, `deregister`, `register`, `encrypt`, `permissions`, `deprecate`).
  *
  * @example
  * ```ts

@@ -178,6 +178,8 @@ describe("buildAmi via: 'ebs-direct'", () => {
       'detach',
       'upload',
       'register',
+      'permissions',
+      'deprecate',
       'copy',
     ]);
     expect(copied).toBe('from the host\n');
