@@ -19,7 +19,7 @@ import { deregisterImagesByName, registerImage, snapshotAndRegister } from '../a
 import type { RegisteredImage } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
 import type { RegionCopies } from '../aws/regions.js';
-import { protectImages } from '../aws/image-settings.js';
+import { protectImages, unprotectImage } from '../aws/image-settings.js';
 import { billingLossWarning, checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { registerBuild } from './registry.js';
 import { awsAccessOf, copyInput, registerInput, renderRecord, sourceTemplateData } from './requests.js';
@@ -207,7 +207,18 @@ export async function finishBuild(b: AmiRun, p: PreparedBuild, built: Built, sta
   const images: Record<string, string> = { ...(kept && { [kept]: built.image.imageId }), ...built.copies?.images };
   // Last: a protected image cannot be undone (with the cooldown, not for 24 h).
   if (cfg.deregistrationProtection.enabled)
-    await run.step('permissions', () => protectImages(p.clients.ec2, images, cfg.deregistrationProtection, run.ctx));
+    await run.step('permissions', async () => {
+      await protectImages(p.clients.ec2, images, cfg.deregistrationProtection, run.ctx);
+      // Only a failing `after` hook can fail the build now: its undos must find the images unprotected.
+      b.stack.defer(
+        'lift deregistration protection',
+        async (signal) => {
+          for (const [r, id] of Object.entries(images))
+            await unprotectImage(p.clients.ec2(r), id, { ...run.ctx, signal }, r);
+        },
+        { onlyOnFailure: true },
+      );
+    });
   const cleanupErrors = await b.stack.unwind('success');
   for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
   const snapshots: Record<string, readonly string[]> = {

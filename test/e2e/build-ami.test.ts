@@ -229,6 +229,26 @@ describe('buildAmi end to end (moto + loop devices)', () => {
     expect(images.Images?.map((i) => i.ImageId)).toEqual([result.images[BUILD_REGION]]);
   });
 
+  it('a hook failing after deregistration protection still leaves nothing behind', async () => {
+    const before = await env.counts();
+    let permissions = 0;
+    const error = await buildAmi(
+      env.config({ amiRegions: [COPY_REGIONS[0]], deregistrationProtection: { enabled: true } }),
+      () => {},
+      env.options({
+        hooks: {
+          // Without sharing, the only permissions step is the protection, the build's last.
+          after: (phase) => {
+            if (phase === 'permissions' && ++permissions === 1) throw new Error('refused after protection');
+          },
+        },
+      }),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('refused after protection');
+    expect((error as AmiChrootError).cleanupErrors ?? []).toEqual([]);
+    await env.assertNothingLeft(before);
+  });
+
   it('rejects a bad configuration before touching AWS or the host', async () => {
     const before = env.faults(BUILD_REGION).calls.length;
     const error = await buildAmi({ ...env.config(), amiName: 'x', rootVolumeSize: -3 }, () => {}, env.options()).catch(
