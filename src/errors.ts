@@ -8,6 +8,11 @@
 
 /**
  * The phases of a build, in pipeline order. Errors, log lines and progress events name one.
+ * `device` (loop devices, the device lease) and `recovery` (recoverHost, cleanupOrphans) only
+ * name where an error happened; every other phase a build passes through is also a
+ * phase-start/phase-end pair, a hook call and a `timings` entry. A build emits `permissions` a
+ * second time for deregistration protection, which comes last; the sharing of region copies
+ * belongs to their `copy` phase, as they run at once.
  * @public
  */
 export type Phase =
@@ -35,7 +40,6 @@ export type Phase =
   | 'encrypt'
   | 'copy'
   | 'permissions'
-  | 'tags'
   | 'deprecate'
   | 'cleanup'
   | 'recovery';

@@ -45,6 +45,7 @@ export type {
   CleanupEvent,
   CopyProgressEvent,
   BlockTransferEvent,
+  LogFields,
   Logger,
   OperationOptions,
   OutputEvent,
@@ -60,6 +61,8 @@ export type {
   WaitKind,
   WaitPolicy,
 } from './types.js';
+export { objectFirstLogger } from './internal/logger.js';
+export type { ObjectFirstLogger } from './internal/logger.js';
 
 // --- config: BuildConfig, validation, Packer import, templates ---
 export { defineConfig, resolveConfig, validateAmiName } from './config/resolve.js';

@@ -5,19 +5,59 @@
 import type { Phase } from './errors.js';
 
 /**
- * A logger. Any subset of the four methods may be given; `console` and pino loggers fit as they are.
- * Missing `debug`/`info` are silent; missing `warn`/`error` go to `console`.
+ * A logger. Any subset of the four methods may be given; `console` fits as it is. Missing
+ * `debug`/`info` are silent; missing `warn`/`error` go to `console`.
+ *
+ * @remarks
+ * Lines about an AWS call, a command, a phase or a resource pass a {@link LogFields} object after
+ * the message, so structured loggers can index them. pino and bunyan take the object first:
+ * wrap them with {@link objectFirstLogger}.
  * @public
  */
 export interface Logger {
-  /** Detailed tracing: every AWS call, every poll, every host command. */
-  debug(message: string, ...rest: unknown[]): void;
-  /** Milestones: resource created, phase finished. */
-  info(message: string, ...rest: unknown[]): void;
+  /** Detailed tracing: every AWS call, every poll, every host command, the stderr of commands. */
+  debug(message: string, fields?: LogFields): void;
+  /** Milestones: resource created, phase finished, the output of provisioning commands. */
+  info(message: string, fields?: LogFields): void;
   /** Something was retried or worked around. */
-  warn(message: string, ...rest: unknown[]): void;
+  warn(message: string, fields?: LogFields): void;
   /** Something failed. */
-  error(message: string, ...rest: unknown[]): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/**
+ * What a log line is about, as fields (the same facts are in the message, for people).
+ * @public
+ */
+export interface LogFields {
+  /** The phase the line belongs to. */
+  readonly phase?: Phase;
+  /** AWS region. */
+  readonly region?: string;
+  /** EBS volume id. */
+  readonly volumeId?: string;
+  /** Snapshot id. */
+  readonly snapshotId?: string;
+  /** AMI id. */
+  readonly imageId?: string;
+  /** EC2 instance id. */
+  readonly instanceId?: string;
+  /** Block device. */
+  readonly device?: string;
+  /** Mount point. */
+  readonly mountPath?: string;
+  /** AWS operation, e.g. `CreateVolume`. */
+  readonly operation?: string;
+  /** Program name of a command. */
+  readonly command?: string;
+  /** Which output stream of a command a line comes from. */
+  readonly stream?: 'stdout' | 'stderr';
+  /** Exit code of a command. */
+  readonly exitCode?: number | null;
+  /** How long the call, command or phase took. */
+  readonly durationMs?: number;
+  /** False when the call, command or phase failed. */
+  readonly ok?: boolean;
 }
 
 /**

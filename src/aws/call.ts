@@ -150,7 +150,8 @@ export async function toAwsError(
 }
 
 /**
- * Sends one command: abortable, counted, logged at debug, and failing with an {@link AwsError}.
+ * Sends one command: abortable, counted, logged at debug with its fields once done, and failing
+ * with an {@link AwsError}.
  * On abort it throws the signal's reason, never the SDK's own AbortError.
  * @internal
  */
@@ -165,12 +166,59 @@ export async function send<C extends object>(
   const info = registry.get(client);
   const operation = operationName(command);
   info?.count();
-  ctx.logger.debug(`AWS ${operation}${meta.region ? ` in ${meta.region}` : ''}`);
+  const start = performance.now();
+  let ok = false;
   try {
     const options = signal === undefined ? {} : { abortSignal: signal };
-    return (await (client as SdkClient).send(command as never, options)) as OutputOf<C>;
+    const output = (await (client as SdkClient).send(command as never, options)) as OutputOf<C>;
+    ok = true;
+    return output;
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
     throw await toAwsError(error, operation, { ...meta, signal }, info?.decode);
+  } finally {
+    logCall(ctx, operation, meta, Math.round(performance.now() - start), ok);
   }
+}
+
+/** One debug line per call, once it is done: what, where, on what, how long. */
+function logCall(ctx: Ctx, operation: string, meta: CallMeta, durationMs: number, ok: boolean): void {
+  const region = meta.region ?? meta.resources?.region;
+  ctx.logger.debug(`AWS ${operation}${region ? ` in ${region}` : ''}: ${ok ? 'ok' : 'failed'} in ${durationMs} ms`, {
+    operation,
+    ...(meta.phase === undefined ? {} : { phase: meta.phase }),
+    ...meta.resources,
+    ...(region === undefined ? {} : { region }),
+    durationMs,
+    ok,
+  });
+}
+
+/**
+ * Every page of a paginated call, from the SDK's own paginator (`paginateDescribeVolumes`, ...)
+ * with each request sent through {@link send}: counted, logged, abortable, an {@link AwsError}.
+ * @internal
+ */
+export function pages<Client extends object, Input, Output>(
+  paginate: (config: { client: Client; pageSize?: number }, input: Input) => AsyncIterable<Output>,
+  client: Client,
+  input: Input,
+  ctx: Ctx,
+  meta: CallMeta & { readonly pageSize?: number } = {},
+): AsyncIterable<Output> {
+  const { pageSize, ...callMeta } = meta;
+  // The paginator insists on an instance of the SDK's client class: a view of the client whose
+  // `send` is ours passes that check and still reaches the real (or mocked) client.
+  const routed = Object.create(client, {
+    send: { value: (command: object) => send(client, ownInput(command), ctx, callMeta) },
+  }) as Client;
+  return paginate({ client: routed, ...(pageSize === undefined ? {} : { pageSize }) }, input);
+}
+
+// The paginator reuses one input object, setting the next token on it after each page: each
+// command gets its own copy (without the unset token), so what was sent stays what was sent.
+function ownInput(command: object): object {
+  const { input } = command as { input: Record<string, unknown> };
+  const copy = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  return new (command.constructor as new (input: object) => object)(copy);
 }

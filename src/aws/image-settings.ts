@@ -83,7 +83,34 @@ export async function applySharing(
   ctx: Ctx,
   region: string,
 ): Promise<void> {
-  const { EnableImageDeprecationCommand, ModifyImageAttributeCommand, ModifySnapshotAttributeCommand } = await ec2Sdk();
+  await grantPermissions(ec2, imageId, snapshotIds, sharing, ctx, region);
+  if (sharing.deprecateAt !== undefined) await deprecateImage(ec2, imageId, sharing.deprecateAt, ctx, region);
+  if (sharing.deregistrationProtection?.enabled) {
+    await protectImages(() => ec2, { [region]: imageId }, sharing.deregistrationProtection, ctx);
+  }
+}
+
+/** Whether {@link grantPermissions} has anything to do. @internal */
+export function grantsPermissions(sharing: ImageSharing): boolean {
+  const { amiUsers, amiGroups, amiOrgArns, amiOuArns, productCodes, snapshotUsers, snapshotGroups } = sharing;
+  return [amiUsers, amiGroups, amiOrgArns, amiOuArns, productCodes, snapshotUsers, snapshotGroups].some(
+    (list) => (list?.length ?? 0) > 0,
+  );
+}
+
+/**
+ * Launch permissions, product codes and snapshot permissions (the `permissions` phase).
+ * @internal
+ */
+export async function grantPermissions(
+  ec2: EC2Client,
+  imageId: string,
+  snapshotIds: readonly string[],
+  sharing: ImageSharing,
+  ctx: Ctx,
+  region: string,
+): Promise<void> {
+  const { ModifyImageAttributeCommand, ModifySnapshotAttributeCommand } = await ec2Sdk();
   const launch: LaunchPermission[] = [
     ...(sharing.amiUsers ?? []).map((UserId) => ({ UserId })),
     ...(sharing.amiGroups ?? []).map((Group) => ({ Group: Group as LaunchPermission['Group'] })),
@@ -134,20 +161,27 @@ export async function applySharing(
       );
     }
   }
-  if (sharing.deprecateAt !== undefined) {
-    const at = sharing.deprecateAt instanceof Date ? sharing.deprecateAt : new Date(sharing.deprecateAt);
-    await retryConsistency(
-      () =>
-        send(ec2, new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: at }), ctx, {
-          ...meta,
-          phase: 'deprecate',
-        }),
-      ctx,
-    );
-  }
-  if (sharing.deregistrationProtection?.enabled) {
-    await protectImages(() => ec2, { [region]: imageId }, sharing.deregistrationProtection, ctx);
-  }
+}
+
+/** Deprecates the image at `at` (the `deprecate` phase). @internal */
+export async function deprecateImage(
+  ec2: EC2Client,
+  imageId: string,
+  at: Date | string,
+  ctx: Ctx,
+  region: string,
+): Promise<void> {
+  const { EnableImageDeprecationCommand } = await ec2Sdk();
+  const deprecateAt = at instanceof Date ? at : new Date(at);
+  await retryConsistency(
+    () =>
+      send(ec2, new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: deprecateAt }), ctx, {
+        phase: 'deprecate',
+        region,
+        resources: { imageId },
+      }),
+    ctx,
+  );
 }
 
 /**

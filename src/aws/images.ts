@@ -24,10 +24,19 @@ import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
 import { toCtx } from '../internal/ctx.js';
 import type { Ctx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
+import { phaseRunnerOf } from '../internal/sub-phases.js';
+import type { PhaseRunner } from '../internal/sub-phases.js';
 import { send } from './call.js';
 import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
-import { applySharing, describeImage, snapshotIdsOf } from './image-settings.js';
+import {
+  deprecateImage,
+  describeImage,
+  grantPermissions,
+  grantsPermissions,
+  protectImages,
+  snapshotIdsOf,
+} from './image-settings.js';
 import { removeImage, deleteSnapshot } from './image-removal.js';
 import type { ImageSharing } from './image-settings.js';
 import { pollUntil } from './poll.js';
@@ -471,124 +480,171 @@ export async function waitSnapshotCompleted(
 /** Where a registration's undo steps go (run last first if a later step fails). */
 type UndoList = { name: string; run: (signal: AbortSignal) => Promise<void> }[];
 
+/** What every step of one registration shares. */
+interface Registration {
+  readonly ec2: EC2Client;
+  readonly region: string;
+  readonly input: ImageRegistrationInput;
+  readonly undo: UndoList;
+  readonly ctx: Ctx;
+  readonly options: AwsOperationOptions;
+  /** Runs each step as a phase: the build's hooked, timed steps, or the call's own. */
+  readonly phase: PhaseRunner;
+}
+
+function cleanCtx(ctx: Ctx, signal: AbortSignal): Ctx {
+  return { ...ctx, signal };
+}
+
 /**
- * Registers an image on a completed snapshot, then encrypts, shares and protects it. Undo steps
- * are pushed onto `undo` as resources appear. `dropSnapshot` deletes the snapshot when this call
- * owns it (an encrypted copy replaces it); the final image's `deregister()` deletes it either way.
+ * Registers an image on a completed snapshot, then encrypts, shares and protects it, each step a
+ * phase. Undo steps are pushed onto `undo` as resources appear. `dropSnapshot` deletes the
+ * snapshot when this call owns it (an encrypted copy replaces it); the final image's
+ * `deregister()` deletes it either way.
  */
 async function registerSnapshot(
-  ec2: EC2Client,
-  region: string,
-  input: ImageRegistrationInput,
+  r: Registration,
   snapshotId: string,
   dropSnapshot: ((signal: AbortSignal) => Promise<void>) | undefined,
-  undo: UndoList,
-  ctx: Ctx,
-  options: AwsOperationOptions,
 ): Promise<RegisteredImage> {
-  const { CopyImageCommand, RegisterImageCommand } = await ec2Sdk();
-  const intermediaryName = input.encryptBoot ? `ami-chroot-intermediary-${randomSuffix()}` : input.name;
-  const imageTags = tagList(input.tags, input.buildId);
-  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
-  const cleanCtx = (signal: AbortSignal): Ctx => ({ ...ctx, signal });
+  const { ec2, region, input, ctx, options, phase } = r;
   // Same-name images go (only now, so a failed snapshot leaves the old image in place).
   if (input.forceDeregister) {
-    await deregisterImagesByName(
-      {
-        name: input.name,
-        regions: [region, ...(input.amiRegions ?? [])],
-        deleteSnapshots: input.forceDeleteSnapshot ?? false,
-      },
-      { ...options, ec2: typeof options.ec2 === 'function' ? options.ec2 : ec2InRegion(options.ec2, region) },
+    await phase('deregister', () =>
+      deregisterImagesByName(
+        {
+          name: input.name,
+          regions: [region, ...(input.amiRegions ?? [])],
+          deleteSnapshots: input.forceDeleteSnapshot ?? false,
+        },
+        { ...options, ec2: typeof options.ec2 === 'function' ? options.ec2 : ec2InRegion(options.ec2, region) },
+      ),
     );
   }
+  const registered = await phase('register', () => registerStep(r, snapshotId, dropSnapshot));
+  let imageId = registered.imageId;
+  let snapshotIds = [snapshotId];
+  if (input.encryptBoot) {
+    ({ imageId, snapshotIds } = await phase('encrypt', () => encryptStep(r, imageId, dropSnapshot, registered.drop)));
+  }
+  await shareStep(r, imageId, snapshotIds);
 
-  // 3. Register.
-  const request = registerImageRequest(input, snapshotId, intermediaryName, imageTags);
-  ctx.logger.info(`Registering ${intermediaryName} from ${snapshotId}`);
+  const finalId = imageId;
+  const protectedImage = input.deregistrationProtection?.enabled ?? false;
+  const remove = idempotent((signal: AbortSignal) =>
+    removeImage(ec2, finalId, snapshotIds, cleanCtx(ctx, signal), region, { unprotect: protectedImage }),
+  );
+  const handle: RegisteredImage = {
+    imageId: finalId,
+    region,
+    snapshotIds,
+    name: input.name,
+    deregister: (opts = {}) => remove(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+    [Symbol.asyncDispose]: () => handle.deregister(),
+  };
+  ctx.logger.info(`Registered ${finalId} (${input.name}) in ${region}`, {
+    phase: 'register',
+    imageId: finalId,
+    region,
+  });
+  return handle;
+}
+
+/** RegisterImage and its wait (the `register` phase); under `encryptBoot` the image is an intermediary. */
+async function registerStep(
+  r: Registration,
+  snapshotId: string,
+  dropSnapshot: ((signal: AbortSignal) => Promise<void>) | undefined,
+): Promise<{ imageId: string; drop: (signal: AbortSignal) => Promise<void> }> {
+  const { RegisterImageCommand } = await ec2Sdk();
+  const { ec2, region, input, ctx, options } = r;
+  const name = input.encryptBoot ? `ami-chroot-intermediary-${randomSuffix()}` : input.name;
+  const request = registerImageRequest(input, snapshotId, name, tagList(input.tags, input.buildId));
+  ctx.logger.info(`Registering ${name} from ${snapshotId}`, { phase: 'register', snapshotId, region });
   const registered = await send(ec2, new RegisterImageCommand(request), ctx, {
     phase: 'register',
     region,
     resources: { snapshotId },
   });
-  let imageId = registered.ImageId;
+  const imageId = registered.ImageId;
   if (!imageId) throw new Error('RegisterImage returned no ImageId');
-  const registeredId = imageId;
   ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
   // The image's undo deregisters it; the snapshot's undo (pushed earlier, run later) deletes the snapshot.
-  const dropRegistered = idempotent((signal: AbortSignal) =>
+  const drop = idempotent((signal: AbortSignal) =>
     // DeleteAssociatedSnapshots with the image, when the snapshot is ours to delete.
-    removeImage(ec2, registeredId, dropSnapshot ? [snapshotId] : [], cleanCtx(signal), region),
+    removeImage(ec2, imageId, dropSnapshot ? [snapshotId] : [], cleanCtx(ctx, signal), region),
   );
-  undo.push({ name: `deregister image ${imageId}`, run: dropRegistered });
+  r.undo.push({ name: `deregister image ${imageId}`, run: drop });
   await waitImageAvailable(ec2, imageId, 'imageAvailable', ctx, region, options, now(options));
-  ctx.logger.info(`Image ${imageId} is available`);
-  let snapshotIds: string[] = [snapshotId];
+  ctx.logger.info(`Image ${imageId} is available`, { phase: 'register', imageId, region });
+  return { imageId, drop };
+}
 
-  // 4. encryptBoot: an encrypted copy replaces the intermediary.
-  if (input.encryptBoot) {
-    const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
-    ctx.logger.info(`Copying ${imageId} to an encrypted image ${input.name}`);
-    const copy = await send(
-      ec2,
-      new CopyImageCommand({
-        SourceImageId: imageId,
-        SourceRegion: region,
-        Name: input.name,
-        Encrypted: true,
-        ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
-        ...(input.description ? { Description: input.description } : {}),
-        ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
-        ...(input.snapshotCopyDurationMinutes
-          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
-          : {}),
-      }),
-      ctx,
-      { phase: 'encrypt', region, resources: { imageId } },
-    );
-    const copyId = copy.ImageId;
-    if (!copyId) throw new Error('CopyImage returned no ImageId');
-    ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: copyId, region });
-    // Filled in once the copy is available; until then the undo asks EC2.
-    const known: { snapshots?: string[] } = {};
-    const dropCopy = idempotent(async (signal: AbortSignal) => {
-      const c = cleanCtx(signal);
-      const snaps =
-        known.snapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
-      // The encrypted copy's snapshots are ours even while it is pending or not yet describable.
-      await removeImage(ec2, copyId, snaps, c, region, { ownSnapshots: true });
-    });
-    undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
-    const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
-    const copySnapshots = snapshotIdsOf(copied);
-    known.snapshots = copySnapshots;
-    // The intermediary has served its purpose.
-    const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);
-    await dropRegistered(signal);
-    await dropSnapshot?.(signal);
-    imageId = copyId;
-    snapshotIds = copySnapshots;
-  }
-
-  // 5. Sharing, deprecation, protection.
-  await applySharing(ec2, imageId, snapshotIds, input, ctx, region);
-
-  const finalId = imageId;
-  const finalSnapshots = snapshotIds;
-  const protectedImage = input.deregistrationProtection?.enabled ?? false;
-  const remove = idempotent((signal: AbortSignal) =>
-    removeImage(ec2, finalId, finalSnapshots, cleanCtx(signal), region, { unprotect: protectedImage }),
-  );
-  const handle: RegisteredImage = {
-    imageId: finalId,
+/** `encryptBoot` (the `encrypt` phase): an encrypted copy replaces the intermediary image. */
+async function encryptStep(
+  r: Registration,
+  intermediaryId: string,
+  dropSnapshot: ((signal: AbortSignal) => Promise<void>) | undefined,
+  dropIntermediary: (signal: AbortSignal) => Promise<void>,
+): Promise<{ imageId: string; snapshotIds: string[] }> {
+  const { CopyImageCommand } = await ec2Sdk();
+  const { ec2, region, input, ctx, options } = r;
+  const imageTags = tagList(input.tags, input.buildId);
+  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
+  const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
+  ctx.logger.info(`Copying ${intermediaryId} to an encrypted image ${input.name}`, {
+    phase: 'encrypt',
+    imageId: intermediaryId,
     region,
-    snapshotIds: finalSnapshots,
-    name: input.name,
-    deregister: (opts = {}) => remove(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
-    [Symbol.asyncDispose]: () => handle.deregister(),
-  };
-  ctx.logger.info(`Registered ${finalId} (${input.name}) in ${region}`);
-  return handle;
+  });
+  const copy = await send(
+    ec2,
+    new CopyImageCommand({
+      SourceImageId: intermediaryId,
+      SourceRegion: region,
+      Name: input.name,
+      Encrypted: true,
+      ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
+      ...(input.description ? { Description: input.description } : {}),
+      ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
+      ...(input.snapshotCopyDurationMinutes
+        ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
+        : {}),
+    }),
+    ctx,
+    { phase: 'encrypt', region, resources: { imageId: intermediaryId } },
+  );
+  const copyId = copy.ImageId;
+  if (!copyId) throw new Error('CopyImage returned no ImageId');
+  ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: copyId, region });
+  // Filled in once the copy is available; until then the undo asks EC2.
+  const known: { snapshots?: string[] } = {};
+  const dropCopy = idempotent(async (signal: AbortSignal) => {
+    const c = cleanCtx(ctx, signal);
+    const snaps =
+      known.snapshots ?? snapshotIdsOf(await describeImage(ec2, copyId, c, region, signal).catch(() => undefined));
+    // The encrypted copy's snapshots are ours even while it is pending or not yet describable.
+    await removeImage(ec2, copyId, snaps, c, region, { ownSnapshots: true });
+  });
+  r.undo.push({ name: `deregister encrypted copy ${copyId}`, run: dropCopy });
+  const copied = await waitImageAvailable(ec2, copyId, 'copyAvailable', ctx, region, options, now(options));
+  known.snapshots = snapshotIdsOf(copied);
+  // The intermediary has served its purpose.
+  const signal = cleanupSignal(options.cleanupTimeoutMs ?? 600_000);
+  await dropIntermediary(signal);
+  await dropSnapshot?.(signal);
+  return { imageId: copyId, snapshotIds: known.snapshots };
+}
+
+/** Sharing (`permissions`), deprecation (`deprecate`), then protection (`permissions` again: it comes last). */
+async function shareStep(r: Registration, imageId: string, snapshotIds: readonly string[]): Promise<void> {
+  const { ec2, region, input, ctx, phase } = r;
+  if (grantsPermissions(input))
+    await phase('permissions', () => grantPermissions(ec2, imageId, snapshotIds, input, ctx, region));
+  const { deprecateAt, deregistrationProtection: protection } = input;
+  if (deprecateAt !== undefined) await phase('deprecate', () => deprecateImage(ec2, imageId, deprecateAt, ctx, region));
+  if (protection?.enabled)
+    await phase('permissions', () => protectImages(() => ec2, { [region]: imageId }, protection, ctx));
 }
 
 function randomSuffix(): string {
@@ -605,7 +661,8 @@ function randomSuffix(): string {
  * the registered image, which is removed with its snapshot; then launch permissions, product
  * codes, snapshot permissions, deprecation, deregistration protection. If any step fails, the
  * image(s) and snapshot(s) this call created are removed before the error is thrown (unless
- * `keepOnError`).
+ * `keepOnError`). Each step that runs is reported as a phase (`phase-start`/`phase-end` of
+ * `snapshot`, `deregister`, `register`, `encrypt`, `permissions`, `deprecate`).
  *
  * @example
  * ```ts
@@ -633,7 +690,6 @@ export async function snapshotAndRegister(
   input: SnapshotAndRegisterInput,
   options: AwsOperationOptions,
 ): Promise<RegisteredImage> {
-  const { CreateSnapshotCommand } = await ec2Sdk();
   const ctx = toCtx(options);
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   throwIfAborted(ctx.signal);
@@ -643,35 +699,46 @@ export async function snapshotAndRegister(
   const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
   registerImageRequest(input, 'snap-validate', intermediaryName, imageTags);
 
-  const undo: UndoList = [];
-  const cleanCtx = (signal: AbortSignal): Ctx => ({ ...ctx, signal });
+  const r: Registration = { ec2, region, input, undo: [], ctx, options, phase: phaseRunnerOf(options, ctx) };
   try {
-    // 1. Snapshot.
-    const snapSpecs = tagSpecs({ type: 'snapshot', tags: snapshotTags });
-    ctx.logger.info(`Creating a snapshot of ${input.volumeId}`);
-    const snap = await send(
-      ec2,
-      new CreateSnapshotCommand({
-        VolumeId: input.volumeId,
-        Description: input.snapshotDescription ?? `ami-chroot: ${input.name}`,
-        ...(snapSpecs ? { TagSpecifications: snapSpecs } : {}),
-      }),
-      ctx,
-      { phase: 'snapshot', region, resources: { volumeId: input.volumeId } },
-    );
-    const snapshotId = snap.SnapshotId;
-    if (!snapshotId) throw new Error('CreateSnapshot returned no SnapshotId');
-    const snapshotCreatedAt = now(options);
-    ctx.emit({ type: 'resource', action: 'created', kind: 'snapshot', id: snapshotId, region });
-    const dropSnapshot = idempotent((signal: AbortSignal) => deleteSnapshot(ec2, snapshotId, cleanCtx(signal), region));
-    undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
-    await waitSnapshotCompleted(ec2, snapshotId, ctx, region, options, snapshotCreatedAt);
-    ctx.logger.info(`Snapshot ${snapshotId} is completed`);
-
-    return await registerSnapshot(ec2, region, input, snapshotId, dropSnapshot, undo, ctx, options);
+    const snapshot = await r.phase('snapshot', () => snapshotStep(r, input, snapshotTags));
+    return await registerSnapshot(r, snapshot.snapshotId, snapshot.drop);
   } catch (error) {
-    throw await undoAfterFailure(error, undo, ctx, options);
+    throw await undoAfterFailure(error, r.undo, ctx, options);
   }
+}
+
+/** CreateSnapshot and its wait (the `snapshot` phase). */
+async function snapshotStep(
+  r: Registration,
+  input: SnapshotAndRegisterInput,
+  snapshotTags: ReturnType<typeof tagList>,
+): Promise<{ snapshotId: string; drop: (signal: AbortSignal) => Promise<void> }> {
+  const { CreateSnapshotCommand } = await ec2Sdk();
+  const { ec2, region, ctx, options } = r;
+  const snapSpecs = tagSpecs({ type: 'snapshot', tags: snapshotTags });
+  ctx.logger.info(`Creating a snapshot of ${input.volumeId}`, { phase: 'snapshot', volumeId: input.volumeId, region });
+  const snap = await send(
+    ec2,
+    new CreateSnapshotCommand({
+      VolumeId: input.volumeId,
+      Description: input.snapshotDescription ?? `ami-chroot: ${input.name}`,
+      ...(snapSpecs ? { TagSpecifications: snapSpecs } : {}),
+    }),
+    ctx,
+    { phase: 'snapshot', region, resources: { volumeId: input.volumeId } },
+  );
+  const snapshotId = snap.SnapshotId;
+  if (!snapshotId) throw new Error('CreateSnapshot returned no SnapshotId');
+  const snapshotCreatedAt = now(options);
+  ctx.emit({ type: 'resource', action: 'created', kind: 'snapshot', id: snapshotId, region });
+  const dropSnapshot = idempotent((signal: AbortSignal) =>
+    deleteSnapshot(ec2, snapshotId, cleanCtx(ctx, signal), region),
+  );
+  r.undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
+  await waitSnapshotCompleted(ec2, snapshotId, ctx, region, options, snapshotCreatedAt);
+  ctx.logger.info(`Snapshot ${snapshotId} is completed`, { phase: 'snapshot', snapshotId, region });
+  return { snapshotId, drop: dropSnapshot };
 }
 
 /**
@@ -713,17 +780,17 @@ export async function registerImage(input: RegisterImageInput, options: AwsOpera
   }
   const { client: ec2, region } = await ec2For(options.ec2, input.region);
   throwIfAborted(ctx.signal);
-  const undo: UndoList = [];
+  const r: Registration = { ec2, region, input, undo: [], ctx, options, phase: phaseRunnerOf(options, ctx) };
   const { snapshotId } = input;
   const dropSnapshot = input.ownsSnapshot
-    ? idempotent((signal: AbortSignal) => deleteSnapshot(ec2, snapshotId, { ...ctx, signal }, region))
+    ? idempotent((signal: AbortSignal) => deleteSnapshot(ec2, snapshotId, cleanCtx(ctx, signal), region))
     : undefined;
-  if (dropSnapshot) undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
+  if (dropSnapshot) r.undo.push({ name: `delete snapshot ${snapshotId}`, run: dropSnapshot });
   try {
     // Inside the try: an owned snapshot goes even when the registration is refused outright.
     registerImageRequest(input, snapshotId, input.name, tagList(input.tags, input.buildId));
-    return await registerSnapshot(ec2, region, input, snapshotId, dropSnapshot, undo, ctx, options);
+    return await registerSnapshot(r, snapshotId, dropSnapshot);
   } catch (error) {
-    throw await undoAfterFailure(error, undo, ctx, options);
+    throw await undoAfterFailure(error, r.undo, ctx, options);
   }
 }

@@ -90,6 +90,7 @@ export type {
   CleanupEvent,
   CopyProgressEvent,
   BlockTransferEvent,
+  LogFields,
   Logger,
   OperationOptions,
   OutputEvent,

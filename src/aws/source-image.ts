@@ -5,12 +5,13 @@
  */
 import { ec2Sdk } from './sdk.js';
 import type { SourceAmiFilter } from '../config/types.js';
-import type { BlockDeviceMapping, DescribeImagesRequest, Filter, Image } from '@aws-sdk/client-ec2';
+import type { BlockDeviceMapping, DescribeImagesRequest, EC2Client, Filter, Image } from '@aws-sdk/client-ec2';
 import { ConfigError, SourceImageError } from '../errors.js';
 import { toCtx } from '../internal/ctx.js';
 import type { Ctx } from '../internal/ctx.js';
 import { hasAwsCode } from './aws-errors.js';
-import { send } from './call.js';
+import { defined } from '../internal/defined.js';
+import { pages, send } from './call.js';
 import { ec2For } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 
@@ -114,18 +115,17 @@ function describeQuery(input: ResolveSourceAmiInput): string {
   return parts.join('; ');
 }
 
-async function describeAll(ec2: object, request: DescribeImagesRequest, ctx: Ctx, region: string): Promise<Image[]> {
-  const { DescribeImagesCommand } = await ec2Sdk();
+async function describeAll(ec2: EC2Client, request: DescribeImagesRequest, ctx: Ctx, region: string): Promise<Image[]> {
+  const { paginateDescribeImages } = await ec2Sdk();
   const images: Image[] = [];
-  let token: string | undefined;
-  do {
-    const paged = request.ImageIds?.length
-      ? request
-      : { ...request, MaxResults: 1000, ...(token ? { NextToken: token } : {}) };
-    const out = await send(ec2, new DescribeImagesCommand(paged), ctx, { phase: 'source', region });
-    images.push(...(out.Images ?? []));
-    token = request.ImageIds?.length ? undefined : out.NextToken;
-  } while (token);
+  // MaxResults cannot go with ImageIds; such a request has one page.
+  const pageSize = request.ImageIds?.length ? undefined : 1000;
+  for await (const page of pages(paginateDescribeImages, ec2, { ...request }, ctx, {
+    phase: 'source',
+    region,
+    ...defined({ pageSize }),
+  }))
+    images.push(...(page.Images ?? []));
   return images;
 }
 

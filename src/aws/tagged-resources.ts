@@ -8,7 +8,7 @@ import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Filter, Tag } from '@aws-sdk/client-ec2';
 import type { OperationOptions } from '../types.js';
 import { toCtx } from '../internal/ctx.js';
-import { send } from './call.js';
+import { pages } from './call.js';
 import { BUILD_ID_TAG } from './common.js';
 
 /**
@@ -65,7 +65,7 @@ export async function findTaggedResources(
   ec2: EC2Client,
   options: FindTaggedResourcesOptions = {},
 ): Promise<TaggedResource[]> {
-  const { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } = await ec2Sdk();
+  const { paginateDescribeImages, paginateDescribeSnapshots, paginateDescribeVolumes } = await ec2Sdk();
   const ctx = toCtx(options);
   const filters: Filter[] =
     options.buildId === undefined
@@ -74,14 +74,7 @@ export async function findTaggedResources(
   const found: TaggedResource[] = [];
   const meta = { phase: 'recovery' as const };
 
-  let token: string | undefined;
-  do {
-    const out = await send(
-      ec2,
-      new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, ...(token ? { NextToken: token } : {}) }),
-      ctx,
-      meta,
-    );
+  for await (const out of pages(paginateDescribeVolumes, ec2, { Filters: filters }, ctx, { ...meta, pageSize: 500 })) {
     for (const v of out.Volumes ?? []) {
       if (!v.VolumeId) continue;
       found.push({
@@ -93,21 +86,9 @@ export async function findTaggedResources(
         attachedTo: (v.Attachments ?? []).map((a) => a.InstanceId ?? '').filter(Boolean),
       });
     }
-    token = out.NextToken;
-  } while (token);
-
-  do {
-    const out = await send(
-      ec2,
-      new DescribeSnapshotsCommand({
-        OwnerIds: ['self'],
-        Filters: filters,
-        MaxResults: 1000,
-        ...(token ? { NextToken: token } : {}),
-      }),
-      ctx,
-      meta,
-    );
+  }
+  const snapshots = { OwnerIds: ['self'], Filters: filters };
+  for await (const out of pages(paginateDescribeSnapshots, ec2, snapshots, ctx, { ...meta, pageSize: 1000 })) {
     for (const s of out.Snapshots ?? []) {
       if (!s.SnapshotId) continue;
       found.push({
@@ -119,21 +100,9 @@ export async function findTaggedResources(
         attachedTo: [],
       });
     }
-    token = out.NextToken;
-  } while (token);
-
-  do {
-    const out = await send(
-      ec2,
-      new DescribeImagesCommand({
-        Owners: ['self'],
-        Filters: filters,
-        MaxResults: 1000,
-        ...(token ? { NextToken: token } : {}),
-      }),
-      ctx,
-      meta,
-    );
+  }
+  const images = { Owners: ['self'], Filters: filters };
+  for await (const out of pages(paginateDescribeImages, ec2, images, ctx, { ...meta, pageSize: 1000 })) {
     for (const i of out.Images ?? []) {
       if (!i.ImageId) continue;
       found.push({
@@ -145,8 +114,7 @@ export async function findTaggedResources(
         attachedTo: [],
       });
     }
-    token = out.NextToken;
-  } while (token);
+  }
 
   const limit = options.olderThan?.getTime();
   return limit === undefined ? found : found.filter((r) => r.createdAt !== undefined && r.createdAt.getTime() < limit);

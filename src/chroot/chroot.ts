@@ -64,7 +64,7 @@ export interface ChrootExecOptions {
   readonly signal?: AbortSignal;
   /** Exit codes that count as success. @defaultValue [0] */
   readonly okExitCodes?: readonly number[];
-  /** Logger level for the output lines. @defaultValue 'info' */
+  /** Logger level for stdout lines; stderr lines go to debug (both are `output` events). @defaultValue 'info' */
   readonly outputLevel?: 'debug' | 'info' | 'silent';
 }
 

@@ -36,6 +36,8 @@ export class MountSession {
   private createdDirs: string[] = [];
   private teardownSignal: AbortSignal | undefined;
   private readonly killGraceMs: number;
+  /** Holders warned about, over every unmount of this mount (a build tries more than once). */
+  private readonly warned = new Set<number>();
   // One try per undo: the unmount retries on its own, and a failed step stays pending, so a
   // second teardown retries exactly what is left. Steps report as resource events, not as the
   // caller's own cleanup steps.
@@ -228,7 +230,7 @@ export class MountSession {
     const signal = this.teardownSignal ?? stepSignal;
     // Nothing of ours is mounted (we failed before the root mount): never touch what is there.
     if (this.mounts.length > 0) {
-      await unmountTreeCtx(this.root, { ...this.ctx, signal }, { killGraceMs: this.killGraceMs });
+      await unmountTreeCtx(this.root, { ...this.ctx, signal }, { killGraceMs: this.killGraceMs, warned: this.warned });
       for (const m of [...this.mounts].reverse())
         this.ctx.emit({ type: 'resource', action: 'removed', kind: 'mount', id: m });
       for (const entry of [...this.journalMounts].reverse()) await this.journal?.remove(entry);

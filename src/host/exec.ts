@@ -56,7 +56,7 @@ export interface RunOptions {
   readonly killGraceMs?: number | undefined;
   /** The build phase named in errors. */
   readonly phase?: Phase | undefined;
-  /** Logger level for the command's output lines (always also sent as `output` events). @defaultValue 'debug' */
+  /** Logger level for the command's stdout lines; stderr lines go to debug (all are `output` events). @defaultValue 'debug' */
   readonly outputLevel?: 'debug' | 'info' | 'silent' | undefined;
   /** Show this instead of the real command line in logs and errors (e.g. for a long script). */
   readonly displayCommand?: string | undefined;
@@ -230,7 +230,9 @@ async function spawnAndWait(
     else env[k] = v;
   }
 
-  ctx.logger.debug(`$ ${display}`);
+  const fields = { command: name, ...phaseOf(options) };
+  const started = performance.now();
+  ctx.logger.debug(`$ ${display}`, fields);
   const child = spawn(spawnFile, spawnArgs, {
     detached: true,
     env,
@@ -250,7 +252,10 @@ async function spawnAndWait(
     for (const line of lines) {
       if (flush && line === '') continue;
       ctx.emit({ type: 'output', stream, command: name, line });
-      if (level !== 'silent') ctx.logger[level](`[${name}] ${line}`);
+      // stderr is diagnostics and progress (apt, curl): detail, not a milestone. A failure
+      // carries its tail in the CommandError; onProgress gets every line.
+      const lineLevel = level !== 'silent' && stream === 'stderr' ? 'debug' : level;
+      if (lineLevel !== 'silent') ctx.logger[lineLevel](`[${name}] ${line}`, { ...fields, stream });
     }
   };
 
@@ -347,6 +352,12 @@ async function spawnAndWait(
     emitLines('stdout', Buffer.alloc(0), true);
     emitLines('stderr', Buffer.alloc(0), true);
 
+    const durationMs = Math.round(performance.now() - started);
+    ctx.logger.debug(`${name} exited with ${exit.code ?? exit.signal} after ${durationMs} ms`, {
+      ...fields,
+      exitCode: exit.code,
+      durationMs,
+    });
     if (signal?.aborted) throw signal.reason;
     const out = Buffer.concat(stdout).toString('utf8');
     const err = Buffer.concat(stderr).toString('utf8');

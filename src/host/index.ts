@@ -70,6 +70,7 @@ export type {
   CleanupEvent,
   BlockTransferEvent,
   CopyProgressEvent,
+  LogFields,
   Logger,
   OperationOptions,
   OutputEvent,

@@ -229,11 +229,17 @@ export async function unmountTree(root: string, options: UnmountTreeOptions = {}
   return unmountTreeCtx(root, ctx, options);
 }
 
-/** @internal */
+/**
+ * {@link unmountTree} with a built context. `warned` carries the holders already warned about
+ * across calls, so one mount's repeated unmounts warn once per holder.
+ * @internal
+ */
 export async function unmountTreeCtx(
   root: string,
   ctx: HostCtx,
-  options: Pick<UnmountTreeOptions, 'killGraceMs' | 'attempts' | 'removeDir' | 'protectPids'> = {},
+  options: Pick<UnmountTreeOptions, 'killGraceMs' | 'attempts' | 'removeDir' | 'protectPids'> & {
+    readonly warned?: Set<number>;
+  } = {},
 ): Promise<UnmountReport> {
   assertSafeRoot(root, 'mount tree root');
   const attempts = Math.max(1, options.attempts ?? 6);
@@ -242,7 +248,7 @@ export async function unmountTreeCtx(
   let lastError = '';
   let holders: MountHolder[];
   let finalAttempt = attempts;
-  const warned = new Set<number>();
+  const warned = options.warned ?? new Set<number>();
   let pauseMs = 50;
   for (let attempt = 1; ; attempt++) {
     ctx.signal?.throwIfAborted();

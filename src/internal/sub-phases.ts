@@ -1,9 +1,10 @@
 /**
- * Sub-phases of a primitive (mountChroot's pre-mount, chroot-mounts, ...): run through the
- * build's hooked, timed steps when a build calls it, reported as phase events when called alone.
+ * Sub-phases of a primitive (mountChroot's pre-mount, snapshotAndRegister's snapshot, ...): run
+ * through the build's hooked, timed steps when a build calls it, tracked on their own when called alone.
  */
 import type { Phase } from '../errors.js';
 import type { Ctx } from './ctx.js';
+import { PhaseTracker } from './phases.js';
 
 /** Runs one phase of work. @internal */
 export type PhaseRunner = <T>(phase: Phase, fn: () => Promise<T>) => Promise<T>;
@@ -16,20 +17,14 @@ export function withPhaseRunner<O extends object>(options: O, runner: PhaseRunne
   return { ...options, [RUNNER]: runner };
 }
 
-/** The runner attached to `options`, or one that only reports phase-start and phase-end. @internal */
+/**
+ * The runner attached to `options`, or a tracker of the primitive's own (the same events, logs
+ * and error stamps as a build's phases, without hooks).
+ * @internal
+ */
 export function phaseRunnerOf(options: object, ctx: Ctx): PhaseRunner {
   const attached = (options as { [RUNNER]?: PhaseRunner })[RUNNER];
   if (attached) return attached;
-  return async (phase, fn) => {
-    const start = performance.now();
-    ctx.emit({ type: 'phase-start', phase });
-    let ok = false;
-    try {
-      const value = await fn();
-      ok = true;
-      return value;
-    } finally {
-      ctx.emit({ type: 'phase-end', phase, durationMs: performance.now() - start, ok });
-    }
-  };
+  const tracker = new PhaseTracker(ctx);
+  return (phase, fn) => tracker.run(phase, fn);
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CleanupStack } from '../internal/cleanup-stack.js';
 import { defined } from '../internal/defined.js';
+import { withPhaseRunner } from '../internal/sub-phases.js';
 import type { ResolvedConfig, TemplateClock } from '../config/types.js';
 import { copyTargetRegions, validateAmiName } from '../config/resolve.js';
 import { createAwsClients } from '../aws/clients.js';
@@ -18,7 +19,7 @@ import { deregisterImagesByName, registerImage, snapshotAndRegister } from '../a
 import type { RegisteredImage } from '../aws/images.js';
 import { copyToRegions, validateRegions } from '../aws/regions.js';
 import type { RegionCopies } from '../aws/regions.js';
-import { protectImages } from '../aws/image-settings.js';
+import { protectImages, unprotectImage } from '../aws/image-settings.js';
 import { billingLossWarning, checkEnhancedNetworking, checkImageNameFree } from './prevalidate.js';
 import { registerBuild } from './registry.js';
 import { awsAccessOf, copyInput, registerInput, renderRecord, sourceTemplateData } from './requests.js';
@@ -130,23 +131,25 @@ export async function registerRoot(b: AmiRun, p: PreparedBuild, root: ImageRoot)
     });
   }
   const registerName = temporary ? `ami-chroot-intermediary-${randomBytes(5).toString('hex')}` : p.request.name;
-  return run.step('register', async () => {
-    const registered =
-      'volumeId' in root
-        ? await snapshotAndRegister(
-            registerInput(cfg, p.request, { volumeId: root.volumeId, source: p.source, registerName }),
-            p.aws,
-          )
-        : await registerImage(snapshotRegisterInput(cfg, p, root.snapshotId, registerName), p.aws);
-    // Unlike Packer, a failure after registration removes the image and its snapshots; the
-    // temporary image of skipSaveBuildRegion goes on success too.
-    b.stack.defer(
-      `deregister ${registered.imageId} and delete its snapshots`,
-      (s) => registered.deregister({ signal: s }),
-      { onlyOnFailure: !temporary, resource: { kind: 'image', id: registered.imageId, region: p.region } },
-    );
-    return registered;
-  });
+  // snapshotAndRegister/registerImage run their own steps (snapshot, deregister, register,
+  // encrypt, permissions, deprecate) through the run's hooked, timed steps; each undoes what it
+  // made if a later one, or a hook, fails, so the image needs the stack only once it returns.
+  const aws = withPhaseRunner(p.aws, run.step);
+  const registered =
+    'volumeId' in root
+      ? await snapshotAndRegister(
+          registerInput(cfg, p.request, { volumeId: root.volumeId, source: p.source, registerName }),
+          aws,
+        )
+      : await registerImage(snapshotRegisterInput(cfg, p, root.snapshotId, registerName), aws);
+  // Unlike Packer, a failure after registration removes the image and its snapshots; the
+  // temporary image of skipSaveBuildRegion goes on success too.
+  b.stack.defer(
+    `deregister ${registered.imageId} and delete its snapshots`,
+    (s) => registered.deregister({ signal: s }),
+    { onlyOnFailure: !temporary, resource: { kind: 'image', id: registered.imageId, region: p.region } },
+  );
+  return registered;
 }
 
 /** The same registration as the volume's, on a snapshot this build owns. */
@@ -203,7 +206,19 @@ export async function finishBuild(b: AmiRun, p: PreparedBuild, built: Built, sta
   const kept = cfg.skipSaveBuildRegion ? undefined : p.region;
   const images: Record<string, string> = { ...(kept && { [kept]: built.image.imageId }), ...built.copies?.images };
   // Last: a protected image cannot be undone (with the cooldown, not for 24 h).
-  await protectImages(p.clients.ec2, images, cfg.deregistrationProtection, run.ctx);
+  if (cfg.deregistrationProtection.enabled)
+    await run.step('permissions', async () => {
+      await protectImages(p.clients.ec2, images, cfg.deregistrationProtection, run.ctx);
+      // Only a failing `after` hook can fail the build now: its undos must find the images unprotected.
+      b.stack.defer(
+        'lift deregistration protection',
+        async (signal) => {
+          for (const [r, id] of Object.entries(images))
+            await unprotectImage(p.clients.ec2(r), id, { ...run.ctx, signal }, r);
+        },
+        { onlyOnFailure: true },
+      );
+    });
   const cleanupErrors = await b.stack.unwind('success');
   for (const e of cleanupErrors) run.ctx.logger.error(`After a successful build: ${e.message}`);
   const snapshots: Record<string, readonly string[]> = {

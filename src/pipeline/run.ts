@@ -15,7 +15,7 @@ import { createChroot } from '../chroot/chroot.js';
 import type { Chroot } from '../chroot/chroot.js';
 import type { MountedChroot } from '../chroot/mount.js';
 import type { OperationOptions } from '../types.js';
-import { PhaseTracker, stampPhase } from './phases.js';
+import { PhaseTracker, stampPhase } from '../internal/phases.js';
 import { anySignal } from '../internal/abort.js';
 import { defined } from '../internal/defined.js';
 import { toCtx } from '../internal/ctx.js';

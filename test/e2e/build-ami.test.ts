@@ -178,6 +178,77 @@ describe('buildAmi end to end (moto + loop devices)', () => {
     );
   });
 
+  it('emits every phase it passes through, with its hooks and its timing, in order', async () => {
+    const first = await buildAmi(env.config({ amiName: `phases-${process.pid}` }), () => {}, env.options());
+    await env.afterEach();
+    const events: string[] = [];
+    const hooks: string[] = [];
+    const result = await buildAmi(
+      env.config({
+        amiName: first.name,
+        forceDeregister: true,
+        encryptBoot: true,
+        amiRegions: [COPY_REGIONS[0]],
+        amiProductCodes: ['abc123'],
+        deprecateAt: `${new Date().getUTCFullYear() + 1}-01-01T00:00:00Z`,
+        deregistrationProtection: { enabled: true },
+      }),
+      () => {},
+      env.options({
+        onProgress: (e) => {
+          if (e.type === 'phase-start') events.push(`start ${e.phase}`);
+          if (e.type === 'phase-end') events.push(`end ${e.phase}`);
+        },
+        hooks: {
+          before: (phase) => void hooks.push(`before ${phase}`),
+          after: (phase) => void hooks.push(`after ${phase}`),
+        },
+      }),
+    );
+    const mountSteps = ['pre-mount', 'post-mount', 'chroot-mounts', 'copy-files', 'service-guard'];
+    const flat = (phase: string): string[] => [`start ${phase}`, `end ${phase}`];
+    expect(events).toEqual([
+      ...['validate', 'identity', 'source', 'preflight', 'volume', 'attach'].flatMap(flat),
+      'start mount',
+      ...mountSteps.flatMap(flat),
+      'end mount',
+      ...['provision', 'unmount', 'detach'].flatMap(flat),
+      // The registration's own steps, then the copy; deregistration protection comes last.
+      ...['snapshot', 'deregister', 'register', 'encrypt', 'permissions', 'deprecate', 'copy', 'permissions'].flatMap(
+        flat,
+      ),
+    ]);
+    // Hooks fire around every emitted phase (a hook of a nested step runs inside its parent's).
+    expect(hooks).toEqual(events.map((e) => e.replace(/^start /, 'before ').replace(/^end /, 'after ')));
+    expect(Object.keys(result.timings).sort()).toEqual([...new Set(events.map((e) => e.split(' ')[1]))].sort());
+    for (const [phase, ms] of Object.entries(result.timings)) expect(ms, phase).toBeGreaterThanOrEqual(0);
+    // forceDeregister removed the first build's image; the new one is encrypted.
+    const images = await env
+      .ec2(BUILD_REGION)
+      .send(new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: [first.name] }] }));
+    expect(images.Images?.map((i) => i.ImageId)).toEqual([result.images[BUILD_REGION]]);
+  });
+
+  it('a hook failing after deregistration protection still leaves nothing behind', async () => {
+    const before = await env.counts();
+    let permissions = 0;
+    const error = await buildAmi(
+      env.config({ amiRegions: [COPY_REGIONS[0]], deregistrationProtection: { enabled: true } }),
+      () => {},
+      env.options({
+        hooks: {
+          // Without sharing, the only permissions step is the protection, the build's last.
+          after: (phase) => {
+            if (phase === 'permissions' && ++permissions === 1) throw new Error('refused after protection');
+          },
+        },
+      }),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('refused after protection');
+    expect((error as AmiChrootError).cleanupErrors ?? []).toEqual([]);
+    await env.assertNothingLeft(before);
+  });
+
   it('rejects a bad configuration before touching AWS or the host', async () => {
     const before = env.faults(BUILD_REGION).calls.length;
     const error = await buildAmi({ ...env.config(), amiName: 'x', rootVolumeSize: -3 }, () => {}, env.options()).catch(

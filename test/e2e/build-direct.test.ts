@@ -181,6 +181,8 @@ describe("buildAmi via: 'ebs-direct'", () => {
       'detach',
       'upload',
       'register',
+      'permissions',
+      'deprecate',
       'copy',
     ]);
     expect(copied).toBe('from the host\n');

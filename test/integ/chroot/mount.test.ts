@@ -414,6 +414,25 @@ describe('mountChroot / withChroot on a real image', () => {
     });
   });
 
+  it('warns once per holder over every unmount() of one mount, not once per try', async () => {
+    requireRoot();
+    await withLoopImage(async (img) => {
+      const warnings: string[] = [];
+      const logger = { warn: (m: string) => void warnings.push(m), info: () => {} };
+      const mounted = await mountChroot({ ...baseInput(img), killGraceMs: 100 }, { logger });
+      const handle = await open(join(mounted.root, 'etc/hostname'), 'r');
+      try {
+        // A build tries the early unmount, then its cleanup tries again (three times).
+        for (let i = 0; i < 3; i++) await expect(mounted.unmount()).rejects.toBeInstanceOf(UnmountError);
+      } finally {
+        await handle.close();
+      }
+      expect(warnings.filter((w) => w.includes(`Process ${process.pid} `))).toHaveLength(1);
+      await mounted.unmount();
+      await assertNoLeaks(img.dir, [img.loop.device]);
+    });
+  });
+
   it('throws what the function threw, with an unmount failure attached, when both fail', async () => {
     requireRoot();
     await withLoopImage(async (img) => {

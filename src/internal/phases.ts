@@ -1,7 +1,7 @@
 import { AmiChrootError } from '../errors.js';
 import type { Phase } from '../errors.js';
-import type { Ctx } from '../internal/ctx.js';
-import { throwIfAborted } from '../internal/abort.js';
+import type { Ctx } from './ctx.js';
+import { throwIfAborted } from './abort.js';
 
 /**
  * Runs the phases of a build: emits phase-start/phase-end events, records each phase's duration
@@ -32,7 +32,7 @@ export class PhaseTracker {
     this.#current = phase;
     const start = performance.now();
     this.#ctx.emit({ type: 'phase-start', phase });
-    this.#ctx.logger.debug(`Phase ${phase}: started`);
+    this.#ctx.logger.debug(`Phase ${phase}: started`, { phase });
     let ok = false;
     try {
       const value = await fn();
@@ -45,7 +45,8 @@ export class PhaseTracker {
       const durationMs = performance.now() - start;
       this.timings[phase] = (this.timings[phase] ?? 0) + durationMs;
       this.#ctx.emit({ type: 'phase-end', phase, durationMs, ok });
-      this.#ctx.logger.debug(`Phase ${phase}: ${ok ? 'finished' : 'failed'} in ${Math.round(durationMs)} ms`);
+      const fields = { phase, durationMs: Math.round(durationMs), ok };
+      this.#ctx.logger.info(`Phase ${phase}: ${ok ? 'finished' : 'failed'} in ${fields.durationMs} ms`, fields);
       this.#current = previous;
     }
   }
