@@ -304,7 +304,7 @@ export async function runBuild(
           const file = join(params.dir, `${volumeId}.img`);
           files.push(file);
           await run('cp', ['--sparse=always', params.baseImage, file], { timeoutMs: 60_000 });
-          const loop = await attachLoop(file, { stateDir: false });
+          const loop = await attachLoop({ file, stateDir: false });
           loops.push(loop);
           if (params.devNodes) {
             link = join(params.devRoot, basename(device));

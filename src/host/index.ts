@@ -52,7 +52,7 @@ export { createChroot, DEFAULT_CHROOT_ENV } from '../chroot/chroot.js';
 export { withChroot } from '../chroot/with-chroot.js';
 export type { AllocateDeviceInput, DeviceLease } from './devices.js';
 export type { ResolveBlockDeviceInput, WaitForPartitionOptions } from './resolve-device.js';
-export type { AttachLoopOptions, LoopDevice } from './loop.js';
+export type { AttachLoopInput, LoopDevice } from './loop.js';
 export type { UnmountReport, UnmountTreeOptions } from './mounts.js';
 export type { CommandWrapper, RunResult } from './exec.js';
 export type { RecoveredBuild, RecoverHostInput, RecoveryReport } from './recover.js';
