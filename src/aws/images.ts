@@ -421,7 +421,8 @@ export async function deregisterImagesByName(
 }
 
 /**
- * Options of {@link deregisterImagesByName}.
+ * Options of the AWS primitives that read or remove but create nothing
+ * ({@link deregisterImagesByName}, {@link findTaggedResources}).
  * @public
  */
 export type OperationOptionsWithEc2 = Pick<AwsOperationOptions, 'ec2' | 'signal' | 'logger' | 'onProgress'>;

@@ -82,7 +82,7 @@ export type {
 } from './images.js';
 export type { ImageSharing } from './image-settings.js';
 export type { CopyToRegionsInput, RegionCopies } from './regions.js';
-export type { FindTaggedResourcesOptions, TaggedResource } from './tagged-resources.js';
+export type { FindTaggedResourcesInput, TaggedResource } from './tagged-resources.js';
 export type { ResolvedWaitPolicy } from './poll-policy.js';
 
 // The shared option and event types the primitives' signatures use.

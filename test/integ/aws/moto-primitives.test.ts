@@ -280,7 +280,7 @@ describe('a whole build’s AWS side against moto', () => {
     );
     expect(snapPerm.CreateVolumePermissions).toEqual([{ UserId: '111122223333' }]);
 
-    const tagged = await findTaggedResources(east, { buildId });
+    const tagged = await findTaggedResources({ buildId }, { ec2: east });
     expect(tagged.map((r) => `${r.kind}:${r.id}`).sort()).toEqual(
       expect.arrayContaining([`volume:${volume.volumeId}`, `snapshot:${image.snapshotIds[0]}`]),
     );
