@@ -51,7 +51,7 @@ export { DEFAULT_CHROOT_MOUNTS } from '../chroot/defaults.js';
 export { createChroot, DEFAULT_CHROOT_ENV } from '../chroot/chroot.js';
 export { withChroot } from '../chroot/with-chroot.js';
 export type { AllocateDeviceInput, DeviceLease } from './devices.js';
-export type { ResolveBlockDeviceInput, WaitForPartitionOptions } from './resolve-device.js';
+export type { ResolveBlockDeviceInput, WaitForPartitionInput } from './resolve-device.js';
 export type { AttachLoopInput, LoopDevice } from './loop.js';
 export type { UnmountReport, UnmountTreeOptions } from './mounts.js';
 export type { CommandWrapper, RunResult } from './exec.js';

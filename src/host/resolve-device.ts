@@ -56,12 +56,14 @@ export async function waitForPath(path: string, timeoutMs: number, signal?: Abor
 }
 
 /**
- * Options of {@link waitForPartition}.
+ * Input of {@link waitForPartition}.
  * @public
  */
-export interface WaitForPartitionOptions {
-  /** Stops waiting; the call rejects with the signal's reason. */
-  readonly signal?: AbortSignal | undefined;
+export interface WaitForPartitionInput {
+  /** The whole disk, e.g. `/dev/nvme1n1` or `/dev/loop3`. */
+  readonly disk: string;
+  /** The partition number, e.g. `'1'`; `'0'` or `''` means the whole disk. */
+  readonly partition: string;
   /** Give up after this long. @defaultValue 30000 */
   readonly timeoutMs?: number | undefined;
 }
@@ -75,20 +77,20 @@ export interface WaitForPartitionOptions {
  * import { waitForPartition } from 'ami-chroot/host';
  *
  * // Right after a volume is attached (or re-partitioned), its partition node appears a moment later.
- * const root = await waitForPartition('/dev/nvme1n1', '1', { timeoutMs: 10_000 });
+ * const root = await waitForPartition({ disk: '/dev/nvme1n1', partition: '1', timeoutMs: 10_000 });
  * console.log(root); // '/dev/nvme1n1p1'
  * ```
  * @throws {@link DeviceError} when it does not appear within `timeoutMs` (default 30 s).
  * @public
  */
-export async function waitForPartition(
-  disk: string,
-  partition: string,
-  options: WaitForPartitionOptions = {},
-): Promise<string> {
+export async function waitForPartition(input: WaitForPartitionInput, options: OperationOptions = {}): Promise<string> {
+  const { disk, partition } = input;
   const path = partitionPath(disk, partition);
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  if (await waitForPath(path, timeoutMs, options.signal)) return path;
+  const timeoutMs = input.timeoutMs ?? 30_000;
+  if (await waitForPath(path, timeoutMs, options.signal)) {
+    toCtx(options).logger.debug(`Partition ${partition} of ${disk} is ${path}.`);
+    return path;
+  }
   throw new DeviceError(
     `Partition ${partition} of ${disk} (${path}) did not appear within ${Math.round(timeoutMs / 1000)} s. ` +
       'Check that the volume has a partition table (use mountPartition "0" for a whole-disk filesystem); ' +
@@ -241,10 +243,10 @@ export async function resolveBlockDevice(
       const disk = await realpath(found);
       ctx.logger.debug(`Volume ${input.volumeId} (${input.device}) is ${disk} on this host (found at ${found}).`);
       if (input.partition !== undefined && input.partition !== '0' && input.partition !== '') {
-        await waitForPartition(disk, input.partition, {
-          signal: options.signal,
-          timeoutMs: Math.max(1000, deadline - Date.now()),
-        });
+        await waitForPartition(
+          { disk, partition: input.partition, timeoutMs: Math.max(1000, deadline - Date.now()) },
+          options,
+        );
       }
       return disk;
     }

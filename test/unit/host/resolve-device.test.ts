@@ -199,9 +199,29 @@ describe('resolveBlockDevice per host kind', () => {
 describe('waitForPartition', () => {
   it('explains what to do when the partition never appears', async () => {
     await writeFile(join(dev, 'loop9'), '');
-    const error = await waitForPartition(join(dev, 'loop9'), '1', { timeoutMs: 20 }).catch((e: unknown) => e);
+    const error = await waitForPartition({ disk: join(dev, 'loop9'), partition: '1', timeoutMs: 20 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(DeviceError);
     expect((error as Error).message).toContain(`${join(dev, 'loop9')}p1`);
     expect((error as Error).message).toContain('mountPartition "0"');
+  });
+
+  it('takes (input, options): the signal stops it, the logger hears where the partition is', async () => {
+    await writeFile(join(dev, 'loop8'), '');
+    await writeFile(join(dev, 'loop8p2'), '');
+    const lines: string[] = [];
+    const found = await waitForPartition(
+      { disk: join(dev, 'loop8'), partition: '2' },
+      { logger: { debug: (line) => lines.push(line) }, onProgress: () => {} },
+    );
+    expect(found).toBe(join(dev, 'loop8p2'));
+    expect(lines).toEqual([`Partition 2 of ${join(dev, 'loop8')} is ${join(dev, 'loop8p2')}.`]);
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    setTimeout(() => controller.abort(reason), 20);
+    await expect(
+      waitForPartition({ disk: join(dev, 'loop8'), partition: '3', timeoutMs: 10_000 }, { signal: controller.signal }),
+    ).rejects.toBe(reason);
   });
 });
