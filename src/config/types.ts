@@ -25,7 +25,7 @@ export interface TemplateData {
   readonly SourceAMIOwnerName?: string;
   /** The source AMI's tags; a template reads one as `{{ .SourceAMITags.key }}`. */
   readonly SourceAMITags?: Readonly<Record<string, string>>;
-  /** The attachment device (`/dev/sdf`), or its basename (`xvdf`) in `mountPath`. */
+  /** The host block device (`/dev/nvme1n1`, `/dev/xvdf` on Xen), or its basename (`nvme1n1`) in `mountPath`. */
   readonly Device?: string;
   /** Where the root device is mounted. */
   readonly MountPath?: string;

@@ -56,7 +56,7 @@ describe('planBuild against the test EC2', () => {
     expect(plan.tags).toEqual({ Base: source.ami_id, Region: BUILD_REGION });
     expect(plan.volumeTags).toEqual({ Purpose: `work volume of ${plan.source!.name}` });
     expect(plan.copyRegions).toEqual([...COPY_REGIONS]);
-    expect(plan.device).toMatch(/^\/dev\/sd[f-p]$/);
+    expect(plan.attachmentName).toMatch(/^\/dev\/sd[f-p]$/);
     expect(plan.problems).toEqual([]);
 
     expect(plan.requests.map((r) => `${r.action} ${r.region}`)).toEqual([
@@ -87,7 +87,7 @@ describe('planBuild against the test EC2', () => {
     expect(byAction('AttachVolume').params).toEqual({
       VolumeId: '<volume>',
       InstanceId: env.instanceId,
-      Device: plan.device,
+      Device: plan.attachmentName,
     });
     expect(byAction('RegisterImage').params).toMatchObject({ Name: plan.name, RootDeviceName: '/dev/xvda' });
     expect(byAction('CopyImage').params).toMatchObject({ SourceRegion: BUILD_REGION, Name: plan.name });

@@ -50,7 +50,7 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme2n1', 'vol0aaaaaaaaaaaaaaaa');
     const disk = await resolveBlockDevice({
       volumeId: 'vol-0aaaaaaaaaaaaaaaa',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       devRoot: dev,
       sysRoot: sys,
     });
@@ -61,18 +61,18 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'nvme3n1'), '');
     await symlink('../../nvme3n1', join(dev, 'disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0ccc'));
-    expect(await resolveBlockDevice({ volumeId: 'vol-0ccc', device: '/dev/sdg', devRoot: dev, sysRoot: sys })).toBe(
+    expect(await resolveBlockDevice({ volumeId: 'vol-0ccc', attachmentName: '/dev/sdg', devRoot: dev, sysRoot: sys })).toBe(
       join(dev, 'nvme3n1'),
     );
   });
 
   it('finds a Xen volume as /dev/sdX or /dev/xvdX', async () => {
     await writeFile(join(dev, 'xvdh'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-1', device: '/dev/sdh', devRoot: dev, sysRoot: sys })).toBe(
+    expect(await resolveBlockDevice({ volumeId: 'vol-1', attachmentName: '/dev/sdh', devRoot: dev, sysRoot: sys })).toBe(
       join(dev, 'xvdh'),
     );
     await writeFile(join(dev, 'sdi'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-2', device: '/dev/xvdi', devRoot: dev, sysRoot: sys })).toBe(
+    expect(await resolveBlockDevice({ volumeId: 'vol-2', attachmentName: '/dev/xvdi', devRoot: dev, sysRoot: sys })).toBe(
       join(dev, 'sdi'),
     );
   });
@@ -81,13 +81,13 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'sdf'), '');
     await expect(
-      resolveBlockDevice({ volumeId: 'vol-0new', device: '/dev/sdf', devRoot: dev, sysRoot: sys, timeoutMs: 50 }),
+      resolveBlockDevice({ volumeId: 'vol-0new', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys, timeoutMs: 50 }),
     ).rejects.toBeInstanceOf(DeviceError);
   });
 
   it('uses nvmeDevicePath as given, accepting Packer’s trailing-p idiom', async () => {
     await writeFile(join(dev, 'nvme5n1'), '');
-    const input = { volumeId: 'vol-1', device: '/dev/sdf', devRoot: dev, sysRoot: sys };
+    const input = { volumeId: 'vol-1', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys };
     expect(await resolveBlockDevice({ ...input, nvmeDevicePath: join(dev, 'nvme5n1') })).toBe(join(dev, 'nvme5n1'));
     expect(await resolveBlockDevice({ ...input, nvmeDevicePath: join(dev, 'nvme5n1p') })).toBe(join(dev, 'nvme5n1'));
   });
@@ -97,7 +97,7 @@ describe('resolveBlockDevice', () => {
     setTimeout(() => void writeFile(join(dev, 'nvme1n1p1'), ''), 80);
     const disk = await resolveBlockDevice({
       volumeId: 'vol-0late',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       devRoot: dev,
       sysRoot: sys,
       partition: '1',
@@ -109,13 +109,13 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     const error = await resolveBlockDevice({
       volumeId: 'vol-0abc',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       devRoot: dev,
       sysRoot: sys,
       timeoutMs: 30,
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeviceError);
-    expect(error).toMatchObject({ phase: 'attach', resources: { volumeId: 'vol-0abc', device: '/dev/sdf' } });
+    expect(error).toMatchObject({ phase: 'attach', resources: { volumeId: 'vol-0abc', attachmentName: '/dev/sdf' } });
     const message = (error as Error).message;
     expect(message).toContain('nvme-Amazon_Elastic_Block_Store_vol0abc');
     expect(message).toContain('nvme0n1=vol0root000000000000');
@@ -127,7 +127,7 @@ describe('resolveBlockDevice', () => {
     const c = new AbortController();
     setTimeout(() => c.abort(reason), 20);
     await expect(
-      resolveBlockDevice({ volumeId: 'vol-x', device: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal }),
+      resolveBlockDevice({ volumeId: 'vol-x', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal }),
     ).rejects.toBe(reason);
   });
 });
@@ -135,7 +135,7 @@ describe('resolveBlockDevice', () => {
 // The host kinds EC2 has: what /sys and /dev look like there when volume vol-0123456789abcdef0,
 // attached as /dev/sdf, shows up.
 describe('resolveBlockDevice per host kind', () => {
-  const volume = { volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf' };
+  const volume = { volumeId: 'vol-0123456789abcdef0', attachmentName: '/dev/sdf' };
 
   it('Nitro: the NVMe device with the volume’s serial, past instance store and a stale /dev/sdf link', async () => {
     await nvme('nvme0n1', 'vol0aaaaaaaaaaaaaaaa', EBS);
@@ -170,7 +170,7 @@ describe('resolveBlockDevice per host kind', () => {
     await writeFile(join(dev, 'sda'), '');
     later(() => writeFile(join(dev, 'sdf'), ''));
     expect(
-      await resolveBlockDevice({ ...volume, device: '/dev/xvdf', devRoot: dev, sysRoot: sys, timeoutMs: 5000 }),
+      await resolveBlockDevice({ ...volume, attachmentName: '/dev/xvdf', devRoot: dev, sysRoot: sys, timeoutMs: 5000 }),
     ).toBe(join(dev, 'sdf'));
   });
 
