@@ -60,10 +60,12 @@ export interface CopyToRegionsInput extends ImageSharing {
 }
 
 /**
- * The copies, by region. `undo()` deregisters every copy and deletes its snapshots (idempotent).
+ * The copies, by region. `undo()` deregisters every copy and deletes its snapshots (the undo
+ * after a later failure); it is idempotent. Disposing it does the same: use `await using` only
+ * for copies you mean to throw away.
  * @public
  */
-export interface RegionCopies {
+export interface RegionCopies extends AsyncDisposable {
   /** Image id per region. */
   readonly images: Readonly<Record<string, string>>;
   /** Snapshot ids per region. */
@@ -148,7 +150,7 @@ interface Copy {
  *   { ec2: clients.ec2 }, // a client per region
  * );
  * console.log(copies.images); // { 'eu-west-1': 'ami-0…', 'ap-southeast-2': 'ami-0…' }
- * // If a later step of your pipeline fails: await copies.undo();
+ * // If a later step of your pipeline fails: await copies.undo(); (`await using` throws them away at the end of the scope)
  * ```
  * @throws {@link RegionCopyError} one or more regions failed; `outcomes` has them all
  * @throws {@link ConfigError} an unknown region, or a single EC2 client for several regions
@@ -160,7 +162,8 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   const regions = [...new Set(input.regions)].filter((r) => r !== input.sourceRegion);
   const ec2Of = ec2InRegion(options.ec2, input.sourceRegion);
   if (regions.length === 0) {
-    return { images: {}, snapshots: {}, undo: async () => {} };
+    const undo = async (): Promise<void> => {};
+    return { images: {}, snapshots: {}, undo, [Symbol.asyncDispose]: undo };
   }
   // A single client cannot serve other regions: say so before any call.
   if (typeof options.ec2 !== 'function') for (const region of regions) ec2Of(region);
@@ -277,11 +280,13 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       images[c.region] = c.imageId!;
       snapshots[c.region] = c.snapshotIds ?? [];
     }
-    return {
+    const handle: RegionCopies = {
       images,
       snapshots,
       undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+      [Symbol.asyncDispose]: () => handle.undo(),
     };
+    return handle;
   }
 
   // Compensate: remove every copy that exists, failed ones included, then report every region.
