@@ -14,7 +14,8 @@ import { toCtx } from '../internal/ctx.js';
 import type { Ctx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
-import { ec2InRegion, tagList, tagSpecs } from './common.js';
+import { ec2InRegion } from './common.js';
+import { copyImageRequest, copyKmsKeyId } from './copy-request.js';
 import type { AwsOperationOptions } from './common.js';
 import { waitCopyAvailable } from './copy-wait.js';
 import { applySharing, describeImage, protectImages, snapshotIdsOf } from './image-settings.js';
@@ -101,21 +102,6 @@ export async function validateRegions(
   }
 }
 
-/**
- * The KMS key of a copy into `region`: its own entry, else `kmsKeyId` when that names the same
- * key in every region (a multi-region key id or an alias), else none (the account's default key).
- * @internal
- */
-export function copyKmsKeyId(
-  input: Pick<CopyToRegionsInput, 'kmsKeyId' | 'regionKmsKeyIds'>,
-  region: string,
-): string | undefined {
-  const own = input.regionKmsKeyIds?.[region];
-  if (own !== undefined) return own || undefined;
-  const key = input.kmsKeyId;
-  return key && (/^mrk-[0-9a-f]+$/.test(key) || key.startsWith('alias/')) ? key : undefined;
-}
-
 interface Copy {
   readonly region: string;
   imageId?: string;
@@ -169,9 +155,6 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   if (typeof options.ec2 !== 'function') for (const region of regions) ec2Of(region);
   if (!input.skipRegionValidation) await validateRegions(ec2Of(input.sourceRegion), regions, ctx, input.sourceRegion);
 
-  const imageTags = tagList(input.tags, input.buildId);
-  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
-  const specs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
   const copies: Copy[] = regions.map((region) => ({ region }));
 
   const copyOne = async (copy: Copy): Promise<void> => {
@@ -184,23 +167,11 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
         `kmsKeyId ${input.kmsKeyId} belongs to ${input.sourceRegion}; the copy in ${region} is encrypted with the account's default EBS key (set regionKmsKeyIds['${region}'] to choose one)`,
       );
     ctx.logger.info(`Copying ${input.sourceImageId} to ${region}`);
-    const out = await send(
-      ec2,
-      new CopyImageCommand({
-        SourceImageId: input.sourceImageId,
-        SourceRegion: input.sourceRegion,
-        Name: input.name,
-        ...(input.description ? { Description: input.description } : {}),
-        ...(input.encryptBoot === undefined ? {} : { Encrypted: input.encryptBoot }),
-        ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
-        ...(specs ? { TagSpecifications: specs } : {}),
-        ...(input.snapshotCopyDurationMinutes
-          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
-          : {}),
-      }),
-      ctx,
-      { phase: 'copy', region, resources: { imageId: input.sourceImageId } },
-    );
+    const out = await send(ec2, new CopyImageCommand(copyImageRequest(input, region)), ctx, {
+      phase: 'copy',
+      region,
+      resources: { imageId: input.sourceImageId },
+    });
     const imageId = out.ImageId;
     if (!imageId) throw new Error(`CopyImage to ${region} returned no ImageId`);
     copy.imageId = imageId;

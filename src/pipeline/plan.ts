@@ -21,7 +21,8 @@ import { tagList } from '../aws/common.js';
 import { describeInstanceDeviceNames, resolveHostIdentity } from '../aws/identity.js';
 import type { HostIdentity } from '../aws/identity.js';
 import { registerImageRequest } from '../aws/images.js';
-import { copyKmsKeyId, validateRegions } from '../aws/regions.js';
+import { copyImageRequest } from '../aws/copy-request.js';
+import { validateRegions } from '../aws/regions.js';
 import { resolveSourceAmi } from '../aws/source-image.js';
 import type { SourceImage } from '../aws/source-image.js';
 import { createVolumeRequest, toAttachName } from '../aws/volumes.js';
@@ -136,7 +137,11 @@ async function preflight(cfg: ResolvedConfig, clients: AwsClients, request: Imag
 }
 
 /** The attachment name the build would take now: allocated as the build does, then released. */
-async function pickAttachmentName(cfg: ResolvedConfig, options: PlanBuildOptions, taken: readonly string[]): Promise<string> {
+async function pickAttachmentName(
+  cfg: ResolvedConfig,
+  options: PlanBuildOptions,
+  taken: readonly string[],
+): Promise<string> {
   const lease = await allocateDevice(
     defined({ devicePath: cfg.devicePath, exclude: taken, devRoot: options.devRoot, lockDir: cfg.lockDir }),
     defined({ signal: options.signal, logger: options.logger }),
@@ -218,7 +223,11 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
   });
   write('volume', 'CreateVolume', region, withoutTagSpecs(createVolumeRequest(volume)));
   read('attach', 'DescribeInstances', region, { InstanceIds: [s.host.instanceId] });
-  write('attach', 'AttachVolume', region, { VolumeId: VOLUME, InstanceId: s.host.instanceId, Device: s.attachmentName });
+  write('attach', 'AttachVolume', region, {
+    VolumeId: VOLUME,
+    InstanceId: s.host.instanceId,
+    Device: s.attachmentName,
+  });
   write('detach', 'DetachVolume', region, { VolumeId: VOLUME, InstanceId: s.host.instanceId });
 
   const temporary = cfg.skipSaveBuildRegion;
@@ -243,12 +252,8 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
   );
   write('register', 'RegisterImage', region, withoutTagSpecs(registered));
   if (input.encryptBoot) {
-    write(
-      'encrypt',
-      'CopyImage',
-      region,
-      defined({ SourceImageId: IMAGE, Name: registerName, Encrypted: true, KmsKeyId: input.kmsKeyId }),
-    );
+    const encrypted = copyImageRequest({ ...input, sourceImageId: IMAGE, sourceRegion: region }, region);
+    write('encrypt', 'CopyImage', region, withoutTagSpecs(encrypted));
     write('encrypt', 'DeregisterImage', region, { ImageId: '<unencrypted image>', DeleteAssociatedSnapshots: true });
   }
   if (!temporary) out.push(...sharingRequests(cfg, 'permissions', region, IMAGE));
@@ -256,18 +261,7 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
   if (request.copyRegions.length > 0) {
     const copy = copyInput(cfg, request, IMAGE);
     for (const r of copy.regions) {
-      write(
-        'copy',
-        'CopyImage',
-        r,
-        defined({
-          SourceImageId: IMAGE,
-          SourceRegion: region,
-          Name: copy.name,
-          Encrypted: copy.encryptBoot,
-          KmsKeyId: copyKmsKeyId(copy, r),
-        }),
-      );
+      write('copy', 'CopyImage', r, withoutTagSpecs(copyImageRequest(copy, r)));
       out.push(...sharingRequests(cfg, 'permissions', r, `<image in ${r}>`));
     }
   }
