@@ -27,6 +27,7 @@ import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
 import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
+import { copyImageRequest } from './copy-request.js';
 import { applySharing, describeImage, snapshotIdsOf } from './image-settings.js';
 import { removeImage, deleteSnapshot } from './image-removal.js';
 import type { ImageSharing } from './image-settings.js';
@@ -490,7 +491,6 @@ async function registerSnapshot(
   const { CopyImageCommand, RegisterImageCommand } = await ec2Sdk();
   const intermediaryName = input.encryptBoot ? `ami-chroot-intermediary-${randomSuffix()}` : input.name;
   const imageTags = tagList(input.tags, input.buildId);
-  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
   const cleanCtx = (signal: AbortSignal): Ctx => ({ ...ctx, signal });
   // Same-name images go (only now, so a failed snapshot leaves the old image in place).
   if (input.forceDeregister) {
@@ -528,22 +528,16 @@ async function registerSnapshot(
 
   // 4. encryptBoot: an encrypted copy replaces the intermediary.
   if (input.encryptBoot) {
-    const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
     ctx.logger.info(`Copying ${imageId} to an encrypted image ${input.name}`);
     const copy = await send(
       ec2,
-      new CopyImageCommand({
-        SourceImageId: imageId,
-        SourceRegion: region,
-        Name: input.name,
-        Encrypted: true,
-        ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
-        ...(input.description ? { Description: input.description } : {}),
-        ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
-        ...(input.snapshotCopyDurationMinutes
-          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
-          : {}),
-      }),
+      // In its own region the copy takes input.kmsKeyId as it is (no regionKmsKeyIds here).
+      new CopyImageCommand(
+        copyImageRequest(
+          { ...input, regionKmsKeyIds: {}, sourceImageId: imageId, sourceRegion: region, encryptBoot: true },
+          region,
+        ),
+      ),
       ctx,
       { phase: 'encrypt', region, resources: { imageId } },
     );
