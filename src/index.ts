@@ -75,6 +75,7 @@ export type {
   Architecture,
   BlockDeviceMapping,
   BootMode,
+  ImdsSupport,
   BuildConfig,
   ChrootMount,
   ChrootMountSpec,
@@ -86,6 +87,8 @@ export type {
   Template,
   TemplateClock,
   TemplateData,
+  TpmSupport,
+  VirtualizationType,
   VolumeType,
 } from './config/types.js';
 // --- end config ---

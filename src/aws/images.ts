@@ -17,7 +17,6 @@ import type {
   ImdsSupportValues,
   RegisterImageRequest,
   TpmSupportValues,
-  VolumeType,
 } from '@aws-sdk/client-ec2';
 import { ConfigError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
@@ -31,6 +30,14 @@ import { copyImageRequest } from './copy-request.js';
 import { applySharing, describeImage, snapshotIdsOf } from './image-settings.js';
 import { removeImage, deleteSnapshot } from './image-removal.js';
 import type { ImageSharing } from './image-settings.js';
+import type {
+  Architecture as ArchitectureSetting,
+  BootMode as BootModeSetting,
+  ImdsSupport,
+  TpmSupport,
+  VirtualizationType,
+  VolumeType as VolumeTypeSetting,
+} from '../config/types.js';
 import { pollUntil } from './poll.js';
 import { imageReads, snapshotReads } from './shared-reads.js';
 
@@ -84,27 +91,27 @@ export interface RegisterOptions {
   /** Root size in GiB (`rootVolumeSize`); grows the root mapping. */
   readonly rootVolumeSize?: number;
   /** Root volume type of the AMI's mapping (`rootVolumeType`). @defaultValue the mapping's */
-  readonly rootVolumeType?: string;
+  readonly rootVolumeType?: VolumeTypeSetting;
   /** Root IOPS of the AMI's mapping. */
   readonly rootVolumeIops?: number;
   /** Root throughput of the AMI's mapping. */
   readonly rootVolumeThroughput?: number;
   /** Architecture (`amiArchitecture`). @defaultValue the source's; `x86_64` without one */
-  readonly architecture?: string;
+  readonly architecture?: ArchitectureSetting;
   /** `hvm` or `paravirtual` (`amiVirtualizationType`). @defaultValue the source's; `hvm` without one */
-  readonly virtualizationType?: string;
+  readonly virtualizationType?: VirtualizationType;
   /** ENA (`enaSupport`). @defaultValue the source's */
   readonly enaSupport?: boolean;
   /** SR-IOV `simple` (`sriovSupport`). @defaultValue the source's */
   readonly sriovSupport?: boolean;
   /** Boot mode (`bootMode`). @defaultValue the source's */
-  readonly bootMode?: string;
+  readonly bootMode?: BootModeSetting;
   /** UEFI variable store, base64 (`uefiData`). @defaultValue the source's */
   readonly uefiData?: string;
   /** NitroTPM `v2.0` (`tpmSupport`). @defaultValue the source's */
-  readonly tpmSupport?: string;
-  /** IMDS support `v2.0` (`imdsSupport`). @defaultValue the source's */
-  readonly imdsSupport?: string;
+  readonly tpmSupport?: TpmSupport;
+  /** IMDS support `v2.0` (`imdsSupport`); `''` is unset. @defaultValue the source's */
+  readonly imdsSupport?: ImdsSupport;
 }
 
 /**
@@ -229,7 +236,7 @@ function rootEbs(
   return {
     SnapshotId: snapshotId,
     DeleteOnTermination: base?.DeleteOnTermination ?? true,
-    VolumeType: type as VolumeType,
+    VolumeType: type,
     ...(size === undefined ? {} : { VolumeSize: size }),
     ...(iops === undefined ? {} : { Iops: iops }),
     ...(throughput === undefined ? {} : { Throughput: throughput }),

@@ -61,7 +61,16 @@ export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } 
 export type { GetHostIdentityOptions, HostIdentity, HostIdentitySource } from './identity.js';
 export type { AwsOperationOptions, Ec2Provider } from './common.js';
 export type { ResolveSourceAmiInput, SourceImage } from './source-image.js';
-export type { SourceAmiFilter } from '../config/types.js';
+export type {
+  Architecture,
+  BootMode,
+  DeregistrationProtection,
+  ImdsSupport,
+  SourceAmiFilter,
+  TpmSupport,
+  VirtualizationType,
+  VolumeType,
+} from '../config/types.js';
 export type {
   AttachedVolume,
   AttachVolumeInput,

@@ -17,6 +17,7 @@ import { NOT_FOUND_CODES, awsErrorCode, hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
 import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
+import type { VolumeType as VolumeTypeSetting } from '../config/types.js';
 import { pollUntil, realClock } from './poll.js';
 import { volumeReads } from './shared-reads.js';
 import type { PollClock, PollVerdict } from './poll.js';
@@ -54,7 +55,7 @@ export interface CreateVolumeInput {
   /** Size in GiB (`rootVolumeSize`): grows the source's size, required without a source. */
   readonly size?: number;
   /** Volume type (`rootVolumeType`). @defaultValue the source's type; `gp2` without a source */
-  readonly volumeType?: string;
+  readonly volumeType?: VolumeTypeSetting;
   /** IOPS (io1/io2/gp3). @defaultValue the source's, when the type is unchanged */
   readonly iops?: number;
   /** Throughput in MiB/s (gp3). @defaultValue the source's, when the type is unchanged */
