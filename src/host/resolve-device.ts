@@ -241,7 +241,9 @@ export async function resolveBlockDevice(
     }
     if (found) {
       const disk = await realpath(found);
-      ctx.logger.debug(`Volume ${input.volumeId} (${input.attachmentName}) is ${disk} on this host (found at ${found}).`);
+      ctx.logger.debug(
+        `Volume ${input.volumeId} (${input.attachmentName}) is ${disk} on this host (found at ${found}).`,
+      );
       if (input.partition !== undefined && input.partition !== '0' && input.partition !== '') {
         await waitForPartition(
           { disk, partition: input.partition, timeoutMs: Math.max(1000, deadline - Date.now()) },

@@ -390,7 +390,10 @@ describe('attachVolume', () => {
     const ec2 = mockedEc2();
     ec2.mock.on(AttachVolumeCommand).resolves({});
     ec2.mock.on(DescribeVolumesCommand).resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached' }]));
-    const attached = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdg' }, options(ec2));
+    const attached = await attachVolume(
+      { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdg' },
+      options(ec2),
+    );
     expect(attached.hostDevice).toBe('/dev/sdg');
   });
 

@@ -61,27 +61,33 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'nvme3n1'), '');
     await symlink('../../nvme3n1', join(dev, 'disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0ccc'));
-    expect(await resolveBlockDevice({ volumeId: 'vol-0ccc', attachmentName: '/dev/sdg', devRoot: dev, sysRoot: sys })).toBe(
-      join(dev, 'nvme3n1'),
-    );
+    expect(
+      await resolveBlockDevice({ volumeId: 'vol-0ccc', attachmentName: '/dev/sdg', devRoot: dev, sysRoot: sys }),
+    ).toBe(join(dev, 'nvme3n1'));
   });
 
   it('finds a Xen volume as /dev/sdX or /dev/xvdX', async () => {
     await writeFile(join(dev, 'xvdh'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-1', attachmentName: '/dev/sdh', devRoot: dev, sysRoot: sys })).toBe(
-      join(dev, 'xvdh'),
-    );
+    expect(
+      await resolveBlockDevice({ volumeId: 'vol-1', attachmentName: '/dev/sdh', devRoot: dev, sysRoot: sys }),
+    ).toBe(join(dev, 'xvdh'));
     await writeFile(join(dev, 'sdi'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-2', attachmentName: '/dev/xvdi', devRoot: dev, sysRoot: sys })).toBe(
-      join(dev, 'sdi'),
-    );
+    expect(
+      await resolveBlockDevice({ volumeId: 'vol-2', attachmentName: '/dev/xvdi', devRoot: dev, sysRoot: sys }),
+    ).toBe(join(dev, 'sdi'));
   });
 
   it('never takes a Xen name on an NVMe host, where it could be another volume', async () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'sdf'), '');
     await expect(
-      resolveBlockDevice({ volumeId: 'vol-0new', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys, timeoutMs: 50 }),
+      resolveBlockDevice({
+        volumeId: 'vol-0new',
+        attachmentName: '/dev/sdf',
+        devRoot: dev,
+        sysRoot: sys,
+        timeoutMs: 50,
+      }),
     ).rejects.toBeInstanceOf(DeviceError);
   });
 
@@ -127,7 +133,10 @@ describe('resolveBlockDevice', () => {
     const c = new AbortController();
     setTimeout(() => c.abort(reason), 20);
     await expect(
-      resolveBlockDevice({ volumeId: 'vol-x', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal }),
+      resolveBlockDevice(
+        { volumeId: 'vol-x', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys },
+        { signal: c.signal },
+      ),
     ).rejects.toBe(reason);
   });
 });
