@@ -201,7 +201,7 @@ export async function runChrootCycleBench(options: ChrootCycleOptions = {}): Pro
   try {
     await makeBusyboxImage(image, { tmpDir: dir });
     // The loop device stands for the attached EBS volume: attached once, outside the cycle.
-    loop = await attachLoop(image, { stateDir: false });
+    loop = await attachLoop({ file: image, stateDir: false });
     const rawDir = join(dir, 'raw');
     await mkdir(rawDir);
     // Alternate library and bare cycles so that changes in machine load hit both alike.

@@ -46,13 +46,13 @@ try {
     {
       volumeId: volume.volumeId,
       instanceId: host.instanceId,
-      device: (exclude) => allocateDevice({ exclude }, { signal }),
-      resolveDevice: ({ volumeId, device, signal: s }) =>
-        resolveBlockDevice({ volumeId, device }, s ? { signal: s } : {}),
+      attachmentName: (exclude) => allocateDevice({ exclude }, { signal }),
+      resolveDevice: ({ volumeId, attachmentName, signal: s }) =>
+        resolveBlockDevice({ volumeId, attachmentName }, s ? { signal: s } : {}),
     },
     aws,
   );
-  console.log(`attached as ${attached.device}, host device ${attached.hostDevice}`);
+  console.log(`attached as ${attached.attachmentName}, host device ${attached.hostDevice}`);
 
   // Mount, provision, always unmount.
   await withChroot(

@@ -142,7 +142,7 @@ async function runDemo(checks: Checks): Promise<void> {
       resolveDevice: async ({ volumeId: id }) => {
         const file = join(work, `${id}.img`);
         await execFileP('cp', ['--sparse=always', baseImage, file]);
-        const loop = await attachLoop(file, { stateDir: false });
+        const loop = await attachLoop({ file, stateDir: false });
         loops.push(loop);
         return loop.device;
       },
@@ -251,7 +251,7 @@ async function runDemo(checks: Checks): Promise<void> {
     (await sha256(baseImage)) === baseHash ? true : 'the source changed',
   );
   await checks.run('the image holds what provision wrote, and its own resolv.conf again', async () => {
-    await using loop = await attachLoop(output, { readOnly: true, stateDir: false });
+    await using loop = await attachLoop({ file: output, readOnly: true, stateDir: false });
     // `return await`: the loop device is disposed when this block ends, after the check.
     return await checkContent(loop);
   });

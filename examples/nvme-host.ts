@@ -29,9 +29,9 @@ const config: BuildConfig = {
 
 // What the library does by default, spelled out: a resolver is only needed to do something else,
 // e.g. to log, or to look the device up in a way of your own.
-const resolveDevice: DeviceResolver = async ({ volumeId, device, signal }) => {
-  const hostDevice = await resolveBlockDevice({ volumeId, device }, signal ? { signal } : {});
-  console.log(`${volumeId} is attached as ${device} and appears here as ${hostDevice}`);
+const resolveDevice: DeviceResolver = async ({ volumeId, attachmentName, signal }) => {
+  const hostDevice = await resolveBlockDevice({ volumeId, attachmentName }, signal ? { signal } : {});
+  console.log(`${volumeId} is attached as ${attachmentName} and appears here as ${hostDevice}`);
   return hostDevice;
 };
 

@@ -26,7 +26,7 @@ try {
   }
 
   // A loop device over the file, with its partitions; detached when this block is left.
-  await using loop = await attachLoop(image, {}, { signal: controller.signal });
+  await using loop = await attachLoop({ file: image }, { signal: controller.signal });
   console.log(`${image} is attached to ${loop.device} (partitions: ${loop.partitions.join(', ') || 'none'})`);
 
   const release = await withChroot(

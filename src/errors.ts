@@ -83,8 +83,10 @@ export interface ResourceRefs {
   readonly imageId?: string;
   /** AWS region. */
   readonly region?: string;
-  /** Attachment name (`/dev/sdf`) or host block device (`/dev/nvme1n1`). */
+  /** Host block device, e.g. `/dev/nvme1n1` or `/dev/loop3`. */
   readonly device?: string;
+  /** Attachment name as EC2 knows it, e.g. `/dev/sdf`. */
+  readonly attachmentName?: string;
   /** Mount point on the host. */
   readonly mountPath?: string;
 }
@@ -439,10 +441,10 @@ named(SourceImageError, 'SourceImageError');
  *
  * try {
  *   const lease = await allocateDevice({ devicePath: '/dev/sdf' });
- *   console.log(lease.device);
+ *   console.log(lease.attachmentName);
  * } catch (error) {
  *   // /dev/sdf exists on this host, EC2 lists it, or another build reserved it.
- *   if (error instanceof DeviceError) console.error(error.resources.device, error.message); // /dev/sdf …
+ *   if (error instanceof DeviceError) console.error(error.resources.attachmentName, error.message); // /dev/sdf …
  *   throw error;
  * }
  * ```
@@ -468,7 +470,7 @@ named(DeviceError, 'DeviceError');
  *
  * try {
  *   const lease = await allocateDevice({ lockTimeoutMs: 10_000 });
- *   console.log(lease.device);
+ *   console.log(lease.attachmentName);
  * } catch (error) {
  *   // Another process held the allocation lock for all of lockTimeoutMs (60 s unless set).
  *   if (error instanceof LockError) console.error(error.lockPath, error.message); // /var/lock/ami-chroot/allocate.lock …

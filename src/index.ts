@@ -78,6 +78,7 @@ export type {
   Architecture,
   BlockDeviceMapping,
   BootMode,
+  ImdsSupport,
   BuildConfig,
   ChrootMount,
   ChrootMountSpec,
@@ -89,6 +90,8 @@ export type {
   Template,
   TemplateClock,
   TemplateData,
+  TpmSupport,
+  VirtualizationType,
   VolumeType,
 } from './config/types.js';
 // --- end config ---

@@ -277,7 +277,7 @@ try {
       resolveDevice: async ({ volumeId }) => {
         const copy = join(dir, `${volumeId}.raw`);
         await run('cp', ['--sparse=always', '--reflink=auto', source, copy]);
-        const loop = await attachLoop(copy, { stateDir: false });
+        const loop = await attachLoop({ file: copy, stateDir: false });
         loops.push(loop);
         return loop.device;
       },

@@ -19,7 +19,7 @@ export async function makeSource(file: string, mnt: string, sizeMiB: number, fil
   await writeFile(file, '');
   await truncate(file, sizeMiB * MiB);
   await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-E', 'lazy_itable_init=0,lazy_journal_init=0', file]);
-  const loop = await attachLoop(file, { stateDir: false });
+  const loop = await attachLoop({ file, stateDir: false });
   try {
     await mkdir(mnt, { recursive: true });
     await run('mount', [loop.device, mnt]);

@@ -300,14 +300,14 @@ export async function runBuild(
         // moto has no UEFI data: its warning is expected and says nothing about the benchmark.
         logger: { warn: () => {} },
         // moto attached the volume; here it is a loop device over a sparse copy of the base image.
-        resolveDevice: async ({ volumeId, device }) => {
+        resolveDevice: async ({ volumeId, attachmentName }) => {
           const file = join(params.dir, `${volumeId}.img`);
           files.push(file);
           await run('cp', ['--sparse=always', params.baseImage, file], { timeoutMs: 60_000 });
-          const loop = await attachLoop(file, { stateDir: false });
+          const loop = await attachLoop({ file, stateDir: false });
           loops.push(loop);
           if (params.devNodes) {
-            link = join(params.devRoot, basename(device));
+            link = join(params.devRoot, basename(attachmentName));
             await symlink(loop.device, link);
           }
           return loop.device;

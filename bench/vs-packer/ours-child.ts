@@ -84,7 +84,7 @@ async function main(params: OursParams): Promise<void> {
           const file = join(params.dir, `${volumeId}.img`);
           files.push(file);
           await run('cp', ['--sparse=always', params.baseImage, file], { timeoutMs: 60_000 });
-          const loop = await attachLoop(file, { stateDir: false });
+          const loop = await attachLoop({ file, stateDir: false });
           loops.push(loop);
           return loop.device;
         },

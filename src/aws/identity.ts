@@ -8,7 +8,9 @@ import { ec2Sdk, imdsSdk } from './sdk.js';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { HostIdentityError } from '../errors.js';
 import { throwIfAborted, withTimeout } from '../internal/abort.js';
+import { toCtx } from '../internal/ctx.js';
 import type { Ctx } from '../internal/ctx.js';
+import type { OperationOptions } from '../types.js';
 import { hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
 import { messageOf } from '../internal/to-error.js';
@@ -36,13 +38,11 @@ export type HostIdentitySource = HostIdentity | (() => Promise<HostIdentity>);
  * Options of {@link getHostIdentity}.
  * @public
  */
-export interface GetHostIdentityOptions {
+export interface GetHostIdentityOptions extends OperationOptions {
   /** IMDS endpoint. @defaultValue `AWS_EC2_METADATA_SERVICE_ENDPOINT`, then `http://169.254.169.254` */
   readonly endpoint?: string;
   /** Overall time limit. @defaultValue 10 000 */
   readonly timeoutMs?: number;
-  /** Aborts the lookup. */
-  readonly signal?: AbortSignal;
 }
 
 const CHECKLIST =
@@ -84,7 +84,7 @@ export async function getHostIdentity(options: GetHostIdentityOptions = {}): Pro
   const where =
     options.endpoint ?? process.env['AWS_EC2_METADATA_SERVICE_ENDPOINT'] ?? 'the default endpoint (169.254.169.254)';
   try {
-    return await withTimeout(
+    const identity = await withTimeout(
       timeoutMs,
       options.signal,
       async (signal) => {
@@ -109,6 +109,10 @@ export async function getHostIdentity(options: GetHostIdentityOptions = {}): Pro
       },
       () => new Error(`no answer within ${timeoutMs} ms`),
     );
+    toCtx(options).logger.debug(
+      `Host identity from ${where}: ${identity.instanceId} in ${identity.availabilityZone} (${identity.region})`,
+    );
+    return identity;
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     const cause = messageOf(error);

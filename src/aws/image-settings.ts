@@ -7,6 +7,7 @@
 import { ec2Sdk } from './sdk.js';
 import type { EC2Client, Image, LaunchPermission } from '@aws-sdk/client-ec2';
 import pRetry from 'p-retry';
+import type { DeregistrationProtection } from '../config/types.js';
 import type { Ctx } from '../internal/ctx.js';
 import { NOT_FOUND_CODES, hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
@@ -34,12 +35,7 @@ export interface ImageSharing {
   /** When the image becomes deprecated (Packer `deprecate_at`). */
   readonly deprecateAt?: Date | string;
   /** Protect the image from deregistration (Packer `deregistration_protection`). */
-  readonly deregistrationProtection?: {
-    /** Enable the protection (EnableImageDeregistrationProtection); `false` leaves it off. */
-    readonly enabled: boolean;
-    /** Keep the protection for 24 h after it is disabled. @defaultValue false */
-    readonly withCooldown?: boolean;
-  };
+  readonly deregistrationProtection?: DeregistrationProtection;
 }
 
 /** The snapshots an image's EBS mappings point to. @internal */

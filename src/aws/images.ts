@@ -17,7 +17,6 @@ import type {
   ImdsSupportValues,
   RegisterImageRequest,
   TpmSupportValues,
-  VolumeType,
 } from '@aws-sdk/client-ec2';
 import { ConfigError } from '../errors.js';
 import { cleanupSignal, throwIfAborted } from '../internal/abort.js';
@@ -29,6 +28,7 @@ import type { PhaseRunner } from '../internal/sub-phases.js';
 import { send } from './call.js';
 import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
+import { copyImageRequest } from './copy-request.js';
 import {
   deprecateImage,
   describeImage,
@@ -39,6 +39,14 @@ import {
 } from './image-settings.js';
 import { removeImage, deleteSnapshot } from './image-removal.js';
 import type { ImageSharing } from './image-settings.js';
+import type {
+  Architecture as ArchitectureSetting,
+  BootMode as BootModeSetting,
+  ImdsSupport,
+  TpmSupport,
+  VirtualizationType,
+  VolumeType as VolumeTypeSetting,
+} from '../config/types.js';
 import { pollUntil } from './poll.js';
 import { imageReads, snapshotReads } from './shared-reads.js';
 
@@ -92,27 +100,27 @@ export interface RegisterOptions {
   /** Root size in GiB (`rootVolumeSize`); grows the root mapping. */
   readonly rootVolumeSize?: number;
   /** Root volume type of the AMI's mapping (`rootVolumeType`). @defaultValue the mapping's */
-  readonly rootVolumeType?: string;
+  readonly rootVolumeType?: VolumeTypeSetting;
   /** Root IOPS of the AMI's mapping. */
   readonly rootVolumeIops?: number;
   /** Root throughput of the AMI's mapping. */
   readonly rootVolumeThroughput?: number;
   /** Architecture (`amiArchitecture`). @defaultValue the source's; `x86_64` without one */
-  readonly architecture?: string;
+  readonly architecture?: ArchitectureSetting;
   /** `hvm` or `paravirtual` (`amiVirtualizationType`). @defaultValue the source's; `hvm` without one */
-  readonly virtualizationType?: string;
+  readonly virtualizationType?: VirtualizationType;
   /** ENA (`enaSupport`). @defaultValue the source's */
   readonly enaSupport?: boolean;
   /** SR-IOV `simple` (`sriovSupport`). @defaultValue the source's */
   readonly sriovSupport?: boolean;
   /** Boot mode (`bootMode`). @defaultValue the source's */
-  readonly bootMode?: string;
+  readonly bootMode?: BootModeSetting;
   /** UEFI variable store, base64 (`uefiData`). @defaultValue the source's */
   readonly uefiData?: string;
   /** NitroTPM `v2.0` (`tpmSupport`). @defaultValue the source's */
-  readonly tpmSupport?: string;
-  /** IMDS support `v2.0` (`imdsSupport`). @defaultValue the source's */
-  readonly imdsSupport?: string;
+  readonly tpmSupport?: TpmSupport;
+  /** IMDS support `v2.0` (`imdsSupport`); `''` is unset. @defaultValue the source's */
+  readonly imdsSupport?: ImdsSupport;
 }
 
 /**
@@ -237,7 +245,7 @@ function rootEbs(
   return {
     SnapshotId: snapshotId,
     DeleteOnTermination: base?.DeleteOnTermination ?? true,
-    VolumeType: type as VolumeType,
+    VolumeType: type,
     ...(size === undefined ? {} : { VolumeSize: size }),
     ...(iops === undefined ? {} : { Iops: iops }),
     ...(throughput === undefined ? {} : { Throughput: throughput }),
@@ -430,7 +438,8 @@ export async function deregisterImagesByName(
 }
 
 /**
- * Options of {@link deregisterImagesByName}.
+ * Options of the AWS primitives that read or remove but create nothing
+ * ({@link deregisterImagesByName}, {@link findTaggedResources}).
  * @public
  */
 export type OperationOptionsWithEc2 = Pick<AwsOperationOptions, 'ec2' | 'signal' | 'logger' | 'onProgress'>;
@@ -589,9 +598,6 @@ async function encryptStep(
 ): Promise<{ imageId: string; snapshotIds: string[] }> {
   const { CopyImageCommand } = await ec2Sdk();
   const { ec2, region, input, ctx, options } = r;
-  const imageTags = tagList(input.tags, input.buildId);
-  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
-  const copySpecs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
   ctx.logger.info(`Copying ${intermediaryId} to an encrypted image ${input.name}`, {
     phase: 'encrypt',
     imageId: intermediaryId,
@@ -599,18 +605,13 @@ async function encryptStep(
   });
   const copy = await send(
     ec2,
-    new CopyImageCommand({
-      SourceImageId: intermediaryId,
-      SourceRegion: region,
-      Name: input.name,
-      Encrypted: true,
-      ...(input.kmsKeyId ? { KmsKeyId: input.kmsKeyId } : {}),
-      ...(input.description ? { Description: input.description } : {}),
-      ...(copySpecs ? { TagSpecifications: copySpecs } : {}),
-      ...(input.snapshotCopyDurationMinutes
-        ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
-        : {}),
-    }),
+    // In its own region the copy takes input.kmsKeyId as it is (no regionKmsKeyIds here).
+    new CopyImageCommand(
+      copyImageRequest(
+        { ...input, regionKmsKeyIds: {}, sourceImageId: intermediaryId, sourceRegion: region, encryptBoot: true },
+        region,
+      ),
+    ),
     ctx,
     { phase: 'encrypt', region, resources: { imageId: intermediaryId } },
   );

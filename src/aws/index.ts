@@ -61,7 +61,16 @@ export type { AwsAccess, AwsClients, CreateAwsClientsOptions, InjectedClients } 
 export type { GetHostIdentityOptions, HostIdentity, HostIdentitySource } from './identity.js';
 export type { AwsOperationOptions, Ec2Provider } from './common.js';
 export type { ResolveSourceAmiInput, SourceImage } from './source-image.js';
-export type { SourceAmiFilter } from '../config/types.js';
+export type {
+  Architecture,
+  BootMode,
+  DeregistrationProtection,
+  ImdsSupport,
+  SourceAmiFilter,
+  TpmSupport,
+  VirtualizationType,
+  VolumeType,
+} from '../config/types.js';
 export type {
   AttachedVolume,
   AttachVolumeInput,
@@ -82,7 +91,7 @@ export type {
 } from './images.js';
 export type { ImageSharing } from './image-settings.js';
 export type { CopyToRegionsInput, RegionCopies } from './regions.js';
-export type { FindTaggedResourcesOptions, TaggedResource } from './tagged-resources.js';
+export type { FindTaggedResourcesInput, TaggedResource } from './tagged-resources.js';
 export type { ResolvedWaitPolicy } from './poll-policy.js';
 
 // The shared option and event types the primitives' signatures use.

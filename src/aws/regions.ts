@@ -14,7 +14,8 @@ import { toCtx } from '../internal/ctx.js';
 import type { Ctx } from '../internal/ctx.js';
 import { idempotent } from '../internal/once.js';
 import { send } from './call.js';
-import { ec2InRegion, tagList, tagSpecs } from './common.js';
+import { ec2InRegion } from './common.js';
+import { copyImageRequest, copyKmsKeyId } from './copy-request.js';
 import type { AwsOperationOptions } from './common.js';
 import { waitCopyAvailable } from './copy-wait.js';
 import { applySharing, describeImage, protectImages, snapshotIdsOf } from './image-settings.js';
@@ -60,10 +61,12 @@ export interface CopyToRegionsInput extends ImageSharing {
 }
 
 /**
- * The copies, by region. `undo()` deregisters every copy and deletes its snapshots (idempotent).
+ * The copies, by region. `undo()` deregisters every copy and deletes its snapshots (the undo
+ * after a later failure); it is idempotent. Disposing it does the same: use `await using` only
+ * for copies you mean to throw away.
  * @public
  */
-export interface RegionCopies {
+export interface RegionCopies extends AsyncDisposable {
   /** Image id per region. */
   readonly images: Readonly<Record<string, string>>;
   /** Snapshot ids per region. */
@@ -97,21 +100,6 @@ export async function validateRegions(
       })),
     );
   }
-}
-
-/**
- * The KMS key of a copy into `region`: its own entry, else `kmsKeyId` when that names the same
- * key in every region (a multi-region key id or an alias), else none (the account's default key).
- * @internal
- */
-export function copyKmsKeyId(
-  input: Pick<CopyToRegionsInput, 'kmsKeyId' | 'regionKmsKeyIds'>,
-  region: string,
-): string | undefined {
-  const own = input.regionKmsKeyIds?.[region];
-  if (own !== undefined) return own || undefined;
-  const key = input.kmsKeyId;
-  return key && (/^mrk-[0-9a-f]+$/.test(key) || key.startsWith('alias/')) ? key : undefined;
 }
 
 interface Copy {
@@ -148,7 +136,7 @@ interface Copy {
  *   { ec2: clients.ec2 }, // a client per region
  * );
  * console.log(copies.images); // { 'eu-west-1': 'ami-0…', 'ap-southeast-2': 'ami-0…' }
- * // If a later step of your pipeline fails: await copies.undo();
+ * // If a later step of your pipeline fails: await copies.undo(); (`await using` throws them away at the end of the scope)
  * ```
  * @throws {@link RegionCopyError} one or more regions failed; `outcomes` has them all
  * @throws {@link ConfigError} an unknown region, or a single EC2 client for several regions
@@ -160,15 +148,13 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   const regions = [...new Set(input.regions)].filter((r) => r !== input.sourceRegion);
   const ec2Of = ec2InRegion(options.ec2, input.sourceRegion);
   if (regions.length === 0) {
-    return { images: {}, snapshots: {}, undo: async () => {} };
+    const undo = async (): Promise<void> => {};
+    return { images: {}, snapshots: {}, undo, [Symbol.asyncDispose]: undo };
   }
   // A single client cannot serve other regions: say so before any call.
   if (typeof options.ec2 !== 'function') for (const region of regions) ec2Of(region);
   if (!input.skipRegionValidation) await validateRegions(ec2Of(input.sourceRegion), regions, ctx, input.sourceRegion);
 
-  const imageTags = tagList(input.tags, input.buildId);
-  const snapshotTags = tagList({ ...input.tags, ...input.snapshotTags }, input.buildId);
-  const specs = tagSpecs({ type: 'image', tags: imageTags }, { type: 'snapshot', tags: snapshotTags });
   const copies: Copy[] = regions.map((region) => ({ region }));
 
   const copyOne = async (copy: Copy): Promise<void> => {
@@ -181,23 +167,11 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
         `kmsKeyId ${input.kmsKeyId} belongs to ${input.sourceRegion}; the copy in ${region} is encrypted with the account's default EBS key (set regionKmsKeyIds['${region}'] to choose one)`,
       );
     ctx.logger.info(`Copying ${input.sourceImageId} to ${region}`);
-    const out = await send(
-      ec2,
-      new CopyImageCommand({
-        SourceImageId: input.sourceImageId,
-        SourceRegion: input.sourceRegion,
-        Name: input.name,
-        ...(input.description ? { Description: input.description } : {}),
-        ...(input.encryptBoot === undefined ? {} : { Encrypted: input.encryptBoot }),
-        ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
-        ...(specs ? { TagSpecifications: specs } : {}),
-        ...(input.snapshotCopyDurationMinutes
-          ? { SnapshotCopyCompletionDurationMinutes: input.snapshotCopyDurationMinutes }
-          : {}),
-      }),
-      ctx,
-      { phase: 'copy', region, resources: { imageId: input.sourceImageId } },
-    );
+    const out = await send(ec2, new CopyImageCommand(copyImageRequest(input, region)), ctx, {
+      phase: 'copy',
+      region,
+      resources: { imageId: input.sourceImageId },
+    });
     const imageId = out.ImageId;
     if (!imageId) throw new Error(`CopyImage to ${region} returned no ImageId`);
     copy.imageId = imageId;
@@ -277,11 +251,13 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
       images[c.region] = c.imageId!;
       snapshots[c.region] = c.snapshotIds ?? [];
     }
-    return {
+    const handle: RegionCopies = {
       images,
       snapshots,
       undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+      [Symbol.asyncDispose]: () => handle.undo(),
     };
+    return handle;
   }
 
   // Compensate: remove every copy that exists, failed ones included, then report every region.

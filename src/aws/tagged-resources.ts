@@ -5,11 +5,11 @@
  * @packageDocumentation
  */
 import { ec2Sdk } from './sdk.js';
-import type { EC2Client, Filter, Tag } from '@aws-sdk/client-ec2';
-import type { OperationOptions } from '../types.js';
+import type { Filter, Tag } from '@aws-sdk/client-ec2';
 import { toCtx } from '../internal/ctx.js';
 import { pages } from './call.js';
-import { BUILD_ID_TAG } from './common.js';
+import { BUILD_ID_TAG, ec2For } from './common.js';
+import type { OperationOptionsWithEc2 } from './images.js';
 
 /**
  * A volume, snapshot or image carrying the build-id tag.
@@ -20,6 +20,8 @@ export interface TaggedResource {
   readonly kind: 'volume' | 'snapshot' | 'image';
   /** Its id. */
   readonly id: string;
+  /** Its region. */
+  readonly region: string;
   /** The build that created it. */
   readonly buildId: string;
   /** When it was created, if EC2 says. */
@@ -31,14 +33,16 @@ export interface TaggedResource {
 }
 
 /**
- * Options of {@link findTaggedResources}.
+ * Input of {@link findTaggedResources}.
  * @public
  */
-export interface FindTaggedResourcesOptions extends OperationOptions {
+export interface FindTaggedResourcesInput {
   /** Only this build's resources. @defaultValue every build's */
   readonly buildId?: string;
   /** Only resources created before this time. */
   readonly olderThan?: Date;
+  /** Region. @defaultValue the EC2 client's */
+  readonly region?: string;
 }
 
 function buildIdOf(tags: readonly Tag[] | undefined): string {
@@ -47,7 +51,7 @@ function buildIdOf(tags: readonly Tag[] | undefined): string {
 
 /**
  * Lists the volumes, snapshots and images (owned by this account) that carry the
- * `ami-chroot:build-id` tag, in the EC2 client's region.
+ * `ami-chroot:build-id` tag, in one region.
  *
  * @example
  * ```ts
@@ -55,24 +59,25 @@ function buildIdOf(tags: readonly Tag[] | undefined): string {
  *
  * const clients = createAwsClients({ region: 'eu-west-1' });
  * const dayAgo = new Date(Date.now() - 24 * 3_600_000);
- * for (const r of await findTaggedResources(clients.ec2(), { olderThan: dayAgo })) {
- *   console.log(r.kind, r.id, r.buildId, r.state, r.attachedTo); // volume vol-0… 0b1c… available []
+ * for (const r of await findTaggedResources({ olderThan: dayAgo, region: 'eu-west-1' }, { ec2: clients.ec2 })) {
+ *   console.log(r.kind, r.id, r.region, r.buildId, r.state, r.attachedTo); // volume vol-0… eu-west-1 0b1c… available []
  * }
  * ```
  * @public
  */
 export async function findTaggedResources(
-  ec2: EC2Client,
-  options: FindTaggedResourcesOptions = {},
+  input: FindTaggedResourcesInput,
+  options: OperationOptionsWithEc2,
 ): Promise<TaggedResource[]> {
   const { paginateDescribeImages, paginateDescribeSnapshots, paginateDescribeVolumes } = await ec2Sdk();
   const ctx = toCtx(options);
+  const { client: ec2, region } = await ec2For(options.ec2, input.region);
   const filters: Filter[] =
-    options.buildId === undefined
+    input.buildId === undefined
       ? [{ Name: 'tag-key', Values: [BUILD_ID_TAG] }]
-      : [{ Name: `tag:${BUILD_ID_TAG}`, Values: [options.buildId] }];
+      : [{ Name: `tag:${BUILD_ID_TAG}`, Values: [input.buildId] }];
   const found: TaggedResource[] = [];
-  const meta = { phase: 'recovery' as const };
+  const meta = { phase: 'recovery' as const, region };
 
   for await (const out of pages(paginateDescribeVolumes, ec2, { Filters: filters }, ctx, { ...meta, pageSize: 500 })) {
     for (const v of out.Volumes ?? []) {
@@ -80,6 +85,7 @@ export async function findTaggedResources(
       found.push({
         kind: 'volume',
         id: v.VolumeId,
+        region,
         buildId: buildIdOf(v.Tags),
         createdAt: v.CreateTime,
         state: v.State,
@@ -94,6 +100,7 @@ export async function findTaggedResources(
       found.push({
         kind: 'snapshot',
         id: s.SnapshotId,
+        region,
         buildId: buildIdOf(s.Tags),
         createdAt: s.StartTime,
         state: s.State,
@@ -108,6 +115,7 @@ export async function findTaggedResources(
       found.push({
         kind: 'image',
         id: i.ImageId,
+        region,
         buildId: buildIdOf(i.Tags),
         createdAt: i.CreationDate ? new Date(i.CreationDate) : undefined,
         state: i.State,
@@ -116,6 +124,6 @@ export async function findTaggedResources(
     }
   }
 
-  const limit = options.olderThan?.getTime();
+  const limit = input.olderThan?.getTime();
   return limit === undefined ? found : found.filter((r) => r.createdAt !== undefined && r.createdAt.getTime() < limit);
 }

@@ -17,6 +17,7 @@ import { NOT_FOUND_CODES, awsErrorCode, hasAwsCode } from './aws-errors.js';
 import { send } from './call.js';
 import { ec2For, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
+import type { VolumeType as VolumeTypeSetting } from '../config/types.js';
 import { pollUntil, realClock } from './poll.js';
 import { volumeReads } from './shared-reads.js';
 import type { PollClock, PollVerdict } from './poll.js';
@@ -54,7 +55,7 @@ export interface CreateVolumeInput {
   /** Size in GiB (`rootVolumeSize`): grows the source's size, required without a source. */
   readonly size?: number;
   /** Volume type (`rootVolumeType`). @defaultValue the source's type; `gp2` without a source */
-  readonly volumeType?: string;
+  readonly volumeType?: VolumeTypeSetting;
   /** IOPS (io1/io2/gp3). @defaultValue the source's, when the type is unchanged */
   readonly iops?: number;
   /** Throughput in MiB/s (gp3). @defaultValue the source's, when the type is unchanged */
@@ -478,20 +479,19 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
 
 /** The lease an allocator hands out (the host's `allocateDevice` lease fits). */
 interface Lease {
-  readonly device: string;
+  readonly attachmentName: string;
   release(): Promise<void>;
 }
 
 /**
  * Picks a free attachment name, avoiding `exclude` (names EC2 just refused), and holds it until
- * `release()`: the host side's `allocateDevice` fits. `device` is the attachment name, e.g.
- * `/dev/sdf` (a `/dev/xvdf` spelling is sent to EC2 as `/dev/sdf`); `release()` is called once the
- * attachment is `attached`, or on failure.
+ * `release()`: the host side's `allocateDevice` fits. A `/dev/xvdf` spelling is sent to EC2 as
+ * `/dev/sdf`; `release()` is called once the attachment is `attached`, or on failure.
  * @public
  */
 export type DeviceAllocator = (exclude: readonly string[]) => Promise<{
   /** The attachment name picked, e.g. `/dev/sdf`. */
-  readonly device: string;
+  readonly attachmentName: string;
   /** Gives the name up (for other builds); called once, when attached or on failure. */
   release(): Promise<void>;
 }>;
@@ -501,8 +501,11 @@ export type DeviceAllocator = (exclude: readonly string[]) => Promise<{
  * @public
  */
 export type DeviceResolver = (args: {
+  /** The attached volume. */
   readonly volumeId: string;
-  readonly device: string;
+  /** Its attachment name, e.g. `/dev/sdf`. */
+  readonly attachmentName: string;
+  /** Stops the search. */
   readonly signal: AbortSignal | undefined;
 }) => Promise<string>;
 
@@ -515,8 +518,8 @@ export interface AttachVolumeInput {
   readonly volumeId: string;
   /** The build host. */
   readonly instanceId: string;
-  /** A fixed attachment name, or an allocator (retried with the next name when EC2 says the name is in use). */
-  readonly device: string | DeviceAllocator;
+  /** A fixed attachment name (e.g. `/dev/sdf`), or an allocator (retried with the next name when EC2 says the name is in use). */
+  readonly attachmentName: string | DeviceAllocator;
   /** Resolves the host block device. @defaultValue the attachment name itself */
   readonly resolveDevice?: DeviceResolver;
   /** How many names to try when EC2 reports "already in use". @defaultValue 5 */
@@ -535,7 +538,7 @@ export interface AttachedVolume extends AsyncDisposable {
   /** The instance it is attached to. */
   readonly instanceId: string;
   /** Attachment name as EC2 knows it, e.g. `/dev/sdf`. */
-  readonly device: string;
+  readonly attachmentName: string;
   /** Host block device, e.g. `/dev/nvme1n1` or `/dev/xvdf`. */
   readonly hostDevice: string;
   /** Detaches (never forced) and waits until detached. Never uses the attaching call's signal. */
@@ -556,7 +559,7 @@ function isDeviceInUse(error: unknown): boolean {
 }
 
 /**
- * Attaches a volume to the build host at the caller's device, waits until the attachment is
+ * Attaches a volume to the build host at the caller's attachment name, waits until the attachment is
  * `attached`, then resolves the host block device.
  *
  * @remarks
@@ -579,12 +582,12 @@ function isDeviceInUse(error: unknown): boolean {
  *   {
  *     volumeId: volume.volumeId,
  *     instanceId: host.instanceId,
- *     device: (exclude) => allocateDevice({ exclude }), // a free /dev/sd[f-p], reserved until attached
- *     resolveDevice: ({ volumeId, device }) => resolveBlockDevice({ volumeId, device }), // NVMe or Xen
+ *     attachmentName: (exclude) => allocateDevice({ exclude }), // a free /dev/sd[f-p], reserved until attached
+ *     resolveDevice: ({ volumeId, attachmentName }) => resolveBlockDevice({ volumeId, attachmentName }), // NVMe or Xen
  *   },
  *   { ec2 },
  * );
- * console.log(attached.device, attached.hostDevice); // /dev/sdf /dev/nvme1n1 (detached when the scope ends)
+ * console.log(attached.attachmentName, attached.hostDevice); // /dev/sdf /dev/nvme1n1 (detached when the scope ends)
  * ```
  * @throws {@link DeviceError} every name tried was in use
  * @throws {@link WaitTimeoutError} the attachment never completed
@@ -610,7 +613,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
       await l.release();
     } catch (error) {
       ctx.logger.warn(
-        `Releasing the device lease for ${l.device} failed: ${error instanceof Error ? error.message : String(error)}`,
+        `Releasing the device lease for ${l.attachmentName} failed: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
   };
@@ -620,32 +623,32 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(ctx.signal);
       lease =
-        typeof input.device === 'string'
-          ? { device: input.device, release: async () => {} }
-          : await input.device([...exclude]);
-      device = toAttachName(lease.device);
+        typeof input.attachmentName === 'string'
+          ? { attachmentName: input.attachmentName, release: async () => {} }
+          : await input.attachmentName([...exclude]);
+      device = toAttachName(lease.attachmentName);
       try {
         ctx.logger.info(`Attaching ${volumeId} to ${instanceId} as ${device}`);
         await send(ec2, new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device }), ctx, {
           phase: 'attach',
           region,
-          resources: { volumeId, instanceId, device },
+          resources: { volumeId, instanceId, attachmentName: device },
         });
         break;
       } catch (error) {
-        if (!isDeviceInUse(error) || typeof input.device === 'string' || attempt >= maxAttempts) {
+        if (!isDeviceInUse(error) || typeof input.attachmentName === 'string' || attempt >= maxAttempts) {
           if (isDeviceInUse(error)) {
             throw new DeviceError(
-              typeof input.device === 'string'
+              typeof input.attachmentName === 'string'
                 ? `EC2 says attachment point ${device} of ${instanceId} is already in use: pick another device, or let the allocator choose.`
                 : `EC2 refused ${attempt} attachment points of ${instanceId} as already in use (${[...exclude, device].join(', ')}): detach stale volumes from the instance, or wait for earlier detaches to finish.`,
-              { cause: error, phase: 'attach', resources: { volumeId, instanceId, device, region } },
+              { cause: error, phase: 'attach', resources: { volumeId, instanceId, attachmentName: device, region } },
             );
           }
           throw error;
         }
         ctx.logger.warn(`Attachment point ${device} is already in use on ${instanceId}; trying another one.`);
-        exclude.push(lease.device);
+        exclude.push(lease.attachmentName);
         await releaseLease();
       }
     }
@@ -667,7 +670,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
         ec2,
         new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: attachName }),
         { ...ctx, signal },
-        { phase: 'detach', region, resources: { volumeId, instanceId, device: attachName }, signal },
+        { phase: 'detach', region, resources: { volumeId, instanceId, attachmentName: attachName }, signal },
       );
       return true;
     } catch (error) {
@@ -713,13 +716,13 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
       ctx,
       region,
       phase: 'attach',
-      resources: { volumeId, instanceId, device, region },
+      resources: { volumeId, instanceId, attachmentName: device, region },
       createdAt,
       ...pollBits(options),
     });
     await releaseLease();
-    const resolve = input.resolveDevice ?? ((args: { device: string }) => Promise.resolve(args.device));
-    hostDevice = await resolve({ volumeId, device, signal: ctx.signal });
+    const resolve = input.resolveDevice ?? ((args: { attachmentName: string }) => Promise.resolve(args.attachmentName));
+    hostDevice = await resolve({ volumeId, attachmentName: device, signal: ctx.signal });
   } catch (error) {
     await releaseLease();
     throw await undoAfterFailure(
@@ -734,7 +737,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   const handle: AttachedVolume = {
     volumeId,
     instanceId,
-    device,
+    attachmentName: device,
     hostDevice,
     detach: (opts = {}) => detach(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
     [Symbol.asyncDispose]: () => handle.detach(),

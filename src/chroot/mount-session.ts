@@ -5,6 +5,7 @@
 import { lstat, readdir, readFile, realpath, rmdir } from 'node:fs/promises';
 import { attachCleanupErrors, MountError, UnmountError } from '../errors.js';
 import { CleanupStack } from '../internal/cleanup-stack.js';
+import { defined } from '../internal/defined.js';
 import type { PhaseRunner } from '../internal/sub-phases.js';
 import { toError } from '../internal/to-error.js';
 import type { Journal, JournalEntry } from '../host/journal.js';
@@ -65,10 +66,10 @@ export class MountSession {
     await phase('pre-mount', () =>
       runCommands(commandsOf(input.preMountCommands, { Device: device, MountPath: '' }), 'pre-mount', ctx),
     );
-    this.mountedDevice = await waitForPartition(device, input.mountPartition ?? '1', {
-      signal: ctx.signal,
-      timeoutMs: input.partitionTimeoutMs ?? 30_000,
-    });
+    this.mountedDevice = await waitForPartition(
+      { disk: device, partition: input.mountPartition ?? '1', timeoutMs: input.partitionTimeoutMs ?? 30_000 },
+      { logger: ctx.logger, ...defined({ signal: ctx.signal }) },
+    );
     await this.makeMountDir();
     await this.mountRoot();
     await phase('post-mount', () =>

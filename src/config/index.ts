@@ -55,6 +55,7 @@ export type {
   Architecture,
   BlockDeviceMapping,
   BootMode,
+  ImdsSupport,
   BuildConfig,
   ChrootMount,
   ChrootMountSpec,
@@ -66,5 +67,7 @@ export type {
   Template,
   TemplateClock,
   TemplateData,
+  TpmSupport,
+  VirtualizationType,
   VolumeType,
 } from './types.js';

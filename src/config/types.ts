@@ -25,7 +25,7 @@ export interface TemplateData {
   readonly SourceAMIOwnerName?: string;
   /** The source AMI's tags; a template reads one as `{{ .SourceAMITags.key }}`. */
   readonly SourceAMITags?: Readonly<Record<string, string>>;
-  /** The attachment device (`/dev/sdf`), or its basename (`xvdf`) in `mountPath`. */
+  /** The host block device (`/dev/nvme1n1`, `/dev/xvdf` on Xen), or its basename (`nvme1n1`) in `mountPath`. */
   readonly Device?: string;
   /** Where the root device is mounted. */
   readonly MountPath?: string;
@@ -115,6 +115,24 @@ export type Architecture = 'x86_64' | 'arm64' | 'i386' | 'x86_64_mac' | 'arm64_m
  * @public
  */
 export type BootMode = 'legacy-bios' | 'uefi' | 'uefi-preferred';
+
+/**
+ * AMI virtualization types (Packer `ami_virtualization_type`).
+ * @public
+ */
+export type VirtualizationType = 'hvm' | 'paravirtual';
+
+/**
+ * NitroTPM support of an AMI; only `v2.0` exists (Packer `tpm_support`).
+ * @public
+ */
+export type TpmSupport = 'v2.0';
+
+/**
+ * IMDS support of an AMI: `v2.0` requires IMDSv2 (Packer `imds_support`); `''` is unset.
+ * @public
+ */
+export type ImdsSupport = 'v2.0' | '';
 
 /**
  * One block device mapping of the AMI (Packer `ami_block_device_mappings` item).
@@ -257,7 +275,7 @@ export interface BuildConfig {
   /** The AMI's description (Packer `ami_description`); a template with build data. @defaultValue none */
   readonly amiDescription?: Template;
   /** Virtualization type of the AMI (Packer `ami_virtualization_type`). Required with `fromScratch`. @defaultValue the source image's type (Packer's docs claim paravirtual; its code follows the source too) */
-  readonly amiVirtualizationType?: 'hvm' | 'paravirtual';
+  readonly amiVirtualizationType?: VirtualizationType;
   /** Architecture, used for `fromScratch` images (others take the source's) (Packer `ami_architecture`). @defaultValue `x86_64` */
   readonly amiArchitecture?: Architecture;
   /** Account ids that may launch the AMI (Packer `ami_users`). @defaultValue [] */
@@ -296,9 +314,9 @@ export interface BuildConfig {
   /** Base64 UEFI variable store (Packer `uefi_data`); needs a UEFI boot mode (or arm64). @defaultValue the source image's */
   readonly uefiData?: string;
   /** NitroTPM support; only `v2.0` (Packer `tpm_support`). Not with `legacy-bios`. @defaultValue the source image's */
-  readonly tpmSupport?: 'v2.0';
+  readonly tpmSupport?: TpmSupport;
   /** Require IMDSv2 on instances of the AMI; only `v2.0` (Packer `imds_support`); `''` is unset. @defaultValue the source image's */
-  readonly imdsSupport?: 'v2.0' | '';
+  readonly imdsSupport?: ImdsSupport;
   /** Deprecate the AMI (in every region) at this time: RFC 3339 (`2030-01-02T03:04:05Z`) or a Date; in the future, at most 10 years ahead (2 for a public AMI), as EC2 allows (Packer `deprecate_at`). */
   readonly deprecateAt?: string | Date;
   /** Deregistration protection (Packer `deregistration_protection`). @defaultValue disabled */
@@ -473,7 +491,7 @@ export interface ResolvedConfig {
   /** AMI description template. */
   readonly amiDescription: CompiledTemplate | undefined;
   /** Explicit virtualization type; `undefined`: the source's. */
-  readonly amiVirtualizationType: 'hvm' | 'paravirtual' | undefined;
+  readonly amiVirtualizationType: VirtualizationType | undefined;
   /** Architecture for fromScratch images. */
   readonly amiArchitecture: Architecture;
   /** Launch permission: accounts. */
@@ -509,7 +527,7 @@ export interface ResolvedConfig {
   /** UEFI variable store. */
   readonly uefiData: string | undefined;
   /** NitroTPM. */
-  readonly tpmSupport: 'v2.0' | undefined;
+  readonly tpmSupport: TpmSupport | undefined;
   /** IMDS support (`''` normalized to undefined). */
   readonly imdsSupport: 'v2.0' | undefined;
   /** Deprecation time. */

@@ -42,8 +42,8 @@ const LETTERS = ['f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p'] as const
  * @public
  */
 export interface DeviceLease {
-  /** The name to pass to AttachVolume, always in the `/dev/sdX` spelling. */
-  readonly device: string;
+  /** The attachment name to pass to AttachVolume, always in the `/dev/sdX` spelling. */
+  readonly attachmentName: string;
   /** Drops the reservation. Idempotent. */
   release(): Promise<void>;
   /** Same as {@link DeviceLease.release}. */
@@ -234,9 +234,9 @@ async function withAllocationLock<T>(
  * const { ec2 } = createAwsClients({ region: 'eu-west-1' });
  * // Skip the names EC2 lists for this instance (any spelling); /dev and other builds are checked too.
  * await using lease = await allocateDevice({ exclude: ['/dev/sdf', 'xvdg'] });
- * console.log(lease.device); // e.g. '/dev/sdh', reserved until released
+ * console.log(lease.attachmentName); // e.g. '/dev/sdh', reserved until released
  * const attached = await attachVolume(
- *   { volumeId: 'vol-0123456789abcdef0', instanceId: 'i-0123456789abcdef0', device: lease.device },
+ *   { volumeId: 'vol-0123456789abcdef0', instanceId: 'i-0123456789abcdef0', attachmentName: lease.attachmentName },
  *   { ec2 },
  * );
  * await lease.release(); // as soon as EC2 says "attached"; the disposer is then a no-op
@@ -265,7 +265,7 @@ export async function allocateDevice(
       throw new DeviceError(
         `devicePath "${input.devicePath}" is not an attachment name like /dev/sdf or /dev/xvdf. ` +
           'Give the name to attach the volume as; the host node (NVMe) is found by volume id.',
-        { resources: { device: input.devicePath } },
+        { resources: { attachmentName: input.devicePath } },
       );
     }
   }
@@ -297,7 +297,7 @@ export async function allocateDevice(
       throw new DeviceError(
         `Device /dev/sd${requested} (devicePath "${input.devicePath}") is in use: ${reasons.join('; ')}. ` +
           'Choose another devicePath, or leave it unset to pick a free one.',
-        { resources: { device: `/dev/sd${requested}` } },
+        { resources: { attachmentName: `/dev/sd${requested}` } },
       );
     }
     throw new DeviceError(
@@ -320,5 +320,5 @@ export async function allocateDevice(
     }
     ctx.emit({ type: 'resource', action: 'removed', kind: 'device-lease', id: device });
   });
-  return { device, release, [Symbol.asyncDispose]: release };
+  return { attachmentName: device, release, [Symbol.asyncDispose]: release };
 }

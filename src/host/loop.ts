@@ -16,10 +16,12 @@ import { partitionPath, waitForPath } from './resolve-device.js';
 import { makedev } from './processes.js';
 
 /**
- * Options of {@link attachLoop}.
+ * Input of {@link attachLoop}.
  * @public
  */
-export interface AttachLoopOptions {
+export interface AttachLoopInput {
+  /** The image file to attach. */
+  readonly file: string;
   /** Add the partitions of the image's partition table (`partx -a`). @defaultValue true */
   readonly partscan?: boolean;
   /** Attach read-only. @defaultValue false */
@@ -84,7 +86,7 @@ async function addPartitions(device: string, options: OperationOptions): Promise
  * ```ts
  * import { attachLoop, withChroot } from 'ami-chroot/host';
  *
- * await using loop = await attachLoop('debian-12.raw');
+ * await using loop = await attachLoop({ file: 'debian-12.raw' });
  * console.log(loop.device, loop.partitions); // /dev/loop0 [ '/dev/loop0p1' ]
  * const release = await withChroot({ device: loop.device }, (chroot) => chroot.readFile('/etc/os-release', 'utf8'));
  * console.log(release);
@@ -92,14 +94,10 @@ async function addPartitions(device: string, options: OperationOptions): Promise
  * ```
  * @public
  */
-export async function attachLoop(
-  file: string,
-  attachOptions: AttachLoopOptions = {},
-  options: OperationOptions = {},
-): Promise<LoopDevice> {
+export async function attachLoop(input: AttachLoopInput, options: OperationOptions = {}): Promise<LoopDevice> {
   const ctx = toCtx(options);
-  const path = resolve(file);
-  const stateDir = attachOptions.stateDir ?? DEFAULT_STATE_DIR;
+  const path = resolve(input.file);
+  const stateDir = input.stateDir ?? DEFAULT_STATE_DIR;
   const journal = stateDir === false ? undefined : await Journal.create(stateDir, `loop ${basename(path)}`);
   // The file's identity, so recovery detaches only loop devices over this very inode.
   const st = await stat(path);
@@ -107,7 +105,7 @@ export async function attachLoop(
   await journal?.add(loopEntry);
   let device: string;
   try {
-    const args = ['--find', '--show', ...(attachOptions.readOnly ? ['--read-only'] : []), path];
+    const args = ['--find', '--show', ...(input.readOnly ? ['--read-only'] : []), path];
     device = (await run('losetup', args, { ...options, timeoutMs: 30_000, phase: 'device' })).stdout.trim();
     if (!device.startsWith('/dev/')) throw new DeviceError(`losetup printed no device for ${path} (got "${device}").`);
   } catch (error) {
@@ -123,7 +121,7 @@ export async function attachLoop(
     await journal?.close();
   });
   try {
-    if (attachOptions.partscan ?? true) partitions = await addPartitions(device, options);
+    if (input.partscan ?? true) partitions = await addPartitions(device, options);
   } catch (error) {
     await detach().catch(() => {});
     throw error;

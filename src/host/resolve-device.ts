@@ -56,12 +56,14 @@ export async function waitForPath(path: string, timeoutMs: number, signal?: Abor
 }
 
 /**
- * Options of {@link waitForPartition}.
+ * Input of {@link waitForPartition}.
  * @public
  */
-export interface WaitForPartitionOptions {
-  /** Stops waiting; the call rejects with the signal's reason. */
-  readonly signal?: AbortSignal | undefined;
+export interface WaitForPartitionInput {
+  /** The whole disk, e.g. `/dev/nvme1n1` or `/dev/loop3`. */
+  readonly disk: string;
+  /** The partition number, e.g. `'1'`; `'0'` or `''` means the whole disk. */
+  readonly partition: string;
   /** Give up after this long. @defaultValue 30000 */
   readonly timeoutMs?: number | undefined;
 }
@@ -75,20 +77,20 @@ export interface WaitForPartitionOptions {
  * import { waitForPartition } from 'ami-chroot/host';
  *
  * // Right after a volume is attached (or re-partitioned), its partition node appears a moment later.
- * const root = await waitForPartition('/dev/nvme1n1', '1', { timeoutMs: 10_000 });
+ * const root = await waitForPartition({ disk: '/dev/nvme1n1', partition: '1', timeoutMs: 10_000 });
  * console.log(root); // '/dev/nvme1n1p1'
  * ```
  * @throws {@link DeviceError} when it does not appear within `timeoutMs` (default 30 s).
  * @public
  */
-export async function waitForPartition(
-  disk: string,
-  partition: string,
-  options: WaitForPartitionOptions = {},
-): Promise<string> {
+export async function waitForPartition(input: WaitForPartitionInput, options: OperationOptions = {}): Promise<string> {
+  const { disk, partition } = input;
   const path = partitionPath(disk, partition);
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  if (await waitForPath(path, timeoutMs, options.signal)) return path;
+  const timeoutMs = input.timeoutMs ?? 30_000;
+  if (await waitForPath(path, timeoutMs, options.signal)) {
+    toCtx(options).logger.debug(`Partition ${partition} of ${disk} is ${path}.`);
+    return path;
+  }
   throw new DeviceError(
     `Partition ${partition} of ${disk} (${path}) did not appear within ${Math.round(timeoutMs / 1000)} s. ` +
       'Check that the volume has a partition table (use mountPartition "0" for a whole-disk filesystem); ' +
@@ -105,7 +107,7 @@ export interface ResolveBlockDeviceInput {
   /** The attached volume, e.g. `vol-0123456789abcdef0`. */
   readonly volumeId: string;
   /** Its attachment name, e.g. `/dev/sdf` (Xen hosts show it as `/dev/sdf` or `/dev/xvdf`). */
-  readonly device: string;
+  readonly attachmentName: string;
   /**
    * Packer's `nvme_device_path`: use this node instead of looking. Packer's idiom of a trailing
    * `p` (`/dev/nvme1n1p`, concatenated with the partition number) is accepted.
@@ -199,7 +201,7 @@ async function firstXenName(paths: readonly string[]): Promise<string | undefine
  * import { resolveBlockDevice } from 'ami-chroot/host';
  *
  * // Attached as /dev/sdf; on a Nitro host it shows up as whichever NVMe node the attach order gave it.
- * const disk = await resolveBlockDevice({ volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf', partition: '1' });
+ * const disk = await resolveBlockDevice({ volumeId: 'vol-0123456789abcdef0', attachmentName: '/dev/sdf', partition: '1' });
  * console.log(disk); // '/dev/nvme1n1' ('/dev/xvdf' on Xen), and '/dev/nvme1n1p1' exists too
  * ```
  * @throws {@link DeviceError} when nothing appears within `timeoutMs`, listing what was looked at.
@@ -215,7 +217,7 @@ export async function resolveBlockDevice(
   const timeoutMs = input.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   const serial = serialOf(input.volumeId);
-  const letterName = input.device.replace(/^\/dev\//, '').replace(/^(xvd|sd)/, '');
+  const letterName = input.attachmentName.replace(/^\/dev\//, '').replace(/^(xvd|sd)/, '');
   const byId = `${devRoot}/disk/by-id/nvme-Amazon_Elastic_Block_Store_${serial}`;
   const xen = [`${devRoot}/sd${letterName}`, `${devRoot}/xvd${letterName}`];
   const override = input.nvmeDevicePath?.replace(/(nvme\d+n\d+)p$/, '$1');
@@ -239,12 +241,14 @@ export async function resolveBlockDevice(
     }
     if (found) {
       const disk = await realpath(found);
-      ctx.logger.debug(`Volume ${input.volumeId} (${input.device}) is ${disk} on this host (found at ${found}).`);
+      ctx.logger.debug(
+        `Volume ${input.volumeId} (${input.attachmentName}) is ${disk} on this host (found at ${found}).`,
+      );
       if (input.partition !== undefined && input.partition !== '0' && input.partition !== '') {
-        await waitForPartition(disk, input.partition, {
-          signal: options.signal,
-          timeoutMs: Math.max(1000, deadline - Date.now()),
-        });
+        await waitForPartition(
+          { disk, partition: input.partition, timeoutMs: Math.max(1000, deadline - Date.now()) },
+          options,
+        );
       }
       return disk;
     }
@@ -260,8 +264,8 @@ export async function resolveBlockDevice(
           ? `not ${xen.join(' or ')} (EBS volumes are NVMe devices on this host)`
           : `${xen.join(', ')} (no EBS NVMe device: a Xen host)`);
   throw new DeviceError(
-    `Volume ${input.volumeId} attached as ${input.device} did not appear on this host within ${Math.round(timeoutMs / 1000)} s. ` +
+    `Volume ${input.volumeId} attached as ${input.attachmentName} did not appear on this host within ${Math.round(timeoutMs / 1000)} s. ` +
       `Looked at: ${looked}. Check that the attachment is in state "attached", or set nvmeDevicePath to the right node.`,
-    { phase: 'attach', resources: { volumeId: input.volumeId, device: input.device } },
+    { phase: 'attach', resources: { volumeId: input.volumeId, attachmentName: input.attachmentName } },
   );
 }

@@ -249,7 +249,7 @@ async function attachWorkVolume(b: AmiRun, p: Prepared, volume: WorkVolume): Pro
         volumeId: volume.volumeId,
         instanceId: p.identity.instanceId,
         region: p.region,
-        device: async (exclude) => {
+        attachmentName: async (exclude) => {
           const lease = await allocateDevice(
             defined({
               devicePath: cfg.devicePath,
@@ -261,7 +261,7 @@ async function attachWorkVolume(b: AmiRun, p: Prepared, volume: WorkVolume): Pro
           );
           leases.push(lease);
           // attachVolume lets go of the lease once attached; the reservation itself lasts until the detach.
-          return { device: lease.device, release: async () => {} };
+          return { attachmentName: lease.attachmentName, release: async () => {} };
         },
         resolveDevice:
           options.resolveDevice ??
@@ -269,7 +269,7 @@ async function attachWorkVolume(b: AmiRun, p: Prepared, volume: WorkVolume): Pro
             resolveBlockDevice(
               {
                 volumeId: args.volumeId,
-                device: args.device,
+                attachmentName: args.attachmentName,
                 ...defined({ nvmeDevicePath: cfg.nvmeDevicePath, devRoot: options.devRoot, sysRoot: options.sysRoot }),
               },
               defined({ signal: args.signal, logger: options.logger }),
@@ -278,7 +278,7 @@ async function attachWorkVolume(b: AmiRun, p: Prepared, volume: WorkVolume): Pro
       p.aws,
     );
     detach = b.stack.defer(`detach volume ${volume.volumeId}`, (s) => attached.detach({ signal: s }), {
-      resource: { kind: 'attachment', id: `${volume.volumeId}:${attached.device}`, region: p.region },
+      resource: { kind: 'attachment', id: `${volume.volumeId}:${attached.attachmentName}`, region: p.region },
     });
     return attached;
   });
@@ -306,7 +306,7 @@ async function mountAndProvision(
     region: p.region,
     hostDevice: attachment.hostDevice,
     mountPath: mounted.root,
-    attachmentName: attachment.device,
+    attachmentName: attachment.attachmentName,
     volumeId: volume.volumeId,
     instanceId: p.identity.instanceId,
     sourceImage: p.source,
@@ -399,8 +399,8 @@ export async function buildAmi(
     await mountAndProvision(b, p, volume, attached, provision);
     const image = await registerRoot(b, p, { volumeId: volume.volumeId });
     const copies = await copyImage(b, p, image);
-    const { device, hostDevice } = attached.attachment;
-    return await finishBuild(b, p, { attachmentName: device, hostDevice, image, copies }, started);
+    const { attachmentName, hostDevice } = attached.attachment;
+    return await finishBuild(b, p, { attachmentName, hostDevice, image, copies }, started);
   } catch (error) {
     throw await failRun(run, b.stack, error, cfg.keepOnError);
   } finally {

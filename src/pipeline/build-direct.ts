@@ -273,7 +273,7 @@ async function provisionWorkFile(
   const { cfg, run } = b;
   let detach: Undo | undefined;
   const loop = await run.step('attach', async () => {
-    const attached = await attachLoop(file, { partscan: true, stateDir: b.stateDir }, run.operation);
+    const attached = await attachLoop({ file, partscan: true, stateDir: b.stateDir }, run.operation);
     detach = b.stack.defer(`detach ${attached.device}`, (s) => attached.detach({ signal: s }), {
       resource: { kind: 'loop-device', id: attached.device },
     });

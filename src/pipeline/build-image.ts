@@ -277,7 +277,7 @@ async function removeStaleWorkFile(workFile: string, operation: OperationOptions
 async function attachWorkFile(b: ImageRun): Promise<{ loop: LoopDevice; detach: Undo }> {
   let detach: Undo | undefined;
   const loop = await b.run.step('attach', async () => {
-    const attached = await attachLoop(b.plan.workFile, { partscan: true, stateDir: b.stateDir }, b.run.operation);
+    const attached = await attachLoop({ file: b.plan.workFile, partscan: true, stateDir: b.stateDir }, b.run.operation);
     detach = b.stack.defer(`detach ${attached.device}`, (s) => attached.detach({ signal: s }));
     return attached;
   });

@@ -158,10 +158,10 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
     await Promise.all(
       regions.map(async (region) => {
         const ec2 = clients.ec2(region);
-        const found = await findTaggedResources(
-          ec2,
-          defined({ olderThan, buildId: options.buildId, signal: options.signal, logger: options.logger }),
-        );
+        const found = await findTaggedResources(defined({ olderThan, buildId: options.buildId, region }), {
+          ec2: clients.ec2,
+          ...defined({ signal: options.signal, logger: options.logger, onProgress: options.onProgress }),
+        });
         const order = { image: 0, snapshot: 1, volume: 2 } as const;
         for (const r of found.sort((a, b) => order[a.kind] - order[b.kind])) {
           const ref: OrphanResource = { kind: r.kind, id: r.id, region, buildId: r.buildId };

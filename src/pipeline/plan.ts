@@ -1,7 +1,7 @@
 /**
  * `planBuild`: a dry run of {@link buildAmi}. It does everything a build does before its first
  * resource (validate, host identity, source AMI, rendered names and tags, region and name checks,
- * the device choice) and lists the AWS requests the build would make, built by the same pure
+ * the attachment name) and lists the AWS requests the build would make, built by the same pure
  * mappings buildAmi uses (requests.ts, createVolumeRequest, registerImageRequest), so the plan
  * cannot drift from the build.
  *
@@ -21,7 +21,8 @@ import { tagList } from '../aws/common.js';
 import { describeInstanceDeviceNames, resolveHostIdentity } from '../aws/identity.js';
 import type { HostIdentity } from '../aws/identity.js';
 import { registerImageRequest } from '../aws/images.js';
-import { copyKmsKeyId, validateRegions } from '../aws/regions.js';
+import { copyImageRequest } from '../aws/copy-request.js';
+import { validateRegions } from '../aws/regions.js';
 import { resolveSourceAmi } from '../aws/source-image.js';
 import type { SourceImage } from '../aws/source-image.js';
 import { createVolumeRequest, toAttachName } from '../aws/volumes.js';
@@ -93,7 +94,7 @@ export interface BuildPlan {
   /** Regions the image would be copied to. */
   readonly copyRegions: readonly string[];
   /** The attachment name the build would use now (e.g. `/dev/sdf`); another build may take it first. */
-  readonly device: string;
+  readonly attachmentName: string;
   /** The AWS requests of the build, in order (reads included). */
   readonly requests: readonly PlannedRequest[];
   /** What would make the build fail before its first resource (a name already used, an unknown region). Empty when it would start. */
@@ -136,13 +137,17 @@ async function preflight(cfg: ResolvedConfig, clients: AwsClients, request: Imag
 }
 
 /** The attachment name the build would take now: allocated as the build does, then released. */
-async function pickDevice(cfg: ResolvedConfig, options: PlanBuildOptions, taken: readonly string[]): Promise<string> {
+async function pickAttachmentName(
+  cfg: ResolvedConfig,
+  options: PlanBuildOptions,
+  taken: readonly string[],
+): Promise<string> {
   const lease = await allocateDevice(
     defined({ devicePath: cfg.devicePath, exclude: taken, devRoot: options.devRoot, lockDir: cfg.lockDir }),
     defined({ signal: options.signal, logger: options.logger }),
   );
   try {
-    return toAttachName(lease.device);
+    return toAttachName(lease.attachmentName);
   } finally {
     await lease.release();
   }
@@ -181,7 +186,7 @@ interface PlanState {
   readonly source: SourceImage | undefined;
   readonly request: ImageRequestData;
   readonly volumeTags: Readonly<Record<string, string>>;
-  readonly device: string;
+  readonly attachmentName: string;
 }
 
 /** The requests of buildAmi, in its order, from the same mappings it uses. */
@@ -218,7 +223,11 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
   });
   write('volume', 'CreateVolume', region, withoutTagSpecs(createVolumeRequest(volume)));
   read('attach', 'DescribeInstances', region, { InstanceIds: [s.host.instanceId] });
-  write('attach', 'AttachVolume', region, { VolumeId: VOLUME, InstanceId: s.host.instanceId, Device: s.device });
+  write('attach', 'AttachVolume', region, {
+    VolumeId: VOLUME,
+    InstanceId: s.host.instanceId,
+    Device: s.attachmentName,
+  });
   write('detach', 'DetachVolume', region, { VolumeId: VOLUME, InstanceId: s.host.instanceId });
 
   const temporary = cfg.skipSaveBuildRegion;
@@ -243,12 +252,8 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
   );
   write('register', 'RegisterImage', region, withoutTagSpecs(registered));
   if (input.encryptBoot) {
-    write(
-      'encrypt',
-      'CopyImage',
-      region,
-      defined({ SourceImageId: IMAGE, Name: registerName, Encrypted: true, KmsKeyId: input.kmsKeyId }),
-    );
+    const encrypted = copyImageRequest({ ...input, sourceImageId: IMAGE, sourceRegion: region }, region);
+    write('encrypt', 'CopyImage', region, withoutTagSpecs(encrypted));
     write('encrypt', 'DeregisterImage', region, { ImageId: '<unencrypted image>', DeleteAssociatedSnapshots: true });
   }
   if (!temporary) out.push(...sharingRequests(cfg, 'permissions', region, IMAGE));
@@ -256,18 +261,7 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
   if (request.copyRegions.length > 0) {
     const copy = copyInput(cfg, request, IMAGE);
     for (const r of copy.regions) {
-      write(
-        'copy',
-        'CopyImage',
-        r,
-        defined({
-          SourceImageId: IMAGE,
-          SourceRegion: region,
-          Name: copy.name,
-          Encrypted: copy.encryptBoot,
-          KmsKeyId: copyKmsKeyId(copy, r),
-        }),
-      );
+      write('copy', 'CopyImage', r, withoutTagSpecs(copyImageRequest(copy, r)));
       out.push(...sharingRequests(cfg, 'permissions', r, `<image in ${r}>`));
     }
   }
@@ -285,7 +279,7 @@ function plannedRequests(s: PlanState): PlannedRequest[] {
 /**
  * A dry run of {@link buildAmi}: validates the config, reads the host identity, resolves the
  * source image, renders every name and tag, checks the regions and the AMI name in every target
- * region, picks the device the build would attach to (reserved for an instant, then released),
+ * region, picks the attachment name the build would use (reserved for an instant, then released),
  * and returns the AWS requests the build would make, in order, with their key parameters.
  * It creates, changes and deletes nothing: every AWS call it makes is a Describe.
  *
@@ -346,9 +340,9 @@ export async function planBuild(config: BuildConfig, options: PlanBuildOptions =
     };
     const problems = await preflight(cfg, clients, request, ctx);
     const taken = await describeInstanceDeviceNames(clients.ec2(region), host.instanceId, ctx);
-    const device = await pickDevice(cfg, options, taken);
+    const attachmentName = await pickAttachmentName(cfg, options, taken);
     const volumeTags = renderRecord(cfg.rootVolumeTags, data, clock);
-    const state: PlanState = { cfg, host, source, request, volumeTags, device };
+    const state: PlanState = { cfg, host, source, request, volumeTags, attachmentName };
     return {
       buildId: cfg.buildId,
       region,
@@ -360,7 +354,7 @@ export async function planBuild(config: BuildConfig, options: PlanBuildOptions =
       snapshotTags: request.snapshotTags,
       volumeTags,
       copyRegions: request.copyRegions,
-      device,
+      attachmentName,
       requests: plannedRequests(state),
       problems,
       warnings: cfg.warnings,
@@ -418,7 +412,7 @@ export function formatPlan(plan: BuildPlan): string {
     `Snapshot tags:  ${record(plan.snapshotTags)}`,
     `Volume tags:    ${record(plan.volumeTags)}`,
     `Copy regions:   ${plan.copyRegions.length === 0 ? '(none)' : plan.copyRegions.join(', ')}`,
-    `Device:         ${plan.device}`,
+    `Attachment:     ${plan.attachmentName}`,
     '',
     ...table(
       ['#', '', 'phase', 'request', 'region', 'parameters'],

@@ -337,7 +337,7 @@ describe('buildAmi from scratch (moto + a blank loop device)', () => {
           const handle = await open(file, 'w');
           await handle.truncate(64 * 1024 * 1024);
           await handle.close();
-          const loop = await attachLoop(file, { stateDir: false });
+          const loop = await attachLoop({ file, stateDir: false });
           env.loops.push(loop);
           return loop.device;
         },

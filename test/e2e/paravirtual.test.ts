@@ -46,7 +46,7 @@ function wholeDiskOptions(): BuildAmiOptions {
     resolveDevice: async ({ volumeId }) => {
       const file = join(env.dir, `${volumeId}.img`);
       await copyFile(wholeDisk, file);
-      const loop = await attachLoop(file, { partscan: false, stateDir: false });
+      const loop = await attachLoop({ file, partscan: false, stateDir: false });
       env.loops.push(loop);
       return loop.device;
     },

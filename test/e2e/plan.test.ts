@@ -33,6 +33,8 @@ describe('planBuild against the test EC2', () => {
       amiName: `plan-${process.pid}-{{.SourceAMIName}}`,
       amiRegions: [...COPY_REGIONS],
       amiUsers: ['111122223333'],
+      amiDescription: 'from {{.SourceAMIName}}',
+      snapshotCopyDurationMinutes: 15,
       tags: { Base: '{{.SourceAMI}}', Region: '{{.BuildRegion}}' },
       rootVolumeTags: { Purpose: 'work volume of {{.SourceAMIName}}' },
     });
@@ -56,7 +58,7 @@ describe('planBuild against the test EC2', () => {
     expect(plan.tags).toEqual({ Base: source.ami_id, Region: BUILD_REGION });
     expect(plan.volumeTags).toEqual({ Purpose: `work volume of ${plan.source!.name}` });
     expect(plan.copyRegions).toEqual([...COPY_REGIONS]);
-    expect(plan.device).toMatch(/^\/dev\/sd[f-p]$/);
+    expect(plan.attachmentName).toMatch(/^\/dev\/sd[f-p]$/);
     expect(plan.problems).toEqual([]);
 
     expect(plan.requests.map((r) => `${r.action} ${r.region}`)).toEqual([
@@ -87,10 +89,17 @@ describe('planBuild against the test EC2', () => {
     expect(byAction('AttachVolume').params).toEqual({
       VolumeId: '<volume>',
       InstanceId: env.instanceId,
-      Device: plan.device,
+      Device: plan.attachmentName,
     });
     expect(byAction('RegisterImage').params).toMatchObject({ Name: plan.name, RootDeviceName: '/dev/xvda' });
-    expect(byAction('CopyImage').params).toMatchObject({ SourceRegion: BUILD_REGION, Name: plan.name });
+    // The copy's request is the one copyToRegions sends (copyImageRequest), tags aside.
+    expect(byAction('CopyImage').params).toEqual({
+      SourceImageId: '<image>',
+      SourceRegion: BUILD_REGION,
+      Name: plan.name,
+      Description: plan.description,
+      SnapshotCopyCompletionDurationMinutes: 15,
+    });
     expect(byAction('ModifyImageAttribute').params).toMatchObject({
       LaunchPermission: { Add: [{ UserId: '111122223333' }] },
     });
@@ -100,6 +109,7 @@ describe('planBuild against the test EC2', () => {
 
     const text = formatPlan(plan);
     expect(text).toContain(`AMI name:       ${plan.name}`);
+    expect(text).toContain(`Attachment:     ${plan.attachmentName}`);
     expect(text).toMatch(/\n\d+\s+\*\s+volume\s+CreateVolume\s+us-east-1\s+.*AvailabilityZone=/);
     expect(text).toContain('No problem found: the build would start.');
   });

@@ -53,7 +53,7 @@ export default function hook(): {
       resolveDevice: async ({ volumeId }) => {
         const file = join(env.dir, `${volumeId}.img`);
         await copyFile(env.baseImage, file);
-        const loop = await attachLoop(file, { stateDir: false });
+        const loop = await attachLoop({ file, stateDir: false });
         const record: CliLoop = { volumeId, file, device: loop.device };
         await appendFile(join(env.dir, 'loops.jsonl'), `${JSON.stringify(record)}\n`);
         return loop.device;

@@ -135,7 +135,7 @@ export async function startE2e(knobs: Readonly<Record<string, unknown>> = E2E_KN
         resolveDevice: async ({ volumeId }) => {
           const file = join(dir, `${volumeId}.img`);
           await copyFile(baseImage, file);
-          const loop = await attachLoop(file, { stateDir: false });
+          const loop = await attachLoop({ file, stateDir: false });
           loops.push(loop);
           return loop.device;
         },

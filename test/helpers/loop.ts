@@ -123,7 +123,7 @@ export async function withLoopImage<T>(
   try {
     const image = join(dir.path, 'disk.img');
     await makeBusyboxImage(image, options);
-    const loop = await attachLoop(image, { stateDir: false });
+    const loop = await attachLoop({ file: image, stateDir: false });
     let leak: string | undefined;
     let result: T;
     try {

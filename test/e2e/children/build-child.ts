@@ -59,7 +59,7 @@ try {
       resolveDevice: async ({ volumeId }) => {
         const file = join(input.dir, `${volumeId}.img`);
         await copyFile(input.baseImage, file);
-        const loop = await attachLoop(file, { stateDir });
+        const loop = await attachLoop({ file, stateDir });
         loops.push(loop);
         return loop.device;
       },

@@ -243,7 +243,7 @@ describe('5. eventual consistency', () => {
     const controller = new AbortController();
     const reason = new Error('stop right after attach');
     const attaching = attachVolume(
-      { volumeId: volume.volumeId, instanceId: host.instanceId, device: '/dev/sdk' },
+      { volumeId: volume.volumeId, instanceId: host.instanceId, attachmentName: '/dev/sdk' },
       { ec2: ec2(), ...quiet, signal: controller.signal },
     );
     setTimeout(() => controller.abort(reason), 100);
@@ -261,7 +261,7 @@ describe('5. eventual consistency', () => {
   async function settledAttachment(device: string) {
     const volume = await createVolume({ availabilityZone: host.availabilityZone, source }, { ec2: ec2(), ...quiet });
     const attached = await attachVolume(
-      { volumeId: volume.volumeId, instanceId: host.instanceId, device },
+      { volumeId: volume.volumeId, instanceId: host.instanceId, attachmentName: device },
       { ec2: ec2(), ...quiet },
     );
     return { volume, attached };

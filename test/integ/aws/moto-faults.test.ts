@@ -122,7 +122,7 @@ describe('slow transitions', () => {
     volumes.push(volume);
     await moto.setKnobs({ attaching_ms: 2_000 });
     const attached = await attachVolume(
-      { volumeId: volume.volumeId, instanceId: host.instanceId, device: '/dev/sdh' },
+      { volumeId: volume.volumeId, instanceId: host.instanceId, attachmentName: '/dev/sdh' },
       opts,
     );
     expect(
@@ -185,14 +185,14 @@ describe('faults', () => {
       {
         volumeId: volume.volumeId,
         instanceId: host.instanceId,
-        device: async (exclude) => {
+        attachmentName: async (exclude) => {
           exclusions.push([...exclude]);
-          return { device: exclude.includes('/dev/sdi') ? '/dev/sdj' : '/dev/sdi', release: async () => {} };
+          return { attachmentName: exclude.includes('/dev/sdi') ? '/dev/sdj' : '/dev/sdi', release: async () => {} };
         },
       },
       opts,
     );
-    expect(attached.device).toBe('/dev/sdj');
+    expect(attached.attachmentName).toBe('/dev/sdj');
     expect(exclusions).toEqual([[], ['/dev/sdi']]);
     expect(
       (await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.Attachments![0],

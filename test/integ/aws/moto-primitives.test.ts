@@ -200,19 +200,19 @@ describe('a whole build’s AWS side against moto', () => {
       const letter = 'fghijklmnop'
         .split('')
         .find((l) => !exclude.includes(`/dev/sd${l}`) && !taken.includes(`/dev/sd${l}`))!;
-      return { device: `/dev/xvd${letter}`, release: async () => {} };
+      return { attachmentName: `/dev/xvd${letter}`, release: async () => {} };
     };
     const attached = await attachVolume(
       {
         volumeId: volume.volumeId,
         instanceId: host.instanceId,
-        device: allocator,
-        resolveDevice: async ({ device }) => `/dev/test-${device.slice(5)}`,
+        attachmentName: allocator,
+        resolveDevice: async ({ attachmentName }) => `/dev/test-${attachmentName.slice(5)}`,
         region: 'us-east-1',
       },
       opts,
     );
-    expect(attached).toMatchObject({ device: '/dev/sdf', hostDevice: '/dev/test-sdf' });
+    expect(attached).toMatchObject({ attachmentName: '/dev/sdf', hostDevice: '/dev/test-sdf' });
     expect(
       (await look.send(new DescribeVolumesCommand({ VolumeIds: [volume.volumeId] }))).Volumes![0]!.Attachments,
     ).toEqual([expect.objectContaining({ InstanceId: host.instanceId, Device: '/dev/sdf', State: 'attached' })]);
@@ -280,7 +280,7 @@ describe('a whole build’s AWS side against moto', () => {
     );
     expect(snapPerm.CreateVolumePermissions).toEqual([{ UserId: '111122223333' }]);
 
-    const tagged = await findTaggedResources(east, { buildId });
+    const tagged = await findTaggedResources({ buildId }, { ec2: east });
     expect(tagged.map((r) => `${r.kind}:${r.id}`).sort()).toEqual(
       expect.arrayContaining([`volume:${volume.volumeId}`, `snapshot:${image.snapshotIds[0]}`]),
     );

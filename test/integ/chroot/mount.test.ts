@@ -211,7 +211,7 @@ describe('mountChroot / withChroot on a real image', () => {
       const image = join(dir.path, 'blank.img');
       await writeFile(image, '');
       await truncate(image, 32 * 1024 * 1024);
-      await using loop = await attachLoop(image, { stateDir: false });
+      await using loop = await attachLoop({ file: image, stateDir: false });
       await withChroot(
         {
           device: loop.device,

@@ -19,7 +19,7 @@ describe('mountChroot run by parallel builds', () => {
       await makeBusyboxImage(base, { sizeMiB: 32 });
       for (const name of ['a.img', 'b.img']) {
         await copyFile(base, join(dir.path, name));
-        loops.push(await attachLoop(join(dir.path, name), { stateDir: false }));
+        loops.push(await attachLoop({ file: join(dir.path, name), stateDir: false }));
       }
       // The shared parent does not exist yet in any round: both builds race to create it, and
       // both remove it again if they were the one that made it and it is empty.

@@ -68,7 +68,7 @@ describe('recoverHost', () => {
     expect(await readdir(stateDir)).toEqual([]);
 
     // The image got its own files back.
-    await using loop = await attachLoop(image, { stateDir: false });
+    await using loop = await attachLoop({ file: image, stateDir: false });
     const check = join(dir.path, 'check');
     await mkdir(check);
     await run('mount', ['-o', 'ro', loop.partitions[0]!, check]);
@@ -92,7 +92,7 @@ describe('recoverHost', () => {
       join(lockDir, 'sdf.reservation'),
       JSON.stringify({ pid: 2 ** 22 + 1, startTime: 1, createdAt: '' }),
     );
-    const loop = await attachLoop(image, { stateDir });
+    const loop = await attachLoop({ file: image, stateDir });
     const mounted = await mountChroot(
       { device: loop.device, mountPath: join(dir.path, 'mnt'), stateDir, copyFiles: [] },
       { logger: quiet },

@@ -31,7 +31,7 @@ async function makeXfsImage(path: string): Promise<void> {
   await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', path], {
     input: 'label: dos\nstart=2048, type=83\n',
   });
-  const loop = await attachLoop(path, { stateDir: false });
+  const loop = await attachLoop({ file: path, stateDir: false });
   try {
     await run('mkfs.xfs', ['-q', '-K', loop.partitions[0]!]);
   } finally {
@@ -40,7 +40,7 @@ async function makeXfsImage(path: string): Promise<void> {
 }
 
 async function attach(path: string): Promise<LoopDevice> {
-  const loop = await attachLoop(path, { stateDir: false });
+  const loop = await attachLoop({ file: path, stateDir: false });
   loops.push(loop);
   return loop;
 }

@@ -62,7 +62,7 @@ async function orphanJournals(since: number): Promise<string[]> {
 }
 
 async function inspect<T>(image: string, dir: string, fn: (root: string) => Promise<T>): Promise<T> {
-  const loop = await attachLoop(image, { readOnly: true, stateDir: false });
+  const loop = await attachLoop({ file: image, readOnly: true, stateDir: false });
   const root = join(dir, `inspect-${Date.now()}`);
   await mkdir(root);
   try {

@@ -28,9 +28,9 @@ describe('allocateDevice across processes', () => {
   it('gives 8 processes allocating at once 8 distinct names', async () => {
     for (let i = 0; i < 8; i++) children.push(startChild(SCRIPT, ['allocate', devRoot, lockDir]));
     const got = await Promise.all(
-      children.map(async (c) => JSON.parse(await c.nextLine()) as { device: string; pid: number }),
+      children.map(async (c) => JSON.parse(await c.nextLine()) as { attachmentName: string; pid: number }),
     );
-    const devices = got.map((g) => g.device);
+    const devices = got.map((g) => g.attachmentName);
     expect(new Set(devices).size).toBe(8);
     for (const d of devices) expect(d).toMatch(/^\/dev\/sd[f-p]$/);
     expect((await readdir(lockDir)).filter((n) => n.endsWith('.reservation'))).toHaveLength(8);
@@ -43,16 +43,16 @@ describe('allocateDevice across processes', () => {
   it('does not let a SIGKILLed holder of a reservation block others', async () => {
     const victim = startChild(SCRIPT, ['allocate', devRoot, lockDir]);
     children.push(victim);
-    const { device } = JSON.parse(await victim.nextLine()) as { device: string };
-    expect(device).toBe('/dev/sdf');
+    const { attachmentName } = JSON.parse(await victim.nextLine()) as { attachmentName: string };
+    expect(attachmentName).toBe('/dev/sdf');
     // While it lives, its name is taken.
     const other = await allocateDevice({ devRoot, lockDir });
-    expect(other.device).toBe('/dev/sdg');
+    expect(other.attachmentName).toBe('/dev/sdg');
     await other.release();
     await victim.stop();
     // Dead: its name is free again, the very next time.
     const lease = await allocateDevice({ devRoot, lockDir, devicePath: '/dev/sdf' });
-    expect(lease.device).toBe('/dev/sdf');
+    expect(lease.attachmentName).toBe('/dev/sdf');
     await lease.release();
   });
 
@@ -64,7 +64,7 @@ describe('allocateDevice across processes', () => {
     // The lock directory is still there, fresh; it goes stale after lockStaleMs (2 s minimum).
     expect(await readdir(lockDir)).toContain('allocate.lock');
     const lease = await allocateDevice({ devRoot, lockDir, lockStaleMs: 2000, lockTimeoutMs: 20_000 });
-    expect(lease.device).toBe('/dev/sdf');
+    expect(lease.attachmentName).toBe('/dev/sdf');
     await lease.release();
   });
 });

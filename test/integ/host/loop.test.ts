@@ -24,7 +24,7 @@ describe('makeBusyboxImage + attachLoop', () => {
     expect((await stat(image)).size).toBe(32 * 1024 * 1024);
     await assertNoLeaks(dir.path);
 
-    const loop = await attachLoop(image, { stateDir: false });
+    const loop = await attachLoop({ file: image, stateDir: false });
     try {
       expect(loop.device).toMatch(/^\/dev\/loop\d+$/);
       expect(loop.partitions).toEqual([`${loop.device}p1`]);
@@ -54,7 +54,7 @@ describe('makeBusyboxImage + attachLoop', () => {
   it('can make the image resolv.conf a dangling symlink, and format the whole file', async () => {
     const image = join(dir.path, 'whole.img');
     await makeBusyboxImage(image, { sizeMiB: 16, partitioned: false, resolvConfSymlink: true });
-    await using loop = await attachLoop(image, { stateDir: false });
+    await using loop = await attachLoop({ file: image, stateDir: false });
     expect(loop.partitions).toEqual([]);
     const mnt = join(dir.path, 'mnt');
     await run('mkdir', [mnt]);
@@ -70,7 +70,7 @@ describe('makeBusyboxImage + attachLoop', () => {
     const image = join(dir.path, 'blank.img');
     await writeFile(image, '');
     await truncate(image, 16 * 1024 * 1024);
-    const loop = await attachLoop(image, { stateDir: false });
+    const loop = await attachLoop({ file: image, stateDir: false });
     try {
       expect(loop.partitions).toEqual([]);
       await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', loop.device], {
@@ -88,7 +88,7 @@ describe('makeBusyboxImage + attachLoop', () => {
     const image = join(dir.path, 'j.img');
     await makeBusyboxImage(image, { sizeMiB: 16 });
     const stateDir = join(dir.path, 'state');
-    const loop = await attachLoop(image, { stateDir });
+    const loop = await attachLoop({ file: image, stateDir });
     try {
       const journals = await readJournals(stateDir);
       expect(journals).toHaveLength(1);

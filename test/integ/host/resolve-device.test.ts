@@ -19,7 +19,7 @@ describe('resolveBlockDevice over fake trees pointing at a real loop device', ()
         await symlink(loop.device, join(nitro.dev, 'nvme1n1'));
         const disk = await resolveBlockDevice({
           volumeId: 'vol-0123456789abcdef0',
-          device: '/dev/sdf',
+          attachmentName: '/dev/sdf',
           devRoot: nitro.dev,
           sysRoot: nitro.sys,
           partition: '1',
@@ -33,7 +33,7 @@ describe('resolveBlockDevice over fake trees pointing at a real loop device', ()
         expect(
           await resolveBlockDevice({
             volumeId: 'vol-1',
-            device: '/dev/sdg',
+            attachmentName: '/dev/sdg',
             devRoot: xen.dev,
             sysRoot: xen.sys,
             partition: '1',
@@ -50,7 +50,7 @@ describe('resolveBlockDevice over fake trees pointing at a real loop device', ()
         expect(
           await resolveBlockDevice({
             volumeId: 'vol-2',
-            device: '/dev/sdh',
+            attachmentName: '/dev/sdh',
             devRoot: i3.dev,
             sysRoot: i3.sys,
             partition: '1',

@@ -51,7 +51,7 @@ function paths(): { output: string; mountPath: string; stateDir: string } {
 
 /** Attaches a finished image read-only, mounts its first partition read-only, and runs `fn` on it. */
 async function inspect<T>(image: string, fn: (root: string) => Promise<T>): Promise<T> {
-  const loop = await attachLoop(image, { readOnly: true, stateDir: false });
+  const loop = await attachLoop({ file: image, readOnly: true, stateDir: false });
   const root = join(dir.path, `inspect-${++unique}`);
   await mkdir(root);
   try {
@@ -350,7 +350,7 @@ describe('buildImage on real loop devices', () => {
     expect(refused.issues[0]?.message).toContain('recoverHost()');
 
     await run('truncate', ['-s', '1M', partial]);
-    const busy = await attachLoop(partial, { partscan: false, stateDir: false });
+    const busy = await attachLoop({ file: partial, partscan: false, stateDir: false });
     try {
       const error = (await buildImage({ sourceImage: source, output, mountPath, overwrite: true }, () => {}, {
         stateDir,

@@ -65,6 +65,17 @@ describe('getHostIdentity', () => {
     expect(imds.seen).toContain('PUT /latest/api/token');
   });
 
+  it('tells the logger what it read, and takes onProgress like every primitive', async () => {
+    const imds = await fakeImds({ 'instance-id': 'i-0abc', 'placement/availability-zone': 'eu-west-1b' });
+    const lines: string[] = [];
+    await getHostIdentity({
+      endpoint: imds.endpoint,
+      logger: { debug: (line) => lines.push(line) },
+      onProgress: () => {},
+    });
+    expect(lines).toEqual([`Host identity from ${imds.endpoint}: i-0abc in eu-west-1b (eu-west-1)`]);
+  });
+
   it('derives the region from the zone when the metadata service has no placement/region', async () => {
     const imds = await fakeImds({ 'instance-id': 'i-0abc', 'placement/availability-zone': 'ap-southeast-2c' });
     await expect(getHostIdentity({ endpoint: imds.endpoint })).resolves.toMatchObject({ region: 'ap-southeast-2' });

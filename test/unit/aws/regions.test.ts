@@ -248,6 +248,31 @@ describe('copyToRegions', () => {
     expect(clients['ap-south-1']!.names()).toEqual(['DeregisterImage', 'DeleteSnapshot']);
   });
 
+  it('is disposable: leaving an `await using` scope removes every copy, once, as undo() does', async () => {
+    const { clients, byRegion } = world();
+    {
+      await using copies = await copyToRegions(input, options(byRegion));
+      expect(copies.images).toEqual({ 'eu-west-1': 'ami-eu-west-1', 'ap-south-1': 'ami-ap-south-1' });
+      for (const c of Object.values(clients)) c.mock.resetHistory();
+    }
+    expect(clients['eu-west-1']!.log()).toEqual([
+      ['DeregisterImage', { ImageId: 'ami-eu-west-1', DeleteAssociatedSnapshots: true }],
+      ['DeleteSnapshot', { SnapshotId: 'snap-eu-west-1' }],
+    ]);
+    expect(clients['ap-south-1']!.names()).toEqual(['DeregisterImage', 'DeleteSnapshot']);
+  });
+
+  it('disposing after undo() removes nothing twice; with no copy it does nothing', async () => {
+    const { clients, byRegion } = world();
+    const copies = await copyToRegions(input, options(byRegion));
+    await copies.undo();
+    for (const c of Object.values(clients)) c.mock.resetHistory();
+    await copies[Symbol.asyncDispose]();
+    const none = await copyToRegions({ ...input, regions: ['us-east-1'] }, options(byRegion));
+    await none[Symbol.asyncDispose]();
+    for (const c of Object.values(clients)) expect(c.names()).toEqual([]);
+  });
+
   it('needs a client per region', async () => {
     const single = mockedEc2('us-east-1');
     await expect(copyToRegions(input, options(single))).rejects.toThrow(/a single client for us-east-1 was given/);

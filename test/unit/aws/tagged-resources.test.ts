@@ -1,5 +1,6 @@
 import { DescribeImagesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/errors.js';
 import { findTaggedResources } from '../../../src/aws/tagged-resources.js';
 import { mockedEc2 } from './fixtures.js';
 
@@ -40,12 +41,12 @@ describe('findTaggedResources', () => {
 
   it('lists volumes, snapshots and images carrying the build-id tag, paginating', async () => {
     const ec2 = world();
-    const found = await findTaggedResources(ec2.client);
-    expect(found.map((r) => [r.kind, r.id, r.buildId, r.state])).toEqual([
-      ['volume', 'vol-1', 'b-1', 'in-use'],
-      ['volume', 'vol-2', 'b-2', 'available'],
-      ['snapshot', 'snap-1', 'b-1', 'completed'],
-      ['image', 'ami-1', 'b-1', 'available'],
+    const found = await findTaggedResources({}, { ec2: ec2.client });
+    expect(found.map((r) => [r.kind, r.id, r.region, r.buildId, r.state])).toEqual([
+      ['volume', 'vol-1', 'us-east-1', 'b-1', 'in-use'],
+      ['volume', 'vol-2', 'us-east-1', 'b-2', 'available'],
+      ['snapshot', 'snap-1', 'us-east-1', 'b-1', 'completed'],
+      ['image', 'ami-1', 'us-east-1', 'b-1', 'available'],
     ]);
     expect(found[0]!.attachedTo).toEqual(['i-1']);
     const filter = [{ Name: 'tag-key', Values: ['ami-chroot:build-id'] }];
@@ -59,11 +60,47 @@ describe('findTaggedResources', () => {
 
   it('narrows to one build and to resources older than a date', async () => {
     const ec2 = world();
-    const found = await findTaggedResources(ec2.client, {
-      buildId: 'b-1',
-      olderThan: new Date('2026-03-01T00:00:00Z'),
-    });
+    const found = await findTaggedResources(
+      { buildId: 'b-1', olderThan: new Date('2026-03-01T00:00:00Z') },
+      { ec2: ec2.client },
+    );
     expect(found.map((r) => r.id)).toEqual(['vol-1', 'snap-1', 'ami-1']);
     expect(ec2.log()[0]![1]).toMatchObject({ Filters: [{ Name: 'tag:ami-chroot:build-id', Values: ['b-1'] }] });
+  });
+
+  it('takes a client per region, with signal, logger and onProgress', async () => {
+    const west = world();
+    const lines: string[] = [];
+    const seen: string[] = [];
+    const found = await findTaggedResources(
+      { region: 'eu-west-1' },
+      {
+        ec2: (region) => {
+          seen.push(region);
+          return west.client;
+        },
+        signal: new AbortController().signal,
+        logger: { debug: (line) => lines.push(line) },
+        onProgress: () => {},
+      },
+    );
+    expect(seen).toEqual(['eu-west-1']);
+    expect(new Set(found.map((r) => r.region))).toEqual(new Set(['eu-west-1']));
+    expect(lines).toContain('AWS DescribeVolumes in eu-west-1');
+  });
+
+  it('needs a region when ec2 is a function of the region, before any call', async () => {
+    const ec2 = world();
+    const error = await findTaggedResources({}, { ec2: () => ec2.client }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(ec2.log()).toEqual([]);
+  });
+
+  it('stops on an aborted signal', async () => {
+    const ec2 = world();
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    controller.abort(reason);
+    await expect(findTaggedResources({}, { ec2: ec2.client, signal: controller.signal })).rejects.toBe(reason);
   });
 });

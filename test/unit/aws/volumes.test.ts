@@ -351,7 +351,7 @@ describe('toAttachName', () => {
 
 describe('attachVolume', () => {
   function lease(device: string, released: string[]): DeviceLease {
-    return { device, release: async () => void released.push(device) };
+    return { attachmentName: device, release: async () => void released.push(device) };
   }
 
   it('attaches, waits for `attached`, releases the lease, resolves the host device (exact calls)', async () => {
@@ -366,13 +366,13 @@ describe('attachVolume', () => {
     const allocator = vi.fn(async () => lease('/dev/xvdf', released));
     const resolveDevice = vi.fn(async () => '/dev/nvme1n1');
     const attached = await attachVolume(
-      { volumeId: 'vol-1', instanceId: 'i-1', device: allocator, resolveDevice },
+      { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: allocator, resolveDevice },
       options(ec2),
     );
     expect(attached).toMatchObject({
       volumeId: 'vol-1',
       instanceId: 'i-1',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       hostDevice: '/dev/nvme1n1',
     });
     expect(ec2.log()).toEqual([
@@ -383,14 +383,17 @@ describe('attachVolume', () => {
     ]);
     expect(allocator).toHaveBeenCalledWith([]);
     expect(released).toEqual(['/dev/xvdf']);
-    expect(resolveDevice).toHaveBeenCalledWith({ volumeId: 'vol-1', device: '/dev/sdf', signal: undefined });
+    expect(resolveDevice).toHaveBeenCalledWith({ volumeId: 'vol-1', attachmentName: '/dev/sdf', signal: undefined });
   });
 
   it('uses the attachment name as the host device by default', async () => {
     const ec2 = mockedEc2();
     ec2.mock.on(AttachVolumeCommand).resolves({});
     ec2.mock.on(DescribeVolumesCommand).resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached' }]));
-    const attached = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdg' }, options(ec2));
+    const attached = await attachVolume(
+      { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdg' },
+      options(ec2),
+    );
     expect(attached.hostDevice).toBe('/dev/sdg');
   });
 
@@ -415,8 +418,8 @@ describe('attachVolume', () => {
       ),
     );
     const opts = options(ec2);
-    const attached = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: allocator }, opts);
-    expect(attached.device).toBe('/dev/sdg');
+    const attached = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', attachmentName: allocator }, opts);
+    expect(attached.attachmentName).toBe('/dev/sdg');
     expect(allocator.mock.calls).toEqual([[[]], [['/dev/sdf']]]);
     expect(released).toEqual(['/dev/sdf', '/dev/sdg']);
     expect(
@@ -437,7 +440,7 @@ describe('attachVolume', () => {
       {
         volumeId: 'vol-1',
         instanceId: 'i-1',
-        device: async () => lease(`/dev/sd${'fgh'[n++]}`, released),
+        attachmentName: async () => lease(`/dev/sd${'fgh'[n++]}`, released),
         maxDeviceAttempts: 3,
       },
       options(ec2),
@@ -454,7 +457,7 @@ describe('attachVolume', () => {
       .on(AttachVolumeCommand)
       .rejects(ec2Error('InvalidParameterValue', 'Attachment point /dev/sdf is already in use'));
     await expect(
-      attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' }, options(ec2)),
+      attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdf' }, options(ec2)),
     ).rejects.toThrow(/already in use: pick another device/);
     expect(ec2.names()).toEqual(['AttachVolume']);
   });
@@ -465,7 +468,7 @@ describe('attachVolume', () => {
     const released: string[] = [];
     await expect(
       attachVolume(
-        { volumeId: 'vol-1', instanceId: 'i-1', device: async () => lease('/dev/sdf', released) },
+        { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: async () => lease('/dev/sdf', released) },
         options(ec2),
       ),
     ).rejects.toMatchObject({
@@ -487,7 +490,7 @@ describe('attachVolume', () => {
     ec2.mock.on(DetachVolumeCommand).resolves({});
     const released: string[] = [];
     const error = await attachVolume(
-      { volumeId: 'vol-1', instanceId: 'i-1', device: async () => lease('/dev/sdf', released) },
+      { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: async () => lease('/dev/sdf', released) },
       options(ec2, { polling: { waits: { volumeAttached: { timeoutMs: 10_000 } } } }),
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
@@ -521,7 +524,7 @@ describe('attachVolume', () => {
         {
           volumeId: 'vol-1',
           instanceId: 'i-1',
-          device: '/dev/sdf',
+          attachmentName: '/dev/sdf',
           resolveDevice: async () => Promise.reject(failure),
         },
         options(ec2),
@@ -549,7 +552,7 @@ describe('attachVolume', () => {
     ec2.mock.on(DetachVolumeCommand).resolves({});
     await expect(
       attachVolume(
-        { volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' },
+        { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdf' },
         options(ec2, { signal: controller.signal }),
       ),
     ).rejects.toBe(reason);
@@ -568,7 +571,7 @@ describe('attachVolume', () => {
       ec2.mock.on(AttachVolumeCommand).resolves({});
       ec2.mock.on(DescribeVolumesCommand).resolves(vol('in-use', [{ InstanceId: 'i-1', State: 'attached' }]));
       const opts = options(ec2, { clock: virtualClock() });
-      const handle = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' }, opts);
+      const handle = await attachVolume({ volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdf' }, opts);
       ec2.mock.resetHistory();
       return { ec2, handle, opts };
     }
@@ -666,7 +669,7 @@ describe('attachVolume', () => {
         .resolves({});
       await expect(
         attachVolume(
-          { volumeId: 'vol-1', instanceId: 'i-1', device: '/dev/sdf' },
+          { volumeId: 'vol-1', instanceId: 'i-1', attachmentName: '/dev/sdf' },
           options(ec2, { signal: controller.signal }),
         ),
       ).rejects.toBe(reason);

@@ -25,7 +25,7 @@ describe('allocateDevice', () => {
   it('reserves the first free letter until released, then hands it out again', async () => {
     const a = await allocateDevice({ devRoot, lockDir });
     const b = await allocateDevice({ devRoot, lockDir });
-    expect([a.device, b.device]).toEqual(['/dev/sdf', '/dev/sdg']);
+    expect([a.attachmentName, b.attachmentName]).toEqual(['/dev/sdf', '/dev/sdg']);
     expect(await reservations()).toEqual(['sdf.reservation', 'sdg.reservation']);
     const record = JSON.parse(await readFile(join(lockDir, 'sdf.reservation'), 'utf8'));
     expect(record).toMatchObject(await selfIdentity());
@@ -33,7 +33,7 @@ describe('allocateDevice', () => {
     await a.release();
     expect(await reservations()).toEqual(['sdg.reservation']);
     const c = await allocateDevice({ devRoot, lockDir });
-    expect(c.device).toBe('/dev/sdf');
+    expect(c.attachmentName).toBe('/dev/sdf');
     await b[Symbol.asyncDispose]();
     await c.release();
     expect(await reservations()).toEqual([]);
@@ -46,20 +46,20 @@ describe('allocateDevice', () => {
       lockDir,
       exclude: ['/dev/sdj', 'xvdk', '/dev/xvdl1', 'sdm2', '/dev/nvme0n1', '/dev/xvda'],
     });
-    expect(lease.device).toBe('/dev/sdn');
+    expect(lease.attachmentName).toBe('/dev/sdn');
     await lease.release();
   });
 
   it('gives distinct names to concurrent allocations in one process', async () => {
     const leases = await Promise.all(Array.from({ length: 8 }, () => allocateDevice({ devRoot, lockDir })));
-    expect(new Set(leases.map((l) => l.device)).size).toBe(8);
+    expect(new Set(leases.map((l) => l.attachmentName)).size).toBe(8);
     await Promise.all(leases.map((l) => l.release()));
   });
 
   it('says why every name is taken when none is free', async () => {
     for (const l of 'fghijklmno') await writeFile(join(devRoot, `xvd${l}`), '');
     const held = await allocateDevice({ devRoot, lockDir });
-    expect(held.device).toBe('/dev/sdp');
+    expect(held.attachmentName).toBe('/dev/sdp');
     const error = await allocateDevice({ devRoot, lockDir }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeviceError);
     expect((error as Error).message).toContain(`sdf: ${devRoot}/xvdf exists`);
@@ -69,7 +69,7 @@ describe('allocateDevice', () => {
 
   it('checks and reserves a given devicePath instead of searching', async () => {
     const lease = await allocateDevice({ devRoot, lockDir, devicePath: '/dev/xvdk' });
-    expect(lease.device).toBe('/dev/sdk');
+    expect(lease.attachmentName).toBe('/dev/sdk');
     await expect(allocateDevice({ devRoot, lockDir, devicePath: '/dev/sdk' })).rejects.toThrow(
       /\/dev\/sdk .*is in use: sdk: reserved by pid/,
     );
@@ -94,7 +94,7 @@ describe('allocateDevice', () => {
     await writeFile(join(lockDir, 'sdg.reservation'), '{"pid": 4194304'); // torn write
     const a = await allocateDevice({ devRoot, lockDir });
     const b = await allocateDevice({ devRoot, lockDir });
-    expect([a.device, b.device]).toEqual(['/dev/sdf', '/dev/sdg']);
+    expect([a.attachmentName, b.attachmentName]).toEqual(['/dev/sdf', '/dev/sdg']);
     await a.release();
     await b.release();
   });
@@ -104,7 +104,7 @@ describe('allocateDevice', () => {
     const old = new Date(Date.now() - 60_000);
     await utimes(join(lockDir, 'allocate.lock'), old, old);
     const lease = await allocateDevice({ devRoot, lockDir, lockStaleMs: 2000 });
-    expect(lease.device).toBe('/dev/sdf');
+    expect(lease.attachmentName).toBe('/dev/sdf');
     await lease.release();
   });
 

@@ -50,7 +50,7 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme2n1', 'vol0aaaaaaaaaaaaaaaa');
     const disk = await resolveBlockDevice({
       volumeId: 'vol-0aaaaaaaaaaaaaaaa',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       devRoot: dev,
       sysRoot: sys,
     });
@@ -61,33 +61,39 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'nvme3n1'), '');
     await symlink('../../nvme3n1', join(dev, 'disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0ccc'));
-    expect(await resolveBlockDevice({ volumeId: 'vol-0ccc', device: '/dev/sdg', devRoot: dev, sysRoot: sys })).toBe(
-      join(dev, 'nvme3n1'),
-    );
+    expect(
+      await resolveBlockDevice({ volumeId: 'vol-0ccc', attachmentName: '/dev/sdg', devRoot: dev, sysRoot: sys }),
+    ).toBe(join(dev, 'nvme3n1'));
   });
 
   it('finds a Xen volume as /dev/sdX or /dev/xvdX', async () => {
     await writeFile(join(dev, 'xvdh'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-1', device: '/dev/sdh', devRoot: dev, sysRoot: sys })).toBe(
-      join(dev, 'xvdh'),
-    );
+    expect(
+      await resolveBlockDevice({ volumeId: 'vol-1', attachmentName: '/dev/sdh', devRoot: dev, sysRoot: sys }),
+    ).toBe(join(dev, 'xvdh'));
     await writeFile(join(dev, 'sdi'), '');
-    expect(await resolveBlockDevice({ volumeId: 'vol-2', device: '/dev/xvdi', devRoot: dev, sysRoot: sys })).toBe(
-      join(dev, 'sdi'),
-    );
+    expect(
+      await resolveBlockDevice({ volumeId: 'vol-2', attachmentName: '/dev/xvdi', devRoot: dev, sysRoot: sys }),
+    ).toBe(join(dev, 'sdi'));
   });
 
   it('never takes a Xen name on an NVMe host, where it could be another volume', async () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     await writeFile(join(dev, 'sdf'), '');
     await expect(
-      resolveBlockDevice({ volumeId: 'vol-0new', device: '/dev/sdf', devRoot: dev, sysRoot: sys, timeoutMs: 50 }),
+      resolveBlockDevice({
+        volumeId: 'vol-0new',
+        attachmentName: '/dev/sdf',
+        devRoot: dev,
+        sysRoot: sys,
+        timeoutMs: 50,
+      }),
     ).rejects.toBeInstanceOf(DeviceError);
   });
 
   it('uses nvmeDevicePath as given, accepting Packer’s trailing-p idiom', async () => {
     await writeFile(join(dev, 'nvme5n1'), '');
-    const input = { volumeId: 'vol-1', device: '/dev/sdf', devRoot: dev, sysRoot: sys };
+    const input = { volumeId: 'vol-1', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys };
     expect(await resolveBlockDevice({ ...input, nvmeDevicePath: join(dev, 'nvme5n1') })).toBe(join(dev, 'nvme5n1'));
     expect(await resolveBlockDevice({ ...input, nvmeDevicePath: join(dev, 'nvme5n1p') })).toBe(join(dev, 'nvme5n1'));
   });
@@ -97,7 +103,7 @@ describe('resolveBlockDevice', () => {
     setTimeout(() => void writeFile(join(dev, 'nvme1n1p1'), ''), 80);
     const disk = await resolveBlockDevice({
       volumeId: 'vol-0late',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       devRoot: dev,
       sysRoot: sys,
       partition: '1',
@@ -109,13 +115,13 @@ describe('resolveBlockDevice', () => {
     await nvme('nvme0n1', 'vol0root000000000000');
     const error = await resolveBlockDevice({
       volumeId: 'vol-0abc',
-      device: '/dev/sdf',
+      attachmentName: '/dev/sdf',
       devRoot: dev,
       sysRoot: sys,
       timeoutMs: 30,
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeviceError);
-    expect(error).toMatchObject({ phase: 'attach', resources: { volumeId: 'vol-0abc', device: '/dev/sdf' } });
+    expect(error).toMatchObject({ phase: 'attach', resources: { volumeId: 'vol-0abc', attachmentName: '/dev/sdf' } });
     const message = (error as Error).message;
     expect(message).toContain('nvme-Amazon_Elastic_Block_Store_vol0abc');
     expect(message).toContain('nvme0n1=vol0root000000000000');
@@ -127,7 +133,10 @@ describe('resolveBlockDevice', () => {
     const c = new AbortController();
     setTimeout(() => c.abort(reason), 20);
     await expect(
-      resolveBlockDevice({ volumeId: 'vol-x', device: '/dev/sdf', devRoot: dev, sysRoot: sys }, { signal: c.signal }),
+      resolveBlockDevice(
+        { volumeId: 'vol-x', attachmentName: '/dev/sdf', devRoot: dev, sysRoot: sys },
+        { signal: c.signal },
+      ),
     ).rejects.toBe(reason);
   });
 });
@@ -135,7 +144,7 @@ describe('resolveBlockDevice', () => {
 // The host kinds EC2 has: what /sys and /dev look like there when volume vol-0123456789abcdef0,
 // attached as /dev/sdf, shows up.
 describe('resolveBlockDevice per host kind', () => {
-  const volume = { volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf' };
+  const volume = { volumeId: 'vol-0123456789abcdef0', attachmentName: '/dev/sdf' };
 
   it('Nitro: the NVMe device with the volume’s serial, past instance store and a stale /dev/sdf link', async () => {
     await nvme('nvme0n1', 'vol0aaaaaaaaaaaaaaaa', EBS);
@@ -170,7 +179,7 @@ describe('resolveBlockDevice per host kind', () => {
     await writeFile(join(dev, 'sda'), '');
     later(() => writeFile(join(dev, 'sdf'), ''));
     expect(
-      await resolveBlockDevice({ ...volume, device: '/dev/xvdf', devRoot: dev, sysRoot: sys, timeoutMs: 5000 }),
+      await resolveBlockDevice({ ...volume, attachmentName: '/dev/xvdf', devRoot: dev, sysRoot: sys, timeoutMs: 5000 }),
     ).toBe(join(dev, 'sdf'));
   });
 
@@ -199,9 +208,29 @@ describe('resolveBlockDevice per host kind', () => {
 describe('waitForPartition', () => {
   it('explains what to do when the partition never appears', async () => {
     await writeFile(join(dev, 'loop9'), '');
-    const error = await waitForPartition(join(dev, 'loop9'), '1', { timeoutMs: 20 }).catch((e: unknown) => e);
+    const error = await waitForPartition({ disk: join(dev, 'loop9'), partition: '1', timeoutMs: 20 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(DeviceError);
     expect((error as Error).message).toContain(`${join(dev, 'loop9')}p1`);
     expect((error as Error).message).toContain('mountPartition "0"');
+  });
+
+  it('takes (input, options): the signal stops it, the logger hears where the partition is', async () => {
+    await writeFile(join(dev, 'loop8'), '');
+    await writeFile(join(dev, 'loop8p2'), '');
+    const lines: string[] = [];
+    const found = await waitForPartition(
+      { disk: join(dev, 'loop8'), partition: '2' },
+      { logger: { debug: (line) => lines.push(line) }, onProgress: () => {} },
+    );
+    expect(found).toBe(join(dev, 'loop8p2'));
+    expect(lines).toEqual([`Partition 2 of ${join(dev, 'loop8')} is ${join(dev, 'loop8p2')}.`]);
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    setTimeout(() => controller.abort(reason), 20);
+    await expect(
+      waitForPartition({ disk: join(dev, 'loop8'), partition: '3', timeoutMs: 10_000 }, { signal: controller.signal }),
+    ).rejects.toBe(reason);
   });
 });

@@ -7,7 +7,7 @@ import { mountChroot } from '../../../../src/chroot/mount.js';
 import { attachLoop } from '../../../../src/host/loop.js';
 
 const [image, mountPath, stateDir, copyFile] = process.argv.slice(2);
-const loop = await attachLoop(image!, { stateDir: stateDir! });
+const loop = await attachLoop({ file: image!, stateDir: stateDir! });
 const mounted = await mountChroot({
   device: loop.device,
   mountPath: mountPath!,

@@ -12,7 +12,7 @@ const [mode, a, b] = process.argv.slice(2);
 
 if (mode === 'allocate') {
   const lease = await allocateDevice({ devRoot: a!, lockDir: b! });
-  process.stdout.write(`${JSON.stringify({ device: lease.device, pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ attachmentName: lease.attachmentName, pid: process.pid })}\n`);
   process.stdin.resume();
   process.stdin.on('end', () => {
     void lease.release().then(() => process.exit(0));
