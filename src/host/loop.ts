@@ -7,6 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { DeviceError } from '../errors.js';
 import type { OperationOptions } from '../types.js';
+import { statOrUndefined } from '../internal/fs.js';
 import { idempotent } from '../internal/once.js';
 import { toCtx } from '../internal/ctx.js';
 import { run } from './exec.js';
@@ -105,9 +106,7 @@ export async function attachLoop(input: AttachLoopInput, options: OperationOptio
   await journal?.add(loopEntry);
   let device: string;
   try {
-    const args = ['--find', '--show', ...(input.readOnly ? ['--read-only'] : []), path];
-    device = (await run('losetup', args, { ...options, timeoutMs: 30_000, phase: 'device' })).stdout.trim();
-    if (!device.startsWith('/dev/')) throw new DeviceError(`losetup printed no device for ${path} (got "${device}").`);
+    device = await findLoop(path, st, input.readOnly ?? false, options);
   } catch (error) {
     await journal?.close();
     throw error;
@@ -138,6 +137,48 @@ export async function attachLoop(input: AttachLoopInput, options: OperationOptio
   };
 }
 
+// This process's `losetup --find` calls, one after another (see findLoop).
+let findQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * `losetup --find --show`, one attach at a time. losetup(8): finding a free device and attaching
+ * it is not atomic and takes no lock, so parallel attaches can collide. Calls in this process
+ * queue; other processes of ours wait on flock(1) of /dev/loop-control (a lock on the device
+ * node, so no lock file is left behind). losetup has been seen to exit 0 printing nothing under
+ * such load: a device that appeared over the file's inode is then adopted, else it is retried.
+ */
+async function findLoop(
+  path: string,
+  st: { ino: number; dev: number },
+  readOnly: boolean,
+  options: OperationOptions,
+): Promise<string> {
+  const losetup = ['losetup', '--find', '--show', ...(readOnly ? ['--read-only'] : []), path];
+  const control = await statOrUndefined('/dev/loop-control');
+  const [file, ...args] = control ? ['flock', '-w', '60', '/dev/loop-control', ...losetup] : losetup;
+  const attempt = async (): Promise<string | undefined> => {
+    // What already backs the file is someone else's (another build may hold it read-only).
+    const before = new Set(await loopDevicesOfInode(st.ino, st.dev, options));
+    const out = (await run(file!, args, { ...options, timeoutMs: 90_000, phase: 'device' })).stdout.trim();
+    if (out.startsWith('/dev/')) return out;
+    const appeared = (await loopDevicesOfInode(st.ino, st.dev, options)).filter((d) => !before.has(d));
+    if (appeared.length <= 1) return appeared[0];
+    throw new DeviceError(
+      `losetup printed no device for ${path}, and ${appeared.join(', ')} appeared over it meanwhile; detach the ones that are not in use (losetup -d).`,
+      { resources: { device: appeared[0]! } },
+    );
+  };
+  const queued = findQueue.then(async () => {
+    for (let i = 0; i < 3; i++) {
+      const device = await attempt();
+      if (device) return device;
+    }
+    throw new DeviceError(`losetup printed no device for ${path} three times; is a free loop device available?`);
+  });
+  findQueue = queued.catch(() => {});
+  return queued;
+}
+
 /**
  * Removes a loop device's partitions (`partx -d`) and detaches it (`losetup -d`). A partition
  * that is still mounted makes this fail rather than leave a half-removed device.
@@ -166,10 +207,6 @@ export async function detachLoopDevice(device: string, options: OperationOptions
 }
 
 /**
- * The loop devices currently backed by `file` (`losetup -j`).
- * @internal
- */
-/**
  * Loop devices backed by inode `ino` of the filesystem `dev` (`st_dev`), wherever that file's
  * path went (renamed, deleted, or its name reused by another file).
  * @internal
@@ -188,6 +225,10 @@ export async function loopDevicesOfInode(ino: number, dev: number, options: Oper
     .map(([name]) => name!);
 }
 
+/**
+ * The loop devices currently backed by `file` (`losetup -j`).
+ * @internal
+ */
 export async function loopDevicesOf(file: string, options: OperationOptions = {}): Promise<string[]> {
   const { stdout } = await run('losetup', ['-j', resolve(file)], { ...options, timeoutMs: 30_000 });
   return stdout

@@ -101,3 +101,65 @@ describe('makeBusyboxImage + attachLoop', () => {
     expect(await readJournals(stateDir)).toEqual([]);
   });
 });
+
+describe('attachLoop under concurrency (losetup --find is not atomic)', () => {
+  it('attaches eight files at once to eight distinct devices, each over its own file', async () => {
+    const files = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const file = join(dir.path, `c${i}.img`);
+        await writeFile(file, '');
+        await truncate(file, 4 * 1024 * 1024);
+        return file;
+      }),
+    );
+    const loops = await Promise.all(files.map((file) => attachLoop({ file, partscan: false, stateDir: false })));
+    try {
+      expect(new Set(loops.map((l) => l.device)).size).toBe(8);
+      for (const [i, loop] of loops.entries()) expect(await loopDevicesOf(files[i]!)).toEqual([loop.device]);
+    } finally {
+      await Promise.all(loops.map((l) => l.detach()));
+    }
+    for (const file of files) expect(await loopDevicesOf(file)).toEqual([]);
+  });
+
+  describe('when losetup attaches but prints nothing, or prints nothing and attaches nothing', () => {
+    let savedPath: string | undefined;
+    const shim = async (body: string): Promise<void> => {
+      const bin = join(dir.path, 'bin');
+      await run('mkdir', ['-p', bin]);
+      // Only `losetup --find` is changed; every other losetup call reaches the real one.
+      const real = (await run('sh', ['-c', 'command -v losetup'])).stdout.trim();
+      await writeFile(
+        join(bin, 'losetup'),
+        `#!/bin/sh\nif [ "$1" != --find ]; then exec ${real} "$@"; fi\n${body.replaceAll('REAL', real)}\n`,
+        { mode: 0o755 },
+      );
+      savedPath = process.env.PATH;
+      process.env.PATH = `${bin}:${savedPath ?? ''}`;
+    };
+    afterEach(() => {
+      if (savedPath !== undefined) process.env.PATH = savedPath;
+      savedPath = undefined;
+    });
+
+    it('adopts the device that appeared over the file', async () => {
+      const file = join(dir.path, 'silent.img');
+      await writeFile(file, '');
+      await truncate(file, 4 * 1024 * 1024);
+      await shim('REAL "$@" >/dev/null');
+      await using loop = await attachLoop({ file, partscan: false, stateDir: false });
+      expect(await loopDevicesOf(file)).toEqual([loop.device]);
+    });
+
+    it('retries an attach that printed nothing and attached nothing', async () => {
+      const file = join(dir.path, 'retry.img');
+      await writeFile(file, '');
+      await truncate(file, 4 * 1024 * 1024);
+      const marker = join(dir.path, 'first-call-done');
+      await shim(`if [ -e ${marker} ]; then exec REAL "$@"; fi; : > ${marker}`);
+      await using loop = await attachLoop({ file, partscan: false, stateDir: false });
+      expect(await loopDevicesOf(file)).toEqual([loop.device]);
+      expect(await readFile(marker, 'utf8')).toBe('');
+    });
+  });
+});
