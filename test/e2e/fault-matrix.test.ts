@@ -124,6 +124,11 @@ afterAll(() => {
   );
 });
 
+/** The steps of mountChroot, each a phase of its own inside `mount`. */
+const MOUNT_STEPS = ['pre-mount', 'post-mount', 'chroot-mounts', 'copy-files', 'service-guard'] as const;
+/** The registration's phases that matrixConfig asks for (forceDeregister, sharing, deprecateAt). */
+const REGISTER_STEPS = ['deregister', 'register', 'permissions', 'deprecate'] as const;
+
 function matrixConfig(env: E2eEnv): BuildConfig {
   return env.config({
     amiRegions: [COPY_REGION],
@@ -260,10 +265,12 @@ const ATTACH: Variant = {
     'volume',
     'attach',
     'mount',
+    ...MOUNT_STEPS,
     'provision',
     'unmount',
     'detach',
-    'register',
+    'snapshot',
+    ...REGISTER_STEPS,
     'copy',
   ],
   build: (env, options = {}, config = {}, fn = provision) =>
@@ -327,7 +334,7 @@ const DIRECT: Variant = {
     'unmount',
     'detach',
     'upload',
-    'register',
+    ...REGISTER_STEPS,
     'copy',
   ],
   build: async (env, options = {}, config = {}, fn = provision) => {
