@@ -10,6 +10,7 @@ import type { Phase, ResourceRefs } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import type { Ctx } from '../internal/ctx.js';
 import { awsErrorCode, httpStatusOf, isThrottlingError, withoutTransport } from './aws-errors.js';
+import { messageOf } from '../internal/to-error.js';
 
 /** The output type of an SDK command, read from its middleware handler. @internal */
 export type OutputOf<C> = C extends {
@@ -113,7 +114,7 @@ export async function toAwsError(
   const code = awsErrorCode(error);
   const status = httpStatusOf(error);
   const requestId = (error as { $metadata?: { requestId?: string } } | undefined)?.$metadata?.requestId;
-  const original = error instanceof Error ? error.message : String(error);
+  const original = messageOf(error);
   let decodedMessage: string | undefined;
   if (decode && (code === 'UnauthorizedOperation' || code === 'AccessDenied')) {
     const match = ENCODED_MESSAGE.exec(original);
@@ -121,7 +122,7 @@ export async function toAwsError(
       try {
         decodedMessage = await decode(match[1], meta.signal);
       } catch (decodeError) {
-        decodedMessage = `(could not decode the authorization message: ${decodeError instanceof Error ? decodeError.message : String(decodeError)})`;
+        decodedMessage = `(could not decode the authorization message: ${messageOf(decodeError)})`;
       }
     }
   }

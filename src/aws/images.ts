@@ -49,6 +49,7 @@ import type {
 } from '../config/types.js';
 import { pollUntil } from './poll.js';
 import { imageReads, snapshotReads } from './shared-reads.js';
+import { messageOf } from '../internal/to-error.js';
 
 /**
  * What a registration inherits from the source image (a {@link SourceImage} fits).
@@ -428,7 +429,7 @@ export async function deregisterImagesByName(
       await removeImage(ec2, image.ImageId, snapshotIds, ctx, region, {
         onSnapshotError: (snapshotId, error) =>
           ctx.logger.warn(
-            `forceDeleteSnapshot: ${image.ImageId} is deregistered but its snapshot ${snapshotId} in ${region} could not be deleted (${error instanceof Error ? error.message : String(error)}); delete it by hand`,
+            `forceDeleteSnapshot: ${image.ImageId} is deregistered but its snapshot ${snapshotId} in ${region} could not be deleted (${messageOf(error)}); delete it by hand`,
           ),
       });
       removed.push({ region, imageId: image.ImageId, snapshotIds });

@@ -21,6 +21,7 @@ import { waitCopyAvailable } from './copy-wait.js';
 import { applySharing, describeImage, protectImages, snapshotIdsOf } from './image-settings.js';
 import { removeImage } from './image-removal.js';
 import type { ImageSharing } from './image-settings.js';
+import { messageOf, toError } from '../internal/to-error.js';
 
 /**
  * Input of {@link copyToRegions}.
@@ -233,10 +234,7 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
           });
         } catch (error) {
           errors.push(
-            new Error(
-              `remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${error instanceof Error ? error.message : String(error)}`,
-              { cause: error },
-            ),
+            new Error(`remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${messageOf(error)}`, { cause: error }),
           );
         }
       }),
@@ -303,7 +301,7 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
         });
         outcomes.push({ ...base, status: error ? 'failed' : 'undone' });
       } catch (undoError) {
-        const e = undoError instanceof Error ? undoError : new Error(String(undoError));
+        const e = toError(undoError);
         ctx.emit({ type: 'cleanup', step, status: 'failed', error: e.message });
         cleanupErrors.push(new Error(`${step}: ${e.message}`, { cause: e }));
         outcomes.push({ ...base, status: error ? 'failed' : 'undo-failed' });

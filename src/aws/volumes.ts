@@ -21,6 +21,7 @@ import type { VolumeType as VolumeTypeSetting } from '../config/types.js';
 import { pollUntil, realClock } from './poll.js';
 import { volumeReads } from './shared-reads.js';
 import type { PollClock, PollVerdict } from './poll.js';
+import { messageOf } from '../internal/to-error.js';
 
 /**
  * The source root volume a work volume copies (a {@link SourceImage} fits).
@@ -612,9 +613,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
     try {
       await l.release();
     } catch (error) {
-      ctx.logger.warn(
-        `Releasing the device lease for ${l.attachmentName} failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      ctx.logger.warn(`Releasing the device lease for ${l.attachmentName} failed: ${messageOf(error)}`);
     }
   };
 

@@ -7,6 +7,7 @@ import { createChroot } from './chroot.js';
 import type { Chroot } from './chroot.js';
 import { mountChroot } from './mount.js';
 import type { MountChrootInput } from './mount.js';
+import { toError } from '../internal/to-error.js';
 
 /**
  * Mounts a chroot (see {@link mountChroot}), calls `fn` with a {@link Chroot} handle, and always
@@ -43,9 +44,7 @@ export async function withChroot<T>(
     try {
       await mounted.unmount();
     } catch (unmountError) {
-      throw attachCleanupErrors(error, [
-        unmountError instanceof Error ? unmountError : new Error(String(unmountError)),
-      ]);
+      throw attachCleanupErrors(error, [toError(unmountError)]);
     }
     throw error;
   }

@@ -18,6 +18,7 @@ import { detachLoopDevice, loopDevicesOf, loopDevicesOfInode } from './loop.js';
 import { readMountInfo, unmountTreeCtx } from './mounts.js';
 import type { HostCtx } from './mounts.js';
 import { isAlive, stopHolders } from './processes.js';
+import { toError } from '../internal/to-error.js';
 
 /**
  * Input of {@link recoverHost}.
@@ -109,7 +110,7 @@ async function step(builds: readonly DeadBuild[], fn: (b: DeadBuild) => Promise<
     try {
       await fn(b);
     } catch (error) {
-      b.error = error instanceof Error ? error : new Error(String(error));
+      b.error = toError(error);
     }
   }
 }

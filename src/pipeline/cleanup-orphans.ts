@@ -20,6 +20,7 @@ import { defined } from '../internal/defined.js';
 import { toCtx } from '../internal/ctx.js';
 import type { OperationOptions } from '../types.js';
 import { liveBuildIds } from './registry.js';
+import { toError } from '../internal/to-error.js';
 
 /**
  * Options of {@link cleanupOrphans}.
@@ -195,7 +196,7 @@ export async function cleanupOrphans(options: CleanupOrphansOptions = {}): Promi
               kept.push({ ...ref, reason: 'in use by an image that is not an orphan' });
               continue;
             }
-            const e = error instanceof Error ? error : new Error(String(error));
+            const e = toError(error);
             ctx.logger.error(`Could not remove orphaned ${r.kind} ${r.id} in ${region}: ${e.message}`);
             failed.push({ ...ref, error: e });
           }

@@ -20,6 +20,7 @@ import { anySignal } from '../internal/abort.js';
 import { defined } from '../internal/defined.js';
 import { toCtx } from '../internal/ctx.js';
 import type { Ctx } from '../internal/ctx.js';
+import { messageOf } from '../internal/to-error.js';
 
 /** Hooks around phases (the public `BuildHooks` shape). @internal */
 export interface PhaseHooks {
@@ -108,10 +109,10 @@ export function runProvision<I>(
       await provision(chroot, info);
     } catch (error) {
       if (run.signal.aborted || error instanceof AmiChrootError) throw error;
-      throw new ProvisionError(
-        `The provision callback failed: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error, resources: { ...resources, mountPath: mounted.root } },
-      );
+      throw new ProvisionError(`The provision callback failed: ${messageOf(error)}`, {
+        cause: error,
+        resources: { ...resources, mountPath: mounted.root },
+      });
     }
   });
 }
