@@ -156,56 +156,10 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   if (typeof options.ec2 !== 'function') for (const region of regions) ec2Of(region);
   if (!input.skipRegionValidation) await validateRegions(ec2Of(input.sourceRegion), regions, ctx, input.sourceRegion);
 
+  const run: CopyRun = { input, options, ctx, ec2Of, regions };
   const copies: Copy[] = regions.map((region) => ({ region }));
-
-  const copyOne = async (copy: Copy): Promise<void> => {
-    const { CopyImageCommand } = await ec2Sdk();
-    const { region } = copy;
-    const ec2 = ec2Of(region);
-    const kmsKeyId = copyKmsKeyId(input, region);
-    if (input.kmsKeyId && !kmsKeyId && input.regionKmsKeyIds?.[region] === undefined)
-      ctx.logger.warn(
-        `kmsKeyId ${input.kmsKeyId} belongs to ${input.sourceRegion}; the copy in ${region} is encrypted with the account's default EBS key (set regionKmsKeyIds['${region}'] to choose one)`,
-      );
-    ctx.logger.info(`Copying ${input.sourceImageId} to ${region}`);
-    const out = await send(ec2, new CopyImageCommand(copyImageRequest(input, region)), ctx, {
-      phase: 'copy',
-      region,
-      resources: { imageId: input.sourceImageId },
-    });
-    const imageId = out.ImageId;
-    if (!imageId) throw new Error(`CopyImage to ${region} returned no ImageId`);
-    copy.imageId = imageId;
-    copy.remove = idempotent(async (signal: AbortSignal) => {
-      const c: Ctx = { ...ctx, signal };
-      const snaps =
-        copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
-      // The copy's snapshots are ours even while it is pending or not yet describable.
-      await removeImage(ec2, imageId, snaps, c, region, {
-        unprotect: input.deregistrationProtection?.enabled ?? false,
-        ownSnapshots: true,
-      });
-    });
-    ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
-    ctx.emit({ type: 'copy', region, imageId, state: 'started' });
-    const image = await waitCopyAvailable(
-      ec2,
-      imageId,
-      ctx,
-      region,
-      options,
-      (options.clock ?? { now: () => performance.now() }).now(),
-    );
-    copy.snapshotIds = snapshotIdsOf(image);
-    // Protection comes last, once every region succeeded (below): a protected copy cannot be undone.
-    const { deregistrationProtection: _later, ...sharing } = input;
-    await applySharing(ec2, imageId, copy.snapshotIds, sharing, ctx, region);
-    ctx.emit({ type: 'copy', region, imageId, state: 'available' });
-    ctx.logger.info(`Copy ${imageId} is available in ${region}`);
-  };
-
   // Settle every copy before deciding anything: undoing while copies are in flight would strand them.
-  const settled: PromiseSettledResult<void>[] = await Promise.allSettled(copies.map(copyOne));
+  const settled: PromiseSettledResult<void>[] = await Promise.allSettled(copies.map((copy) => copyOne(run, copy)));
   const allCopied = !settled.some((r) => r.status === 'rejected');
   if (input.deregistrationProtection?.enabled && allCopied) {
     const images = Object.fromEntries(copies.map((c) => [c.region, c.imageId!]));
@@ -218,47 +172,116 @@ export async function copyToRegions(input: CopyToRegionsInput, options: AwsOpera
   const failures = settled.flatMap((s, i) =>
     s.status === 'rejected' ? [{ copy: copies[i]!, error: s.reason as unknown }] : [],
   );
+  if (failures.length > 0) return compensate(run, copies, failures);
 
-  const undoAll = idempotent(async (signal: AbortSignal) => {
-    const errors: Error[] = [];
-    await Promise.all(
-      copies.map(async (copy) => {
-        if (!copy.remove) return;
-        try {
-          await copy.remove(signal);
-          ctx.emit({
-            type: 'copy',
-            region: copy.region,
-            ...(copy.imageId ? { imageId: copy.imageId } : {}),
-            state: 'undone',
-          });
-        } catch (error) {
-          errors.push(
-            new Error(`remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${messageOf(error)}`, { cause: error }),
-          );
-        }
-      }),
-    );
-    if (errors.length > 0) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
-  });
-
-  if (failures.length === 0) {
-    const images: Record<string, string> = {};
-    const snapshots: Record<string, string[]> = {};
-    for (const c of copies) {
-      images[c.region] = c.imageId!;
-      snapshots[c.region] = c.snapshotIds ?? [];
-    }
-    const handle: RegionCopies = {
-      images,
-      snapshots,
-      undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
-      [Symbol.asyncDispose]: () => handle.undo(),
-    };
-    return handle;
+  const images: Record<string, string> = {};
+  const snapshots: Record<string, string[]> = {};
+  for (const c of copies) {
+    images[c.region] = c.imageId!;
+    snapshots[c.region] = c.snapshotIds ?? [];
   }
+  const undoAll = idempotent((signal: AbortSignal) => undoCopies(copies, ctx, signal));
+  const handle: RegionCopies = {
+    images,
+    snapshots,
+    undo: (opts = {}) => undoAll(opts.signal ?? cleanupSignal(options.cleanupTimeoutMs ?? 600_000)),
+    [Symbol.asyncDispose]: () => handle.undo(),
+  };
+  return handle;
+}
 
-  // Compensate: remove every copy that exists, failed ones included, then report every region.
+/** What every copy of one copyToRegions call shares. */
+interface CopyRun {
+  readonly input: CopyToRegionsInput;
+  readonly options: AwsOperationOptions;
+  readonly ctx: Ctx;
+  readonly ec2Of: (region: string) => EC2Client;
+  /** The target regions, in the caller's order. */
+  readonly regions: readonly string[];
+}
+
+/** Copies into one region, waits for the copy and shares it; registers the copy's removal on `copy`. */
+async function copyOne(run: CopyRun, copy: Copy): Promise<void> {
+  const { input, options, ctx, ec2Of } = run;
+  const { CopyImageCommand } = await ec2Sdk();
+  const { region } = copy;
+  const ec2 = ec2Of(region);
+  const kmsKeyId = copyKmsKeyId(input, region);
+  if (input.kmsKeyId && !kmsKeyId && input.regionKmsKeyIds?.[region] === undefined)
+    ctx.logger.warn(
+      `kmsKeyId ${input.kmsKeyId} belongs to ${input.sourceRegion}; the copy in ${region} is encrypted with the account's default EBS key (set regionKmsKeyIds['${region}'] to choose one)`,
+    );
+  ctx.logger.info(`Copying ${input.sourceImageId} to ${region}`);
+  const out = await send(ec2, new CopyImageCommand(copyImageRequest(input, region)), ctx, {
+    phase: 'copy',
+    region,
+    resources: { imageId: input.sourceImageId },
+  });
+  const imageId = out.ImageId;
+  if (!imageId) throw new Error(`CopyImage to ${region} returned no ImageId`);
+  copy.imageId = imageId;
+  copy.remove = idempotent(async (signal: AbortSignal) => {
+    const c: Ctx = { ...ctx, signal };
+    const snaps =
+      copy.snapshotIds ?? snapshotIdsOf(await describeImage(ec2, imageId, c, region, signal).catch(() => undefined));
+    // The copy's snapshots are ours even while it is pending or not yet describable.
+    await removeImage(ec2, imageId, snaps, c, region, {
+      unprotect: input.deregistrationProtection?.enabled ?? false,
+      ownSnapshots: true,
+    });
+  });
+  ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
+  ctx.emit({ type: 'copy', region, imageId, state: 'started' });
+  const image = await waitCopyAvailable(
+    ec2,
+    imageId,
+    ctx,
+    region,
+    options,
+    (options.clock ?? { now: () => performance.now() }).now(),
+  );
+  copy.snapshotIds = snapshotIdsOf(image);
+  // Protection comes last, once every region succeeded (below): a protected copy cannot be undone.
+  const { deregistrationProtection: _later, ...sharing } = input;
+  await applySharing(ec2, imageId, copy.snapshotIds, sharing, ctx, region);
+  ctx.emit({ type: 'copy', region, imageId, state: 'available' });
+  ctx.logger.info(`Copy ${imageId} is available in ${region}`);
+}
+
+/** Removes every copy that exists, all at once; throws the failures together. */
+async function undoCopies(copies: readonly Copy[], ctx: Ctx, signal: AbortSignal): Promise<void> {
+  const errors: Error[] = [];
+  await Promise.all(
+    copies.map(async (copy) => {
+      if (!copy.remove) return;
+      try {
+        await copy.remove(signal);
+        ctx.emit({
+          type: 'copy',
+          region: copy.region,
+          ...(copy.imageId ? { imageId: copy.imageId } : {}),
+          state: 'undone',
+        });
+      } catch (error) {
+        errors.push(
+          new Error(`remove copy ${copy.imageId ?? '?'} in ${copy.region}: ${messageOf(error)}`, { cause: error }),
+        );
+      }
+    }),
+  );
+  if (errors.length > 0) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
+}
+
+/**
+ * After a failed copy: removes every copy that exists, failed ones included (unless keepOnError),
+ * then throws a RegionCopyError reporting every region.
+ */
+async function compensate(
+  run: CopyRun,
+  copies: readonly Copy[],
+  failures: readonly { copy: Copy; error: unknown }[],
+): Promise<never> {
+  const { input, options, ctx, regions } = run;
   const outcomes: RegionOutcome[] = [];
   const cleanupErrors: Error[] = [];
   const failedRegions = new Map(failures.map((f) => [f.copy.region, f.error]));
