@@ -77,10 +77,10 @@ def now() -> float:
     return time.monotonic()
 
 
-def begin_request(action: str) -> None:
+def begin_request(action: str, fresh: bool = False) -> None:
     """Fixes the moment this request sees (stale for Describe calls under `stale_read_ms`)."""
     _local.describing = action.startswith("Describe")
-    lag = duration("stale_read_ms") if _local.describing else 0.0
+    lag = duration("stale_read_ms") if _local.describing and not fresh else 0.0
     if lag > 0:
         lag = _uniform(0.0, lag)
     _local.seen_at = now() - lag

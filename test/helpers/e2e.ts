@@ -37,6 +37,7 @@ import { installEc2Faults } from './ec2-faults.js';
 import type { Ec2Faults } from './ec2-faults.js';
 import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from '../../fixtures/moto.js';
 import type { MotoServer } from '../../fixtures/moto.js';
+import { freshReads } from './moto.js';
 import { findLeaks, forceCleanup, makeTestDir, requireRoot } from './loop.js';
 import type { TestDir } from './loop.js';
 
@@ -105,7 +106,9 @@ export async function startE2e(knobs: Readonly<Record<string, unknown>> = E2E_KN
       let e = clients.get(region);
       if (!e) {
         const client = motoEc2(server.endpoint, region);
-        e = { client, faults: installEc2Faults(client), plain: motoEc2(server.endpoint, region) };
+        // The harness counts what exists now: the test EC2 serves it no stale read.
+        const plain = freshReads(motoEc2(server.endpoint, region));
+        e = { client, faults: installEc2Faults(client), plain };
         clients.set(region, e);
       }
       return e;

@@ -5,7 +5,8 @@ Knobs:
   time_scale     multiplies every duration knob (default 1)
   preset         "instant" (default) or "realistic": unset duration knobs take small non-zero
                  values (timing.REALISTIC)
-  stale_read_ms  a Describe call may see the world as it was up to this long ago
+  stale_read_ms  a Describe call may see the world as it was up to this long ago (not one with
+                 the header X-Test-Ec2-Fresh: 1, which the test harness sends to count resources)
   throttle       {"actions": [names] or "*", "burst": N}: the next N matching query-API calls
                  answer RequestLimitExceeded (HTTP 503), as EC2 does when a caller exceeds its
                  request rate; N counts down as they are served
@@ -55,7 +56,8 @@ def apply(knobs):
             action = environ.get("test_ec2.action", "")
             if _throttled(knobs, action):
                 return _limit_exceeded(start_response)
-            timing.begin_request(action)
+            # The test harness counts what exists now (header X-Test-Ec2-Fresh: 1), never a stale view.
+            timing.begin_request(action, fresh=environ.get("HTTP_X_TEST_EC2_FRESH") == "1")
             try:
                 # Materialise the body while the request's moment is fixed: moto renders lazily.
                 return list(app(environ, start_response))

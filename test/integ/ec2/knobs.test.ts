@@ -27,7 +27,7 @@ import {
 import type { Image } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getHostIdentity } from '../../../src/aws/identity.js';
-import { MOTO_SOURCE_AMIS, motoEc2, startBuildHost, startMoto } from '../../helpers/moto.js';
+import { MOTO_SOURCE_AMIS, freshReads, motoEc2, startBuildHost, startMoto } from '../../helpers/moto.js';
 import type { MotoServer } from '../../helpers/moto.js';
 
 let moto: MotoServer;
@@ -210,6 +210,16 @@ describe('volumes', () => {
     const firstAttached = seen.indexOf('in-use/attached');
     expect(firstAttached).toBeGreaterThanOrEqual(0);
     expect(seen.slice(firstAttached).some((s) => s !== 'in-use/attached')).toBe(true);
+    // A harness asking for the present (X-Test-Ec2-Fresh) never gets a stale answer.
+    const fresh = freshReads(motoEc2(moto.endpoint));
+    try {
+      for (let i = 0; i < 30; i++) {
+        const volume = (await fresh.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).Volumes![0]!;
+        expect(`${volume.State}/${volume.Attachments?.[0]?.State}`).toBe('in-use/attached');
+      }
+    } finally {
+      fresh.destroy();
+    }
     await moto.resetKnobs();
     await ec2.send(new DetachVolumeCommand({ VolumeId: volumeId }));
     await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
