@@ -17,10 +17,14 @@ warn_only=0
 
 # tool:package, one per line. Loop devices, partitions, ext4, XFS (the duplicate-UUID mount
 # test), chroot, the busybox root of test images, the tools that find processes holding a mount,
-# and debootstrap (the setup script's own test builds a fresh Debian root with it).
+# debootstrap (the setup script's own test builds a fresh Debian root with it), flock (loop
+# attaches take it), blkid (XFS detection) and filefrag (ebs-direct change detection).
 TOOLS='losetup:mount
 mount:mount
 partx:util-linux
+flock:util-linux
+blkid:util-linux
+filefrag:e2fsprogs
 sfdisk:fdisk
 mkfs.ext4:e2fsprogs
 mkfs.xfs:xfsprogs

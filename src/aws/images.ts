@@ -47,7 +47,7 @@ import type {
   VirtualizationType,
   VolumeType as VolumeTypeSetting,
 } from '../config/types.js';
-import { pollUntil } from './poll.js';
+import { pollUntil, realClock } from './poll.js';
 import { imageReads, snapshotReads } from './shared-reads.js';
 import { messageOf } from '../internal/to-error.js';
 
@@ -372,7 +372,7 @@ export async function waitImageAvailable(
 }
 
 function now(options: Pick<AwsOperationOptions, 'clock'>): number {
-  return (options.clock ?? { now: () => performance.now() }).now();
+  return (options.clock ?? realClock).now();
 }
 
 /**

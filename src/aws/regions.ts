@@ -22,6 +22,7 @@ import { applySharing, describeImage, protectImages, snapshotIdsOf } from './ima
 import { removeImage } from './image-removal.js';
 import type { ImageSharing } from './image-settings.js';
 import { messageOf, toError } from '../internal/to-error.js';
+import { realClock } from './poll.js';
 
 /**
  * Input of {@link copyToRegions}.
@@ -238,7 +239,7 @@ async function copyOne(run: CopyRun, copy: Copy): Promise<void> {
     ctx,
     region,
     options,
-    (options.clock ?? { now: () => performance.now() }).now(),
+    (options.clock ?? realClock).now(),
   );
   copy.snapshotIds = snapshotIdsOf(image);
   // Protection comes last, once every region succeeded (below): a protected copy cannot be undone.

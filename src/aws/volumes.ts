@@ -271,7 +271,7 @@ async function waitDetached(
   detach?: DetachRequest,
 ): Promise<void> {
   const ctx: Ctx = { ...w.ctx, signal };
-  const clock = w.options.clock ?? { now: () => performance.now() };
+  const clock = w.options.clock ?? realClock;
   const policy = policyFor('volumeDetached', w.options, w.ctx);
   const started = clock.now();
   const watch: DetachWatch = {
@@ -423,7 +423,7 @@ export async function createVolume(input: CreateVolumeInput, options: AwsOperati
   const created = await send(ec2, new CreateVolumeCommand(request), ctx, { phase: 'volume', region });
   const volumeId = created.VolumeId;
   if (!volumeId) throw new Error('CreateVolume returned no VolumeId');
-  const createdAt = (clock ?? { now: () => performance.now() }).now();
+  const createdAt = (clock ?? realClock).now();
   ctx.emit({ type: 'resource', action: 'created', kind: 'volume', id: volumeId, region });
   const w: WaitContext = { ec2, ctx, region, options };
 
@@ -657,7 +657,7 @@ export async function attachVolume(input: AttachVolumeInput, options: AwsOperati
   }
 
   // 2. The undo exists from here on, before the wait.
-  const createdAt = (options.clock ?? { now: () => performance.now() }).now();
+  const createdAt = (options.clock ?? realClock).now();
   const attachName = device;
   let attachmentSeenAt: number | undefined;
   /** Sends DetachVolume; false when EC2 refused it as not attached (yet): the wait settles that. */

@@ -139,6 +139,9 @@ export async function attachLoop(input: AttachLoopInput, options: OperationOptio
 
 // This process's `losetup --find` calls, one after another (see findLoop).
 let findQueue: Promise<unknown> = Promise.resolve();
+const LOOP_CONTROL = '/dev/loop-control';
+// Whether the host has it (containers may not): looked up once.
+let hasLoopControl: Promise<boolean> | undefined;
 
 /**
  * `losetup --find --show`, one attach at a time. losetup(8): finding a free device and attaching
@@ -154,24 +157,22 @@ async function findLoop(
   options: OperationOptions,
 ): Promise<string> {
   const losetup = ['losetup', '--find', '--show', ...(readOnly ? ['--read-only'] : []), path];
-  const control = await statOrUndefined('/dev/loop-control');
-  const [file, ...args] = control ? ['flock', '-w', '60', '/dev/loop-control', ...losetup] : losetup;
-  const attempt = async (): Promise<string | undefined> => {
-    // What already backs the file is someone else's (another build may hold it read-only).
-    const before = new Set(await loopDevicesOfInode(st.ino, st.dev, options));
-    const out = (await run(file!, args, { ...options, timeoutMs: 90_000, phase: 'device' })).stdout.trim();
-    if (out.startsWith('/dev/')) return out;
-    const appeared = (await loopDevicesOfInode(st.ino, st.dev, options)).filter((d) => !before.has(d));
-    if (appeared.length <= 1) return appeared[0];
-    throw new DeviceError(
-      `losetup printed no device for ${path}, and ${appeared.join(', ')} appeared over it meanwhile; detach the ones that are not in use (losetup -d).`,
-      { resources: { device: appeared[0]! } },
-    );
-  };
+  hasLoopControl ??= statOrUndefined(LOOP_CONTROL).then(Boolean);
+  const [file, ...args] = (await hasLoopControl) ? ['flock', '-w', '60', LOOP_CONTROL, ...losetup] : losetup;
   const queued = findQueue.then(async () => {
+    // What already backs the file is someone else's (another build may hold it read-only). A
+    // silent attempt that attached nothing leaves this set as it was, so it is read once.
+    const before = new Set(await loopDevicesOfInode(st.ino, st.dev, options));
     for (let i = 0; i < 3; i++) {
-      const device = await attempt();
-      if (device) return device;
+      const out = (await run(file!, args, { ...options, timeoutMs: 90_000, phase: 'device' })).stdout.trim();
+      if (out.startsWith('/dev/')) return out;
+      const appeared = (await loopDevicesOfInode(st.ino, st.dev, options)).filter((d) => !before.has(d));
+      if (appeared.length === 1) return appeared[0]!;
+      if (appeared.length > 1)
+        throw new DeviceError(
+          `losetup printed no device for ${path}, and ${appeared.join(', ')} appeared over it meanwhile; detach the ones that are not in use (losetup -d).`,
+          { resources: { device: appeared[0]! } },
+        );
     }
     throw new DeviceError(`losetup printed no device for ${path} three times; is a free loop device available?`);
   });
