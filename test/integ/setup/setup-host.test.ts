@@ -17,7 +17,20 @@ const SCRIPT = join(ROOT, 'scripts/setup-host.sh');
 const SUITE = 'bookworm';
 const MIRROR = 'http://deb.debian.org/debian';
 const TARBALL = join(ROOT, `node_modules/.cache/debootstrap-${SUITE}-minbase.tgz`);
-const TOOLS = ['losetup', 'mount', 'partx', 'sfdisk', 'mkfs.ext4', 'mkfs.xfs', 'chroot', 'fuser', 'lsof'];
+const TOOLS = [
+  'losetup',
+  'mount',
+  'partx',
+  'sfdisk',
+  'mkfs.ext4',
+  'mkfs.xfs',
+  'chroot',
+  'fuser',
+  'lsof',
+  'flock',
+  'blkid',
+  'filefrag',
+];
 
 interface Run {
   readonly code: number;
