@@ -174,3 +174,9 @@ export async function undoAfterFailure(
   }
   return attachCleanupErrors(error, await stack.unwind('failure'));
 }
+
+/** Whether two attachment names are the same device (`/dev/sda1` and `sda1` are). @internal */
+export function sameDevice(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  return a.replace(/^\/dev\//, '') === b.replace(/^\/dev\//, '');
+}

@@ -26,7 +26,7 @@ import { idempotent } from '../internal/once.js';
 import { phaseRunnerOf } from '../internal/sub-phases.js';
 import type { PhaseRunner } from '../internal/sub-phases.js';
 import { send } from './call.js';
-import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, undoAfterFailure } from './common.js';
+import { ec2For, ec2InRegion, policyFor, pollBits, tagList, tagSpecs, sameDevice, undoAfterFailure } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 import { copyImageRequest } from './copy-request.js';
 import {
@@ -194,11 +194,6 @@ export interface RegisteredImage extends AsyncDisposable {
   readonly name: string;
   /** Deregisters the image and deletes its snapshots. Never uses the creating call's signal. */
   deregister(options?: { readonly signal?: AbortSignal }): Promise<void>;
-}
-
-function sameDevice(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  return a.replace(/^\/dev\//, '') === b.replace(/^\/dev\//, '');
 }
 
 // AWS rejects Encrypted (and a KMS key) next to a SnapshotId in RegisterImage: the snapshot decides.

@@ -12,7 +12,7 @@ import type { Ctx } from '../internal/ctx.js';
 import { hasAwsCode } from './aws-errors.js';
 import { defined } from '../internal/defined.js';
 import { pages, send } from './call.js';
-import { ec2For } from './common.js';
+import { ec2For, sameDevice } from './common.js';
 import type { AwsOperationOptions } from './common.js';
 
 /**
@@ -133,12 +133,6 @@ function tagsOf(image: Image): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const t of image.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
   return tags;
-}
-
-function sameDevice(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  const strip = (d: string): string => d.replace(/^\/dev\//, '');
-  return strip(a) === strip(b);
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * A partial user logger made whole, and a progress listener that cannot throw into a build.
+ * A partial user logger made whole, the adapter for loggers that take their fields first (pino,
+ * bunyan), and a progress listener that cannot throw into a build.
  *
  * @packageDocumentation
  */
