@@ -233,14 +233,7 @@ async function copyOne(run: CopyRun, copy: Copy): Promise<void> {
   });
   ctx.emit({ type: 'resource', action: 'created', kind: 'image', id: imageId, region });
   ctx.emit({ type: 'copy', region, imageId, state: 'started' });
-  const image = await waitCopyAvailable(
-    ec2,
-    imageId,
-    ctx,
-    region,
-    options,
-    (options.clock ?? realClock).now(),
-  );
+  const image = await waitCopyAvailable(ec2, imageId, ctx, region, options, (options.clock ?? realClock).now());
   copy.snapshotIds = snapshotIdsOf(image);
   // Protection comes last, once every region succeeded (below): a protected copy cannot be undone.
   const { deregistrationProtection: _later, ...sharing } = input;

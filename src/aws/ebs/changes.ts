@@ -86,7 +86,7 @@ export function candidateBlocks(
   return [...candidates].sort((a, b) => a - b);
 }
 
-/** The source a working copy was copied from: its image and the blocks that hold data. */
+/** The source a working copy was copied from: its image and the blocks that hold data. @internal */
 export interface ChangeSource {
   readonly file: string;
   readonly checksums: ReadonlyMap<number, string>;
