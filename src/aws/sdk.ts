@@ -3,31 +3,25 @@
  * `ami-chroot/config`) costs no SDK start-up, and a build that never calls EBS direct never loads
  * it. Call paths are async and await the loaders; the public client factories are synchronous.
  *
- * Both load the package with `require`, never `import()`: these packages are CommonJS with no
- * `exports` map, and `import()` of one makes Node scan its source for module syntax and for named
- * exports (cjs-module-lexer) before running it. For `@aws-sdk/client-ec2`, one 2 MiB file, that
- * scan cost more than half a second of CPU and 14 MiB of peak RSS per process
- * (`bench/sdk-load.ts`). `require` gives the same module a static import does, so one class (what
- * aws-sdk-client-mock patches) serves both (a unit test checks it).
+ * The library sees each package through its list in `./sdk-exports/` (a command not listed there
+ * does not compile); `./sdk-load.ts` says how the packages are loaded.
  *
  * @packageDocumentation
  */
-import { createRequire } from 'node:module';
-import type * as Ec2 from '@aws-sdk/client-ec2';
-import type * as Sts from '@aws-sdk/client-sts';
-import type * as Ebs from '@aws-sdk/client-ebs';
-import type * as Imds from '@aws-sdk/ec2-metadata-service';
+import type * as Ec2 from './sdk-exports/ec2.js';
+import type * as Sts from './sdk-exports/sts.js';
+import type * as Ebs from './sdk-exports/ebs.js';
+import type * as Imds from './sdk-exports/imds.js';
+import { loadEbs, loadEc2, loadImds, loadSts } from './sdk-load.js';
 
-/** `@aws-sdk/client-ec2`. @internal */
+/** What the library uses of `@aws-sdk/client-ec2`. @internal */
 export type Ec2Sdk = typeof Ec2;
-/** `@aws-sdk/client-sts`. @internal */
+/** What the library uses of `@aws-sdk/client-sts`. @internal */
 export type StsSdk = typeof Sts;
-/** `@aws-sdk/client-ebs`. @internal */
+/** What the library uses of `@aws-sdk/client-ebs`. @internal */
 export type EbsSdk = typeof Ebs;
-/** `@aws-sdk/ec2-metadata-service`. @internal */
+/** What the library uses of `@aws-sdk/ec2-metadata-service`. @internal */
 export type ImdsSdk = typeof Imds;
-
-const require = createRequire(import.meta.url);
 
 /** One package, loaded once: `async` for call paths (a promise, so they need not change if loading becomes asynchronous again). */
 function lazy<T>(load: () => unknown): { async: () => Promise<T>; now: () => T } {
@@ -36,10 +30,10 @@ function lazy<T>(load: () => unknown): { async: () => Promise<T>; now: () => T }
   return { async: () => Promise.resolve().then(now), now };
 }
 
-const ec2 = lazy<Ec2Sdk>(() => require('@aws-sdk/client-ec2'));
-const sts = lazy<StsSdk>(() => require('@aws-sdk/client-sts'));
-const ebs = lazy<EbsSdk>(() => require('@aws-sdk/client-ebs'));
-const imds = lazy<ImdsSdk>(() => require('@aws-sdk/ec2-metadata-service'));
+const ec2 = lazy<Ec2Sdk>(loadEc2);
+const sts = lazy<StsSdk>(loadSts);
+const ebs = lazy<EbsSdk>(loadEbs);
+const imds = lazy<ImdsSdk>(loadImds);
 
 /** `@aws-sdk/client-ec2`, loaded on first use. @internal */
 export const ec2Sdk = ec2.async;
