@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'docs-site/', 'temp/', '.bench-out/', 'node_modules/'] },
+  { ignores: ['dist/', 'docs-site/', 'temp/', '.bench-out/', '.bundle-test-*/', 'node_modules/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -11,13 +11,13 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { build } from 'esbuild';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBusyboxImage } from '../fixtures/busybox-image.js';
 import { motoEc2, startBuildHost, startMoto } from '../fixtures/moto.js';
 import { readMountInfo } from '../src/host/mounts.js';
 import { exec, tail } from './lib/exec.js';
+import { bundleProgram } from '../scripts/bundle.js';
 import { checkBuildPrerequisites } from './lib/moto-build.js';
 import {
   atMost,
@@ -119,22 +119,14 @@ interface Rig {
 }
 
 /**
- * Our child, compiled to one JavaScript file (the library and fixtures in it, npm packages left
- * to Node), so that its start-up is Node's and the SDK's as in a deployed program, not tsx's
- * transpiling. It lives under .bench-out so that Node finds node_modules from there.
+ * Our child, bundled as a deployed program is (`scripts/bundle.ts`: the library and the AWS SDK
+ * commands it uses in one file, the other npm packages left to Node), so that its start-up is
+ * Node's and the SDK's, not tsx's transpiling. It lives under .bench-out so that Node finds
+ * node_modules from there.
  */
 async function compileOursChild(root = REPO_ROOT, name = 'ours'): Promise<string> {
   const outfile = join(OUT_DIR, `vs-packer-${name}-child.mjs`);
-  await build({
-    entryPoints: [join(root, 'bench/vs-packer/ours-child.ts')],
-    outfile,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-  });
+  await bundleProgram({ entry: join(root, 'bench/vs-packer/ours-child.ts'), outfile, root });
   return outfile;
 }
 

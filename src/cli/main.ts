@@ -1,12 +1,10 @@
-#!/usr/bin/env node
 /**
  * The `ami-chroot` command: runs Packer templates unchanged, or a TypeScript build file, through
- * the public API only.
+ * the public API only. `./bin.ts` is the executable that runs it.
  */
 import { randomUUID } from 'node:crypto';
-import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   ConfigError,
@@ -29,6 +27,7 @@ import type {
   ProvisionFn,
 } from '../index.js';
 import { EXIT, HELP, parseArgs, UsageError } from './args.js';
+import { importBuildFile, isBuildFile } from './build-file.js';
 import type { CliArgs } from './args.js';
 import { createOutput, redactor } from './output.js';
 import type { Output } from './output.js';
@@ -60,42 +59,9 @@ interface Job {
   readonly packer?: PackerBuild;
 }
 
-const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
-const JS_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
-
-/**
- * Imports a build file. A .ts file loads natively where Node strips types; otherwise through tsx
- * when it can be resolved from the file's folder or from here (it is not a dependency).
- */
-async function importBuildFile(file: string): Promise<Record<string, unknown>> {
-  const url = pathToFileURL(file).href;
-  try {
-    return (await import(url)) as Record<string, unknown>;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (!TS_EXTENSIONS.has(extname(file)) || code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
-  }
-  let register: (() => unknown) | undefined;
-  try {
-    // A variable specifier: tsx is optional, so the compiler must not resolve it.
-    const specifier = 'tsx/esm/api';
-    ({ register } = (await import(specifier)) as { register: () => unknown });
-  } catch {
-    /* not installed */
-  }
-  if (!register)
-    throw new UsageError(
-      `${file} is TypeScript and this Node cannot load it: install tsx (npm i -D tsx), use Node >= 22.6 with NODE_OPTIONS=--experimental-strip-types, or compile it to JavaScript`,
-    );
-  register();
-  // A new URL: the loader remembers the failed import of the plain one.
-  return (await import(`${url}?ts`)) as Record<string, unknown>;
-}
-
 async function loadJobs(args: CliArgs, out: Output): Promise<{ jobs: Job[]; secrets: string[] }> {
   const target = args.target!;
-  const ext = extname(target);
-  if (TS_EXTENSIONS.has(ext) || JS_EXTENSIONS.has(ext)) {
+  if (isBuildFile(target)) {
     const mod = await importBuildFile(resolve(target));
     const from = (mod.default && typeof mod.default === 'object' ? mod.default : mod) as Record<string, unknown>;
     const config = from.config as BuildConfig | undefined;
@@ -341,11 +307,4 @@ async function peekSecrets(args: CliArgs, out: Output): Promise<string[]> {
   const quiet: Output = { ...out, logger: { ...out.logger, warn: () => {} } };
   const { jobs, secrets } = await loadJobs(args, quiet);
   return [...secrets, ...jobs.flatMap((j) => secretsOf(j.config))];
-}
-
-// Run when executed (the bin), not when imported by tests.
-if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

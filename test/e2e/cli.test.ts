@@ -2,7 +2,8 @@
  * The `ami-chroot` CLI as a child process: the example templates (HCL2 with a var file, HCL2 JSON,
  * legacy JSON) and a TypeScript build file build end to end against the test EC2 and loop
  * devices; image content, tags and manifests are checked; bad templates fail with file:line and
- * the fix; Ctrl-C cleans up; cleanup finds and removes an orphan.
+ * the fix; Ctrl-C cleans up; cleanup finds and removes an orphan. The CLI run is the executable
+ * as published (`npm run build`: the bundle, and the compiled modules a build file runs through).
  */
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CreateVolumeCommand, DescribeImagesCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { Image } from '@aws-sdk/client-ec2';
 import { BUILD_ID_TAG } from '../../src/aws/common.js';
@@ -21,12 +22,16 @@ import { BUILD_REGION, useE2e } from '../helpers/e2e.js';
 import type { CliLoop, CliTestEnv } from '../helpers/cli-hook.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const MAIN = join(ROOT, 'src/cli/main.ts');
+const BIN = join(ROOT, 'dist/cli/ami-chroot.mjs');
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
 const HOOK = join(ROOT, 'test/helpers/cli-hook.ts');
 const SOURCE_AMI = MOTO_SOURCE_AMIS.debianNew.ami_id;
 
 const env = useE2e();
+// tsc and the bundle (~15 s): the test runs what `npm pack` ships.
+beforeAll(async () => {
+  await run('npm', ['run', 'build'], { cwd: ROOT });
+}, 120_000);
 let work = '';
 afterEach(async () => {
   await detachLoops();
@@ -65,7 +70,7 @@ function cli(
     dir: env.dir,
   };
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, BIN, ...args], {
       cwd: options.cwd ?? (work || ROOT),
       env: {
         ...process.env,
@@ -73,6 +78,9 @@ function cli(
         AMI_CHROOT_CLI_TEST_HOOK: HOOK,
         AMI_CHROOT_CLI_TEST_ENV: JSON.stringify(testEnv),
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        AWS_ENDPOINT_URL_EC2: env.moto.endpoint,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -274,6 +282,27 @@ describe('ami-chroot build (child process, test EC2, loop devices)', () => {
       'etc/build-file-uid': '0\n',
       'ls /tmp': '',
     });
+  });
+
+  it('a build file importing the package shares its classes with the CLI: a failed command is its CommandError', async () => {
+    const dir = await workDir();
+    const file = join(dir, 'classes.mjs');
+    // The published package's own entry, as `import 'ami-chroot'` resolves for an installed user.
+    const entry = pathToFileURL(join(ROOT, 'dist/index.js')).href;
+    await writeFile(
+      file,
+      [
+        `import { CommandError } from ${JSON.stringify(entry)};`,
+        `export const config = { sourceAmi: ${JSON.stringify(SOURCE_AMI)}, amiName: 'classes-{{timestamp}}', mountPath: ${JSON.stringify(`${env.dir}/mnt/{{.Device}}`)} };`,
+        'export async function provision(chroot) {',
+        "  const error = await chroot.sh('exit 3').then(() => undefined, (e) => e);",
+        "  await chroot.writeFile('/etc/classes', `${error instanceof CommandError} ${error?.name}\\n`);",
+        '}',
+      ].join('\n'),
+    );
+    const r = await cli(['build', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readImage(['etc/classes'])).toEqual({ 'etc/classes': 'true CommandError\n', 'ls /tmp': '' });
   });
 
   it('build --dry-run prints the plan, makes only reads, creates nothing; plan rejects the flag', async () => {

@@ -1,14 +1,15 @@
 /**
- * The CLI's test hook (AMI_CHROOT_CLI_TEST_HOOK): wires a child `ami-chroot` process to the test
- * EC2 and to loop devices, as test/helpers/e2e.ts does for buildAmi in-process. The parent test
+ * The CLI's test hook (AMI_CHROOT_CLI_TEST_HOOK): wires a child `ami-chroot` process to loop
+ * devices and a host identity, as test/helpers/e2e.ts does for buildAmi in-process. The child
+ * reaches the test EC2 as a user's would, through AWS_ENDPOINT_URL_EC2 and credentials in its
+ * environment: the executable bundles its own AWS SDK, and a client made here would be another
+ * copy's (its paginators refuse a client that is not an instance of their own EC2Client). The parent test
  * passes its environment in AMI_CHROOT_CLI_TEST_ENV (JSON); each loop device the resolver makes is
  * appended to `<dir>/loops.jsonl` so that the parent, which owns them, can check the image content
  * and detach them.
  */
 import { appendFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import { motoEc2 } from '../../fixtures/moto.js';
 import { attachLoop } from '../../src/host/loop.js';
 import type { BuildAmiOptions } from '../../src/pipeline/build-ami.js';
 import type { BuildConfig } from '../../src/config/types.js';
@@ -38,15 +39,9 @@ export default function hook(): {
   config: Partial<BuildConfig>;
 } {
   const env = JSON.parse(process.env['AMI_CHROOT_CLI_TEST_ENV'] ?? '{}') as CliTestEnv;
-  const clients = new Map<string, EC2Client>();
   return {
     options: {
       hostIdentity: { instanceId: env.instanceId, availabilityZone: env.availabilityZone, region: env.region },
-      ec2: (region: string) => {
-        let c = clients.get(region);
-        if (!c) clients.set(region, (c = motoEc2(env.endpoint, region)));
-        return c;
-      },
       devRoot: join(env.dir, 'dev'),
       stateDir: join(env.dir, 'state'),
       lockDir: join(env.dir, 'lock'),
