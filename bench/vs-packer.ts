@@ -46,6 +46,8 @@ interface Measured extends Omit<ProcessCost, 'stdout'> {
   /** Query-API calls (IMDS requests not counted). */
   readonly awsCalls: number;
   readonly imdsCalls: number;
+  /** Query-API calls by action. */
+  readonly callsByAction: Readonly<Record<string, number>>;
   readonly ours?: OursReport;
 }
 
@@ -174,6 +176,9 @@ async function buildOnce(
     }
     const calls = await moto.calls();
     const imdsCalls = calls.filter((c) => c.action.includes('/latest/')).length;
+    const callsByAction: Record<string, number> = {};
+    for (const { action } of calls)
+      if (!action.includes('/latest/')) callsByAction[action] = (callsByAction[action] ?? 0) + 1;
     const { stdout: _, ...rest } = cost;
     return {
       tool,
@@ -182,6 +187,7 @@ async function buildOnce(
       ...rest,
       awsCalls: calls.length - imdsCalls,
       imdsCalls,
+      callsByAction,
       ...(ours && { ours }),
     };
   } finally {
@@ -258,6 +264,19 @@ function phaseTable(measured: readonly Measured[], mode: string): string {
       row('buildAmi total', (r) => r.durationMs),
       row('outside any phase (total - phases)', (r) => r.durationMs - topLevelSum(r.timings)),
     ],
+  );
+}
+
+/** Calls per build by action (medians over the runs), a column per tool: where the calls go. */
+function callTable(measured: readonly Measured[], mode: string): string {
+  const tools = TOOLS.filter((t) => measured.some((m) => m.mode === mode && m.tool === t));
+  const of = (tool: Tool): Measured[] => measured.filter((m) => m.mode === mode && m.tool === tool);
+  const actions = [...new Set(measured.filter((m) => m.mode === mode).flatMap((m) => Object.keys(m.callsByAction)))];
+  return formatTable(
+    ['action', ...tools.map((t) => `${t} calls`)],
+    actions
+      .sort()
+      .map((a) => [a, ...tools.map((t) => formatNumber(median(of(t).map((m) => m.callsByAction[a] ?? 0))))]),
   );
 }
 
@@ -363,11 +382,12 @@ export async function run(argv: readonly string[]): Promise<BenchResult> {
       ]),
     ),
     `Load average (1 min): ${formatNumber(loadBefore)} before, ${formatNumber(loadavg()[0] ?? 0)} after, on ${availableParallelism()} CPUs. ` +
-      `Floor: a Node process that only requires @aws-sdk/client-ec2 takes ${formatNumber(floor.wallS)} s and ${formatNumber(floor.maxRssMiB)} MiB (median of ${runs})`,
+      `Floor: a Node process that only requires @aws-sdk/client-ec2 (unbundled) takes ${formatNumber(floor.wallS)} s and ${formatNumber(floor.maxRssMiB)} MiB (median of ${runs})`,
     ...modes.map(
       (m) =>
         `Our per-phase times, ${m.mode} (timings of the build result; since the SDK loads on the first AWS call, it is in \`source\`, not in start-up, unless the child imports it):\n${phaseTable(measured, m.mode)}`,
     ),
+    ...modes.map((m) => `AWS calls per build by action, ${m.mode} (medians):\n${callTable(measured, m.mode)}`),
   ].join('\n\n');
   return {
     name: 'vs-packer',
